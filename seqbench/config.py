@@ -1,0 +1,194 @@
+"""Task specs (``tasks/*.yaml``): typed, validated on load.
+
+A task spec is data; code only interprets it. A task may have *subsets* (SCAN's split
+schemes ``simple``, ``length``, ...), addressed on the command line as ``scan:length``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqbench import paths
+from seqbench.errors import SeqbenchError
+from seqbench.registry import did_you_mean
+
+FAMILIES = ("translation", "lm", "vqa", "retrieval", "binding", "faces")
+PRESETS = ("tiny", "quick", "full")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where a task's data comes from: exactly one of generator / hub / local."""
+
+    generator: str | None = None
+    hub: str | None = None
+    hub_config: str | None = None
+    local: str | None = None
+    format: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    splits: dict[str, str] = field(default_factory=dict)  # our split -> source split name
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "generator" if self.generator else "hub" if self.hub else "local"
+
+    def describe(self) -> str:
+        if self.generator:
+            return f"generated ({self.generator})"
+        if self.hub:
+            return f"hub {self.hub}" + (f" [{self.hub_config}]" if self.hub_config else "")
+        return f"local {self.local}"
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any], where: str) -> SourceSpec:
+        kinds = [k for k in ("generator", "hub", "local") if raw.get(k)]
+        if len(kinds) != 1:
+            raise SeqbenchError(
+                f"{where}: source must name exactly one of generator/hub/local, got {kinds or 'none'}",
+                "e.g. `source: {generator: scan}` or `source: {hub: bentrevett/multi30k}`",
+            )
+        known = {"generator", "hub", "config", "local", "format", "fields", "splits", "options"}
+        _reject_unknown(raw, known, f"{where}: source")
+        return cls(
+            generator=raw.get("generator"),
+            hub=raw.get("hub"),
+            hub_config=raw.get("config"),
+            local=raw.get("local"),
+            format=raw.get("format"),
+            fields=dict(raw.get("fields") or {}),
+            splits=dict(raw.get("splits") or {}),
+            options=dict(raw.get("options") or {}),
+        )
+
+    @classmethod
+    def from_cli(cls, text: str) -> SourceSpec:
+        """Parse ``--source local:PATH[:FORMAT]`` or ``--source hub:ID[:CONFIG]``."""
+        kind, _, rest = text.partition(":")
+        if kind == "local" and rest:
+            path, _, fmt = rest.partition("::")
+            return cls(local=path, format=fmt or None)
+        if kind == "hub" and rest:
+            hub_id, _, config = rest.partition(":")
+            return cls(hub=hub_id, hub_config=config or None)
+        raise SeqbenchError(
+            f"cannot read --source {text!r}",
+            "use local:PATH (tsv, jsonl, parquet, or PREFIX for Moses files) or hub:ID[:CONFIG]",
+        )
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: a family, a source, splits, a tokenizer, metrics, models and size presets."""
+
+    name: str
+    family: str
+    description: str
+    source: SourceSpec
+    tokenizer: dict[str, Any]
+    metrics: list[str]
+    models: list[str]
+    presets: dict[str, dict[str, Any]]
+    subsets: list[str] = field(default_factory=list)
+    default_subset: str | None = None
+    path: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def preset(self, name: str) -> dict[str, Any]:
+        """The options of size preset ``name`` (train size caps, epochs, model sizes...)."""
+        if name not in self.presets:
+            raise SeqbenchError(
+                f"task {self.name!r} has no preset {name!r}",
+                f"choose one of: {', '.join(self.presets)}",
+            )
+        return dict(self.presets[name])
+
+    def resolve_subset(self, subset: str | None) -> str | None:
+        if not self.subsets:
+            if subset:
+                raise SeqbenchError(f"task {self.name!r} has no subsets", f"use plain {self.name!r}")
+            return None
+        subset = subset or self.default_subset or self.subsets[0]
+        if subset not in self.subsets:
+            raise SeqbenchError(
+                f"task {self.name!r} has no subset {subset!r};{did_you_mean(subset, self.subsets)}",
+                f"choose one of: {', '.join(self.subsets)}",
+            )
+        return subset
+
+
+def _reject_unknown(raw: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SeqbenchError(f"{where} has unknown field(s) {unknown}", f"known: {sorted(known)}")
+
+
+def load_task_spec(path: Path) -> TaskSpec:
+    """Read and validate one task spec file."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise SeqbenchError(f"cannot read task spec {path}: {err}", "fix the YAML syntax") from err
+    if not isinstance(raw, dict):
+        raise SeqbenchError(f"task spec {path} is not a mapping", "see tasks/scan.yaml")
+    where = f"task spec {path.name}"
+    required = ("name", "family", "source", "tokenizer", "metrics", "models", "presets")
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise SeqbenchError(f"{where} lacks {missing}", "see tasks/scan.yaml for a complete spec")
+    known = set(required) | {"description", "subsets", "default_subset"}
+    _reject_unknown(raw, known, where)
+    if raw["family"] not in FAMILIES:
+        raise SeqbenchError(
+            f"{where}: unknown family {raw['family']!r};{did_you_mean(raw['family'], list(FAMILIES))}",
+            f"families: {', '.join(FAMILIES)}",
+        )
+    return TaskSpec(
+        name=str(raw["name"]),
+        family=raw["family"],
+        description=str(raw.get("description", "")),
+        source=SourceSpec.parse(raw["source"], where),
+        tokenizer=dict(raw["tokenizer"] or {}),
+        metrics=list(raw["metrics"]),
+        models=list(raw["models"]),
+        presets={k: dict(v or {}) for k, v in raw["presets"].items()},
+        subsets=list(raw.get("subsets") or []),
+        default_subset=raw.get("default_subset"),
+        path=path,
+        raw=raw,
+    )
+
+
+def discover_tasks(folder: Path | None = None) -> dict[str, Path]:
+    """Task name -> spec path, from file names (specs are parsed only when used)."""
+    folder = folder or paths.tasks_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def parse_task_ref(ref: str) -> tuple[str, str | None]:
+    """Split ``scan:length`` into ``("scan", "length")``."""
+    name, _, subset = ref.partition(":")
+    return name, subset or None
+
+
+def load_task(ref: str) -> tuple[TaskSpec, str | None]:
+    """Resolve a task reference (``NAME`` or ``NAME:SUBSET``) to its spec and subset."""
+    name, subset = parse_task_ref(ref)
+    found = discover_tasks()
+    if name not in found:
+        known = sorted(found)
+        raise SeqbenchError(
+            f"unknown task {name!r};{did_you_mean(name, known)}",
+            f"known tasks: {', '.join(known)} (see `seqbench list tasks`)",
+        )
+    spec = load_task_spec(found[name])
+    return spec, spec.resolve_subset(subset)
+
+
+def task_key(spec: TaskSpec, subset: str | None) -> str:
+    """The name results and caches use: ``scan:length`` or ``multi30k``."""
+    return f"{spec.name}:{subset}" if subset else spec.name

@@ -1,0 +1,1 @@
+"""Quality metrics: text (BLEU, chrF, exact match), VQA accuracy, retrieval Recall@K."""
