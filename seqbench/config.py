@@ -95,6 +95,7 @@ class TaskSpec:
     presets: dict[str, dict[str, Any]]
     subsets: list[str] = field(default_factory=list)
     default_subset: str | None = None
+    size: str = ""
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -140,7 +141,7 @@ def load_task_spec(path: Path) -> TaskSpec:
     missing = [k for k in required if k not in raw]
     if missing:
         raise SeqbenchError(f"{where} lacks {missing}", "see tasks/scan.yaml for a complete spec")
-    known = set(required) | {"description", "subsets", "default_subset"}
+    known = set(required) | {"description", "subsets", "default_subset", "size"}
     _reject_unknown(raw, known, where)
     if raw["family"] not in FAMILIES:
         raise SeqbenchError(
@@ -158,6 +159,7 @@ def load_task_spec(path: Path) -> TaskSpec:
         presets={k: dict(v or {}) for k, v in raw["presets"].items()},
         subsets=list(raw.get("subsets") or []),
         default_subset=raw.get("default_subset"),
+        size=str(raw.get("size", "")),
         path=path,
         raw=raw,
     )

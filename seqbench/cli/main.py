@@ -1,0 +1,307 @@
+"""The ``seqbench`` command: one small function per command, no logic beyond arguments.
+
+Heavy imports (torch, datasets) happen inside the commands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from seqbench import __version__
+from seqbench.errors import SeqbenchError
+
+out = Console()
+err = Console(stderr=True)
+
+PRESET = click.option(
+    "--preset", type=click.Choice(["tiny", "quick", "full"]), default="quick", show_default=True,
+    help="Size preset from the task spec (tiny: tests, quick: demo, full: leaderboard).",
+)
+SEED = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+
+
+class SeqbenchGroup(click.Group):
+    """Prints user errors as one line (exit 2) and hides tracebacks unless --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except SeqbenchError as error:
+            if _debug(ctx):
+                raise
+            err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            err.print("interrupted: finished steps are kept; run the same command to resume")
+            sys.exit(130)
+        except Exception as error:  # noqa: BLE001  (the last line of defence for users)
+            if _debug(ctx):
+                raise
+            err.print(
+                f"[bold red]error:[/] {type(error).__name__}: {error} "
+                "(rerun with `seqbench --debug ...` for the traceback)",
+                highlight=False, soft_wrap=True,
+            )
+            sys.exit(1)
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool((root.obj or {}).get("debug")) or os.environ.get("SEQBENCH_DEBUG") == "1"
+
+
+@click.group(cls=SeqbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(__version__, prog_name="seqbench")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Benchmark sequence and multimodal models: quality, speed and energy on accelerators.
+
+    \b
+    Example:
+      seqbench run --preset quick      # prepare, train, eval and report the embedded default
+      seqbench eval --task scan --model transformer --accel all
+    """
+    ctx.obj = {"debug": debug}
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+@cli.command("list")
+@click.argument("what", type=click.Choice(["tasks", "models", "accels"]))
+def list_cmd(what: str) -> None:
+    """List tasks, models or accelerator profiles.
+
+    \b
+    Example:
+      seqbench list tasks
+    """
+    from seqbench.cli import listing
+
+    listing.render(what, out)
+
+
+# --- prepare ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("tasks", nargs=-1)
+@PRESET
+@click.option("--source", help="Override the data source: local:PATH or hub:ID[:CONFIG].")
+@click.option("--force", is_flag=True, help="Rebuild even when a valid cache exists.")
+def prepare(tasks: tuple[str, ...], preset: str, source: str | None, force: bool) -> None:
+    """Build, tokenize and cache task data (default: scan).
+
+    \b
+    Examples:
+      seqbench prepare scan:length --preset full
+      seqbench prepare multi30k --source local:data/fra.txt
+    """
+    from seqbench.stages import prepare_task
+
+    for ref in tasks or ("scan",):
+        prepared, cached = prepare_task(ref, preset, source=source, force=force)
+        sizes = ", ".join(f"{k} {v:,}" for k, v in _split_sizes(prepared.manifest).items())
+        state = "cached, nothing to do" if cached else "prepared"
+        out.print(f"{prepared.key} ({preset}): {state} — {sizes}\n  {prepared.directory}")
+
+
+def _split_sizes(manifest: dict[str, Any]) -> dict[str, int]:
+    sizes = {}
+    for name, entry in manifest.get("splits", {}).items():
+        sizes[name] = int(entry.get("size", 0) if isinstance(entry, dict) else entry)
+    return sizes
+
+
+# --- train --------------------------------------------------------------------------------
+
+
+@cli.command("train")
+@click.argument("task")
+@click.option("--model", "model", required=True, help="Registered model (see `seqbench list models`).")
+@PRESET
+@SEED
+@click.option("--force", is_flag=True, help="Retrain even when a finished checkpoint exists.")
+def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> None:
+    """Train a reference model with dev-set early stopping; saves a safetensors checkpoint.
+
+    \b
+    Example:
+      seqbench train scan --model transformer --preset full --seed 1
+    """
+    from seqbench.stages import train_task
+
+    result = train_task(task, model, preset, seed=seed, force=force)
+    if result.reused:
+        out.print(f"finished checkpoint exists, nothing to do: {result.checkpoint.directory}")
+
+
+# --- eval ---------------------------------------------------------------------------------
+
+
+@cli.command("eval")
+@click.option("--task", required=True, help="Task, e.g. scan or scan:length.")
+@click.option("--model", "model", required=True, help="Registered model name.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--beam", type=int, default=1, show_default=True, help="Beam size (1 = greedy).")
+@click.option(
+    "--accel", default="cpu", show_default=True,
+    help="Profile(s): NAME, NAME,NAME or all (see `seqbench list accels`).",
+)
+@click.option("--limit", type=int, help="Evaluate only the first N examples.")
+@click.option("--no-train", is_flag=True, help="Fail instead of training a missing checkpoint.")
+@PRESET
+@SEED
+def eval_cmd(
+    task: str, model: str, split: str, beam: int, accel: str, limit: int | None,
+    no_train: bool, preset: str, seed: int,
+) -> None:
+    """Score a model and simulate it on accelerator profiles; writes result records.
+
+    \b
+    Example:
+      seqbench eval --task scan --model transformer --accel all --beam 4
+    """
+    from seqbench.cli.tables import eval_table
+    from seqbench.stages import eval_task
+
+    if beam < 1:
+        raise SeqbenchError(f"--beam must be >= 1, got {beam}", "use --beam 1 for greedy decoding")
+    records = eval_task(
+        task, model, preset, split=split, beam=beam, accels=accel, seed=seed, limit=limit,
+        train_if_missing=not no_train,
+    )
+    out.print(eval_table(records))
+    out.print(f"[dim]{len(records)} result record(s) written under {Path(records[0]['path']).parents[2]}[/]")
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--format", "formats", multiple=True, default=("md", "csv", "json"), show_default=True,
+    type=click.Choice(["md", "csv", "json"]), help="Output format(s); repeat the option.",
+)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("leaderboards"),
+              show_default=True, help="Folder for the tables.")
+@click.option("--preset", help="Only records of this preset (default: all).")
+def report(formats: tuple[str, ...], out_dir: Path, preset: str | None) -> None:
+    """Write leaderboard tables (newest record per task, split, model, profile).
+
+    \b
+    Example:
+      seqbench report --format md --format csv --preset full
+    """
+    from seqbench.stages import write_report
+
+    for path in write_report(list(formats), out_dir, preset=preset):
+        out.print(f"wrote {path}")
+
+
+# --- run ----------------------------------------------------------------------------------
+
+
+@cli.command("run")
+@PRESET
+@SEED
+@click.option("--task", "tasks", multiple=True, help="Tasks to run (default: scan).")
+@click.option("--accel", default="all", show_default=True, help="Profiles to simulate.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("leaderboards"),
+              show_default=True)
+def run_cmd(preset: str, seed: int, tasks: tuple[str, ...], accel: str, out_dir: Path) -> None:
+    """Prepare, train, evaluate and report in one go (the main job).
+
+    \b
+    Example:
+      seqbench run --preset quick      # about 5 minutes on 2 cores; writes leaderboards/
+    """
+    from seqbench.cli.tables import eval_table
+    from seqbench.stages import run_suite
+
+    paths = run_suite(
+        list(tasks) or ["scan"], preset, seed=seed, accels=accel, out_dir=out_dir,
+        on_records=lambda records: out.print(eval_table(records)),
+    )
+    for path in paths:
+        out.print(f"wrote {path}")
+
+
+# --- cache --------------------------------------------------------------------------------
+
+
+@cli.group()
+def cache() -> None:
+    """Inspect or clean the prepare cache under $SEQBENCH_HOME/cache."""
+
+
+@cache.command("ls")
+def cache_ls() -> None:
+    """List cached task data with sizes.
+
+    \b
+    Example:
+      seqbench cache ls
+    """
+    from seqbench.data import cache as data_cache
+
+    table = Table("task", "fingerprint", "MB", "valid", "path")
+    for entry in data_cache.entries():
+        table.add_row(
+            entry["task"], entry["fingerprint"], f"{entry['bytes'] / 1e6:.1f}",
+            "yes" if entry["valid"] else "[red]no[/]", entry["path"],
+        )
+    out.print(table)
+
+
+@cache.command("clean")
+@click.argument("task", required=False)
+@click.option("--invalid-only", is_flag=True, help="Remove only folders failing verification.")
+def cache_clean(task: str | None, invalid_only: bool) -> None:
+    """Delete cached data (all, one task, or only invalid folders).
+
+    \b
+    Example:
+      seqbench cache clean scan
+    """
+    import shutil
+
+    from seqbench.data import cache as data_cache
+
+    removed = 0
+    for entry in data_cache.entries():
+        if task and entry["task"].split(":")[0] != task.split(":")[0]:
+            continue
+        if invalid_only and entry["valid"]:
+            continue
+        shutil.rmtree(entry["path"], ignore_errors=True)
+        removed += 1
+    out.print(f"removed {removed} cache folder(s)")
+
+
+def _register_accels() -> None:
+    from seqbench.cli.accels import accels
+
+    cli.add_command(accels)
+
+
+_register_accels()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="seqbench")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Rich tables the commands print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def _fmt(value: Any, spec: str = "{:.4g}") -> str:
+    return "—" if value is None else spec.format(value)
+
+
+def eval_table(records: list[dict[str, Any]]) -> Table:
+    """One row per profile: quality (with effects), latency, throughput, energy, TOPS/W."""
+    first = records[0]
+    unit = first["host"]["unit"]
+    metrics = list(first["quality"]["metrics"])[:4]
+    title = (
+        f"{first['task']} / {first['split']} / {first['model']} — host {first['host']['units_per_s']:,.1f} "
+        f"{unit}s/s measured ({first['host']['threads']} threads)"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("profile")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for header in ("latency ms/sample", f"{unit}s/s", f"µJ/{unit}", "power W", "TOPS/W"):
+        table.add_column(header, justify="right")
+    for record in records:
+        sim = record["simulated"]
+        quality = record["quality"]["metrics"]
+        table.add_row(
+            record["profile"],
+            *[_fmt(quality.get(m), "{:.2f}") for m in metrics],
+            _fmt(sim.get("latency_s_per_sample") and sim["latency_s_per_sample"] * 1e3),
+            _fmt(sim.get("throughput_units_per_s"), "{:,.4g}"),
+            _fmt(sim.get("energy_J_per_unit") and sim["energy_J_per_unit"] * 1e6),
+            _fmt(sim.get("power_W")),
+            _fmt(sim.get("tops_per_w")),
+        )
+    return table

@@ -1,0 +1,1 @@
+"""Data: sources (hub, local files), embedded generators, tokenizers and the prepare cache."""

@@ -1,0 +1,178 @@
+"""``seqbench eval``: quality on the host, then per accelerator profile the simulated cost of
+the traced inference and the quality measured with the profile's functional effects on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqbench import checkpoints, ops, results
+from seqbench.config import TaskSpec
+from seqbench.errors import SeqbenchError
+from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for
+from seqbench.progress import console
+from seqbench.train import seed_everything, train
+
+# Samples traced per (checkpoint, split): enough for stable statistics, cheap to simulate.
+TRACE_SAMPLES = 32
+
+
+@dataclass
+class EvalRequest:
+    """Everything that identifies one evaluation."""
+
+    spec: TaskSpec
+    subset: str | None
+    preset: str
+    model: str
+    split: str = "test"
+    beam: int = 1
+    accels: str = "cpu"
+    seed: int = 0
+    limit: int | None = None
+    train_if_missing: bool = True
+
+
+def _checkpoint(request: EvalRequest, family: TaskFamily, prepared: Prepared) -> checkpoints.Checkpoint:
+    rid = checkpoints.run_id(request.preset, request.seed, prepared.fingerprint)
+    found = checkpoints.find(checkpoints.run_dir(prepared.key, request.model, rid))
+    if found is not None:
+        return found
+    if not request.train_if_missing:
+        raise SeqbenchError(
+            f"no checkpoint of {request.model!r} for {prepared.key} (preset {request.preset}, "
+            f"seed {request.seed})",
+            f"run `seqbench train {prepared.key} --model {request.model} --preset {request.preset}`",
+        )
+    console.print(f"no checkpoint of {request.model} for {prepared.key} yet: training one first")
+    return train(
+        request.spec, request.subset, request.preset, request.model,
+        seed=request.seed, prepared=prepared, family=family,
+    ).checkpoint
+
+
+def _trace(
+    family: TaskFamily,
+    model: torch.nn.Module,
+    prepared: Prepared,
+    checkpoint: checkpoints.Checkpoint,
+    request: EvalRequest,
+) -> Any:
+    """The cached trace of this checkpoint on this split, captured on first use."""
+    from seqbench.trace import Trace, Tracer
+
+    path = checkpoint.directory / "traces" / f"{request.split}-beam{request.beam}-n{TRACE_SAMPLES}.json"
+    if path.is_file():
+        try:
+            return Trace.load(path)
+        except (SeqbenchError, ValueError, KeyError, OSError):
+            console.print(f"[yellow]trace cache {path} unreadable: capturing it again[/]")
+    tracer = Tracer()
+    with ops.hooks(tracer):
+        outcome = family.evaluate(
+            model, prepared, request.split, limit=TRACE_SAMPLES, beam=request.beam, progress=False
+        )
+    trace = tracer.finish(
+        samples=outcome.samples,
+        units=outcome.units,
+        unit=outcome.unit,
+        meta={
+            "task": prepared.key,
+            "split": request.split,
+            "model": request.model,
+            "checkpoint_sha256": checkpoint.sha256,
+            "beam": request.beam,
+        },
+    )
+    trace.save(path)
+    return trace
+
+
+def _quality(outcome: EvalOutcome) -> dict[str, Any]:
+    return {
+        "metrics": outcome.metrics,
+        "primary": outcome.primary,
+        "signature": outcome.signature,
+        "breakdown": outcome.breakdown,
+    }
+
+
+def host_info() -> dict[str, Any]:
+    return {
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+    }
+
+
+def run(request: EvalRequest, results_root: Path | None = None) -> list[dict[str, Any]]:
+    """Evaluate and write one result record per profile; returns the records."""
+    from seqbench.accel.cost import simulate
+    from seqbench.accel.effects import effect_hooks
+    from seqbench.accel.profile import resolve_profiles
+
+    profiles = resolve_profiles(request.accels)
+    family = family_for(request.spec)
+    prepared, _ = family.prepare(request.spec, request.subset, request.preset)
+    prepared.require_split(request.split)
+    checkpoint = _checkpoint(request, family, prepared)
+    model = checkpoints.load_model(checkpoint)
+
+    seed_everything(request.seed)
+    host = family.evaluate(model, prepared, request.split, limit=request.limit, beam=request.beam)
+    trace = _trace(family, model, prepared, checkpoint, request)
+
+    records = []
+    for profile in profiles:
+        hooks = effect_hooks(profile, request.seed)
+        if hooks:
+            seed_everything(request.seed)
+            with ops.hooks(*hooks):
+                quality = family.evaluate(
+                    model, prepared, request.split, limit=request.limit, beam=request.beam,
+                )
+        else:
+            quality = host
+        record = results.new_record(
+            task=prepared.key,
+            family=request.spec.family,
+            split=request.split,
+            model=request.model,
+            profile=profile.name,
+            preset=request.preset,
+            seed=request.seed,
+            beam=request.beam,
+            limit=request.limit,
+            data_fingerprint=prepared.fingerprint,
+            checkpoint={
+                "path": str(checkpoint.directory),
+                "sha256": checkpoint.sha256,
+                "parameters": checkpoint.info.get("parameters"),
+                "train_seconds": checkpoint.info.get("train_seconds"),
+            },
+            profile_hash=profile.hash,
+            profile_citation=profile.citation,
+            quality=_quality(quality),
+            quality_host=_quality(host),
+            effects=[type(h).__name__ for h in hooks],
+            host={
+                "wall_s": host.wall_s,
+                "samples": host.samples,
+                "units": host.units,
+                "unit": host.unit,
+                "units_per_s": host.units / host.wall_s if host.wall_s > 0 else None,
+                **host_info(),
+            },
+            simulated=simulate(trace, profile).to_dict(),
+            trace=trace.summary(),
+        )
+        record["path"] = str(results.save(record, results_root))
+        records.append(record)
+    return records

@@ -1,0 +1,196 @@
+"""Leaderboards: the newest result per (task, split, model, profile), one table per family."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seqbench import __version__, results
+from seqbench.atomic import write_text
+from seqbench.errors import SeqbenchError
+from seqbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class Column:
+    """One leaderboard column: a header, how to read it from a record, how to print it."""
+
+    header: str
+    read: Callable[[dict[str, Any]], Any]
+    fmt: str = "{:.2f}"
+    higher_is_better: bool | None = None  # None: not ranked
+
+    def text(self, record: dict[str, Any]) -> str:
+        value = self.value(record)
+        if value is None:
+            return "—"
+        return self.fmt.format(value) if isinstance(value, (int, float)) else str(value)
+
+    def value(self, record: dict[str, Any]) -> Any:
+        try:
+            return self.read(record)
+        except (KeyError, TypeError, ZeroDivisionError):
+            return None
+
+
+def _sim(key: str, scale: float = 1.0) -> Callable[[dict[str, Any]], Any]:
+    def read(record: dict[str, Any]) -> Any:
+        value = record["simulated"][key]
+        return None if value is None else value * scale
+
+    return read
+
+
+def _metric(name: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda record: record["quality"]["metrics"][name]
+
+
+KEY_COLUMNS = [
+    Column("task", lambda r: r["task"]),
+    Column("split", lambda r: r["split"]),
+    Column("model", lambda r: r["model"]),
+    Column("profile", lambda r: r["profile"]),
+]
+
+# Metric order per family; metrics not listed follow in name order.
+FAMILY_METRICS: dict[str, list[str]] = {
+    "translation": ["exact_match", "bleu", "chrf"],
+    "vqa": ["vqa_accuracy", "non_relational", "relational"],
+    "retrieval": ["t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "rsum"],
+}
+
+
+def cost_columns(unit: str) -> list[Column]:
+    return [
+        Column(f"host {unit}s/s", lambda r: r["host"]["units_per_s"], "{:,.1f}", True),
+        Column("latency ms/sample", _sim("latency_s_per_sample", 1e3), "{:.4g}", False),
+        Column(f"sim {unit}s/s", _sim("throughput_units_per_s"), "{:,.4g}", True),
+        Column(f"µJ/{unit}", _sim("energy_J_per_unit", 1e6), "{:.4g}", False),
+        Column("power W", _sim("power_W"), "{:.4g}", None),
+        Column("TOPS/W", _sim("tops_per_w"), "{:.4g}", True),
+    ]
+
+
+def columns_for(family: str, records: list[dict[str, Any]]) -> list[Column]:
+    seen = {m for r in records for m in r["quality"]["metrics"]}
+    preferred = [m for m in FAMILY_METRICS.get(family, []) if m in seen]
+    metrics = preferred + sorted(seen - set(preferred))
+    unit = records[0]["host"]["unit"] if records else "unit"
+    quality = [Column(m, _metric(m), "{:.2f}", True) for m in metrics]
+    return KEY_COLUMNS + quality + cost_columns(unit)
+
+
+def best_marks(columns: list[Column], rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
+    """(row, column) cells holding the best value of a ranked column."""
+    marks: set[tuple[int, int]] = set()
+    for c, column in enumerate(columns):
+        if column.higher_is_better is None:
+            continue
+        values = [(column.value(r), i) for i, r in enumerate(rows)]
+        values = [(v, i) for v, i in values if isinstance(v, (int, float))]
+        if len({v for v, _ in values}) < 2:  # a tie across every row marks nothing
+            continue
+        best = max(v for v, _ in values) if column.higher_is_better else min(v for v, _ in values)
+        marks.update((i, c) for v, i in values if v == best)
+    return marks
+
+
+@dataclass
+class Table:
+    family: str
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+
+    def cells(self) -> list[list[str]]:
+        return [[c.text(r) for c in self.columns] for r in self.rows]
+
+    def signatures(self) -> list[str]:
+        return sorted({r["quality"]["signature"] for r in self.rows})
+
+
+def build_tables(records: list[dict[str, Any]]) -> list[Table]:
+    """One table per family from the newest record of each key."""
+    newest = results.newest_per_key(records)
+    families = sorted({r.get("family", "unknown") for r in newest})
+    tables = []
+    for family in families:
+        rows = [r for r in newest if r.get("family", "unknown") == family]
+        tables.append(Table(family, columns_for(family, rows), rows))
+    return tables
+
+
+def header_lines(stamp: str, sha: str) -> list[str]:
+    return [f"seqbench {__version__} · git {sha} · generated {stamp}"]
+
+
+def render_markdown(table: Table, stamp: str, sha: str) -> str:
+    marks = best_marks(table.columns, table.rows)
+    lines = [f"# {table.family} leaderboard", "", *header_lines(stamp, sha), ""]
+    lines.append("| " + " | ".join(c.header for c in table.columns) + " |")
+    lines.append("|" + "|".join("---" for _ in table.columns) + "|")
+    for i, row in enumerate(table.cells()):
+        cells = [f"**{v}**" if (i, c) in marks else v for c, v in enumerate(row)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Best value per ranked column in **bold**. Metric signatures:", ""]
+    lines += [f"- `{s}`" for s in table.signatures()]
+    lines += [
+        "",
+        "Host columns are measured wall clock on the machine that ran `seqbench eval`; "
+        "latency, simulated throughput, energy, power and TOPS/W come from the per-operator "
+        "simulator on the named profile (`seqbench accels show PROFILE`).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(table: Table, stamp: str, sha: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([f"# {line}" for line in header_lines(stamp, sha)])
+    writer.writerow([c.header for c in table.columns] + ["signature"])
+    for row, record in zip(table.cells(), table.rows):
+        writer.writerow(row + [record["quality"]["signature"]])
+    return out.getvalue()
+
+
+def render_json(table: Table, stamp: str, sha: str) -> str:
+    payload = {
+        "family": table.family,
+        "seqbench_version": __version__,
+        "git_sha": sha,
+        "generated": stamp,
+        "columns": [c.header for c in table.columns],
+        "rows": [
+            {c.header: c.value(r) for c in table.columns} | {"signature": r["quality"]["signature"]}
+            for r in table.rows
+        ],
+    }
+    return json.dumps(payload, indent=2, default=str) + "\n"
+
+
+RENDERERS: Registry[tuple[str, Callable[[Table, str, str], str]]] = Registry("report format")
+RENDERERS.add("md", ("md", render_markdown))
+RENDERERS.add("csv", ("csv", render_csv))
+RENDERERS.add("json", ("json", render_json))
+
+
+def write_reports(
+    records: list[dict[str, Any]], formats: list[str], out_dir: Path, stamp: str | None = None
+) -> list[Path]:
+    """Write one file per (family, format) into ``out_dir``; returns the paths written."""
+    if not records:
+        raise SeqbenchError("no result records to report", "run `seqbench eval` or `seqbench run` first")
+    stamp = stamp or results.now_iso()
+    sha = results.git_sha()
+    written = []
+    for table in build_tables(records):
+        for fmt in formats:
+            ext, render = RENDERERS.get(fmt)
+            path = out_dir / f"{table.family}.{ext}"
+            write_text(path, render(table, stamp, sha))
+            written.append(path)
+    return written

@@ -1,0 +1,93 @@
+"""Result records and leaderboard tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from seqbench import report, results
+from seqbench.errors import SeqbenchError
+
+
+def _record(model: str, profile: str, em: float, stamp: str, energy: float = 1e-6) -> dict:
+    record = results.new_record(
+        task="scan:simple", family="translation", split="test", model=model, profile=profile,
+        preset="tiny", quality={"metrics": {"exact_match": em, "bleu": em / 2}, "primary":
+                                "exact_match", "signature": "nrefs:1|tok:13a"},
+        host={"units_per_s": 1000.0, "unit": "token", "threads": 2},
+        simulated={"latency_s_per_sample": 2e-3, "throughput_units_per_s": 500.0,
+                   "energy_J_per_unit": energy, "power_W": 0.5, "tops_per_w": 3.0},
+    )
+    record["timestamp"] = stamp
+    return record
+
+
+def test_newest_record_per_key_wins() -> None:
+    old = _record("gru", "cpu", 10.0, "2026-01-01T00:00:00.000+00:00")
+    new = _record("gru", "cpu", 20.0, "2026-02-01T00:00:00.000+00:00")
+    other = _record("gru", "ice", 30.0, "2025-01-01T00:00:00.000+00:00")
+    chosen = results.newest_per_key([new, old, other])
+    assert [(r["profile"], r["quality"]["metrics"]["exact_match"]) for r in chosen] == [
+        ("cpu", 20.0), ("ice", 30.0),
+    ]
+
+
+def test_records_are_saved_atomically_and_never_overwritten(tmp_path: Path) -> None:
+    record = _record("gru", "cpu", 10.0, "2026-01-01T00:00:00.000+00:00")
+    a = results.save(record, tmp_path)
+    b = results.save(record, tmp_path)
+    assert a != b and a.exists() and b.exists()
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert len(results.load_all(tmp_path)) == 2
+
+
+def test_older_schema_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "scan" / "gru" / "cpu" / "x.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"schema_version": 0, "task": "scan"}))
+    with pytest.raises(SeqbenchError, match="schema_version 0 is not readable"):
+        results.load_all(tmp_path)
+
+
+def test_corrupt_record_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{half")
+    with pytest.raises(SeqbenchError, match="cannot read result record"):
+        results.load_all(tmp_path)
+
+
+GOLDEN_MD = """\
+# translation leaderboard
+
+seqbench 0.1.0 · git abc123 · generated 2026-11-26T00:00:00
+
+| task | split | model | profile | exact_match | bleu | host tokens/s | latency ms/sample | sim tokens/s | µJ/token | power W | TOPS/W |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+| scan:simple | test | gru | cpu | 50.00 | 25.00 | 1,000.0 | 2 | 500 | **0.5** | 0.5 | 3 |
+| scan:simple | test | transformer | cpu | **99.00** | **49.50** | 1,000.0 | 2 | 500 | 2 | 0.5 | 3 |
+
+Best value per ranked column in **bold**. Metric signatures:
+
+- `nrefs:1|tok:13a`
+"""
+
+
+def test_golden_markdown() -> None:
+    records = [
+        _record("transformer", "cpu", 99.0, "2026-01-01T00:00:00.000+00:00", energy=2e-6),
+        _record("gru", "cpu", 50.0, "2026-01-01T00:00:00.000+00:00", energy=0.5e-6),
+    ]
+    (table,) = report.build_tables(records)
+    text = report.render_markdown(table, "2026-11-26T00:00:00", "abc123")
+    assert text.startswith(GOLDEN_MD)
+
+
+def test_write_reports_all_formats(tmp_path: Path) -> None:
+    records = [_record("gru", "cpu", 50.0, "2026-01-01T00:00:00.000+00:00")]
+    paths = report.write_reports(records, ["md", "csv", "json"], tmp_path)
+    assert sorted(p.name for p in paths) == ["translation.csv", "translation.json", "translation.md"]
+    payload = json.loads((tmp_path / "translation.json").read_text())
+    assert payload["rows"][0]["exact_match"] == 50.0
+    with pytest.raises(SeqbenchError, match="no result records"):
+        report.write_reports([], ["md"], tmp_path)
