@@ -1,4 +1,4 @@
-"""Checkpoints: ``runs/<task>/<model>/<run-id>/`` with model.safetensors, config.json, train_log.jsonl.
+"""Checkpoints: ``runs/<task>/<model>/<run-id>/`` (model.safetensors, config.json, train log).
 
 ``config.json`` is written last, so a folder without it (a killed run) is never loaded as a
 finished checkpoint.

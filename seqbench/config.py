@@ -49,7 +49,8 @@ class SourceSpec:
         kinds = [k for k in ("generator", "hub", "local") if raw.get(k)]
         if len(kinds) != 1:
             raise SeqbenchError(
-                f"{where}: source must name exactly one of generator/hub/local, got {kinds or 'none'}",
+                f"{where}: source must name exactly one of generator/hub/local, "
+                f"got {kinds or 'none'}",
                 "e.g. `source: {generator: scan}` or `source: {hub: bentrevett/multi30k}`",
             )
         known = {"generator", "hub", "config", "local", "format", "fields", "splits", "options"}
@@ -111,7 +112,9 @@ class TaskSpec:
     def resolve_subset(self, subset: str | None) -> str | None:
         if not self.subsets:
             if subset:
-                raise SeqbenchError(f"task {self.name!r} has no subsets", f"use plain {self.name!r}")
+                raise SeqbenchError(
+                    f"task {self.name!r} has no subsets", f"use plain {self.name!r}"
+                )
             return None
         subset = subset or self.default_subset or self.subsets[0]
         if subset not in self.subsets:
@@ -145,7 +148,8 @@ def load_task_spec(path: Path) -> TaskSpec:
     _reject_unknown(raw, known, where)
     if raw["family"] not in FAMILIES:
         raise SeqbenchError(
-            f"{where}: unknown family {raw['family']!r};{did_you_mean(raw['family'], list(FAMILIES))}",
+            f"{where}: unknown family {raw['family']!r};"
+            f"{did_you_mean(raw['family'], list(FAMILIES))}",
             f"families: {', '.join(FAMILIES)}",
         )
     return TaskSpec(

@@ -38,7 +38,9 @@ class EvalRequest:
     train_if_missing: bool = True
 
 
-def _checkpoint(request: EvalRequest, family: TaskFamily, prepared: Prepared) -> checkpoints.Checkpoint:
+def _checkpoint(
+    request: EvalRequest, family: TaskFamily, prepared: Prepared
+) -> checkpoints.Checkpoint:
     rid = checkpoints.run_id(request.preset, request.seed, prepared.fingerprint)
     found = checkpoints.find(checkpoints.run_dir(prepared.key, request.model, rid))
     if found is not None:
@@ -47,12 +49,18 @@ def _checkpoint(request: EvalRequest, family: TaskFamily, prepared: Prepared) ->
         raise SeqbenchError(
             f"no checkpoint of {request.model!r} for {prepared.key} (preset {request.preset}, "
             f"seed {request.seed})",
-            f"run `seqbench train {prepared.key} --model {request.model} --preset {request.preset}`",
+            f"run `seqbench train {prepared.key} --model {request.model} "
+            f"--preset {request.preset}`",
         )
     console.print(f"no checkpoint of {request.model} for {prepared.key} yet: training one first")
     return train(
-        request.spec, request.subset, request.preset, request.model,
-        seed=request.seed, prepared=prepared, family=family,
+        request.spec,
+        request.subset,
+        request.preset,
+        request.model,
+        seed=request.seed,
+        prepared=prepared,
+        family=family,
     ).checkpoint
 
 
@@ -66,7 +74,11 @@ def _trace(
     """The cached trace of this checkpoint on this split, captured on first use."""
     from seqbench.trace import Trace, Tracer
 
-    path = checkpoint.directory / "traces" / f"{request.split}-beam{request.beam}-n{TRACE_SAMPLES}.json"
+    path = (
+        checkpoint.directory
+        / "traces"
+        / f"{request.split}-beam{request.beam}-n{TRACE_SAMPLES}.json"
+    )
     if path.is_file():
         try:
             return Trace.load(path)
@@ -136,7 +148,11 @@ def run(request: EvalRequest, results_root: Path | None = None) -> list[dict[str
             seed_everything(request.seed)
             with ops.hooks(*hooks):
                 quality = family.evaluate(
-                    model, prepared, request.split, limit=request.limit, beam=request.beam,
+                    model,
+                    prepared,
+                    request.split,
+                    limit=request.limit,
+                    beam=request.beam,
                 )
         else:
             quality = host

@@ -170,7 +170,9 @@ def elementwise(kind: str, *tensors: Tensor, name: str) -> Tensor:
     try:
         fn = _ELEMENTWISE[kind]
     except KeyError:
-        raise ValueError(f"unknown elementwise op {kind!r}; known: {sorted(_ELEMENTWISE)}") from None
+        raise ValueError(
+            f"unknown elementwise op {kind!r}; known: {sorted(_ELEMENTWISE)}"
+        ) from None
     return _run(OpClass.ELEMENTWISE, name, fn, tuple(tensors), {"kind": kind})
 
 
@@ -246,7 +248,11 @@ class Conv2d(nn.Conv2d, Traced):
 
     def forward(self, x: Tensor) -> Tensor:
         return conv2d(
-            x, self.weight, self.bias, stride=self.stride[0], padding=self.padding[0],
+            x,
+            self.weight,
+            self.bias,
+            stride=self.stride[0],
+            padding=self.padding[0],
             name=self.trace_name,
         )
 

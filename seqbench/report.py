@@ -152,7 +152,7 @@ def render_csv(table: Table, stamp: str, sha: str) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([f"# {line}" for line in header_lines(stamp, sha)])
     writer.writerow([c.header for c in table.columns] + ["signature"])
-    for row, record in zip(table.cells(), table.rows):
+    for row, record in zip(table.cells(), table.rows, strict=True):
         writer.writerow(row + [record["quality"]["signature"]])
     return out.getvalue()
 
@@ -183,7 +183,9 @@ def write_reports(
 ) -> list[Path]:
     """Write one file per (family, format) into ``out_dir``; returns the paths written."""
     if not records:
-        raise SeqbenchError("no result records to report", "run `seqbench eval` or `seqbench run` first")
+        raise SeqbenchError(
+            "no result records to report", "run `seqbench eval` or `seqbench run` first"
+        )
     stamp = stamp or results.now_iso()
     sha = results.git_sha()
     written = []

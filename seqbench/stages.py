@@ -22,7 +22,9 @@ def prepare_task(
     return family_for(spec).prepare(spec, subset, preset, source_override=source, force=force)
 
 
-def train_task(ref: str, model: str, preset: str, *, seed: int = 0, force: bool = False) -> TrainResult:
+def train_task(
+    ref: str, model: str, preset: str, *, seed: int = 0, force: bool = False
+) -> TrainResult:
     """Prepare (cached) and train ``model`` on task ``ref``."""
     from seqbench.models import MODEL_REGISTRY
 
@@ -52,8 +54,16 @@ def eval_task(
     MODEL_REGISTRY.canonical(model)
     resolve_profiles(accels)  # fail on a typo before any work
     request = EvalRequest(
-        spec=spec, subset=subset, preset=preset, model=model, split=split, beam=beam,
-        accels=accels, seed=seed, limit=limit, train_if_missing=train_if_missing,
+        spec=spec,
+        subset=subset,
+        preset=preset,
+        model=model,
+        split=split,
+        beam=beam,
+        accels=accels,
+        seed=seed,
+        limit=limit,
+        train_if_missing=train_if_missing,
     )
     return run(request)
 
@@ -73,20 +83,39 @@ def run_suite(
     seed: int = 0,
     accels: str = "all",
     out_dir: Path,
+    executor: str = "inprocess",
+    jobs: int = 1,
+    address: str | None = None,
     on_records: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> list[Path]:
-    """Prepare, train and evaluate every default model of each task, then report.
+    """Prepare every task, run each (task, model) cell not finished yet, then report.
 
-    ``on_records`` is called with each evaluation's records (the CLI prints them).
+    ``on_records`` is called with each finished cell's records (the CLI prints them).
     """
+    from seqbench.executor import Cell, run_cells
+
+    cells = []
     for ref in tasks:
-        spec, subset = load_task(ref)
-        models = spec.preset(preset).get("models", spec.models)
+        spec, _ = load_task(ref)
         prepared, cached = prepare_task(ref, preset)
         console.print(f"[bold]{prepared.key}[/]: data {'cached' if cached else 'prepared'}")
-        for model in models:
-            train_task(ref, model, preset, seed=seed)
-            records = eval_task(ref, model, preset, accels=accels, seed=seed)
-            if on_records:
-                on_records(records)
+        models = spec.preset(preset).get("models", spec.models)
+        cells += [Cell(ref, model, preset, seed, "test", accels) for model in models]
+
+    def done(cell: Cell, records: list[dict[str, Any]]) -> None:
+        if on_records:
+            on_records(records)
+
+    def skip(cell: Cell) -> None:
+        console.print(f"[dim]already finished: {cell.label()}[/]")
+
+    run_cells(
+        cells,
+        results.load_all(),
+        executor=executor,
+        jobs=jobs,
+        address=address,
+        on_done=done,
+        on_skip=skip,
+    )
     return write_report(["md", "csv", "json"], out_dir, preset=preset)

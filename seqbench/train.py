@@ -133,7 +133,8 @@ def train(
             log.append(row)
             dev_metric = dev.primary
             progress.console.print(
-                f"  epoch {epoch + 1}: loss {row['train_loss']:.4f}, dev {dev.primary} {dev.score:.2f}"
+                f"  epoch {epoch + 1}: loss {row['train_loss']:.4f}, "
+                f"dev {dev.primary} {dev.score:.2f}"
             )
             if dev.score > best_score:
                 best_score, stale = dev.score, 0
@@ -161,7 +162,5 @@ def train(
         "threads": torch.get_num_threads(),
     }
     checkpoint = checkpoints.save(directory, model, info, log)
-    console.print(
-        f"saved {directory} (best dev {best_score:.2f}, {info['train_seconds']:.0f} s)"
-    )
+    console.print(f"saved {directory} (best dev {best_score:.2f}, {info['train_seconds']:.0f} s)")
     return TrainResult(checkpoint, reused=False)

@@ -32,7 +32,9 @@ def test_attention_ops_are_recorded_with_classes() -> None:
     with ops.hooks(recorder):
         out, weights = ops.scaled_dot_product_attention(q, k, k, mask, name="attn")
     assert [c for c, _ in recorder.seen] == [
-        OpClass.MATMUL_DYNAMIC, OpClass.SOFTMAX, OpClass.MATMUL_DYNAMIC,
+        OpClass.MATMUL_DYNAMIC,
+        OpClass.SOFTMAX,
+        OpClass.MATMUL_DYNAMIC,
     ]
     assert [n for _, n in recorder.seen] == ["attn.qk", "attn.softmax", "attn.sv"]
     assert out.shape == (2, 3, 4)

@@ -13,12 +13,25 @@ from seqbench.errors import SeqbenchError
 
 def _record(model: str, profile: str, em: float, stamp: str, energy: float = 1e-6) -> dict:
     record = results.new_record(
-        task="scan:simple", family="translation", split="test", model=model, profile=profile,
-        preset="tiny", quality={"metrics": {"exact_match": em, "bleu": em / 2}, "primary":
-                                "exact_match", "signature": "nrefs:1|tok:13a"},
+        task="scan:simple",
+        family="translation",
+        split="test",
+        model=model,
+        profile=profile,
+        preset="tiny",
+        quality={
+            "metrics": {"exact_match": em, "bleu": em / 2},
+            "primary": "exact_match",
+            "signature": "nrefs:1|tok:13a",
+        },
         host={"units_per_s": 1000.0, "unit": "token", "threads": 2},
-        simulated={"latency_s_per_sample": 2e-3, "throughput_units_per_s": 500.0,
-                   "energy_J_per_unit": energy, "power_W": 0.5, "tops_per_w": 3.0},
+        simulated={
+            "latency_s_per_sample": 2e-3,
+            "throughput_units_per_s": 500.0,
+            "energy_J_per_unit": energy,
+            "power_W": 0.5,
+            "tops_per_w": 3.0,
+        },
     )
     record["timestamp"] = stamp
     return record
@@ -30,7 +43,8 @@ def test_newest_record_per_key_wins() -> None:
     other = _record("gru", "ice", 30.0, "2025-01-01T00:00:00.000+00:00")
     chosen = results.newest_per_key([new, old, other])
     assert [(r["profile"], r["quality"]["metrics"]["exact_match"]) for r in chosen] == [
-        ("cpu", 20.0), ("ice", 30.0),
+        ("cpu", 20.0),
+        ("ice", 30.0),
     ]
 
 
@@ -86,7 +100,11 @@ def test_golden_markdown() -> None:
 def test_write_reports_all_formats(tmp_path: Path) -> None:
     records = [_record("gru", "cpu", 50.0, "2026-01-01T00:00:00.000+00:00")]
     paths = report.write_reports(records, ["md", "csv", "json"], tmp_path)
-    assert sorted(p.name for p in paths) == ["translation.csv", "translation.json", "translation.md"]
+    assert sorted(p.name for p in paths) == [
+        "translation.csv",
+        "translation.json",
+        "translation.md",
+    ]
     payload = json.loads((tmp_path / "translation.json").read_text())
     assert payload["rows"][0]["exact_match"] == 50.0
     with pytest.raises(SeqbenchError, match="no result records"):

@@ -17,9 +17,13 @@ def _tasks(console: Console) -> None:
     for name, path in discover_tasks().items():
         spec = load_task_spec(path)
         table.add_row(
-            name, spec.family, spec.source.describe(), spec.size or "—",
+            name,
+            spec.family,
+            spec.source.describe(),
+            spec.size or "—",
             ", ".join(spec.subsets) or "—",
-            ", ".join(spec.models), spec.description,
+            ", ".join(spec.models),
+            spec.description,
         )
     console.print(table)
 

@@ -21,7 +21,10 @@ out = Console()
 err = Console(stderr=True)
 
 PRESET = click.option(
-    "--preset", type=click.Choice(["tiny", "quick", "full"]), default="quick", show_default=True,
+    "--preset",
+    type=click.Choice(["tiny", "quick", "full"]),
+    default="quick",
+    show_default=True,
     help="Size preset from the task spec (tiny: tests, quick: demo, full: leaderboard).",
 )
 SEED = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
@@ -49,7 +52,8 @@ class SeqbenchGroup(click.Group):
             err.print(
                 f"[bold red]error:[/] {type(error).__name__}: {error} "
                 "(rerun with `seqbench --debug ...` for the traceback)",
-                highlight=False, soft_wrap=True,
+                highlight=False,
+                soft_wrap=True,
             )
             sys.exit(1)
 
@@ -128,7 +132,9 @@ def _split_sizes(manifest: dict[str, Any]) -> dict[str, int]:
 
 @cli.command("train")
 @click.argument("task")
-@click.option("--model", "model", required=True, help="Registered model (see `seqbench list models`).")
+@click.option(
+    "--model", "model", required=True, help="Registered model (see `seqbench list models`)."
+)
 @PRESET
 @SEED
 @click.option("--force", is_flag=True, help="Retrain even when a finished checkpoint exists.")
@@ -155,7 +161,9 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
 @click.option("--split", default="test", show_default=True)
 @click.option("--beam", type=int, default=1, show_default=True, help="Beam size (1 = greedy).")
 @click.option(
-    "--accel", default="cpu", show_default=True,
+    "--accel",
+    default="cpu",
+    show_default=True,
     help="Profile(s): NAME, NAME,NAME or all (see `seqbench list accels`).",
 )
 @click.option("--limit", type=int, help="Evaluate only the first N examples.")
@@ -163,8 +171,15 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
 @PRESET
 @SEED
 def eval_cmd(
-    task: str, model: str, split: str, beam: int, accel: str, limit: int | None,
-    no_train: bool, preset: str, seed: int,
+    task: str,
+    model: str,
+    split: str,
+    beam: int,
+    accel: str,
+    limit: int | None,
+    no_train: bool,
+    preset: str,
+    seed: int,
 ) -> None:
     """Score a model and simulate it on accelerator profiles; writes result records.
 
@@ -178,11 +193,21 @@ def eval_cmd(
     if beam < 1:
         raise SeqbenchError(f"--beam must be >= 1, got {beam}", "use --beam 1 for greedy decoding")
     records = eval_task(
-        task, model, preset, split=split, beam=beam, accels=accel, seed=seed, limit=limit,
+        task,
+        model,
+        preset,
+        split=split,
+        beam=beam,
+        accels=accel,
+        seed=seed,
+        limit=limit,
         train_if_missing=not no_train,
     )
     out.print(eval_table(records))
-    out.print(f"[dim]{len(records)} result record(s) written under {Path(records[0]['path']).parents[2]}[/]")
+    out.print(
+        f"[dim]{len(records)} result record(s) written under "
+        f"{Path(records[0]['path']).parents[2]}[/]"
+    )
 
 
 # --- report -------------------------------------------------------------------------------
@@ -190,11 +215,22 @@ def eval_cmd(
 
 @cli.command()
 @click.option(
-    "--format", "formats", multiple=True, default=("md", "csv", "json"), show_default=True,
-    type=click.Choice(["md", "csv", "json"]), help="Output format(s); repeat the option.",
+    "--format",
+    "formats",
+    multiple=True,
+    default=("md", "csv", "json"),
+    show_default=True,
+    type=click.Choice(["md", "csv", "json"]),
+    help="Output format(s); repeat the option.",
 )
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("leaderboards"),
-              show_default=True, help="Folder for the tables.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("leaderboards"),
+    show_default=True,
+    help="Folder for the tables.",
+)
 @click.option("--preset", help="Only records of this preset (default: all).")
 def report(formats: tuple[str, ...], out_dir: Path, preset: str | None) -> None:
     """Write leaderboard tables (newest record per task, split, model, profile).
@@ -217,20 +253,57 @@ def report(formats: tuple[str, ...], out_dir: Path, preset: str | None) -> None:
 @SEED
 @click.option("--task", "tasks", multiple=True, help="Tasks to run (default: scan).")
 @click.option("--accel", default="all", show_default=True, help="Profiles to simulate.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("leaderboards"),
-              show_default=True)
-def run_cmd(preset: str, seed: int, tasks: tuple[str, ...], accel: str, out_dir: Path) -> None:
-    """Prepare, train, evaluate and report in one go (the main job).
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("leaderboards"),
+    show_default=True,
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["inprocess", "processes", "ray"]),
+    default="inprocess",
+    show_default=True,
+    help="Where suite cells run.",
+)
+@click.option(
+    "--jobs",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Worker processes for --executor processes.",
+)
+@click.option("--address", help="Ray cluster address (default: start a local Ray).")
+def run_cmd(
+    preset: str,
+    seed: int,
+    tasks: tuple[str, ...],
+    accel: str,
+    out_dir: Path,
+    executor: str,
+    jobs: int,
+    address: str | None,
+) -> None:
+    """Prepare, train, evaluate and report in one go (the main job); resumable.
 
     \b
-    Example:
+    Examples:
       seqbench run --preset quick      # about 5 minutes on 2 cores; writes leaderboards/
+      seqbench run --preset full --task scan:length --executor ray
     """
     from seqbench.cli.tables import eval_table
     from seqbench.stages import run_suite
 
     paths = run_suite(
-        list(tasks) or ["scan"], preset, seed=seed, accels=accel, out_dir=out_dir,
+        list(tasks) or ["scan"],
+        preset,
+        seed=seed,
+        accels=accel,
+        out_dir=out_dir,
+        executor=executor,
+        jobs=jobs,
+        address=address,
         on_records=lambda records: out.print(eval_table(records)),
     )
     for path in paths:
@@ -258,8 +331,11 @@ def cache_ls() -> None:
     table = Table("task", "fingerprint", "MB", "valid", "path")
     for entry in data_cache.entries():
         table.add_row(
-            entry["task"], entry["fingerprint"], f"{entry['bytes'] / 1e6:.1f}",
-            "yes" if entry["valid"] else "[red]no[/]", entry["path"],
+            entry["task"],
+            entry["fingerprint"],
+            f"{entry['bytes'] / 1e6:.1f}",
+            "yes" if entry["valid"] else "[red]no[/]",
+            entry["path"],
         )
     out.print(table)
 

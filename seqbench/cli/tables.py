@@ -17,7 +17,8 @@ def eval_table(records: list[dict[str, Any]]) -> Table:
     unit = first["host"]["unit"]
     metrics = list(first["quality"]["metrics"])[:4]
     title = (
-        f"{first['task']} / {first['split']} / {first['model']} — host {first['host']['units_per_s']:,.1f} "
+        f"{first['task']} / {first['split']} / {first['model']} — "
+        f"host {first['host']['units_per_s']:,.1f} "
         f"{unit}s/s measured ({first['host']['threads']} threads)"
     )
     table = Table(title=title, title_justify="left")

@@ -59,9 +59,7 @@ def verify(directory: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def build(
-    directory: Path, writer: Callable[[Path], dict[str, Any]]
-) -> dict[str, Any]:
+def build(directory: Path, writer: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """Run ``writer(tmp_dir) -> manifest`` and publish the folder atomically.
 
     The manifest gets a ``files`` table (size + SHA-256 of every file written).
@@ -84,7 +82,9 @@ def entries() -> list[dict[str, Any]]:
     if not root.is_dir():
         return out
     for task_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for fp_dir in sorted(p for p in task_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for fp_dir in sorted(
+            p for p in task_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
             size = sum(f.stat().st_size for f in fp_dir.rglob("*") if f.is_file())
             out.append(
                 {

@@ -54,7 +54,9 @@ def train_sentencepiece(
             shuffle_input_sentence=False,
         )
     except RuntimeError as err:
-        raise SeqbenchError(f"SentencePiece training failed: {err}", "check tokenizer settings") from err
+        raise SeqbenchError(
+            f"SentencePiece training failed: {err}", "check tokenizer settings"
+        ) from err
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(model.getvalue())
 

@@ -27,5 +27,5 @@ def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
         raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
     if not references:
         return 0.0
-    hits = sum(h.strip() == r.strip() for h, r in zip(hypotheses, references))
+    hits = sum(h.strip() == r.strip() for h, r in zip(hypotheses, references, strict=True))
     return 100.0 * hits / len(references)

@@ -124,6 +124,7 @@ class AdditiveAttention(ops.Traced):
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
         weights = ops.softmax(scores, dim=-1, name=f"{self.trace_name}.softmax")
+        weights = torch.nan_to_num(weights, nan=0.0)  # an all-pad row attends to nothing
         self.attention_weights = weights
         context = ops.matmul(weights.unsqueeze(1), values, name=f"{self.trace_name}.sv")
         return context.squeeze(1), weights

@@ -28,12 +28,16 @@ class ModelEntry:
 MODEL_REGISTRY: Registry[ModelEntry] = Registry("model")
 
 
-def register_model(name: str, *, family: str, description: str = "") -> Callable[[Factory], Factory]:
+def register_model(
+    name: str, *, family: str, description: str = ""
+) -> Callable[[Factory], Factory]:
     """Register ``factory(config) -> nn.Module`` under ``name`` for task ``family``."""
 
     def wrap(factory: Factory) -> Factory:
         doc = description or (factory.__doc__ or "").strip().splitlines()[0:1]
-        MODEL_REGISTRY.add(name, ModelEntry(name, family, factory, doc if isinstance(doc, str) else "".join(doc)))
+        MODEL_REGISTRY.add(
+            name, ModelEntry(name, family, factory, doc if isinstance(doc, str) else "".join(doc))
+        )
         return factory
 
     return wrap

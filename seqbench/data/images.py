@@ -1,0 +1,68 @@
+"""Image decoding, resizing and normalisation, with one-line errors for broken images.
+
+Prepared images are uint8 ``[H, W, 3]`` arrays (RGB); models get float tensors
+``[B, 3, H, W]`` scaled to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from seqbench.errors import SeqbenchError
+
+ImageInput = bytes | str | Path | Image.Image
+
+
+def open_image(source: ImageInput, *, where: str = "") -> Image.Image:
+    """Decode ``source`` (bytes, a file path or a PIL image) fully into an RGB image.
+
+    Raises :class:`SeqbenchError` naming the file for a missing, unreadable or truncated image.
+    """
+    label = where or (str(source) if isinstance(source, (str, Path)) else "image bytes")
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        if isinstance(source, (str, Path)) and not Path(source).is_file():
+            raise SeqbenchError(
+                f"image file {label} not found",
+                "restore the file or drop the questions that use it from the source",
+            )
+        try:
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            raise SeqbenchError(
+                f"cannot read image {label}: {err}",
+                "replace it with a valid PNG/JPEG or drop the questions that use it",
+            ) from err
+    try:
+        # Decoding now, not lazily, is what catches a truncated file here rather than later.
+        image.load()
+        return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError) as err:
+        raise SeqbenchError(
+            f"image {label} is truncated or corrupt: {err}",
+            "re-download or replace the file, or drop the questions that use it",
+        ) from err
+
+
+def to_array(image: Image.Image, size: int) -> np.ndarray:
+    """Resize to ``size`` x ``size`` px (bilinear) and return uint8 ``[size, size, 3]``."""
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8).reshape(size, size, 3)
+
+
+def load_array(source: ImageInput, size: int, *, where: str = "") -> np.ndarray:
+    """Decode and resize in one step: uint8 ``[size, size, 3]``."""
+    return to_array(open_image(source, where=where), size)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``[B, H, W, 3]`` -> float32 ``[B, 3, H, W]`` in [-1, 1]."""
+    pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    return pixels.float().div_(127.5).sub_(1.0)

@@ -1,0 +1,165 @@
+"""Runs independent suite cells in-process, in local worker processes, or on Ray.
+
+A cell is a pure function of its inputs (task, model, preset, seed, profiles, split) that
+trains when no checkpoint exists and writes one result record per profile atomically. The
+executor only decides where cells run, so every executor yields the same records, and a
+rerun skips cells whose records already exist.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from seqbench.errors import SeqbenchError
+from seqbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (task, model, preset, seed, split) evaluation under a set of profiles."""
+
+    task: str
+    model: str
+    preset: str
+    seed: int = 0
+    split: str = "test"
+    accels: str = "all"
+
+    def label(self) -> str:
+        return f"{self.task} / {self.model} ({self.preset}, seed {self.seed})"
+
+
+def profile_names(accels: str) -> list[str]:
+    from seqbench.accel.profile import resolve_profiles
+
+    return [p.name for p in resolve_profiles(accels)]
+
+
+def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
+    """True when a record exists for every profile of the cell."""
+    from seqbench.config import load_task, task_key
+
+    spec, subset = load_task(cell.task)
+    key = task_key(spec, subset)
+    have = {
+        r["profile"]
+        for r in records
+        if r["task"] == key
+        and r["model"] == cell.model
+        and r["split"] == cell.split
+        and r.get("preset") == cell.preset
+        and r.get("seed") == cell.seed
+    }
+    return set(profile_names(cell.accels)) <= have
+
+
+def run_cell(cell: Cell, threads: int | None = None) -> list[dict[str, Any]]:
+    """Train (if needed) and evaluate one cell; returns its records."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    from seqbench.stages import eval_task
+
+    return eval_task(
+        cell.task, cell.model, cell.preset, split=cell.split, accels=cell.accels, seed=cell.seed
+    )
+
+
+def _run_cell_quietly(cell_fields: dict[str, Any], threads: int) -> list[dict[str, Any]]:
+    os.environ["SEQBENCH_QUIET"] = "1"
+    return run_cell(Cell(**cell_fields), threads)
+
+
+Done = Callable[[Cell, list[dict[str, Any]]], None]
+
+
+class Executor:
+    """Where cells run."""
+
+    def map(self, cells: list[Cell], on_done: Done) -> None:
+        raise NotImplementedError
+
+
+class InProcess(Executor):
+    """Cells one after another in this process (the default)."""
+
+    def __init__(self, jobs: int = 1, address: str | None = None) -> None:
+        pass
+
+    def map(self, cells: list[Cell], on_done: Done) -> None:
+        for cell in cells:
+            on_done(cell, run_cell(cell))
+
+
+class LocalProcesses(Executor):
+    """Cells in ``jobs`` worker processes, each with an equal share of the cores."""
+
+    def __init__(self, jobs: int = 2, address: str | None = None) -> None:
+        self.jobs = max(1, jobs)
+
+    def map(self, cells: list[Cell], on_done: Done) -> None:
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        with ProcessPoolExecutor(max_workers=self.jobs) as pool:
+            futures = {pool.submit(_run_cell_quietly, asdict(c), threads): c for c in cells}
+            for future in as_completed(futures):
+                on_done(futures[future], future.result())
+
+
+class RayExecutor(Executor):
+    """Cells as Ray tasks: a local Ray instance, or ``address`` of an existing cluster."""
+
+    def __init__(self, jobs: int = 0, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError as err:
+            raise SeqbenchError(
+                "--executor ray needs Ray installed", "pip install -e '.[ray]'"
+            ) from err
+        self.ray = ray
+        self.address = address
+        self.threads = 1 if jobs else None
+
+    def map(self, cells: list[Cell], on_done: Done) -> None:
+        ray = self.ray
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+        remote = ray.remote(num_cpus=1)(_run_cell_quietly)
+        pending = {remote.remote(asdict(c), 1): c for c in cells}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                on_done(pending.pop(ref), ray.get(ref))
+
+
+EXECUTORS: Registry[type[Executor]] = Registry("executor")
+EXECUTORS.add("inprocess", InProcess, aliases=("local",))
+EXECUTORS.add("processes", LocalProcesses)
+EXECUTORS.add("ray", RayExecutor)
+
+
+def run_cells(
+    cells: Iterable[Cell],
+    records: list[dict[str, Any]],
+    *,
+    executor: str = "inprocess",
+    jobs: int = 1,
+    address: str | None = None,
+    on_done: Done,
+    on_skip: Callable[[Cell], None] | None = None,
+) -> int:
+    """Run the cells not finished yet; returns how many ran."""
+    todo = []
+    for cell in cells:
+        if is_done(cell, records):
+            if on_skip:
+                on_skip(cell)
+        else:
+            todo.append(cell)
+    if todo:
+        EXECUTORS.get(executor)(jobs=jobs, address=address).map(todo, on_done)
+    return len(todo)
