@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorsError
+from safetensors import SafetensorError as SafetensorsError
 from safetensors.torch import load_file, save_file
 from torch import nn
 

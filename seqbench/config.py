@@ -68,7 +68,7 @@ class SourceSpec:
 
     @classmethod
     def from_cli(cls, text: str) -> SourceSpec:
-        """Parse ``--source local:PATH[:FORMAT]`` or ``--source hub:ID[:CONFIG]``."""
+        """Parse ``--source local:PATH[::FORMAT]`` or ``--source hub:ID[:CONFIG]``."""
         kind, _, rest = text.partition(":")
         if kind == "local" and rest:
             path, _, fmt = rest.partition("::")

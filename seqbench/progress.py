@@ -32,5 +32,6 @@ def make_progress(transient: bool = True) -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=transient,
-        disable=quiet(),
+        # Off when quiet or when stderr is no terminal (logs, CI): bars there are noise.
+        disable=quiet() or not console.is_terminal,
     )

@@ -116,7 +116,7 @@ def train(
                 if opts["clip_norm"]:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), float(opts["clip_norm"]))
                 optimizer.step()
-                epoch_loss += float(loss)
+                epoch_loss += loss.item()
                 batches += 1
                 step += 1
                 progress.update(bar, advance=1, info=f"epoch {epoch + 1} loss {loss.item():.3f}")

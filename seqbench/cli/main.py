@@ -65,9 +65,14 @@ def _debug(ctx: click.Context) -> bool:
 
 @click.group(cls=SeqbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option(
+    "--threads", type=int, envvar="SEQBENCH_THREADS", default=1, show_default=True,
+    help="Torch threads per process. The reference models are small: one thread is fastest "
+    "per core; use `run --executor processes` to use more cores.",
+)
 @click.version_option(__version__, prog_name="seqbench")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, threads: int) -> None:
     """Benchmark sequence and multimodal models: quality, speed and energy on accelerators.
 
     \b
@@ -76,6 +81,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
       seqbench eval --task scan --model transformer --accel all
     """
     ctx.obj = {"debug": debug}
+    set_threads(threads)
+
+
+def set_threads(threads: int) -> None:
+    """Pin torch's intra-op threads (before torch is imported when possible)."""
+    threads = max(1, threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 # --- list ---------------------------------------------------------------------------------

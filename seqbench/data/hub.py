@@ -60,7 +60,9 @@ def _offline_mode() -> Iterator[None]:
         datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = saved
 
 
-def _offline_error(hub_id: str, config: str | None, fields: Fields, err: Exception) -> SeqbenchError:
+def _offline_error(
+    hub_id: str, config: str | None, fields: Fields, err: Exception
+) -> SeqbenchError:
     name = hub_id + (f" [{config}]" if config else "")
     return SeqbenchError(
         f"cannot fetch {name} from the Hugging Face hub: offline and not in the local HF cache",
@@ -78,7 +80,7 @@ def _load_split(
         dataset = datasets.load_dataset(hub_id, config, split=name, cache_dir=cache_dir)
         return dataset.with_format("arrow")[:]
     # Streaming reads only the first ``limit`` rows instead of the whole split.
-    stream = datasets.load_dataset(hub_id, config, split=name, streaming=True)
+    stream = datasets.load_dataset(hub_id, config, split=name, streaming=True, cache_dir=cache_dir)
     import pyarrow as pa
 
     return pa.Table.from_pylist(list(itertools.islice(stream, limit)))

@@ -82,7 +82,9 @@ class Located:
         out = []
         for path in self.files():
             stat = path.stat()
-            out.append({"path": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns})
+            out.append(
+                {"path": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns}
+            )
         return out
 
 
@@ -136,7 +138,7 @@ def read_moses(shard: Shard, fields: Fields) -> list[Pair]:
             f"{src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}",
             "Moses files must be line-aligned (one sentence per line in both)",
         )
-    return _nonempty([(s.strip(), t.strip()) for s, t in zip(src, tgt)], src_path)
+    return _nonempty([(s.strip(), t.strip()) for s, t in zip(src, tgt, strict=True)], src_path)
 
 
 def _lookup(record: Any, dotted: str) -> Any:
@@ -179,7 +181,7 @@ def table_pairs(table: pa.Table, fields: Fields, where: str) -> list[Pair]:
             )
     src = flat.column(fields.src).to_pylist()
     tgt = flat.column(fields.tgt).to_pylist()
-    return [(str(s), str(t)) for s, t in zip(src, tgt)]
+    return [(str(s), str(t)) for s, t in zip(src, tgt, strict=True)]
 
 
 def read_parquet(shard: Shard, fields: Fields) -> list[Pair]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+# fmt: off
 CONTRACTIONS = {
     "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've",
     "couldnt": "couldn't", "couldn'tve": "couldn't've", "couldnt've": "couldn't've",
@@ -59,6 +60,7 @@ ARTICLES = frozenset({"a", "an", "the"})
 PUNCTUATION = (
     ";", ":", "/", "'", "[", "]", '"', "(", ")", "=", "+", "\\", "_", ">", "<", "@", "`", ",", "?",
 )
+# fmt: on
 # The script's own regexes (its period pattern has the odd "(?!<=" look-ahead; kept as is).
 _PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
 _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")

@@ -136,7 +136,9 @@ class SinusoidalPositionalEncoding(ops.Traced):
     def __init__(self, d_model: int, max_len: int = 512, dropout: float = 0.0):
         super().__init__()
         t = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
-        inv_freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(1e4) / d_model))
+        inv_freq = torch.exp(
+            torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(1e4) / d_model)
+        )
         P = torch.zeros(max_len, d_model)
         P[:, 0::2] = torch.sin(t * inv_freq)
         P[:, 1::2] = torch.cos(t * inv_freq[: d_model // 2])
@@ -148,7 +150,7 @@ class SinusoidalPositionalEncoding(ops.Traced):
         """``X`` [B,L,d] holding positions ``offset .. offset+L-1``."""
         end = offset + X.shape[1]
         if end > self.max_len:
-            raise ValueError(f"sequence reaches position {end} > max_len {self.max_len}; raise max_len")
+            raise ValueError(f"positions up to {end} exceed max_len {self.max_len}; raise max_len")
         return self.dropout(ops.elementwise("add", X, self.P[offset:end], name=self.trace_name))
 
 

@@ -45,7 +45,11 @@ class RecurrentCell(ops.Traced):
     def recurrent(self, H: Tensor) -> Tensor:
         """``H_{t-1} W_h^T + b_h`` for all gates at once: the step's weight product."""
         return ops.linear(
-            H, self.W_h, self.b_h, op_class=ops.OpClass.RECURRENT_STEP, name=f"{self.trace_name}.W_h"
+            H,
+            self.W_h,
+            self.b_h,
+            op_class=ops.OpClass.RECURRENT_STEP,
+            name=f"{self.trace_name}.W_h",
         )
 
     def _op(self, kind: str, *tensors: Tensor) -> Tensor:
@@ -68,7 +72,7 @@ class RecurrentCell(ops.Traced):
             new = self.cell(XW[:, t], state)
             if mask is not None:
                 keep = mask[:, t, None]
-                new = tuple(torch.where(keep, n, s) for n, s in zip(new, state))
+                new = tuple(torch.where(keep, n, s) for n, s in zip(new, state, strict=True))
             state = new
             outputs.append(state[0])
         if reverse:
@@ -84,7 +88,8 @@ class RNNCell(RecurrentCell):
 
 
 class GRUCell(RecurrentCell):
-    """``R, Z = sigmoid(.)``, ``H~ = tanh(X W_xh + R * (H W_hh + b_hh))``, ``H = Z*H + (1-Z)*H~``."""
+    """``R, Z = sigmoid(.)``, ``H~ = tanh(X W_xh + R * (H W_hh + b_hh))``,
+    ``H = Z*H + (1-Z)*H~``."""
 
     num_gates = 3
 
@@ -94,7 +99,9 @@ class GRUCell(RecurrentCell):
         HW = self.recurrent(H)
         RZ = self._op("sigmoid", self._op("add", XW_t[:, : 2 * h], HW[:, : 2 * h]))
         R, Z = RZ[:, :h], RZ[:, h:]
-        H_tilde = self._op("tanh", self._op("add", XW_t[:, 2 * h :], self._op("mul", R, HW[:, 2 * h :])))
+        H_tilde = self._op(
+            "tanh", self._op("add", XW_t[:, 2 * h :], self._op("mul", R, HW[:, 2 * h :]))
+        )
         # Z*H + (1-Z)*H~ written as H~ + Z*(H - H~): one product fewer.
         return (self._op("add", H_tilde, self._op("mul", Z, H - H_tilde)),)
 
@@ -118,10 +125,10 @@ class LSTMCell(RecurrentCell):
         H, C = state
         A = self._op("add", XW_t, self.recurrent(H))
         IFO = self._op("sigmoid", A[:, : 3 * h])
-        I, F, O = IFO[:, :h], IFO[:, h : 2 * h], IFO[:, 2 * h :]
+        I_t, F_t, O_t = IFO[:, :h], IFO[:, h : 2 * h], IFO[:, 2 * h :]
         C_tilde = self._op("tanh", A[:, 3 * h :])
-        C = self._op("add", self._op("mul", F, C), self._op("mul", I, C_tilde))
-        return self._op("mul", O, self._op("tanh", C)), C
+        C = self._op("add", self._op("mul", F_t, C), self._op("mul", I_t, C_tilde))
+        return self._op("mul", O_t, self._op("tanh", C)), C
 
 
 CELLS: dict[str, type[RecurrentCell]] = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
@@ -143,7 +150,8 @@ class RecurrentStack(ops.Traced):
         dirs = 2 if bidirectional else 1
         dims = [input_dim] + [dirs * hidden_dim] * (num_layers - 1)
         self.cells = nn.ModuleList(CELLS[cell](d, hidden_dim) for d in dims)
-        self.reverse_cells = nn.ModuleList(CELLS[cell](d, hidden_dim) for d in dims[: len(dims) * (dirs - 1)])
+        reverse_dims = dims if bidirectional else []
+        self.reverse_cells = nn.ModuleList(CELLS[cell](d, hidden_dim) for d in reverse_dims)
         self.dropout = nn.Dropout(dropout)
 
     def forward(
@@ -206,7 +214,8 @@ class Seq2SeqRNN(ops.Traced):
         self.dropout = nn.Dropout(dropout)
 
     def start(self, src: Tensor) -> State:
-        """Encode ``src`` Long[B,S]: context = top layer's last state; all layers seed the decoder."""
+        """Encode ``src`` Long[B,S]: the context is the top layer's last state; the last states
+        of all layers seed the decoder."""
         X = self.dropout(self.src_embedding(src))
         _, finals, _ = self.encoder(X, src != self.pad_id)
         return {"context": finals[-1][0], "states": finals}
@@ -260,7 +269,9 @@ class Seq2SeqAttentionGRU(ops.Traced):
         key_dim = (2 if bidirectional else 1) * hidden_dim
         self.src_embedding = ops.Embedding(src_vocab_size, emb_dim, padding_idx=pad_id)
         self.tgt_embedding = ops.Embedding(tgt_vocab_size, emb_dim, padding_idx=pad_id)
-        self.encoder = RecurrentStack("gru", emb_dim, hidden_dim, num_layers, dropout, bidirectional)
+        self.encoder = RecurrentStack(
+            "gru", emb_dim, hidden_dim, num_layers, dropout, bidirectional
+        )
         self.bridge = nn.ModuleList(
             ops.Linear(key_dim, hidden_dim) for _ in range(num_layers if bidirectional else 0)
         )
@@ -277,33 +288,34 @@ class Seq2SeqAttentionGRU(ops.Traced):
         if self.bridge:
             states = [
                 (ops.elementwise("tanh", W(torch.cat([f[0], r[0]], dim=-1)), name=W.trace_name),)
-                for W, f, r in zip(self.bridge, finals, reverse_finals)
+                for W, f, r in zip(self.bridge, finals, reverse_finals, strict=True)
             ]
         keys = self.attention.project_keys(H)
         return {"H": H, "keys": keys, "mask": mask, "states": states}
 
-    def _advance(self, state: State, tokens: Tensor) -> tuple[Tensor, State]:
-        """One decoder step; returns ([s_t; c_t] [B, h + key_dim], new state)."""
+    def _advance(self, state: State, e_t: Tensor) -> tuple[Tensor, State]:
+        """One decoder step from the embedded previous token ``e_t`` [B,emb];
+        returns ([s_t; c_t] [B, h + key_dim], new state)."""
         s_prev = state["states"][-1][0]
         context, _ = self.attention(
             s_prev, state["H"], state["H"], state["mask"], projected_keys=state["keys"]
         )
-        x = torch.cat([self.dropout(self.tgt_embedding(tokens)), context], dim=-1)
-        s_t, states = self.decoder.step(x, state["states"])
+        s_t, states = self.decoder.step(torch.cat([e_t, context], dim=-1), state["states"])
         return torch.cat([s_t, context], dim=-1), {**state, "states": states}
 
     def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
         """Long[B,S] x Long[B,T] -> logits [B,T,V] (teacher forcing)."""
         state = self.start(src)
+        E = self.dropout(self.tgt_embedding(tgt_in))  # every step's input in one lookup
         features = []
         for t in range(tgt_in.shape[1]):
-            f, state = self._advance(state, tgt_in[:, t])
+            f, state = self._advance(state, E[:, t])
             features.append(f)
         return self.output(self.dropout(torch.stack(features, dim=1)))
 
     def step(self, state: State, tokens: Tensor) -> tuple[Tensor, State]:
         """Feed ``tokens`` Long[B]; returns (logits [B,V], new state)."""
-        features, state = self._advance(state, tokens)
+        features, state = self._advance(state, self.dropout(self.tgt_embedding(tokens)))
         return self.output(features), state
 
     def select(self, state: State, index: Tensor) -> State:
@@ -315,7 +327,9 @@ RNN_DEFAULTS: dict[str, Any] = {"emb_dim": 64, "hidden_dim": 256, "num_layers": 
 
 
 def _register_cho(cell: str) -> None:
-    @register_model(cell, family="translation", description=f"{cell.upper()} encoder-decoder (Cho et al. 2014)")
+    description = f"{cell.upper()} encoder-decoder (Cho et al. 2014)"
+
+    @register_model(cell, family="translation", description=description)
     def build(config: dict[str, Any]) -> nn.Module:
         return Seq2SeqRNN(cell, **translation_options(config, RNN_DEFAULTS, cell))
 

@@ -42,7 +42,9 @@ class Seq2SeqModel(Protocol):
     def eval(self) -> Any: ...
 
 
-def translation_options(config: dict[str, Any], defaults: dict[str, Any], model: str) -> dict[str, Any]:
+def translation_options(
+    config: dict[str, Any], defaults: dict[str, Any], model: str
+) -> dict[str, Any]:
     """``defaults`` overridden by ``config``; unknown or missing keys raise ``ValueError``.
 
     A typo in a preset (``hiden_dim``) must fail loudly rather than silently train the default.

@@ -44,7 +44,9 @@ class TransformerEncoderLayer(ops.Traced):
 class TransformerEncoder(ops.Traced):
     """A stack of :class:`TransformerEncoderLayer`; adds no embeddings or positions itself."""
 
-    def __init__(self, d_model: int, num_heads: int, num_layers: int, d_ff: int, dropout: float = 0.0):
+    def __init__(
+        self, d_model: int, num_heads: int, num_layers: int, d_ff: int, dropout: float = 0.0
+    ):
         super().__init__()
         self.layers = nn.ModuleList(
             TransformerEncoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers)
@@ -90,7 +92,9 @@ class TransformerDecoderLayer(ops.Traced):
 class TransformerDecoder(ops.Traced):
     """A stack of :class:`TransformerDecoderLayer` over embedded targets."""
 
-    def __init__(self, d_model: int, num_heads: int, num_layers: int, d_ff: int, dropout: float = 0.0):
+    def __init__(
+        self, d_model: int, num_heads: int, num_layers: int, d_ff: int, dropout: float = 0.0
+    ):
         super().__init__()
         self.layers = nn.ModuleList(
             TransformerDecoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers)
@@ -104,7 +108,7 @@ class TransformerDecoder(ops.Traced):
         """Teacher forcing: ``Y`` [B,T,d] causally over itself, ``memory`` [B,S,d]."""
         self_mask = causal_mask(Y.shape[1], Y.device)
         memory_mask = memory_padding_mask.unsqueeze(1)
-        for layer, memory_kv in zip(self.layers, self.project_memory(memory)):
+        for layer, memory_kv in zip(self.layers, self.project_memory(memory), strict=True):
             Y, _ = layer(Y, memory_kv, memory_mask, self_mask)
         return Y
 
@@ -114,7 +118,8 @@ class TransformerDecoder(ops.Traced):
         """The next position ``Y`` [B,1,d] against every layer's cached K/V; grows the cache."""
         present = []
         for i, layer in enumerate(self.layers):
-            Y, kv = layer(Y, memory_kv[i], memory_mask, None, None if past_kv is None else past_kv[i])
+            past = None if past_kv is None else past_kv[i]
+            Y, kv = layer(Y, memory_kv[i], memory_mask, None, past)
             present.append(kv)
         return Y, present
 
@@ -134,8 +139,8 @@ class Seq2SeqTransformer(ops.Traced):
         *,
         d_model: int = 128,
         num_heads: int = 4,
-        num_encoder_layers: int = 3,
-        num_decoder_layers: int = 3,
+        num_encoder_layers: int = 2,
+        num_decoder_layers: int = 2,
         d_ff: int = 256,
         dropout: float = 0.1,
         max_len: int = 256,
@@ -179,7 +184,9 @@ class Seq2SeqTransformer(ops.Traced):
     def project(self, Y: Tensor) -> Tensor:
         """Decoder states [..., d] -> logits [..., V]."""
         if self.tie_output:
-            return ops.linear(Y, self.tgt_embedding.weight, self.output_bias, name="output_projection")
+            return ops.linear(
+                Y, self.tgt_embedding.weight, self.output_bias, name="output_projection"
+            )
         return self.output(Y)
 
     def encode(self, src: Tensor) -> tuple[Tensor, Tensor]:
@@ -202,7 +209,8 @@ class Seq2SeqTransformer(ops.Traced):
             prefix = src.new_empty(src.shape[0], 0)
             return {"memory": memory, "src_mask": src_mask, "prefix": prefix}
         memory_kv = self.decoder.project_memory(memory)
-        return {"memory_kv": memory_kv, "memory_mask": src_mask.unsqueeze(1), "past_kv": None, "t": 0}
+        memory_mask = src_mask.unsqueeze(1)
+        return {"memory_kv": memory_kv, "memory_mask": memory_mask, "past_kv": None, "t": 0}
 
     def step(self, state: State, tokens: Tensor) -> tuple[Tensor, State]:
         """Feed ``tokens`` Long[B] (the previous outputs); returns (logits [B,V], new state)."""
@@ -212,7 +220,9 @@ class Seq2SeqTransformer(ops.Traced):
             return logits, {**state, "prefix": prefix}
         t = state["t"]
         Y = self.embed(self.tgt_embedding, tokens.unsqueeze(1), offset=t)
-        Y, past_kv = self.decoder.step(Y, state["memory_kv"], state["memory_mask"], state["past_kv"])
+        Y, past_kv = self.decoder.step(
+            Y, state["memory_kv"], state["memory_mask"], state["past_kv"]
+        )
         return self.project(Y[:, 0]), {**state, "past_kv": past_kv, "t": t + 1}
 
     def select(self, state: State, index: Tensor) -> State:
@@ -223,8 +233,8 @@ class Seq2SeqTransformer(ops.Traced):
 TRANSFORMER_DEFAULTS: dict[str, Any] = {
     "d_model": 128,
     "num_heads": 4,
-    "num_encoder_layers": 3,
-    "num_decoder_layers": 3,
+    "num_encoder_layers": 2,
+    "num_decoder_layers": 2,
     "d_ff": 256,
     "dropout": 0.1,
     "max_len": 256,

@@ -108,7 +108,9 @@ def _split_simple(data: list[Pair], seed: int) -> tuple[list[Pair], list[Pair]]:
 
 def _split_length(data: list[Pair], seed: int) -> tuple[list[Pair], list[Pair]]:
     long = [len(a.split()) >= LENGTH_THRESHOLD for _, a in data]
-    return [p for p, x in zip(data, long) if not x], [p for p, x in zip(data, long) if x]
+    return [p for p, x in zip(data, long, strict=True) if not x], [
+        p for p, x in zip(data, long, strict=True) if x
+    ]
 
 
 def _add_primitive(primitive: str) -> Callable[[list[Pair], int], tuple[list[Pair], list[Pair]]]:

@@ -47,7 +47,13 @@ GRID = 3  # cells per side
 BACKGROUND = (20, 20, 20)
 
 # Surface words -> attribute; the synonyms are part of the paraphrasing.
-SIZE_WORDS = {"small": "small", "little": "small", "tiny": "small", "large": "large", "big": "large"}
+SIZE_WORDS = {
+    "small": "small",
+    "little": "small",
+    "tiny": "small",
+    "large": "large",
+    "big": "large",
+}
 SIZE_SYNONYMS = {s: [w for w, a in SIZE_WORDS.items() if a == s] for s in SIZES}
 NP_TEMPLATES = (
     "{size} {colour} {shape}",
@@ -61,8 +67,12 @@ RELATION_PHRASES = {
     "above": ("above", "over", "higher than"),
     "below": ("below", "under", "beneath", "lower than"),
 }
-RELATION_CLAUSES = ("{a} is {rel} {b}", "{a} {rel} {b}", "there is {a} {rel} {b}",
-                    "{rel} {b} there is {a}")
+RELATION_CLAUSES = (
+    "{a} is {rel} {b}",
+    "{a} {rel} {b}",
+    "there is {a} {rel} {b}",
+    "{rel} {b} there is {a}",
+)
 LOCATION_CLAUSES = ("{a} {loc}", "{a} is {loc}", "there is {a} {loc}", "{loc} there is {a}")
 JOINERS = (", and ", " and ", "; ", ", ")
 ROW_WORDS = {0: ("top", "upper"), 2: ("bottom", "lower")}
@@ -73,11 +83,13 @@ def location_phrases(row: int, col: int) -> tuple[str, ...]:
     """Every phrase naming grid cell (row, col), e.g. ``in the top left corner``."""
     if row != 1 and col != 1:
         return tuple(
-            p for w in ROW_WORDS[row]
+            p
+            for w in ROW_WORDS[row]
             for p in (f"in the {w} {COL_WORDS[col]} corner", f"at the {w} {COL_WORDS[col]}")
         )
     if row != 1:
-        return tuple(p for w in ROW_WORDS[row] for p in (f"at the {w}", f"in the {w} middle"))
+        top, upper = ROW_WORDS[row]
+        return (f"at the {top}", f"in the {top} middle", f"in the {upper} middle")
     if col != 1:
         side = COL_WORDS[col]
         return (f"on the {side}", f"at the {side} side", f"in the middle {side}")
@@ -168,7 +180,8 @@ def describe(scene: Scene, rng: random.Random, pair_probability: float = 0.7) ->
             a, b = objects[i], objects[i + 1]
             phrase = rng.choice(RELATION_PHRASES[rng.choice(true_relations(a, b))])
             template = rng.choice(RELATION_CLAUSES)
-            clauses.append(template.format(a=noun_phrase(a, rng), rel=phrase, b=noun_phrase(b, rng)))
+            a_np, b_np = noun_phrase(a, rng), noun_phrase(b, rng)
+            clauses.append(template.format(a=a_np, rel=phrase, b=b_np))
             i += 2
         else:
             a = objects[i]
@@ -196,7 +209,7 @@ def _parse_np(text: str) -> tuple[str, str, str]:
 
 def _strip(text: str, prefix: str = "", suffix: str = "") -> str:
     if prefix and text.startswith(prefix):
-        text = text[len(prefix):]
+        text = text[len(prefix) :]
     if suffix and text.endswith(suffix):
         text = text[: -len(suffix)]
     return text.strip()
@@ -211,7 +224,7 @@ def parse_caption(text: str) -> Meaning:
         match = _REL_PATTERN.search(clause)
         if match:
             rel = _REL_OF_PHRASE[match.group(1)]
-            before, after = clause[: match.start(1)].strip(), clause[match.end(1):].strip()
+            before, after = clause[: match.start(1)].strip(), clause[match.end(1) :].strip()
             if not before:  # "{rel} {b} there is {a}"
                 b_text, _, a_text = after.partition(" there is ")
             else:
@@ -224,7 +237,7 @@ def parse_caption(text: str) -> Meaning:
                 np_text = _strip(clause[: -len(phrase)].strip(), "there is ", " is")
                 break
             if clause.startswith(phrase + " there is "):
-                np_text = clause[len(phrase + " there is "):]
+                np_text = clause[len(phrase + " there is ") :]
                 break
         else:
             raise ValueError(f"cannot read clause {clause!r}")
@@ -240,10 +253,13 @@ def holds(meaning: Meaning, scene: Scene) -> bool:
         return False
     for perm in itertools.permutations(range(len(objs))):
         assigned = [objs[p] for p in perm]
-        if any(o.attributes != m for o, m in zip(assigned, meaning.objects)):
+        if any(o.attributes != m for o, m in zip(assigned, meaning.objects, strict=True)):
             continue
-        if all(rel in true_relations(assigned[i], assigned[j]) for i, rel, j in meaning.relations) \
-                and all((assigned[i].row, assigned[i].col) == cell for i, cell in meaning.locations):
+        related = all(
+            rel in true_relations(assigned[i], assigned[j]) for i, rel, j in meaning.relations
+        )
+        located = all((assigned[i].row, assigned[i].col) == cell for i, cell in meaning.locations)
+        if related and located:
             return True
     return False
 
@@ -258,7 +274,7 @@ def random_scene(rng: random.Random, count_weights: list[float]) -> Scene:
     kinds = rng.sample([(s, c, z) for s in SHAPES for c in COLOURS for z in SIZES], n)
     objects = tuple(
         ShapeObject(s, c, z, r, col, (rng.uniform(-1, 1), rng.uniform(-1, 1)))
-        for (s, c, z), (r, col) in zip(kinds, cells)
+        for (s, c, z), (r, col) in zip(kinds, cells, strict=True)
     )
     return Scene(objects)
 
@@ -271,8 +287,12 @@ def _swap(scene: Scene, i: int, j: int, fields: tuple[str, ...]) -> Scene:
     return Scene(tuple(objs))
 
 
-FOIL_SWAPS = {"colour": ("colour",), "shape": ("shape",), "size": ("size",),
-              "position": ("row", "col")}
+FOIL_SWAPS = {
+    "colour": ("colour",),
+    "shape": ("shape",),
+    "size": ("size",),
+    "position": ("row", "col"),
+}
 
 
 def make_foil(scene: Scene, rng: random.Random) -> Scene:
@@ -317,9 +337,7 @@ class Example:
     group: int
 
 
-def foil_group(
-    rng: random.Random, seen: set, options: dict[str, Any], group: int
-) -> list[Example]:
+def foil_group(rng: random.Random, seen: set, options: dict[str, Any], group: int) -> list[Example]:
     """A base scene and up to ``foils`` foils, each with captions that tell them apart."""
     for _ in range(100):
         base = random_scene(rng, options["count_weights"])
@@ -363,8 +381,9 @@ def generate(sizes: dict[str, int], seed: int = 0, **options: Any) -> dict[str, 
     opts = {**DEFAULTS, **options}
     unknown = set(opts) - set(DEFAULTS)
     if unknown:
-        raise SeqbenchError(f"unknown shapes_captions option(s) {sorted(unknown)}",
-                            f"known: {sorted(DEFAULTS)}")
+        raise SeqbenchError(
+            f"unknown shapes_captions option(s) {sorted(unknown)}", f"known: {sorted(DEFAULTS)}"
+        )
     rng = random.Random(seed)
     seen: set = set()
     order = sorted(sizes, key=lambda s: ({"test": 0, "dev": 1, "train": 2}.get(s, 3), s))
@@ -386,6 +405,26 @@ _RADIUS = {"small": 0.20, "large": 0.36}  # fraction of a cell
 _JITTER = {"small": 0.18, "large": 0.07}  # fraction of a cell; objects never leave their cell
 
 
+def _circle(draw: ImageDraw.ImageDraw, x: float, y: float, r: float, fill: tuple) -> None:
+    draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+
+
+def _square(draw: ImageDraw.ImageDraw, x: float, y: float, r: float, fill: tuple) -> None:
+    s = 0.85 * r  # equal area to the eye beside a circle of radius r
+    draw.rectangle((x - s, y - s, x + s, y + s), fill=fill)
+
+
+def _triangle(draw: ImageDraw.ImageDraw, x: float, y: float, r: float, fill: tuple) -> None:
+    draw.polygon([(x, y - r), (x + r, y + 0.8 * r), (x - r, y + 0.8 * r)], fill=fill)
+
+
+def _diamond(draw: ImageDraw.ImageDraw, x: float, y: float, r: float, fill: tuple) -> None:
+    draw.polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], fill=fill)
+
+
+_DRAW = {"circle": _circle, "square": _square, "triangle": _triangle, "diamond": _diamond}
+
+
 def render(scene: Scene, image_size: int = 64) -> np.ndarray:
     """The scene as a uint8 array (image_size, image_size, 3)."""
     big = image_size * _SUPERSAMPLE
@@ -396,15 +435,6 @@ def render(scene: Scene, image_size: int = 64) -> np.ndarray:
         x = (o.col + 0.5 + _JITTER[o.size] * o.jitter[0]) * cell
         y = (o.row + 0.5 + _JITTER[o.size] * o.jitter[1]) * cell
         r = _RADIUS[o.size] * cell
-        fill = COLOURS[o.colour]
-        if o.shape == "circle":
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
-        elif o.shape == "square":
-            s = 0.85 * r
-            draw.rectangle((x - s, y - s, x + s, y + s), fill=fill)
-        elif o.shape == "triangle":
-            draw.polygon([(x, y - r), (x + r, y + 0.8 * r), (x - r, y + 0.8 * r)], fill=fill)
-        else:  # diamond
-            draw.polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], fill=fill)
+        _DRAW[o.shape](draw, x, y, r, COLOURS[o.colour])
     small = canvas.resize((image_size, image_size), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.uint8)

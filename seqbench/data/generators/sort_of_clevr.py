@@ -112,6 +112,24 @@ class Split:
     images: np.ndarray
     scenes: Scenes
     questions: Questions
+    vocabulary: tuple[str, ...] = ANSWERS
+
+    def columns(self) -> dict[str, Any]:
+        """Per-question columns: image row, words, answer, type and sub-type names, vector."""
+        q = self.questions
+        names = list(TEMPLATES)
+        sentences = np.array(
+            [[TEMPLATES[name].format(colour=c) for c in COLOURS] for name in names], dtype=object
+        )
+        flat_subtype = 3 * q.qtype + q.subtype  # index into TEMPLATES order
+        return {
+            "image": q.image,
+            "question": sentences[flat_subtype, q.colour].tolist(),
+            "answer": np.array(ANSWERS, dtype=object)[q.answer].tolist(),
+            "type": np.array(QUESTION_TYPES, dtype=object)[q.qtype].tolist(),
+            "subtype": np.array(names, dtype=object)[flat_subtype].tolist(),
+            "vector": q.vectors(),
+        }
 
 
 def sample_scenes(rng: np.random.Generator, n: int) -> Scenes:
@@ -147,7 +165,7 @@ def render(scenes: Scenes) -> np.ndarray:
     s = OBJECT_SIZE
     for i in range(n):
         image = images[i]
-        for k, ((x, y), shape) in enumerate(zip(scenes.centres[i], scenes.shapes[i])):
+        for k, ((x, y), shape) in enumerate(zip(scenes.centres[i], scenes.shapes[i], strict=True)):
             if SHAPES[shape] == "square":
                 image[y - s : y + s, x - s : x + s] = RGB[k]
             else:
@@ -187,8 +205,12 @@ def _count(scenes: Scenes, dist2: np.ndarray) -> np.ndarray:
 
 
 ANSWER_RULES: dict[str, Callable[[Scenes, np.ndarray], np.ndarray]] = {
-    "shape": _shape, "left": _left, "top": _top,
-    "closest": _closest, "furthest": _furthest, "count": _count,
+    "shape": _shape,
+    "left": _left,
+    "top": _top,
+    "closest": _closest,
+    "furthest": _furthest,
+    "count": _count,
 }
 
 

@@ -1,0 +1,250 @@
+"""Trace + profile -> latency, throughput, energy, power, TOPS/W, breakdown (first order).
+
+Every record of the trace is priced by the mapping kind its op class maps to in the profile
+(:mod:`seqbench.accel.mappings`); ``host`` ops go to the ``fallback`` profile and are listed
+under ``host_fallback``. Costs are then composed per pipeline stage (a layer: the op name up
+to its layer index):
+
+* ``none``: ops run one after another; the period between samples equals the latency;
+* ``layer`` (PipeLayer): within a sample ops are sequential, but consecutive samples overlap
+  layer by layer, so the period is the slowest stage;
+* ``submatrix`` (ReTransformer): a stage's dependent products also overlap block by block
+  (``pipeline.block_rows`` query rows per block): stage time = longest op + (rest) / blocks.
+
+Hideable time (ReTransformer's X writes) overlaps the stage's static products; only the
+excess adds to the stage. Times are per sample; energy is per unit (token/sample/query).
+``tops_per_w`` counts the trace's dense work (2 ops per MAC) per joule, so skipping
+work raises it (an *effective* efficiency).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from seqbench.accel.mappings import CATEGORIES, MAPPINGS, Context, OpCost
+from seqbench.accel.profile import Profile, load_named
+from seqbench.errors import SeqbenchError
+from seqbench.trace import OpRecord, Trace
+
+HOST = "host"
+
+
+@dataclass
+class Simulation:
+    """The simulated cost of one trace on one profile; :meth:`to_dict` is the record form."""
+
+    profile: str
+    profile_hash: str
+    unit: str
+    samples: int
+    units: int
+    latency_s_per_sample: float
+    period_s_per_sample: float
+    energy_J: float
+    dense_macs: float
+    effective_macs: float
+    pipeline: str
+    breakdown: dict[str, dict[str, float]]
+    host_fallback: dict[str, dict[str, float]]
+    mechanisms: dict[str, dict[str, float]]
+    counters: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def throughput_units_per_s(self) -> float:
+        return (
+            self.units / self.samples / self.period_s_per_sample
+            if self.period_s_per_sample
+            else 0.0
+        )
+
+    @property
+    def energy_J_per_unit(self) -> float:
+        return self.energy_J / self.units
+
+    @property
+    def energy_J_per_sample(self) -> float:
+        return self.energy_J / self.samples
+
+    @property
+    def power_W(self) -> float:
+        """Average power while streaming samples at the pipelined throughput."""
+        return (
+            self.energy_J_per_sample / self.period_s_per_sample if self.period_s_per_sample else 0.0
+        )
+
+    @property
+    def tops_per_w(self) -> float:
+        return 2.0 * self.dense_macs / self.energy_J / 1e12 if self.energy_J else 0.0
+
+    @property
+    def ops_per_s_per_w(self) -> float:
+        """Dense operations per joule (= GOPs/s/W x 1e9)."""
+        return 2.0 * self.dense_macs / self.energy_J if self.energy_J else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Units: s, J, W; ``breakdown``, ``host_fallback`` and ``counters`` are per sample
+        (except ``arrays_for_static_weights``: arrays the weights occupy)."""
+        return {
+            "profile": self.profile,
+            "profile_hash": self.profile_hash,
+            "unit": self.unit,
+            "samples": self.samples,
+            "units": self.units,
+            "pipeline": self.pipeline,
+            "latency_s_per_sample": self.latency_s_per_sample,
+            "period_s_per_sample": self.period_s_per_sample,
+            "throughput_units_per_s": self.throughput_units_per_s,
+            "throughput_samples_per_s": 1.0 / self.period_s_per_sample
+            if self.period_s_per_sample
+            else 0.0,
+            "energy_J_per_unit": self.energy_J_per_unit,
+            "energy_J_per_sample": self.energy_J_per_sample,
+            "power_W": self.power_W,
+            "tops_per_w": self.tops_per_w,
+            "ops_per_sample": 2.0 * self.dense_macs / self.samples,
+            "effective_macs_per_sample": self.effective_macs / self.samples,
+            "breakdown": self.breakdown,
+            "host_fallback": self.host_fallback,
+            "mechanisms": self.mechanisms,
+            "counters": self.counters,
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class _Stage:
+    time: float = 0.0
+    hideable: float = 0.0
+    static_time: float = 0.0
+    longest: float = 0.0
+    rows: int = 0
+
+
+def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> Simulation:
+    """Price ``trace`` on ``profile``; ``host`` overrides the profile's ``fallback`` profile."""
+    if host is None and profile.fallback and profile.fallback != profile.name:
+        host = load_named(profile.fallback)
+    ctx = Context(stats=trace.stats, host=host if host is not None else profile)
+    ctx.decomposable = attention_prefixes(trace)
+    skipped = _skipped_projections(ctx.decomposable, profile)
+    total = OpCost()
+    stages: dict[str, _Stage] = {}
+    fallback: dict[str, dict[str, float]] = {}
+    arrays: dict[str, float] = {}
+    for op in trace.records:
+        if op.name in skipped:
+            total.count("skipped_projection_calls", op.count)
+            continue
+        cost, on_host = _price(op, profile, ctx)
+        if "arrays" in cost.counters:  # arrays hold a weight once, however often it is used
+            arrays[op.name] = max(arrays.get(op.name, 0.0), cost.counters.pop("arrays"))
+        total.merge(cost, op.count)
+        stage = stages.setdefault(op.stage, _Stage())
+        t = cost.time_s * op.count
+        stage.time += t
+        stage.hideable += cost.hideable_s * op.count
+        stage.static_time += cost.time.get("matmul_static", 0.0) * op.count
+        stage.longest = max(stage.longest, t)
+        if op.role == "qk":
+            stage.rows = max(stage.rows, op.dims.get("m", 0))
+        if on_host:
+            entry = fallback.setdefault(op.op_class, {"calls": 0.0, "time_s": 0.0, "energy_J": 0.0})
+            entry["calls"] += op.count / trace.samples
+            entry["time_s"] += t / trace.samples
+            entry["energy_J"] += cost.energy_J * op.count / trace.samples
+    latency, period = _compose(stages.values(), profile)
+    n = trace.samples
+    breakdown = {
+        c: {"time_s": total.time.get(c, 0.0) / n, "energy_J": total.energy.get(c, 0.0) / n}
+        for c in CATEGORIES
+        if c in total.time or c in total.energy
+    }
+    if total.hideable_s:
+        breakdown.setdefault("writes", {"time_s": 0.0, "energy_J": 0.0})
+        breakdown["writes"]["hidden_time_s"] = total.hideable_s / n
+    energy = total.energy_J
+    mechanisms = {
+        k: {
+            "energy_saved_J_per_unit": v / trace.units,
+            "fraction": v / (energy + v) if energy + v else 0.0,
+        }
+        for k, v in total.mechanisms.items()
+    }
+    counters = {k: v / n for k, v in total.counters.items()}
+    if arrays:
+        counters["arrays_for_static_weights"] = sum(arrays.values())
+    notes = list(profile.notes)
+    if fallback:
+        notes.append(
+            f"ran on the host ({host.name if host else '?'}): {', '.join(sorted(fallback))}"
+        )
+    return Simulation(
+        profile=profile.name,
+        profile_hash=profile.hash,
+        unit=trace.unit,
+        samples=n,
+        units=trace.units,
+        latency_s_per_sample=latency / n,
+        period_s_per_sample=period / n,
+        energy_J=energy,
+        dense_macs=sum(r.macs * r.count for r in trace.records),
+        effective_macs=total.effective_macs,
+        pipeline=profile.pipeline,
+        breakdown=breakdown,
+        host_fallback=fallback,
+        mechanisms=mechanisms,
+        counters=counters,
+        notes=notes,
+    )
+
+
+def _price(op: OpRecord, profile: Profile, ctx: Context) -> tuple[OpCost, bool]:
+    kind = profile.mapping.get(op.op_class, HOST)
+    if kind != HOST:
+        return MAPPINGS.get(kind).cost(op, profile, ctx), False
+    host = ctx.host
+    if host is None or host is profile:
+        raise SeqbenchError(
+            f"profile {profile.name!r} cannot run {op.op_class} and names no fallback",
+            "map the op class or set `fallback: cpu`",
+        )
+    host_kind = host.mapping.get(op.op_class, HOST)
+    if host_kind == HOST:
+        raise SeqbenchError(f"fallback profile {host.name!r} cannot run {op.op_class} either", "")
+    return MAPPINGS.get(host_kind).cost(op, host, ctx), True
+
+
+def attention_prefixes(trace: Trace) -> set[str]:
+    """Scaled dot-product attentions: name prefixes with both a ``.qk`` and an ``.sv`` product."""
+    roles: dict[str, set[str]] = {}
+    for r in trace.records:
+        if r.role in ("qk", "sv"):
+            roles.setdefault(r.name.rsplit(".", 1)[0], set()).add(r.role)
+    return {prefix for prefix, seen in roles.items() if seen == {"qk", "sv"}}
+
+
+def _skipped_projections(attentions: set[str], profile: Profile) -> set[str]:
+    """K/V projections a decomposing profile never computes (ReTransformer)."""
+    names = profile.setting("skip_projections") or []
+    if not names or profile.mapping.get("matmul_dynamic") != "crossbar_decomposed":
+        return set()
+    return {f"{a}.{p}" for a in attentions for p in names}
+
+
+def _compose(stages: Any, profile: Profile) -> tuple[float, float]:
+    """(latency, period) of all samples from per-stage totals, by pipeline granularity."""
+    latency, slowest = 0.0, 0.0
+    block_rows = profile.opt("pipeline.block_rows", "count", 0.0)
+    for s in stages:
+        t = s.time
+        if profile.pipeline == "submatrix" and block_rows and s.rows:
+            blocks = max(1, math.ceil(s.rows / block_rows))
+            t = s.longest + (s.time - s.longest) / blocks
+        t += max(0.0, s.hideable - s.static_time)
+        latency += t
+        slowest = max(slowest, t)
+    period = latency if profile.pipeline == "none" else slowest
+    return latency, period

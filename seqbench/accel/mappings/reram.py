@@ -1,0 +1,322 @@
+"""ReRAM crossbar mappings (ISAAC-style arrays as used by PipeLayer and ReTransformer).
+
+A weight matrix k x n is bit-sliced over cells of ``bits_per_cell`` bits (``offset``
+encoding: ceil(W/c) columns per weight; ``differential``: 2*ceil((W-1)/c)) and tiled onto
+arrays of ``rows`` x ``cols``. Each input vector streams its ``input_bits`` through
+``dac.bits``-bit DACs; every input slice activates every array once and converts every used
+column once (one ADC conversion per column per input slice), followed by a shift-and-add.
+An array activation lasts max(read latency, columns per ADC / ADC sample rate). ADC energy
+and conversion time are rated at ``adc.rated_bits`` and scale linearly with ``adc.bits``
+(a SAR ADC decides one bit per step).
+
+Kinds:
+
+* ``crossbar``: weight-stationary products (static matmuls, RNN steps, convolutions).
+* ``crossbar_write_compute``: activation x activation products the PipeLayer way: the
+  second operand (K^T, V) is first written into arrays (row by row, on the critical path),
+  then used as weights.
+* ``crossbar_decomposed``: ReTransformer's decomposition: Q.K^T = (Q.W_K^T).X^T and
+  S.V = (S.X).W_V, so arrays hold the static W_K^T, W_V and the layer input X, written once
+  per attention (shared by all heads and, with ``transposed_read``, by both products) while
+  Q = X.W_Q is computed (hideable). The per-head products now reduce over d_model instead of
+  d_head: h times the MACs of the plain products; the K/V projections disappear.
+* ``reram_softmax``: ReTransformer's hybrid softmax: in-array max search (bit-serial,
+  ``softmax.search_*`` per bit) plus a lookup table for the exponentials.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from seqbench.accel.mappings import Context, Mapping, OpCost, register
+
+if TYPE_CHECKING:
+    from seqbench.accel.profile import Profile
+    from seqbench.trace import OpRecord
+
+CROSSBAR_PARAMS = {
+    "crossbar.rows": "count",
+    "crossbar.cols": "count",
+    "crossbar.bits_per_cell": "bits",
+    "crossbar.read_latency": "time",
+    "crossbar.read_energy": "energy",
+    "adc.bits": "bits",
+    "adc.rated_bits": "bits",
+    "adc.energy": "energy",
+    "adc.sample_rate": "frequency",
+    "adc.per_array": "count",
+    "dac.bits": "bits",
+    "dac.energy": "energy",
+    "shift_add.energy": "energy",
+    "buffer.energy": "energy_per_bit",
+    "precision.weight_bits": "bits",
+    "precision.input_bits": "bits",
+    "precision.output_bits": "bits",
+}
+WRITE_PARAMS = {"crossbar.write_latency": "time", "crossbar.write_energy": "energy"}
+
+
+@dataclass(frozen=True)
+class Crossbar:
+    """Crossbar parameters in SI units (energies in J per action, times in s)."""
+
+    rows: int
+    cols: int
+    cell_bits: int
+    read_latency: float
+    read_energy: float  # per array activation (one input slice)
+    adc_bits: int
+    adc_energy: float  # per conversion
+    adc_rate: float  # conversions per second per ADC
+    adcs_per_array: int
+    dac_bits: int
+    dac_energy: float  # per row driven per input slice
+    shift_add_energy: float  # per shift-and-add
+    buffer_energy: float  # per bit moved
+    weight_bits: int
+    input_bits: int
+    output_bits: int
+    encoding: str = "offset"
+    replication: int = 1
+    write_latency: float = 0.0  # per row written
+    write_energy: float = 0.0  # per cell written
+
+    @classmethod
+    def from_profile(cls, p: Profile) -> Crossbar:
+        def i(path: str, dim: str) -> int:
+            return int(round(p.get(path, dim)))
+
+        # A SAR ADC decides one bit per step: energy and conversion time scale with the
+        # resolution relative to the rated point (adc.energy, adc.sample_rate at rated_bits).
+        adc_scale = p.get("adc.bits", "bits") / p.get("adc.rated_bits", "bits")
+        return cls(
+            rows=i("crossbar.rows", "count"),
+            cols=i("crossbar.cols", "count"),
+            cell_bits=i("crossbar.bits_per_cell", "bits"),
+            read_latency=p.get("crossbar.read_latency", "time"),
+            read_energy=p.get("crossbar.read_energy", "energy"),
+            adc_bits=i("adc.bits", "bits"),
+            adc_energy=p.get("adc.energy", "energy") * adc_scale,
+            adc_rate=p.get("adc.sample_rate", "frequency") / adc_scale,
+            adcs_per_array=i("adc.per_array", "count"),
+            dac_bits=i("dac.bits", "bits"),
+            dac_energy=p.get("dac.energy", "energy"),
+            shift_add_energy=p.get("shift_add.energy", "energy"),
+            buffer_energy=p.get("buffer.energy", "energy_per_bit"),
+            weight_bits=i("precision.weight_bits", "bits"),
+            input_bits=i("precision.input_bits", "bits"),
+            output_bits=i("precision.output_bits", "bits"),
+            encoding=str(p.setting("weight_encoding", "offset")),
+            replication=int(round(p.opt("crossbar.replication", "count", 1))),
+            write_latency=p.opt("crossbar.write_latency", "time", 0.0),
+            write_energy=p.opt("crossbar.write_energy", "energy", 0.0),
+        )
+
+    @property
+    def cols_per_weight(self) -> int:
+        if self.encoding == "differential":
+            return 2 * math.ceil((self.weight_bits - 1) / self.cell_bits)
+        return math.ceil(self.weight_bits / self.cell_bits)
+
+
+@dataclass(frozen=True)
+class XbarWork:
+    """Counts, time (s) and energies (J) of m input vectors through a k x n weight."""
+
+    arrays: int
+    adc_conversions: float
+    dac_ops: float
+    array_reads: float
+    shift_adds: float
+    buffer_bits: float
+    time: float
+    compute_energy: float
+    buffer_energy: float
+
+
+def crossbar_mvm(xb: Crossbar, m: float, k: int, n: int) -> XbarWork:
+    """``m`` vectors of length ``k`` through a ``k`` x ``n`` weight held in arrays."""
+    cpw = xb.cols_per_weight
+    row_tiles = math.ceil(k / xb.rows)
+    col_tiles = math.ceil(n * cpw / xb.cols)
+    slices = math.ceil(xb.input_bits / xb.dac_bits)
+    conversions = m * slices * row_tiles * n * cpw
+    dac_ops = m * slices * k * col_tiles
+    reads = m * slices * row_tiles * col_tiles
+    shift_adds = conversions + m * n * (row_tiles - 1)
+    used_cols = min(xb.cols, n * cpw)
+    cycle = max(xb.read_latency, math.ceil(used_cols / xb.adcs_per_array) / xb.adc_rate)
+    buffer_bits = m * k * xb.input_bits * col_tiles + m * n * xb.output_bits
+    compute = (
+        conversions * xb.adc_energy
+        + dac_ops * xb.dac_energy
+        + reads * xb.read_energy
+        + shift_adds * xb.shift_add_energy
+    )
+    return XbarWork(
+        arrays=row_tiles * col_tiles,
+        adc_conversions=conversions,
+        dac_ops=dac_ops,
+        array_reads=reads,
+        shift_adds=shift_adds,
+        buffer_bits=buffer_bits,
+        time=m * slices * cycle / xb.replication,
+        compute_energy=compute,
+        buffer_energy=buffer_bits * xb.buffer_energy,
+    )
+
+
+def write_operand(
+    xb: Crossbar, rows_written: int, row_len: int, copies: float = 1.0
+) -> tuple[float, float, float]:
+    """(time s, energy J, cells) to write a ``rows_written`` x ``row_len`` operand.
+
+    Arrays are written in parallel, each row of an array in one write step.
+    """
+    cells = rows_written * row_len * xb.cols_per_weight * copies
+    steps = min(rows_written, xb.rows)
+    return steps * xb.write_latency, cells * xb.write_energy, cells
+
+
+def _charge(
+    cost: OpCost, work: XbarWork, category: str, parallel: float = 1.0, scale: float = 1.0
+) -> None:
+    cost.add(category, work.time * scale / parallel, work.compute_energy * scale)
+    cost.add("data_movement", 0.0, work.buffer_energy * scale)
+    cost.count("adc_conversions", work.adc_conversions * scale)
+    cost.count("array_reads", work.array_reads * scale)
+    cost.count("dac_ops", work.dac_ops * scale)
+
+
+class CrossbarStatic(Mapping):
+    name = "crossbar"
+
+    def requires(self, profile: Profile) -> dict[str, str]:
+        return dict(CROSSBAR_PARAMS)
+
+    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+        xb = Crossbar.from_profile(profile)
+        d = op.dims
+        work = crossbar_mvm(xb, d["g"] * d["m"], d["k"], d["n"])
+        cost = OpCost(effective_macs=op.macs)
+        category = "matmul_dynamic" if op.op_class == "matmul_dynamic" else "matmul_static"
+        _charge(cost, work, category)
+        cost.count("arrays", work.arrays)
+        return cost
+
+
+def _heads(op: OpRecord) -> int:
+    return max(1, int(op.meta.get("heads", 1)))
+
+
+class CrossbarWriteCompute(Mapping):
+    """PipeLayer: write the second operand into arrays, then multiply (writes are critical)."""
+
+    name = "crossbar_write_compute"
+
+    def requires(self, profile: Profile) -> dict[str, str]:
+        return {**CROSSBAR_PARAMS, **WRITE_PARAMS}
+
+    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+        xb = Crossbar.from_profile(profile)
+        g, m, k, n = (op.dims[x] for x in "gmkn")
+        heads = _heads(op)
+        cost = OpCost(effective_macs=op.macs)
+        # Incremental decoding (m new queries against a longer cache) writes only the new
+        # tokens: K^T gains m columns (k rows each touched), V gains m rows.
+        incremental = m < (n if op.role == "qk" else k)
+        if op.role == "sv":
+            rows, row_len = (m if incremental else k), n
+        else:
+            rows, row_len = k, (m if incremental else n)
+        w_time, w_energy, cells = write_operand(xb, rows, row_len)
+        cost.add("writes", w_time * g / heads, w_energy * g)
+        cost.count("cell_writes", cells * g)
+        _charge(cost, crossbar_mvm(xb, m, k, n), "matmul_dynamic", parallel=heads, scale=g)
+        return cost
+
+
+class CrossbarDecomposed(Mapping):
+    """ReTransformer: (Q.W_K^T).X^T and (S.X).W_V with X written once, off the critical path."""
+
+    name = "crossbar_decomposed"
+
+    def requires(self, profile: Profile) -> dict[str, str]:
+        return {**CROSSBAR_PARAMS, **WRITE_PARAMS}
+
+    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+        if op.role not in ("qk", "sv") or op.name.rsplit(".", 1)[0] not in ctx.decomposable:
+            return CrossbarWriteCompute().cost(op, profile, ctx)
+        xb = Crossbar.from_profile(profile)
+        g, m, k, n = (op.dims[x] for x in "gmkn")
+        heads = _heads(op)
+        batches = g / heads
+        cost = OpCost()
+        if op.role == "qk":  # Q_h [m x d_h] . W_K,h^T [d_h x d] -> [m x d] . X^T [d x n]
+            d_head, keys = k, n
+            d_model = heads * d_head
+            first = crossbar_mvm(xb, m, d_head, d_model)
+            second = crossbar_mvm(xb, m, d_model, keys)
+        else:  # S_h [m x keys] . X [keys x d] -> [m x d] . W_V,h [d x d_h]
+            keys, d_head = k, n
+            d_model = heads * d_head
+            first = crossbar_mvm(xb, m, keys, d_model)
+            second = crossbar_mvm(xb, m, d_model, d_head)
+        for work in (first, second):
+            _charge(cost, work, "matmul_dynamic", parallel=heads, scale=g)
+        cost.effective_macs = g * m * d_model * (k + n)  # both roles: m.k.d + m.d.n per head
+        write_now = op.role == "qk" or profile.opt("decomposition.x_copies", "count", 2) >= 2
+        if write_now:  # X (keys x d_model) once per attention, shared by the heads
+            incremental = m < keys
+            rows = m if incremental else keys
+            w_time, w_energy, cells = write_operand(xb, rows, d_model)
+            cost.add("writes", w_time * batches, w_energy * batches, hideable=True)
+            cost.count("cell_writes", cells * batches)
+        return cost
+
+
+class ReramSoftmax(Mapping):
+    """Hybrid softmax: bit-serial in-array max search, LUT exponentials, digital sum/divide."""
+
+    name = "reram_softmax"
+
+    def requires(self, profile: Profile) -> dict[str, str]:
+        return {
+            "softmax.search_energy": "energy",
+            "softmax.search_latency": "time",
+            "softmax.lut_energy": "energy",
+            "softmax.lut_latency": "time",
+            "vector.energy_per_op": "energy_per_op",
+            "vector.lanes": "count",
+            "vector.clock": "frequency",
+            "precision.activation_bits": "bits",
+        }
+
+    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+        rows, cols = op.dims["rows"], op.dims["cols"]
+        bits = profile.get("precision.activation_bits", "bits")
+        lanes = profile.get("vector.lanes", "count")
+        clock = profile.get("vector.clock", "frequency")
+        e_op = profile.get("vector.energy_per_op", "energy_per_op")
+        # max: all candidates of a row compared in parallel, one search step per bit (MSB first)
+        search_t = rows * bits * profile.get("softmax.search_latency", "time")
+        search_e = rows * cols * bits * profile.get("softmax.search_energy", "energy")
+        lut_t = rows * cols * profile.get("softmax.lut_latency", "time") / lanes
+        lut_e = rows * cols * profile.get("softmax.lut_energy", "energy")
+        digital = 3 * rows * cols  # subtract max, accumulate, scale by the reciprocal
+        cost = OpCost()
+        cost.add(
+            "softmax",
+            search_t + lut_t + digital / (lanes * clock),
+            search_e + lut_e + digital * e_op,
+        )
+        cost.count("lut_lookups", rows * cols)
+        return cost
+
+
+register(CrossbarStatic())
+register(CrossbarWriteCompute())
+register(CrossbarDecomposed())
+register(ReramSoftmax())

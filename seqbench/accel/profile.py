@@ -1,0 +1,409 @@
+"""Accelerator profiles (``accelerators/*.yaml``): loaded, unit-checked, provenance-checked.
+
+A profile is data in the Accelergy spirit: components with per-action energy and latency,
+each number written as ``{value: 1.67, unit: pJ, source: "ISAAC ISCA'16 Table 1"}`` or
+``{value: 10, unit: ns, assumed: true, why: "..."}``. ``mapping`` names, per op class, the
+mapping kind (a registry in :mod:`seqbench.accel.mappings`) that prices it. Loading rejects
+unknown fields and units, negative numbers, parameters with neither a source nor an
+``assumed`` flag, and mappings whose required parameters are missing.
+
+    >>> from seqbench.accel.profile import resolve_profiles
+    >>> [p.name for p in resolve_profiles("reretransformer")]
+    ['retransformer']
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqbench import paths
+from seqbench.accel import units
+from seqbench.errors import SeqbenchError
+from seqbench.registry import Registry, did_you_mean
+
+OP_CLASSES = (
+    "matmul_static",
+    "matmul_dynamic",
+    "softmax",
+    "layernorm",
+    "elementwise",
+    "embedding",
+    "conv",
+    "recurrent_step",
+    "similarity_search",
+)
+PIPELINES = ("none", "layer", "submatrix")
+TOP_LEVEL = {
+    "name",
+    "aliases",
+    "title",
+    "citation",
+    "doi",
+    "technology",
+    "assumed_count",
+    "fallback",
+    "mapping",
+    "pipeline",
+    "settings",
+    "parameters",
+    "notes",
+    "effects",
+}
+REQUIRED = (
+    "name",
+    "title",
+    "citation",
+    "doi",
+    "technology",
+    "assumed_count",
+    "mapping",
+    "parameters",
+)
+MEASURE = "measure"  # a value filled in by a micro-benchmark on first use
+EFFECTS = (  # functional effects a profile may switch on (seqbench.accel.effects)
+    "crossbar_adc",
+    "softmax_lut",
+    "digital_quant",
+    "sparse_attention",
+    "token_pruning",
+    "nand_similarity",
+)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One numeric parameter: its value in SI units and where it comes from."""
+
+    path: str
+    raw: Any
+    unit: str
+    source: str | None = None
+    assumed: bool = False
+    why: str | None = None
+    measured: str | None = None
+
+    @property
+    def dimension(self) -> str:
+        return units.dimension(self.unit) or "?"
+
+    def si(self) -> float:
+        return units.to_si(self.raw, self.unit)
+
+    def provenance(self) -> str:
+        if self.measured:
+            return f"measured: {self.measured}"
+        if self.assumed:
+            return f"ASSUMED: {self.why}"
+        return str(self.source)
+
+
+@dataclass
+class Profile:
+    """A loaded profile; numbers are read with :meth:`get` in SI units."""
+
+    name: str
+    title: str
+    citation: str
+    doi: str
+    technology: str
+    mapping: dict[str, str]
+    params: dict[str, Param]
+    aliases: tuple[str, ...] = ()
+    fallback: str | None = None
+    pipeline: str = "none"
+    settings: dict[str, Any] = field(default_factory=dict)
+    effects: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    path: Path | None = None
+    hash: str = ""
+    declared_assumed: int = 0
+    _resolved: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def has(self, path: str) -> bool:
+        return path in self.params
+
+    def get(self, path: str, dim: str) -> float:
+        """Parameter ``path`` (``component.name``) in SI units; checks its dimension."""
+        if path not in self.params:
+            raise SeqbenchError(
+                f"profile {self.name!r} lacks parameter {path!r}",
+                f"add `{path.split('.')[-1]}: {{value: ..., unit: ..., source: ...}}` "
+                f"under `{path.split('.')[0]}` in {self.path}",
+            )
+        param = self.params[path]
+        if param.dimension != dim:
+            raise SeqbenchError(
+                f"profile {self.name!r}: {path} is in {param.unit} ({param.dimension}), "
+                f"expected a {dim}",
+                f"write it in a {dim} unit",
+            )
+        if param.raw == MEASURE:
+            if path not in self._resolved:
+                self._resolved[path] = _measure(self, path)
+            return self._resolved[path]
+        return param.si()
+
+    def opt(self, path: str, dim: str, default: float) -> float:
+        """Like :meth:`get`, with ``default`` when the profile does not set ``path``."""
+        return self.get(path, dim) if path in self.params else default
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        return self.settings.get(key, default)
+
+    def assumed_parameters(self) -> list[Param]:
+        """The parameters marked ``assumed: true`` (no source found)."""
+        return [p for p in self.params.values() if p.assumed]
+
+    def variant(self, machine: str) -> Profile:
+        """A copy whose host roofline reads machine block ``machine`` (e.g. ``gtx_1080``)."""
+        if not any(path.startswith(f"{machine}.") for path in self.params):
+            machines = sorted({p.split(".")[0] for p in self.params})
+            raise SeqbenchError(
+                f"profile {self.name!r} has no machine block {machine!r}",
+                f"blocks: {', '.join(machines)}",
+            )
+        clone = copy.copy(self)
+        clone.settings = {**self.settings, "machine": machine}
+        clone._resolved = self._resolved
+        return clone
+
+    def with_mapping(self, op_class: str, kind: str) -> Profile:
+        """A copy that prices ``op_class`` with mapping ``kind`` (e.g. a paper's baseline flow)."""
+        clone = copy.copy(self)
+        clone.mapping = {**self.mapping, op_class: kind}
+        _check_requirements(clone, f"profile {self.name} (with {op_class}: {kind})")
+        return clone
+
+    def with_value(self, path: str, raw: float) -> Profile:
+        """A copy with parameter ``path`` set to ``raw`` (in its own unit): for sensitivity."""
+        clone = copy.copy(self)
+        clone.params = {**self.params, path: replace(self.params[path], raw=raw)}
+        clone._resolved = dict(self._resolved)
+        return clone
+
+    def summary(self) -> dict[str, Any]:
+        """Name, hash and citation, for result records."""
+        return {"name": self.name, "hash": self.hash, "citation": self.citation, "doi": self.doi}
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def load_profile(path: Path) -> Profile:
+    """Read and validate one profile file."""
+    data = path.read_bytes()
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as err:
+        raise SeqbenchError(f"cannot parse profile {path}: {err}", "fix the YAML syntax") from err
+    where = f"profile {path.name}"
+    if not isinstance(raw, dict):
+        raise SeqbenchError(f"{where} is not a mapping", "see accelerators/retransformer.yaml")
+    missing = [k for k in REQUIRED if k not in raw]
+    if missing:
+        raise SeqbenchError(
+            f"{where} lacks field(s) {missing}", "see accelerators/retransformer.yaml"
+        )
+    unknown = sorted(set(raw) - TOP_LEVEL)
+    if unknown:
+        raise SeqbenchError(
+            f"{where} has unknown field(s) {unknown}", f"known: {sorted(TOP_LEVEL)}"
+        )
+    params = _parse_params(raw["parameters"], where)
+    pipeline = raw.get("pipeline") or {}
+    profile = Profile(
+        name=str(raw["name"]),
+        title=str(raw["title"]),
+        citation=str(raw["citation"]),
+        doi=str(raw["doi"]),
+        technology=str(raw["technology"]),
+        mapping=_parse_mapping(raw["mapping"], where),
+        params=params,
+        aliases=tuple(raw.get("aliases") or ()),
+        fallback=raw.get("fallback"),
+        pipeline=str(pipeline.get("granularity", "none")),
+        settings=dict(raw.get("settings") or {}),
+        effects=[str(e) for e in raw.get("effects") or []],
+        notes=list(raw.get("notes") or []),
+        path=path,
+        hash=hashlib.sha256(data).hexdigest()[:16],
+        declared_assumed=int(raw["assumed_count"]),
+    )
+    if profile.pipeline not in PIPELINES:
+        raise SeqbenchError(
+            f"{where}: unknown pipeline granularity {profile.pipeline!r}", f"one of {PIPELINES}"
+        )
+    for effect in profile.effects:
+        if effect not in EFFECTS:
+            raise SeqbenchError(
+                f"{where}: unknown effect {effect!r};{did_you_mean(effect, list(EFFECTS))}",
+                f"effects: {', '.join(EFFECTS)}",
+            )
+    _check_requirements(profile, where)
+    counted = len(profile.assumed_parameters())
+    if counted != profile.declared_assumed:
+        raise SeqbenchError(
+            f"{where} declares assumed_count {profile.declared_assumed} but marks {counted} "
+            "parameters `assumed: true`",
+            f"set assumed_count: {counted}",
+        )
+    return profile
+
+
+def _parse_params(tree: Any, where: str) -> dict[str, Param]:
+    if not isinstance(tree, dict):
+        raise SeqbenchError(f"{where}: parameters must be a mapping of components", "see cpu.yaml")
+    params: dict[str, Param] = {}
+    for component, entries in tree.items():
+        if not isinstance(entries, dict):
+            raise SeqbenchError(f"{where}: component {component!r} must be a mapping", "")
+        for name, spec in entries.items():
+            path = f"{component}.{name}"
+            params[path] = _parse_param(path, spec, where)
+    return params
+
+
+def _parse_param(path: str, spec: Any, where: str) -> Param:
+    if not isinstance(spec, dict) or "value" not in spec or "unit" not in spec:
+        raise SeqbenchError(
+            f"{where}: parameter {path} needs `value` and `unit`",
+            'write {value: X, unit: pJ, source: "..."} or {..., assumed: true, why: "..."}',
+        )
+    extra = sorted(set(spec) - {"value", "unit", "source", "assumed", "why", "measured"})
+    if extra:
+        raise SeqbenchError(f"{where}: parameter {path} has unknown key(s) {extra}", "")
+    unit = str(spec["unit"])
+    if units.dimension(unit) is None:
+        same_letters = [u for u in units.UNITS if u.lower() == unit.lower()]
+        hint = (
+            f" did you mean {same_letters[0]!r}?"
+            if same_letters
+            else did_you_mean(unit, list(units.UNITS))
+        )
+        raise SeqbenchError(
+            f"{where}: parameter {path} has unknown unit {unit!r};{hint}",
+            f"known units: {units.known_units()}",
+        )
+    value = spec["value"]
+    if value == MEASURE:
+        if not spec.get("measured"):
+            raise SeqbenchError(
+                f"{where}: {path} is `measure` but says not how", "add `measured: ...`"
+            )
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SeqbenchError(f"{where}: parameter {path} value {value!r} is not a number", "")
+    elif value < 0:
+        raise SeqbenchError(
+            f"{where}: parameter {path} is negative ({value} {unit})",
+            "energies, latencies, sizes and rates are non-negative",
+        )
+    assumed = bool(spec.get("assumed", False))
+    if assumed and not spec.get("why"):
+        raise SeqbenchError(f"{where}: assumed parameter {path} lacks `why`", "say why this value")
+    if not assumed and not spec.get("source") and not spec.get("measured"):
+        raise SeqbenchError(
+            f"{where}: parameter {path} has neither a source nor `assumed: true`",
+            "cite the table/section it comes from, or mark it assumed with a reason",
+        )
+    return Param(
+        path=path,
+        raw=value,
+        unit=unit,
+        source=spec.get("source"),
+        assumed=assumed,
+        why=spec.get("why"),
+        measured=spec.get("measured"),
+    )
+
+
+def _parse_mapping(raw: Any, where: str) -> dict[str, str]:
+    from seqbench.accel.mappings import MAPPINGS
+
+    if not isinstance(raw, dict):
+        raise SeqbenchError(f"{where}: mapping must be `op_class: mapping_kind`", "see cpu.yaml")
+    for op_class, kind in raw.items():
+        if op_class not in OP_CLASSES:
+            raise SeqbenchError(
+                f"{where}: unknown op class {op_class!r};"
+                f"{did_you_mean(op_class, list(OP_CLASSES))}",
+                f"op classes: {', '.join(OP_CLASSES)}",
+            )
+        MAPPINGS.canonical(str(kind))  # raises with the known kinds
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def _check_requirements(profile: Profile, where: str) -> None:
+    from seqbench.accel.mappings import MAPPINGS
+
+    for kind in sorted(set(profile.mapping.values())):
+        for path, dim in MAPPINGS.get(kind).requires(profile).items():
+            if path not in profile.params:
+                raise SeqbenchError(
+                    f"{where}: mapping {kind!r} needs parameter {path!r}, which is missing",
+                    f"add {path.split('.')[-1]}: {{value: ..., unit: ..., source: ...}} "
+                    f"under {path.split('.')[0]}",
+                )
+            param = profile.params[path]
+            if param.dimension != dim:
+                raise SeqbenchError(
+                    f"{where}: {path} is in {param.unit} ({param.dimension}); "
+                    f"{kind!r} needs a {dim}",
+                    f"write it in a {dim} unit",
+                )
+
+
+def _measure(profile: Profile, path: str) -> float:
+    from seqbench.accel.mappings.host import measured_value
+
+    return measured_value(path.split(".")[-1])
+
+
+# --- discovery ----------------------------------------------------------------------------
+
+_CACHE: dict[tuple[Path, float], Profile] = {}
+
+
+def _load_cached(path: Path) -> Profile:
+    key = (path, path.stat().st_mtime)
+    if key not in _CACHE:
+        _CACHE[key] = load_profile(path)
+    return _CACHE[key]
+
+
+def list_profiles(folder: Path | None = None) -> dict[str, Profile]:
+    """Every profile in ``accelerators/`` (or ``folder``), by name."""
+    folder = folder or paths.accelerators_dir()
+    found = {}
+    for path in sorted(folder.glob("*.yaml")):
+        profile = _load_cached(path)
+        found[profile.name] = profile
+    return found
+
+
+def profile_registry(folder: Path | None = None) -> Registry[Profile]:
+    registry: Registry[Profile] = Registry("accelerator profile")
+    for name, profile in list_profiles(folder).items():
+        registry.add(name, profile, profile.aliases)
+    return registry
+
+
+def resolve_profiles(spec: str, folder: Path | None = None) -> list[Profile]:
+    """``"all"``, one name/alias, or a comma list -> profiles (did-you-mean on unknown names)."""
+    registry = profile_registry(folder)
+    if spec.strip() == "all":
+        return [registry.get(name) for name in registry.names()]
+    names = [part.strip() for part in spec.split(",") if part.strip()]
+    if not names:
+        raise SeqbenchError("no accelerator profile named", "e.g. --accel retransformer or all")
+    return [registry.get(name) for name in dict.fromkeys(registry.canonical(n) for n in names)]
+
+
+def load_named(name: str, folder: Path | None = None) -> Profile:
+    """One profile by name or alias."""
+    return profile_registry(folder).get(name)

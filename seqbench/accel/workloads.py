@@ -1,0 +1,259 @@
+"""Analytic traces of the papers' own workloads (no weights needed, built in milliseconds).
+
+``validate`` prices these with the same cost model as real traces. The op names and shapes
+mirror what :class:`~seqbench.trace.Tracer` records from seqbench's own models
+(``encoder.layers.0.self_attention.W_q``, ``...qk``, ``...softmax``, ``...sv``), which a
+test checks against a real traced Transformer. Sparsity statistics of a synthetic trace
+are whatever the caller passes (the papers' measured values are not in stored material).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seqbench.trace import BIT_GROUP, BIT_WIDTH, OpRecord, Trace
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.records: list[OpRecord] = []
+
+    def linear(self, name: str, m: int, k: int, n: int) -> None:
+        self.records.append(
+            OpRecord(
+                name=name,
+                op_class="matmul_static",
+                shapes=[[m, k], [n, k]],
+                out_shape=[m, n],
+                macs=m * k * n,
+                elems_in=m * k,
+                elems_weight=k * n,
+                elems_out=m * n,
+                weight_operand=1,
+                dims={"g": 1, "m": m, "k": k, "n": n},
+            )
+        )
+
+    def conv(
+        self, name: str, batch: int, out_hw: int, c_in: int, kernel: int, c_out: int, in_hw: int
+    ) -> None:
+        m, k = batch * out_hw * out_hw, c_in * kernel * kernel
+        self.records.append(
+            OpRecord(
+                name=name,
+                op_class="conv",
+                shapes=[[batch, c_in, in_hw, in_hw], [c_out, c_in, kernel, kernel]],
+                out_shape=[batch, c_out, out_hw, out_hw],
+                macs=m * k * c_out,
+                elems_in=batch * c_in * in_hw * in_hw,
+                elems_weight=k * c_out,
+                elems_out=m * c_out,
+                weight_operand=1,
+                dims={"g": 1, "m": m, "k": k, "n": c_out},
+            )
+        )
+
+    def attention(self, name: str, batch: int, heads: int, lq: int, lk: int, d_head: int) -> None:
+        g = batch * heads
+        for suffix, m, k, n in (("qk", lq, d_head, lk), ("sv", lq, lk, d_head)):
+            if suffix == "sv":
+                self.vector(f"{name}.softmax", "softmax", g * lq, lk)
+            self.records.append(
+                OpRecord(
+                    name=f"{name}.{suffix}",
+                    op_class="matmul_dynamic",
+                    shapes=[[batch, heads, m, k], [batch, heads, k, n]],
+                    out_shape=[batch, heads, m, n],
+                    macs=g * m * k * n,
+                    elems_in=g * (m * k + k * n),
+                    elems_out=g * m * n,
+                    dims={"g": g, "m": m, "k": k, "n": n},
+                    meta={"heads": heads},
+                )
+            )
+
+    def vector(
+        self, name: str, op_class: str, rows: int, cols: int, kind: str | None = None
+    ) -> None:
+        self.records.append(
+            OpRecord(
+                name=name,
+                op_class=op_class,
+                shapes=[[rows, cols]],
+                out_shape=[rows, cols],
+                elems_in=rows * cols,
+                elems_out=rows * cols,
+                dims={"rows": rows, "cols": cols},
+                meta={"kind": kind} if kind else {},
+            )
+        )
+
+    def mha(
+        self, name: str, batch: int, heads: int, lq: int, lk: int, d_q: int, d_kv: int, d_model: int
+    ) -> None:
+        """Multi-head attention from a d_q query stream over a d_kv key/value stream."""
+        self.linear(f"{name}.W_q", batch * lq, d_q, d_model)
+        self.linear(f"{name}.W_k", batch * lk, d_kv, d_model)
+        self.linear(f"{name}.W_v", batch * lk, d_kv, d_model)
+        self.attention(name, batch, heads, lq, lk, d_model // heads)
+        self.linear(f"{name}.W_o", batch * lq, d_model, d_q)
+
+    def ffn(self, name: str, rows: int, d: int, d_ff: int, act: str = "relu") -> None:
+        self.linear(f"{name}.W_1", rows, d, d_ff)
+        self.vector(f"{name}.{act}", "elementwise", rows, d_ff, act)
+        self.linear(f"{name}.W_2", rows, d_ff, d)
+
+    def add_norm(self, name: str, rows: int, d: int) -> None:
+        self.vector(f"{name}.add", "elementwise", rows, d, "add")
+        self.vector(f"{name}.norm", "layernorm", rows, d)
+
+
+def stats(
+    attention: float = 0.0,
+    tokens: float = 0.0,
+    eff_bits: float | None = None,
+    group_max_bits: float | None = None,
+    query_len: float | None = None,
+    key_len: float | None = None,
+) -> dict[str, Any]:
+    """A trace ``stats`` block with the same sparsity at every recorded level."""
+    full = BIT_WIDTH - 1
+    bits = {
+        "zero_bit_fraction": 1 - (eff_bits if eff_bits is not None else full) / full,
+        "mean_eff_bits": eff_bits if eff_bits is not None else full,
+        "mean_group_max_bits": group_max_bits if group_max_bits is not None else (eff_bits or full),
+    }
+    return {
+        "attention_sparsity": {str(t): attention for t in (0.001, 0.01, 0.05)},
+        "token_sparsity": {str(t): tokens for t in (0.9, 0.95, 0.99)},
+        "bit_sparsity": {"static_input": dict(bits), "dynamic_input": dict(bits)},
+        "bit_width": BIT_WIDTH,
+        "bit_group": BIT_GROUP,
+        "seq_len": {"mean_query": query_len, "mean_key": key_len, "max_key": key_len},
+    }
+
+
+def transformer(
+    *,
+    d_model: int = 512,
+    heads: int = 8,
+    d_ff: int = 2048,
+    encoder_layers: int = 6,
+    decoder_layers: int = 6,
+    src_len: int = 128,
+    tgt_len: int = 128,
+    vocab: int = 32000,
+    batch: int = 1,
+    trace_stats: dict[str, Any] | None = None,
+) -> Trace:
+    """Encoder-decoder Transformer, one teacher-forced pass (target tokens are the unit)."""
+    b = _Builder()
+    rs, rt = batch * src_len, batch * tgt_len
+    for i in range(encoder_layers):
+        p = f"encoder.layers.{i}"
+        b.mha(f"{p}.self_attention", batch, heads, src_len, src_len, d_model, d_model, d_model)
+        b.add_norm(f"{p}.add_norm_1", rs, d_model)
+        b.ffn(f"{p}.ffn", rs, d_model, d_ff)
+        b.add_norm(f"{p}.add_norm_2", rs, d_model)
+    for i in range(decoder_layers):
+        p = f"decoder.layers.{i}"
+        b.mha(f"{p}.self_attention", batch, heads, tgt_len, tgt_len, d_model, d_model, d_model)
+        b.add_norm(f"{p}.add_norm_1", rt, d_model)
+        b.mha(f"{p}.cross_attention", batch, heads, tgt_len, src_len, d_model, d_model, d_model)
+        b.add_norm(f"{p}.add_norm_2", rt, d_model)
+        b.ffn(f"{p}.ffn", rt, d_model, d_ff)
+        b.add_norm(f"{p}.add_norm_3", rt, d_model)
+    if vocab:
+        b.linear("output_projection", rt, d_model, vocab)
+    meta = {
+        "workload": "transformer",
+        "d_model": d_model,
+        "heads": heads,
+        "d_ff": d_ff,
+        "layers": [encoder_layers, decoder_layers],
+        "seq": [src_len, tgt_len],
+        "batch": batch,
+    }
+    return Trace(
+        b.records,
+        batch,
+        rt,
+        "token",
+        trace_stats or stats(query_len=tgt_len, key_len=src_len),
+        meta,
+    )
+
+
+def vilbert_base(
+    *,
+    text_len: int = 20,
+    regions: int = 37,
+    batch: int = 1,
+    trace_stats: dict[str, Any] | None = None,
+) -> Trace:
+    """ViLBERT-base: BERT-base text stream (12 x 768/12h/3072), visual stream (1024/8h/1024),
+    6 co-attention blocks (each stream's queries over the other's keys/values) and 6 visual
+    self-attention layers. Tokens = text tokens + image regions."""
+    b = _Builder()
+    dt, ht, ft = 768, 12, 3072
+    dv, hv, fv = 1024, 8, 1024
+    rt, rv = batch * text_len, batch * regions
+    co_layers = {6, 7, 8, 9, 10, 11}  # co-attention at the last six text layers
+    v = 0
+    for i in range(12):
+        p = f"text.layers.{i}"
+        if i in co_layers:
+            c = f"co.layers.{v}"
+            b.mha(f"{c}.text_attention", batch, ht, text_len, regions, dt, dv, dt)
+            b.add_norm(f"{c}.text_norm", rt, dt)
+            b.mha(f"{c}.visual_attention", batch, hv, regions, text_len, dv, dt, dv)
+            b.add_norm(f"{c}.visual_norm", rv, dv)
+            q = f"visual.layers.{v}"
+            b.mha(f"{q}.self_attention", batch, hv, regions, regions, dv, dv, dv)
+            b.add_norm(f"{q}.add_norm_1", rv, dv)
+            b.ffn(f"{q}.ffn", rv, dv, fv, "gelu")
+            b.add_norm(f"{q}.add_norm_2", rv, dv)
+            v += 1
+        b.mha(f"{p}.self_attention", batch, ht, text_len, text_len, dt, dt, dt)
+        b.add_norm(f"{p}.add_norm_1", rt, dt)
+        b.ffn(f"{p}.ffn", rt, dt, ft, "gelu")
+        b.add_norm(f"{p}.add_norm_2", rt, dt)
+    meta = {"workload": "vilbert_base", "text_len": text_len, "regions": regions, "batch": batch}
+    return Trace(b.records, batch, rt + rv, "token", trace_stats or stats(), meta)
+
+
+def alexnet(*, batch: int = 64) -> Trace:
+    """AlexNet inference (grouped convolutions counted at their real MACs)."""
+    b = _Builder()
+    b.conv("features.0", batch, 55, 3, 11, 96, 227)
+    b.conv("features.1", batch, 27, 48, 5, 256, 27)
+    b.conv("features.2", batch, 13, 256, 3, 384, 13)
+    b.conv("features.3", batch, 13, 192, 3, 384, 13)
+    b.conv("features.4", batch, 13, 192, 3, 256, 13)
+    for i, (k, n) in enumerate(((9216, 4096), (4096, 4096), (4096, 1000))):
+        b.linear(f"classifier.{i}", batch, k, n)
+        b.vector(f"classifier.{i}.relu", "elementwise", batch, n, "relu")
+    return Trace(
+        b.records, batch, batch, "sample", stats(), {"workload": "alexnet", "batch": batch}
+    )
+
+
+def face_search(
+    *, gallery: int = 1_000_000, dims: int = 512, queries: int = 1, k: int = 10
+) -> Trace:
+    """One nearest-neighbour search of ``queries`` face embeddings in a stored gallery."""
+    rec = OpRecord(
+        name="search",
+        op_class="similarity_search",
+        shapes=[[queries, dims], [gallery, dims]],
+        out_shape=[queries, k],
+        macs=queries * dims * gallery,
+        elems_in=queries * dims,
+        elems_weight=gallery * dims,
+        elems_out=queries * k,
+        weight_operand=1,
+        dims={"g": 1, "m": queries, "k": dims, "n": gallery},
+        meta={"k": k},
+    )
+    meta = {"workload": "face_search", "gallery": gallery, "dims": dims, "k": k}
+    return Trace([rec], queries, queries, "query", stats(), meta)

@@ -1,0 +1,420 @@
+"""The ``vqa`` family: image + question in, an answer class out, official VQA accuracy.
+
+``prepare`` generates (Sort-of-CLEVR) or reads (VQAv2, CLEVR, JSONL) the data, carves a dev
+split from train by image, caps sizes, normalises answers, builds the answer vocabulary from
+train, trains a SentencePiece model on the train questions and writes a cache folder::
+
+    train.images.arrow train.questions.arrow   (likewise dev, test; see data/vqa_store.py)
+    question.model                              SentencePiece (pad=0 unk=1 bos=2 eos=3)
+    manifest.json                               sizes, answer vocabulary, image size, hashes
+
+Preset data options: ``max_train``/``max_eval`` (questions), ``seed``, ``images`` (generated
+images per split), ``questions`` (generated questions per image and type), ``dev_fraction``,
+``image_size`` (px, real images are resized to it), ``answers`` (answer-vocabulary size),
+``carve`` (dev/test shares of a shared source split), ``tokenizer`` (overrides the spec's).
+``train.questions_per_image`` groups that many questions of one image in a training batch,
+so the CNN runs once for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqbench.config import SourceSpec, TaskSpec, task_key
+from seqbench.data import cache, vqa_sources, vqa_store
+from seqbench.data.generators import get_generator
+from seqbench.data.images import to_tensor
+from seqbench.data.parallel import effective_source
+from seqbench.data.tokenize import PAD_ID, SentencePieceTokenizer, train_sentencepiece
+from seqbench.data.vqa_store import OUT_OF_VOCABULARY, VQASplit
+from seqbench.errors import SeqbenchError
+from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily
+from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
+from seqbench.progress import console, make_progress
+
+SPLITS = ("train", "dev", "test")
+DATA_OPTIONS = (
+    "max_train",
+    "max_eval",
+    "seed",
+    "images",
+    "questions",
+    "dev_fraction",
+    "image_size",
+    "answers",
+    "carve",
+)
+DEFAULT_IMAGE_SIZE = 64  # px, for real images (generated ones keep their own size)
+DEFAULT_DEV_FRACTION = 0.05
+MAX_SUBTYPE_METRICS = 12  # more sub-types than this (VQAv2's 65) go to the breakdown only
+QUESTIONS_PER_IMAGE = 4  # default training-batch grouping
+
+
+@dataclass
+class VQABatch:
+    """``images`` [N, 3, H, W] in [-1, 1]; per question (B of them): ``image_index`` [B] (row
+    in ``images``), ``question_ids`` [B, L] (pad 0), ``question_vectors`` [B, V], ``answers``
+    [B] (answer index, -1 outside the vocabulary) and the split ``rows`` [B]."""
+
+    images: Tensor
+    image_index: Tensor
+    question_ids: Tensor
+    question_vectors: Tensor
+    answers: Tensor
+    rows: list[int]
+
+    def to(self, device: torch.device | str) -> VQABatch:
+        return VQABatch(
+            self.images.to(device),
+            self.image_index.to(device),
+            self.question_ids.to(device),
+            self.question_vectors.to(device),
+            self.answers.to(device),
+            self.rows,
+        )
+
+
+def make_batch(split: VQASplit, rows: list[int]) -> VQABatch:
+    """Collate questions ``rows`` of ``split``; each distinct image appears once."""
+    image_rows, image_index = np.unique(split.image[rows], return_inverse=True)
+    ids = [split.question_ids[r] for r in rows]  # type: ignore[index]
+    padded = torch.full((len(rows), max(1, *map(len, ids))), PAD_ID, dtype=torch.long)
+    for i, row in enumerate(ids):
+        padded[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return VQABatch(
+        images=to_tensor(split.images[image_rows]),
+        image_index=torch.from_numpy(image_index.reshape(-1).astype(np.int64)),
+        question_ids=padded,
+        question_vectors=torch.from_numpy(split.vector[rows]),
+        answers=torch.from_numpy(split.answer[rows]),  # type: ignore[index]
+        rows=list(rows),
+    )
+
+
+def forward(model: nn.Module, batch: VQABatch) -> Tensor:
+    """Answer logits [B, num_answers]: the one call signature every VQA model implements."""
+    return model(batch.images, batch.question_ids, batch.question_vectors, batch.image_index)
+
+
+def training_order(split: VQASplit, batch_size: int, per_image: int, seed: int) -> list[list[int]]:
+    """Shuffled batches made of groups of ``per_image`` questions sharing an image."""
+    rng = np.random.default_rng(seed)
+    by_image: dict[int, list[int]] = defaultdict(list)
+    for row, image in enumerate(split.image.tolist()):
+        by_image[image].append(row)
+    groups = []
+    for rows in by_image.values():
+        rows = list(rng.permutation(rows))
+        groups += [rows[i : i + per_image] for i in range(0, len(rows), per_image)]
+    order = rng.permutation(len(groups))
+    flat = [int(r) for g in order for r in groups[g]]
+    return [flat[i : i + batch_size] for i in range(0, len(flat), batch_size)]
+
+
+# --- prepare ------------------------------------------------------------------------------
+
+
+def data_options(spec: TaskSpec, preset: str) -> dict[str, Any]:
+    """The preset options that change the prepared data (part of the fingerprint)."""
+    opts = spec.preset(preset)
+    out = {k: opts.get(k) for k in DATA_OPTIONS}
+    out["seed"] = int(out["seed"] or 0)
+    out["dev_fraction"] = float(out["dev_fraction"] or DEFAULT_DEV_FRACTION)
+    return out
+
+
+def tokenizer_settings(spec: TaskSpec, preset: str) -> dict[str, Any]:
+    raw = {**spec.tokenizer, **spec.preset(preset).get("tokenizer", {})}
+    if raw.get("type", "sentencepiece") != "sentencepiece":
+        raise SeqbenchError(f"unknown tokenizer type {raw['type']!r}", "use `type: sentencepiece`")
+    return {
+        "type": "sentencepiece",
+        "model_type": str(raw.get("model_type", "unigram")),
+        "vocab_size": int(raw.get("vocab_size", 4000)),
+    }
+
+
+def _generated(source: SourceSpec, data: dict[str, Any]) -> tuple[dict[str, VQASplit], list[str]]:
+    """Splits of an embedded generator, dev carved from train's first images (they are iid)."""
+    generate = get_generator(str(source.generator))
+    options = {**source.options, "seed": data["seed"]}
+    for key in ("images", "questions"):
+        if data[key]:
+            options[key] = data[key]
+    raw = generate(**options)
+    splits = {name: _from_columns(s.images, s.columns(), name) for name, s in raw.items()}
+    vocabulary = list(next(iter(raw.values())).vocabulary)
+    if "dev" not in splits:
+        train = splits["train"]
+        n_dev = max(1, round(len(train.images) * data["dev_fraction"]))
+        splits["dev"] = vqa_store.take_images(train, np.arange(n_dev))
+        splits["train"] = vqa_store.take_images(train, np.arange(n_dev, len(train.images)))
+    return splits, vocabulary
+
+
+def _from_columns(images: np.ndarray, columns: dict[str, Any], name: str) -> VQASplit:
+    n = len(columns["question"])
+    return VQASplit(
+        images=images,
+        image_ids=[f"{name}/{i}" for i in range(len(images))],
+        image=np.asarray(columns["image"], dtype=np.int64),
+        question=list(columns["question"]),
+        answers=[[a] for a in columns["answer"]],
+        qtype=list(columns["type"]),
+        subtype=list(columns["subtype"]),
+        question_id=[f"{name}/{i}" for i in range(n)],
+        vector=np.asarray(columns["vector"], dtype=np.float32),
+    )
+
+
+def _real(
+    reader: vqa_sources.Reader, data: dict[str, Any]
+) -> tuple[dict[str, VQASplit], list[str], dict[str, Any]]:
+    limits = {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
+    examples, plan = vqa_sources.collect(reader, limits, data["seed"], data["carve"])
+    size = int(data["image_size"] or DEFAULT_IMAGE_SIZE)
+    splits, skipped = {}, {}
+    for split in SPLITS:
+        where = f"{reader.source.describe()} {split}"
+        splits[split], skipped[split] = vqa_store.assemble(examples[split], size, where)
+    vocabulary = vqa_store.answer_vocabulary([splits["train"]], data["answers"])
+    return (
+        splits,
+        vocabulary,
+        {"source_splits": plan.source_of, "carved": plan.shares, "skipped": skipped},
+    )
+
+
+def build_cache(
+    tmp: Path, source: SourceSpec, data: dict[str, Any], tokenizer: dict[str, Any]
+) -> dict[str, Any]:
+    """Make, cap, tokenize and write every split; returns the manifest."""
+    with make_progress() as progress:
+        task = progress.add_task(f"prepare {source.describe()}", total=None, info="")
+        notes: dict[str, Any] = {}
+        if source.kind == "generator":
+            splits, vocabulary = _generated(source, data)
+        else:
+            splits, vocabulary, notes = _real(vqa_sources.open_reader(source), data)
+        caps = {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
+        splits = {s: vqa_store.cap_questions(splits[s], caps[s]) for s in SPLITS}
+        model_path = tmp / "question.model"
+        train_sentencepiece(
+            splits["train"].question, model_path, tokenizer["vocab_size"], tokenizer["model_type"]
+        )
+        tok = SentencePieceTokenizer(model_path)
+        for name, split in splits.items():
+            split.question_ids = tok.encode_batch(split.question)
+            split.answer = vqa_store.answer_indices(split, vocabulary)
+            vqa_store.write_split(tmp, name, split)
+        progress.update(task, total=1, completed=1)
+    image_shape = list(splits["train"].images.shape[1:])
+    return {
+        "family": "vqa",
+        "source": source.describe(),
+        "splits": {
+            s: {
+                "size": len(d),
+                "images": int(len(d.images)),
+                "out_of_vocabulary": int((d.answer == OUT_OF_VOCABULARY).sum()),
+            }
+            for s, d in splits.items()
+        },
+        "answers": vocabulary,
+        "image_shape": image_shape,
+        "question_vector_size": int(splits["train"].vector.shape[1]),
+        "max_question_len": max(len(ids) for d in splits.values() for ids in d.question_ids),
+        "tokenizer": {**tokenizer, "file": "question.model", "actual_vocab_size": tok.vocab_size},
+        "data_options": data,
+        "notes": notes,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def source_identity(source: SourceSpec) -> dict[str, Any]:
+    """What the fingerprint hashes about the source (a generator's version included)."""
+    if source.kind == "generator":
+        generate = get_generator(str(source.generator))
+        version = getattr(importlib.import_module(generate.__module__), "VERSION", 0)
+        return {"generator": source.generator, "options": source.options, "version": version}
+    return {**vqa_sources.open_reader(source).identity(), "splits": source.splits}
+
+
+def split_data(prepared: Prepared, split: str) -> VQASplit:
+    prepared.require_split(split)
+    return vqa_store.read_split(prepared.directory, split)
+
+
+# --- scoring ------------------------------------------------------------------------------
+
+
+def score(
+    predictions: list[str], split: VQASplit, rows: list[int]
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Official VQA accuracy (percent) overall, per type and per sub-type."""
+    per_q = [vqa_accuracy(p, split.answers[r]) for p, r in zip(predictions, rows, strict=True)]
+    by_type: dict[str, list[float]] = defaultdict(list)
+    by_subtype: dict[str, list[float]] = defaultdict(list)
+    for acc, r in zip(per_q, rows, strict=True):
+        by_type[split.qtype[r]].append(acc)
+        by_subtype[f"{split.qtype[r]}.{split.subtype[r]}"].append(acc)
+    metrics = {"vqa_accuracy": mean_accuracy(per_q)}
+    metrics.update({t: mean_accuracy(v) for t, v in sorted(by_type.items()) if len(by_type) > 1})
+    if 1 < len(by_subtype) <= MAX_SUBTYPE_METRICS:
+        metrics.update({s: mean_accuracy(v) for s, v in sorted(by_subtype.items())})
+    breakdown = {
+        "by_type": {t: {"accuracy": mean_accuracy(v), "count": len(v)} for t, v in by_type.items()},
+        "by_subtype": {
+            s: {"accuracy": mean_accuracy(v), "count": len(v)} for s, v in by_subtype.items()
+        },
+        "out_of_vocabulary": int(sum(split.answer[r] == OUT_OF_VOCABULARY for r in rows)),
+    }
+    return metrics, breakdown
+
+
+class VQAFamily(TaskFamily):
+    """Visual question answering as classification over an answer vocabulary."""
+
+    name = "vqa"
+
+    def prepare(
+        self,
+        spec: TaskSpec,
+        subset: str | None,
+        preset: str,
+        *,
+        source_override: str | None = None,
+        force: bool = False,
+    ) -> tuple[Prepared, bool]:
+        data = data_options(spec, preset)
+        tokenizer = tokenizer_settings(spec, preset)
+        source = effective_source(spec.source, source_override)
+        parts = {
+            "family": self.name,
+            "source": source_identity(source),
+            "tokenizer": tokenizer,
+            "data": data,
+        }
+        fp = cache.fingerprint(parts)
+        key = task_key(spec, subset)
+        directory = cache.task_cache_dir(key, fp)
+        manifest = cache.verify(directory)
+        if manifest is not None and not force:
+            return Prepared(spec, subset, preset, directory, manifest), True
+        if manifest is None and directory.exists():
+            console.print(f"[yellow]warning:[/] cache {directory} is incomplete; rebuilding it")
+
+        def writer(tmp: Path) -> dict[str, Any]:
+            built = build_cache(tmp, source, data, tokenizer)
+            return {"task": key, "fingerprint": fp, **built}
+
+        manifest = cache.build(directory, writer)
+        return Prepared(spec, subset, preset, directory, manifest), False
+
+    def model_config(self, prepared: Prepared, model: str, preset: str) -> dict[str, Any]:
+        opts = prepared.spec.preset(preset)
+        config = {**opts.get("model", {}), **opts.get("model_overrides", {}).get(model, {})}
+        manifest = prepared.manifest
+        config.update(
+            num_answers=len(manifest["answers"]),
+            question_vocab_size=int(manifest["tokenizer"]["actual_vocab_size"]),
+            question_vector_size=int(manifest["question_vector_size"]),
+            image_size=int(manifest["image_shape"][0]),
+            max_question_len=int(manifest["max_question_len"]),
+            pad_id=PAD_ID,
+        )
+        return config
+
+    def batches(
+        self, prepared: Prepared, split: str, batch_size: int, *, shuffle: bool, seed: int
+    ) -> Iterator[VQABatch]:
+        data = split_data(prepared, split)
+        if shuffle:
+            train = prepared.spec.preset(prepared.preset).get("train", {})
+            per_image = int(train.get("questions_per_image", QUESTIONS_PER_IMAGE))
+            order = training_order(data, batch_size, per_image, seed)
+        else:
+            order = [
+                list(range(i, min(i + batch_size, len(data))))
+                for i in range(0, len(data), batch_size)
+            ]
+        for rows in order:
+            yield make_batch(data, rows)
+
+    def loss(self, model: nn.Module, batch: VQABatch) -> Tensor:
+        device = next(model.parameters()).device
+        batch = batch.to(device)
+        logits = forward(model, batch)
+        if not bool((batch.answers != OUT_OF_VOCABULARY).any()):
+            return logits.sum() * 0.0  # every answer unknown: nothing to learn, no NaN
+        return F.cross_entropy(logits, batch.answers, ignore_index=OUT_OF_VOCABULARY)
+
+    def evaluate(
+        self,
+        model: nn.Module,
+        prepared: Prepared,
+        split: str,
+        *,
+        limit: int | None = None,
+        beam: int = 1,
+        batch_size: int = 64,
+        progress: bool = True,
+    ) -> EvalOutcome:
+        data = split_data(prepared, split)
+        n = len(data) if limit is None else min(int(limit), len(data))
+        if n == 0:
+            raise SeqbenchError(f"nothing to evaluate in {prepared.key} {split}", "raise --limit")
+        vocabulary = prepared.manifest["answers"]
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        predictions: list[str] = []
+        wall_s = 0.0
+        bar = make_progress()
+        bar.disable = bar.disable or not progress
+        with bar, torch.no_grad():
+            task = bar.add_task(f"answer {prepared.key} {split}", total=n, info="")
+            for start in range(0, n, batch_size):
+                batch = make_batch(data, list(range(start, min(start + batch_size, n)))).to(device)
+                began = time.perf_counter()
+                logits = forward(model, batch)
+                wall_s += time.perf_counter() - began
+                predictions += [vocabulary[i] for i in logits.argmax(-1).tolist()]
+                bar.update(task, advance=len(batch.rows))
+        model.train(was_training)
+        rows = list(range(n))
+        metrics, breakdown = score(predictions, data, rows)
+        return EvalOutcome(
+            metrics=metrics,
+            primary="vqa_accuracy",
+            signature=f"vqa-acc:official|answers:{len(vocabulary)}|data:{prepared.fingerprint}",
+            samples=n,
+            units=n,
+            unit="sample",
+            wall_s=wall_s,
+            breakdown=breakdown,
+            examples=[
+                {
+                    "question": data.question[r],
+                    "prediction": predictions[r],
+                    "answers": data.answers[r][:3],
+                    "type": data.subtype[r],
+                }
+                for r in rows[:3]
+            ],
+        )
+
+
+# The registry holds family *instances* (``family_for`` returns it and calls its methods).
+FAMILY_REGISTRY.add("vqa", VQAFamily())

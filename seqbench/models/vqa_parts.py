@@ -1,0 +1,208 @@
+"""Parts shared by the VQA models: the config, a small CNN trunk, question encoders, MLPs.
+
+Every VQA model maps ``(images [N,3,H,W], question_ids [B,L], question_vectors [B,V],
+image_index [B])`` to answer logits ``[B, num_answers]``; ``image_index`` says which of the
+``N`` images each of the ``B`` questions asks about, so an image shared by several questions
+goes through the CNN once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from seqbench import ops
+from seqbench.errors import SeqbenchError
+from seqbench.models.rnn import RecurrentStack
+from seqbench.registry import Registry, did_you_mean
+
+
+@dataclass
+class VQAConfig:
+    """Every option a VQA model reads; the family fills the data-given ones."""
+
+    num_answers: int = 10
+    question_vocab_size: int = 64
+    question_vector_size: int = 0
+    image_size: int = 75  # px
+    max_question_len: int = 32  # tokens
+    pad_id: int = 0
+    channels: int = 24  # CNN width (the RN paper's 4 x 24 stride-2 convolutions)
+    conv_layers: int = 4
+    embed: int = 32  # word embedding size
+    question_dim: int = 128  # question encoding size (LSTM hidden size)
+    question_encoder: str = ""  # bow | lstm | vector; empty: the model's own default
+    hidden: int = 256  # classifier MLP width
+    dropout: float = 0.0
+    # san
+    attention_dim: int = 128
+    hops: int = 2
+    # rn
+    g_hidden: int = 256
+    g_layers: int = 4
+    f_hidden: int = 256
+    # vl-transformer
+    d_model: int = 64
+    num_heads: int = 4
+    num_layers: int = 2
+    d_ff: int = 128
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> VQAConfig:
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(config) - set(known))
+        if unknown:
+            raise SeqbenchError(
+                f"unknown VQA model option {unknown[0]!r};{did_you_mean(unknown[0], known)}",
+                f"VQA model options: {', '.join(known)}",
+            )
+        return cls(**config)
+
+
+def per_question(x: Tensor, image_index: Tensor | None) -> Tensor:
+    """Rows of per-image ``x`` [N, ...] for each question: [B, ...]."""
+    return x if image_index is None else x.index_select(0, image_index)
+
+
+class BatchNorm2d(nn.BatchNorm2d, ops.Traced):
+    """Batch normalisation whose inference form (``x * scale + shift``) the trace sees.
+
+    Training uses batch statistics (not traced: only inference runs on accelerators).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            return super().forward(x)
+        scale = self.weight * torch.rsqrt(self.running_var + self.eps)
+        shift = self.bias - self.running_mean * scale
+        x = ops.elementwise("mul", x, scale[:, None, None], name=f"{self.trace_name}.scale")
+        return ops.elementwise("add", x, shift[:, None, None], name=f"{self.trace_name}.shift")
+
+
+class ConvBlock(ops.Traced):
+    """3x3 stride-2 convolution, batch norm, ReLU: halves the feature map."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.conv = ops.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1)
+        self.norm = BatchNorm2d(c_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.elementwise("relu", self.norm(self.conv(x)), name=f"{self.trace_name}.relu")
+
+
+class CNNTrunk(ops.Traced):
+    """``conv_layers`` stride-2 blocks: [N,3,75,75] -> [N,C,5,5] (the RN paper's CNN)."""
+
+    def __init__(self, channels: int, conv_layers: int):
+        super().__init__()
+        widths = [3] + [channels] * conv_layers
+        self.blocks = nn.Sequential(*(ConvBlock(a, b) for a, b in pairwise(widths)))
+        self.channels = channels
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.blocks(images)
+
+    @staticmethod
+    def output_side(image_size: int, conv_layers: int) -> int:
+        side = image_size
+        for _ in range(conv_layers):
+            side = (side - 1) // 2 + 1  # kernel 3, stride 2, padding 1
+        return side
+
+
+def regions(feature_map: Tensor) -> Tensor:
+    """Feature-map cells as objects with their coordinates: [N,C,h,w] -> [N, h*w, C+2].
+
+    Coordinates (x, y) in [-1, 1] let attention and relation models reason about position.
+    """
+    n, c, h, w = feature_map.shape
+    ys = torch.linspace(-1, 1, h, device=feature_map.device)
+    xs = torch.linspace(-1, 1, w, device=feature_map.device)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(1, h * w, 2)
+    cells = feature_map.flatten(2).transpose(1, 2)
+    return torch.cat([cells, grid.expand(n, -1, -1)], dim=-1)
+
+
+class MLP(ops.Traced):
+    """``Linear -> ReLU`` per hidden layer, then a final ``Linear`` (dropout before it)."""
+
+    def __init__(self, dims: list[int], dropout: float = 0.0, final_relu: bool = False):
+        super().__init__()
+        self.layers = nn.ModuleList(ops.Linear(a, b) for a, b in pairwise(dims))
+        self.dropout = nn.Dropout(dropout)
+        self.final_relu = final_relu
+
+    def forward(self, x: Tensor) -> Tensor:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            if i == last:
+                x = self.dropout(x)
+            x = layer(x)
+            if i < last or self.final_relu:
+                x = ops.elementwise("relu", x, name=f"{layer.trace_name}.relu")
+        return x
+
+
+# --- question encoders: [B, L] ids (+ [B, V] vectors) -> [B, question_dim] -----------------
+
+QUESTION_ENCODERS: Registry[Callable[[VQAConfig], nn.Module]] = Registry("question encoder")
+
+
+@QUESTION_ENCODERS.register("bow")
+class BagOfWords(ops.Traced):
+    """Mean of the word embeddings of the non-pad tokens, then a linear map."""
+
+    def __init__(self, cfg: VQAConfig):
+        super().__init__()
+        self.embedding = ops.Embedding(cfg.question_vocab_size, cfg.embed, padding_idx=cfg.pad_id)
+        self.W = ops.Linear(cfg.embed, cfg.question_dim)
+        self.pad_id = cfg.pad_id
+
+    def forward(self, ids: Tensor, vectors: Tensor) -> Tensor:
+        real = (ids != self.pad_id).float()
+        weights = (real / real.sum(1, keepdim=True).clamp(min=1)).unsqueeze(1)  # [B,1,L]
+        mean = ops.matmul(weights, self.embedding(ids), name=f"{self.trace_name}.mean")
+        return self.W(mean.squeeze(1))
+
+
+@QUESTION_ENCODERS.register("lstm")
+class LSTMEncoder(ops.Traced):
+    """An LSTM over the word embeddings; the question is its last state ``H_T``."""
+
+    def __init__(self, cfg: VQAConfig):
+        super().__init__()
+        self.embedding = ops.Embedding(cfg.question_vocab_size, cfg.embed, padding_idx=cfg.pad_id)
+        self.lstm = RecurrentStack("lstm", cfg.embed, cfg.question_dim, num_layers=1)
+        self.pad_id = cfg.pad_id
+
+    def forward(self, ids: Tensor, vectors: Tensor) -> Tensor:
+        _, finals, _ = self.lstm(self.embedding(ids), mask=ids != self.pad_id)
+        return finals[-1][0]
+
+
+@QUESTION_ENCODERS.register("vector")
+class VectorEncoder(ops.Traced):
+    """The compact question vector (Sort-of-CLEVR's 11 numbers) through a linear map."""
+
+    def __init__(self, cfg: VQAConfig):
+        super().__init__()
+        if cfg.question_vector_size <= 0:
+            raise SeqbenchError(
+                "question_encoder 'vector' needs question vectors, and this task has none",
+                "use question_encoder: lstm or bow",
+            )
+        self.W = ops.Linear(cfg.question_vector_size, cfg.question_dim)
+
+    def forward(self, ids: Tensor, vectors: Tensor) -> Tensor:
+        return self.W(vectors)
+
+
+def question_encoder(cfg: VQAConfig, default: str) -> nn.Module:
+    return QUESTION_ENCODERS.get(cfg.question_encoder or default)(cfg)

@@ -1,0 +1,75 @@
+"""Relation network (Santoro et al., NeurIPS 2017): ``f(sum_{i,j} g(o_i, o_j, q))``.
+
+Objects ``o_i`` are the CNN feature-map cells with their coordinates; ``g`` is an MLP over
+every ordered pair (``R^2`` of them, 625 for a 5x5 map) conditioned on the question ``q``.
+``g``'s first layer is linear in its concatenated input, so it is computed as
+``W_a o_i + W_b o_j + W_q q`` (per object, then broadcast over pairs) rather than on ``R^2``
+concatenations: the same function with ``R`` times fewer multiplications in that layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from seqbench import ops
+from seqbench.models.registry import register_model
+from seqbench.models.vqa_parts import (
+    MLP,
+    CNNTrunk,
+    VQAConfig,
+    per_question,
+    question_encoder,
+    regions,
+)
+
+
+class RelationNetwork(ops.Traced):
+    """CNN objects, an LSTM (or vector) question, ``g`` over all pairs, sum, ``f``."""
+
+    def __init__(self, cfg: VQAConfig):
+        super().__init__()
+        h = cfg.g_hidden
+        object_dim = cfg.channels + 2
+        self.cnn = CNNTrunk(cfg.channels, cfg.conv_layers)
+        self.question = question_encoder(cfg, "lstm")
+        self.W_a = ops.Linear(object_dim, h)  # g's first layer, o_i part (carries the bias)
+        self.W_b = ops.Linear(object_dim, h, bias=False)  # o_j part
+        self.W_q = ops.Linear(cfg.question_dim, h, bias=False)  # question part
+        self.g_rest = MLP([h] * cfg.g_layers, final_relu=True) if cfg.g_layers > 1 else None
+        self.f = MLP([h, cfg.f_hidden, cfg.f_hidden, cfg.num_answers], cfg.dropout)
+
+    def relations(self, objects: Tensor, q: Tensor, image_index: Tensor | None) -> Tensor:
+        """``sum_{i,j} g(o_i, o_j, q)``: objects [N,R,d] per image, question [B,q] -> [B,h]."""
+        name = self.trace_name
+        B, R = q.shape[0], objects.shape[1]
+        # The object projections are per image: computed before fanning out to questions.
+        first = per_question(self.W_a(objects), image_index).unsqueeze(2)  # [B,R,1,h]: o_i
+        second = per_question(self.W_b(objects), image_index).unsqueeze(1)  # [B,1,R,h]: o_j
+        pairs = ops.elementwise("add", first, second, name=f"{name}.g1.pairs")
+        query = self.W_q(q)[:, None, None, :]
+        g = ops.elementwise("add", pairs, query, name=f"{name}.g1.question")
+        g = ops.elementwise("relu", g, name=f"{name}.g1.relu").reshape(B, R * R, -1)
+        if self.g_rest is not None:
+            g = self.g_rest(g)
+        # The mean rather than the sum: the same function up to f's first-layer scale, with
+        # logits of order 1 at initialisation.
+        return g.mean(dim=1)
+
+    def forward(
+        self,
+        images: Tensor,
+        question_ids: Tensor,
+        question_vectors: Tensor,
+        image_index: Tensor | None = None,
+    ) -> Tensor:
+        objects = regions(self.cnn(images))
+        q = self.question(question_ids, question_vectors)
+        return self.f(self.relations(objects, q, image_index))
+
+
+@register_model("rn", family="vqa")
+def build_rn(config: dict[str, Any]) -> nn.Module:
+    """Relation network: an MLP over all object pairs conditioned on the question."""
+    return RelationNetwork(VQAConfig.from_dict(config))

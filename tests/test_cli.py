@@ -1,0 +1,76 @@
+"""End-to-end CLI runs on the tiny preset, and the one-line errors users see."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from seqbench.cli.main import cli
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SEQBENCH_QUIET", "1")
+    return tmp_path
+
+
+def invoke(*args: str):  # noqa: ANN201
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for command in (
+        [], ["list"], ["prepare"], ["train"], ["eval"], ["report"], ["run"], ["cache", "ls"],
+        ["accels", "show"], ["accels", "validate"],
+    ):
+        result = invoke(*command, "--help")
+        assert result.exit_code == 0, command
+        assert "Example" in result.output, command
+
+
+def test_unknown_task_is_one_line_with_suggestion(home: Path) -> None:
+    result = invoke("prepare", "scna")
+    assert result.exit_code == 2
+    assert "did you mean 'scan'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_model_and_profile(home: Path) -> None:
+    result = invoke("train", "scan", "--model", "transfomer", "--preset", "tiny")
+    assert result.exit_code == 2 and "did you mean 'transformer'" in result.output
+    result = invoke("eval", "--task", "scan", "--model", "gru", "--accel", "pipelayr")
+    assert result.exit_code == 2 and "did you mean 'pipelayer'" in result.output
+
+
+def test_missing_checkpoint_with_no_train(home: Path) -> None:
+    result = invoke("eval", "--task", "scan", "--model", "gru", "--preset", "tiny", "--no-train")
+    assert result.exit_code == 2
+    assert "no checkpoint" in result.output and "seqbench train" in result.output
+
+
+def test_tiny_end_to_end(home: Path) -> None:
+    assert invoke("prepare", "scan", "--preset", "tiny").exit_code == 0
+    again = invoke("prepare", "scan", "--preset", "tiny")
+    assert "nothing to do" in again.output
+    result = invoke("train", "scan", "--model", "transformer", "--preset", "tiny")
+    assert result.exit_code == 0, result.output
+    result = invoke(
+        "eval", "--task", "scan", "--model", "transformer", "--preset", "tiny", "--accel", "all",
+    )
+    assert result.exit_code == 0, result.output
+    for profile in ("cpu", "pipelayer", "retransformer", "multcim", "ice"):
+        assert profile in result.output
+    records = list((home / "home" / "results").rglob("*.json"))
+    assert len(records) == 5
+    record = json.loads(records[0].read_text())
+    assert "nrefs:1" in record["quality"]["signature"]
+    assert record["simulated"]["breakdown"]
+    out = home / "boards"
+    result = invoke("report", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    table = (out / "translation.md").read_text()
+    assert table.count("| scan:simple | test | transformer |") == 5

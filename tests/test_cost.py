@@ -1,0 +1,255 @@
+"""Cost model: hand-checked golden values, monotonicity, pipelining, host fallback."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import pytest
+
+from seqbench.accel import profile as profile_mod
+from seqbench.accel import workloads
+from seqbench.accel.cost import simulate
+from seqbench.accel.mappings.host import _machine_key
+from seqbench.accel.mappings.reram import Crossbar, crossbar_mvm
+from seqbench.accel.profile import load_named, resolve_profiles
+from seqbench.trace import OpRecord, Trace
+
+
+@pytest.fixture(autouse=True)
+def fake_host(tmp_path, monkeypatch):
+    """A fixed host roofline (no micro-benchmark): 100 GFLOP/s, 10 GB/s."""
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
+    (tmp_path / "accel").mkdir()
+    (tmp_path / "accel" / "host_roofline.json").write_text(
+        json.dumps({"machine": _machine_key(), "peak_flops": 1e11, "mem_bandwidth": 1e10})
+    )
+    profile_mod._CACHE.clear()
+    yield
+    profile_mod._CACHE.clear()
+
+
+def one_op(
+    op_class: str, g: int, m: int, k: int, n: int, name: str = "layers.0.op", **meta
+) -> Trace:
+    rec = OpRecord(
+        name=name,
+        op_class=op_class,
+        shapes=[],
+        out_shape=[],
+        macs=g * m * k * n,
+        elems_in=g * m * k,
+        elems_weight=k * n,
+        elems_out=g * m * n,
+        dims={"g": g, "m": m, "k": k, "n": n},
+        meta=dict(meta),
+    )
+    return Trace([rec], 1, 1, "sample", workloads.stats())
+
+
+# --- golden values (ISAAC parameters of pipelayer.yaml) ------------------------------------
+
+
+def test_static_128x128_matmul_on_paper():
+    """One 128-vector through a 128x128 8-bit weight: 2-bit cells -> 4 columns per weight,
+    so 4 arrays; 8-bit input through 1-bit DACs -> 8 slices.
+      ADC conversions = 8 slices x 128 weights x 4 columns            = 4096
+      DAC row drives  = 8 slices x 128 rows x 4 column tiles          = 4096
+      array reads     = 8 slices x 4 arrays                           = 32
+      cycle = max(100 ns read, 128 columns / 1 ADC / 1.2 GS/s = 106.67 ns)
+      time  = 8 x 106.67 ns                                           = 853.33 ns
+      energy = 4096 x 1.67 + 4096 x 0.41667 + 32 x 30 + 4096 x 0.021 pJ = 9593.016 pJ
+      buffer = (128 x 8 bits x 4 tiles + 128 x 16 bits) x 0.08 pJ     = 491.52 pJ
+    """
+    xb = Crossbar.from_profile(load_named("pipelayer"))
+    work = crossbar_mvm(xb, 1, 128, 128)
+    assert work.arrays == 4
+    assert work.adc_conversions == 4096
+    assert work.dac_ops == 4096
+    assert work.array_reads == 32
+    assert work.time == pytest.approx(8 * 128 / 1.2e9)
+    assert work.compute_energy == pytest.approx(9593.016e-12, rel=1e-9)
+    assert work.buffer_energy == pytest.approx(491.52e-12, rel=1e-9)
+
+    sim = simulate(one_op("matmul_static", 1, 1, 128, 128), load_named("pipelayer"))
+    assert sim.breakdown["matmul_static"]["energy_J"] == pytest.approx(9593.016e-12, rel=1e-9)
+    assert sim.breakdown["data_movement"]["energy_J"] == pytest.approx(491.52e-12, rel=1e-9)
+    assert sim.latency_s_per_sample == pytest.approx(853.333e-9, rel=1e-5)
+    assert sim.counters["adc_conversions"] == 4096
+    assert sim.counters["arrays_for_static_weights"] == 4
+
+
+def test_row_tiles_add_partial_sums():
+    """k = 300 rows -> 3 row tiles; each tile converts every column; tiles add digitally."""
+    xb = Crossbar.from_profile(load_named("pipelayer"))
+    work = crossbar_mvm(xb, 2, 300, 10)
+    assert work.arrays == 3 * 1  # 10 weights x 4 columns = 40 columns: one column tile
+    assert work.adc_conversions == 2 * 8 * 3 * 40
+    assert work.shift_adds == 2 * 8 * 3 * 40 + 2 * 10 * 2
+
+
+def test_pipelayer_writes_k_transposed_before_use():
+    """Q.K^T with K^T 8 x 4: 8 rows x 4 values x 4 cells = 128 cells at 3 pJ, 8 row writes x 10 ns."""
+    sim = simulate(
+        one_op("matmul_dynamic", 1, 4, 8, 4, name="layers.0.attn.qk", heads=1),
+        load_named("pipelayer"),
+    )
+    assert sim.counters["cell_writes"] == 128
+    assert sim.breakdown["writes"]["energy_J"] == pytest.approx(384e-12)
+    assert sim.breakdown["writes"]["time_s"] == pytest.approx(80e-9)
+
+
+def test_decode_step_writes_only_new_tokens():
+    """A cached decode step (1 query vs 9 keys) writes one new K^T column, not all nine."""
+    full = simulate(
+        one_op("matmul_dynamic", 1, 9, 8, 9, name="l.0.a.qk", heads=1), load_named("pipelayer")
+    )
+    step = simulate(
+        one_op("matmul_dynamic", 1, 1, 8, 9, name="l.0.a.qk", heads=1), load_named("pipelayer")
+    )
+    assert step.counters["cell_writes"] * 9 == full.counters["cell_writes"]
+
+
+def test_retransformer_decomposition_hides_writes_and_drops_kv_projections():
+    trace = workloads.transformer(
+        d_model=64,
+        heads=4,
+        d_ff=128,
+        encoder_layers=1,
+        decoder_layers=0,
+        src_len=16,
+        tgt_len=16,
+        vocab=0,
+    )
+    rt = simulate(trace, load_named("retransformer"))
+    pl = simulate(trace, load_named("pipelayer"))
+    assert rt.counters["skipped_projection_calls"] == 2  # W_k and W_v of the one attention
+    assert rt.breakdown["writes"]["time_s"] == 0.0 and rt.breakdown["writes"]["hidden_time_s"] > 0
+    assert pl.breakdown["writes"]["time_s"] > 0
+    # X (16 x 64) written once vs K^T and V (2 x 16 x 64): half the cells
+    assert rt.counters["cell_writes"] * 2 == pl.counters["cell_writes"]
+    # per head the decomposed products reduce over d_model: g.m.d_model.(k + n) per role
+    # (4 heads, 16 tokens, d_head 16): 2 x 4.16.64.32 = 262144 MACs replace Q.K^T + S.V
+    # (2 x 4.16.16.16 = 32768) and the K, V projections (2 x 16.64.64 = 131072)
+    assert rt.effective_macs == pl.effective_macs - 131072 - 32768 + 262144
+
+
+def test_roofline_golden():
+    """GTX 1080 block: 1024^3 MACs: 2.147 GFLOP / 8.87 TFLOP/s = 242.1 us (compute bound)
+    + 5 us launch; energy = 180 W x time."""
+    gpu = load_named("cpu").variant("gtx_1080")
+    sim = simulate(one_op("matmul_static", 1, 1024, 1024, 1024), gpu)
+    t = 2 * 1024**3 / 8.87e12 + 5e-6
+    assert sim.latency_s_per_sample == pytest.approx(t)
+    assert sim.energy_J == pytest.approx(180 * t)
+
+
+def test_host_roofline_reads_the_cached_measurement():
+    sim = simulate(one_op("matmul_static", 1, 1000, 1000, 1000), load_named("cpu"))
+    assert sim.latency_s_per_sample == pytest.approx(2e9 / 1e11 + 2e-6)
+
+
+def test_nand_search_counts_reads():
+    """1M x 512 gallery: ceil(1e6 / 131072) = 8 word groups x 512 / 64 = 8 -> 64 reads."""
+    trace = workloads.face_search(gallery=1_000_000, dims=512, k=10)
+    sim = simulate(trace, load_named("ice"), host=load_named("cpu").variant("edge_cpu"))
+    assert sim.counters["nand_search_reads"] == 64
+    assert sim.counters["candidates_moved"] == 100
+    assert not sim.host_fallback  # the search itself runs in NAND
+
+
+def test_ice_falls_back_to_the_host_for_other_ops():
+    trace = workloads.transformer(
+        d_model=32,
+        heads=2,
+        d_ff=64,
+        encoder_layers=1,
+        decoder_layers=1,
+        src_len=8,
+        tgt_len=8,
+        vocab=10,
+    )
+    ice, cpu = simulate(trace, load_named("ice")), simulate(trace, load_named("cpu"))
+    assert set(ice.host_fallback) >= {"matmul_static", "matmul_dynamic", "softmax", "layernorm"}
+    assert ice.energy_J == pytest.approx(cpu.energy_J)
+
+
+# --- monotonicity ---------------------------------------------------------------------------
+
+
+def _multcim_energy(**stat) -> float:
+    trace = workloads.vilbert_base(text_len=8, regions=9, trace_stats=workloads.stats(**stat))
+    return simulate(trace, load_named("multcim")).energy_J
+
+
+@pytest.mark.parametrize("knob", ["attention", "tokens"])
+def test_more_sparsity_never_costs_more_energy(knob):
+    energies = [_multcim_energy(**{knob: s}) for s in (0.0, 0.2, 0.5, 0.8)]
+    assert all(a >= b for a, b in zip(energies, energies[1:], strict=False))
+    assert energies[0] > energies[-1]
+
+
+def test_more_bit_sparsity_never_costs_more_energy():
+    energies = [_multcim_energy(eff_bits=b, group_max_bits=7) for b in (7, 5, 3, 1)]
+    assert all(a >= b for a, b in zip(energies, energies[1:], strict=False))
+
+
+def test_mechanisms_reported_separately():
+    trace = workloads.vilbert_base(
+        text_len=8, regions=9, trace_stats=workloads.stats(attention=0.5, tokens=0.3, eff_bits=4)
+    )
+    mech = simulate(trace, load_named("multcim")).to_dict()["mechanisms"]
+    assert set(mech) == {"attention", "token", "bit", "all"}
+    assert all(m["energy_saved_J_per_unit"] > 0 for m in mech.values())
+
+
+def test_more_adc_bits_never_lowers_energy():
+    trace = one_op("matmul_static", 1, 16, 256, 64)
+    base = load_named("retransformer")
+    energies = [simulate(trace, base.with_value("adc.bits", b)).energy_J for b in (4, 6, 8, 10, 12)]
+    assert all(a <= b for a, b in zip(energies, energies[1:], strict=False))
+
+
+# --- composition ----------------------------------------------------------------------------
+
+
+def test_pipelining_shortens_period_not_work():
+    trace = workloads.transformer(
+        d_model=64,
+        heads=4,
+        d_ff=128,
+        encoder_layers=2,
+        decoder_layers=2,
+        src_len=32,
+        tgt_len=32,
+        vocab=0,
+    )
+    pl = simulate(trace, load_named("pipelayer"))
+    assert pl.period_s_per_sample < pl.latency_s_per_sample
+    assert pl.throughput_units_per_s == pytest.approx(32 / pl.period_s_per_sample)
+    d = pl.to_dict()
+    for key in (
+        "latency_s_per_sample",
+        "throughput_units_per_s",
+        "unit",
+        "energy_J_per_unit",
+        "power_W",
+        "tops_per_w",
+        "breakdown",
+        "host_fallback",
+        "mechanisms",
+    ):
+        assert key in d
+    assert d["power_W"] == pytest.approx(d["energy_J_per_sample"] / d["period_s_per_sample"])
+    assert math.isfinite(d["tops_per_w"]) and d["tops_per_w"] > 0
+
+
+def test_transformer_base_on_all_profiles_is_fast():
+    trace = workloads.transformer()  # 6+6 layers, d_model 512, sequence 128
+    profiles = resolve_profiles("all")
+    simulate(trace, profiles[0])  # warm the profile cache
+    start = time.perf_counter()
+    for p in profiles:
+        simulate(trace, p)
+    assert time.perf_counter() - start < 3.0  # bench/bench_simulator.py reports the real figure

@@ -1,0 +1,96 @@
+"""``accels validate``: every headline figure recomputed from the cost model, misses explained."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from seqbench.accel import profile as profile_mod
+from seqbench.accel import validate
+from seqbench.accel.mappings.host import _machine_key
+from seqbench.cli.accels import accels
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fake_host(tmp_path_factory):
+    """A fixed host roofline (no micro-benchmark) for the whole module."""
+    home = tmp_path_factory.mktemp("home")
+    (home / "accel").mkdir()
+    (home / "accel" / "host_roofline.json").write_text(
+        json.dumps({"machine": _machine_key(), "peak_flops": 1e11, "mem_bandwidth": 1e10})
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEQBENCH_HOME", str(home))
+        profile_mod._CACHE.clear()
+        yield
+    profile_mod._CACHE.clear()
+
+
+@pytest.fixture(scope="module")
+def checks(fake_host):  # noqa: ANN001
+    return validate.run_validation()
+
+
+def test_every_headline_is_checked(checks):
+    claims = {(c.paper_name, c.claim) for c in checks}
+    assert ("ReTransformer", "computing efficiency vs PipeLayer") in claims
+    assert ("ReTransformer", "power reduction vs PipeLayer") in claims
+    assert ("ReTransformer", "computing efficiency vs GPU") in claims
+    assert ("ReTransformer", "power reduction vs GPU") in claims
+    assert ("ReTransformer", "computing efficiency vs CPU (seed deck)") in claims
+    assert ("ReTransformer", "computing efficiency") in claims
+    assert ("MulTCIM", "energy per token, ViLBERT-base") in claims
+    assert {c.paper for c in checks if c.paper_name == "ReTransformer"} >= {
+        3.25,
+        2.82,
+        23.21,
+        1086,
+        467.68,
+    }
+    assert any(c.paper == 2.24 for c in checks)
+
+
+def test_numbers_are_computed_not_typed(checks):
+    for c in checks:
+        assert c.ours is not None and c.ours > 0
+        assert c.ours != c.paper
+
+
+def test_gated_checks_meet_25_percent_or_explain_why(checks):
+    for c in checks:
+        if c.gated and not c.within:
+            assert "missing" in c.note.lower() or "cannot" in c.note.lower(), c.claim
+            assert len(c.note) > 80
+
+
+def test_ratio_responds_to_profile_parameters():
+    """Halving PipeLayer's ADC energy must move ReTransformer-vs-PipeLayer: it is computed."""
+    reg = profile_mod.profile_registry()
+    before = validate._retransformer(reg)[0].ours
+    cheaper = reg.get("pipelayer").with_value("adc.energy", 0.835)
+
+    class Patched:
+        def get(self, name):  # noqa: ANN001, ANN201
+            return cheaper if name == "pipelayer" else reg.get(name)
+
+    after = validate._retransformer(Patched())[0].ours
+    assert after < before
+
+
+def test_error_is_relative_to_the_paper():
+    c = validate.Check("P", "x", 2.0, 2.5, "x", "abstract")
+    assert c.error == pytest.approx(0.25) and c.within
+    assert validate.Check("P", "x", None, 1.0, "x", "gap").error is None
+
+
+def test_cli_validate_prints_paper_ours_and_error(tmp_path):
+    out = tmp_path / "checks.json"
+    result = CliRunner().invoke(accels, ["validate", "--json", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert (
+        "3.25 x" in result.output and "2.24 uJ/token" in result.output and "467.68" in result.output
+    )
+    saved = json.loads(out.read_text())
+    assert {"paper", "ours", "error", "note"} <= set(saved[0])
