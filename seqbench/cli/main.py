@@ -17,8 +17,9 @@ from rich.table import Table
 from seqbench import __version__
 from seqbench.errors import SeqbenchError
 
-out = Console()
-err = Console(stderr=True)
+# Piped output (logs, CI) gets wide tables instead of Rich's 80-column default.
+out = Console(width=None if Console().is_terminal else 160)
+err = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 160)
 
 PRESET = click.option(
     "--preset",

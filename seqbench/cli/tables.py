@@ -15,7 +15,8 @@ def eval_table(records: list[dict[str, Any]]) -> Table:
     """One row per profile: quality (with effects), latency, throughput, energy, TOPS/W."""
     first = records[0]
     unit = first["host"]["unit"]
-    metrics = list(first["quality"]["metrics"])[:4]
+    primary = first["quality"]["primary"]
+    metrics = [primary] + [m for m in first["quality"]["metrics"] if m != primary][:3]
     title = (
         f"{first['task']} / {first['split']} / {first['model']} — "
         f"host {first['host']['units_per_s']:,.1f} "
