@@ -178,21 +178,53 @@ RENDERERS.add("csv", ("csv", render_csv))
 RENDERERS.add("json", ("json", render_json))
 
 
+def primary_metric(table: Table) -> str:
+    """The metric most rows name as primary."""
+    names = [r["quality"]["primary"] for r in table.rows]
+    return max(set(names), key=names.count)
+
+
 def write_reports(
-    records: list[dict[str, Any]], formats: list[str], out_dir: Path, stamp: str | None = None
+    records: list[dict[str, Any]],
+    formats: list[str],
+    out_dir: Path,
+    stamp: str | None = None,
+    plots: bool = True,
 ) -> list[Path]:
-    """Write one file per (family, format) into ``out_dir``; returns the paths written."""
+    """Write one file per (family, format) into ``out_dir`` (``html``: one ``index.html``),
+    plus the plots into ``out_dir/plots``; returns the paths written."""
     if not records:
         raise SeqbenchError(
             "no result records to report", "run `seqbench eval` or `seqbench run` first"
         )
+    for fmt in formats:
+        if fmt != "html":
+            RENDERERS.canonical(fmt)
     stamp = stamp or results.now_iso()
     sha = results.git_sha()
-    written = []
-    for table in build_tables(records):
+    tables = build_tables(records)
+    written: list[Path] = []
+    figures: dict[str, list[Path]] = {}
+    if plots or "html" in formats:
+        from seqbench.report_plots import write_plots
+
+        for table in tables:
+            figures[table.family] = write_plots(
+                table.family, table.rows, primary_metric(table), out_dir / "plots"
+            )
+            written += figures[table.family]
+    for table in tables:
         for fmt in formats:
+            if fmt == "html":
+                continue
             ext, render = RENDERERS.get(fmt)
             path = out_dir / f"{table.family}.{ext}"
             write_text(path, render(table, stamp, sha))
             written.append(path)
+    if "html" in formats:
+        from seqbench.report_html import render_html
+
+        path = out_dir / "index.html"
+        write_text(path, render_html(tables, figures, stamp, sha))
+        written.append(path)
     return written

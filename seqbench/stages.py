@@ -68,12 +68,14 @@ def eval_task(
     return run(request)
 
 
-def write_report(formats: list[str], out_dir: Path, *, preset: str | None = None) -> list[Path]:
+def write_report(
+    formats: list[str], out_dir: Path, *, preset: str | None = None, plots: bool = True
+) -> list[Path]:
     """Leaderboard files from every result record (optionally one preset's)."""
     records = results.load_all()
     if preset:
         records = [r for r in records if r.get("preset") == preset]
-    return write_reports(records, formats, out_dir)
+    return write_reports(records, formats, out_dir, plots=plots)
 
 
 def run_suite(
@@ -118,4 +120,4 @@ def run_suite(
         on_done=done,
         on_skip=skip,
     )
-    return write_report(["md", "csv", "json"], out_dir, preset=preset)
+    return write_report(["md", "csv", "json", "html"], out_dir, preset=preset)

@@ -24,8 +24,16 @@ def invoke(*args: str):  # noqa: ANN201
 
 def test_every_command_has_help_with_an_example() -> None:
     for command in (
-        [], ["list"], ["prepare"], ["train"], ["eval"], ["report"], ["run"], ["cache", "ls"],
-        ["accels", "show"], ["accels", "validate"],
+        [],
+        ["list"],
+        ["prepare"],
+        ["train"],
+        ["eval"],
+        ["report"],
+        ["run"],
+        ["cache", "ls"],
+        ["accels", "show"],
+        ["accels", "validate"],
     ):
         result = invoke(*command, "--help")
         assert result.exit_code == 0, command
@@ -59,7 +67,15 @@ def test_tiny_end_to_end(home: Path) -> None:
     result = invoke("train", "scan", "--model", "transformer", "--preset", "tiny")
     assert result.exit_code == 0, result.output
     result = invoke(
-        "eval", "--task", "scan", "--model", "transformer", "--preset", "tiny", "--accel", "all",
+        "eval",
+        "--task",
+        "scan",
+        "--model",
+        "transformer",
+        "--preset",
+        "tiny",
+        "--accel",
+        "all",
     )
     assert result.exit_code == 0, result.output
     for profile in ("cpu", "pipelayer", "retransformer", "multcim", "ice"):

@@ -93,7 +93,7 @@ def test_8_bit_profiles_do_change_the_outputs():
 
 
 def test_crossbar_adc_exact_path_equals_bit_serial_emulation():
-    effect = CrossbarEffect(load_named("pipelayer"), seed=0)
+    effect = CrossbarEffect(load_named("retransformer"), seed=0)
     assert effect.adc_exact  # ISAAC: 8-bit ADC + flipped encoding resolve every column sum
     x, w = torch.randn(5, 300), torch.randn(300, 17)
     fast = effect.matmul(x, w, "fc")
@@ -106,13 +106,13 @@ def test_fewer_adc_bits_lose_accuracy():
     x, w = torch.randn(8, 256), torch.randn(256, 32)
     errors = []
     for bits in (8, 6, 4):
-        effect = CrossbarEffect(load_named("pipelayer").with_value("adc.bits", bits), seed=0)
+        effect = CrossbarEffect(load_named("retransformer").with_value("adc.bits", bits), seed=0)
         errors.append(float((effect.matmul(x, w, "fc") - x @ w).norm() / (x @ w).norm()))
     assert errors[0] < errors[1] < errors[2]
 
 
 def test_conductance_variation_is_seeded():
-    p = load_named("pipelayer").with_value("nonideal.conductance_sigma", 0.1)
+    p = load_named("retransformer").with_value("nonideal.conductance_sigma", 0.1)
     x, w = torch.randn(4, 64), torch.randn(64, 8)
     a = CrossbarEffect(p, seed=1).matmul(x, w, "fc")
     b = CrossbarEffect(p, seed=1).matmul(x, w, "fc")
@@ -166,7 +166,7 @@ def test_convolutions_get_crossbar_precision():
     ops.name_modules(conv)
     x = torch.randn(1, 3, 8, 8)
     exact = run(conv, [], x)
-    coarse = run(conv, effect_hooks(load_named("pipelayer"), seed=0), x)
-    fine = run(conv, effect_hooks(high_precision("pipelayer"), seed=0), x)
+    coarse = run(conv, effect_hooks(load_named("retransformer"), seed=0), x)
+    fine = run(conv, effect_hooks(high_precision("retransformer"), seed=0), x)
     assert 0 < (coarse - exact).abs().max() < 0.05 * exact.abs().max()
     assert (fine - exact).abs().max() < (coarse - exact).abs().max()

@@ -31,15 +31,19 @@ TRANSFORMER_BASE = {
     "vocab": 0,
 }
 WORKLOAD_NOTES = {
-    "retransformer": "workload assumed: Transformer-base 6+6 layers, d 512, h 8, d_ff 2048, "
-    "sequence 128, one teacher-forced pass, embeddings/output projection excluded "
-    "(ReTransformer's model and sequence length are not in stored material)",
+    "retransformer": "workload: Transformer-base (ReTransformer's Model A: base, ~65M, WMT16 "
+    "En-De; d_k 64) as 6+6 layers, d 512, h 8, d_ff 2048; sequence 128 assumed (its sequence "
+    "length, Model B and Table 1-3 numbers are not in stored material); one teacher-forced "
+    "pass, embeddings/output projection excluded",
     "multcim": "workload: ViLBERT-base (BERT-base text stream, 1024-d visual stream, "
     "6 co-attention "
     "blocks), 20 text tokens + 37 regions assumed; dense: the paper's measured sparsities are not "
     "in stored material",
-    "pipelayer": "workload: AlexNet inference, batch 64, vs GTX 1080 (assumed baseline model)",
-    "ice": "workload assumed: 1M 512-d 8-bit face vectors, top-10, one query, edge host",
+    "pipelayer": "workload: AlexNet inference, batch 64, vs GTX 1080 (PipeLayer's GPU, Caffe; "
+    "the paper's 42.45x is the geometric mean of testing over 4 MNIST nets, AlexNet, VGG-A..E)",
+    "ice": "workload assumed: 1M 512-d INT8 face vectors, top-10, one query, Raspberry Pi 4 "
+    "class host (ICE: 500K CASIA-WebFace / CelebA / VGGFace2 faces, MobileFaceNet/FaceNet, "
+    "on Raspberry Pi 3/4 and Jetson Nano)",
 }
 
 
@@ -55,11 +59,18 @@ class Check:
     source: str
     note: str = ""
     gated: bool = False  # the acceptance asks this one to be within TOLERANCE (or explained)
+    paper_high: float | None = None  # the paper gives a range [paper, paper_high]
 
     @property
     def error(self) -> float | None:
+        """Relative to the paper; for a range, 0 inside it, else relative to the nearer end."""
         if self.paper is None or self.ours is None or self.paper == 0:
             return None
+        if self.paper_high is not None:
+            if self.paper <= self.ours <= self.paper_high:
+                return 0.0
+            end = self.paper if self.ours < self.paper else self.paper_high
+            return (self.ours - end) / end
         return (self.ours - self.paper) / self.paper
 
     @property
@@ -71,6 +82,7 @@ class Check:
             "paper_name": self.paper_name,
             "claim": self.claim,
             "paper": self.paper,
+            "paper_high": self.paper_high,
             "ours": self.ours,
             "unit": self.unit,
             "error": self.error,
@@ -93,32 +105,42 @@ def _retransformer(reg: Any) -> list[Check]:
     eff_ratio = _eff(s_rt) / _eff(s_pl)
     power_ratio = s_pl.power_W / s_rt.power_W
     # diagnostics (not results): the same ratio with ReRAM writes free and write-dominated
-    free = _eff(simulate(trace, rt.with_value("crossbar.write_energy", 0), host=cpu)) / _eff(
-        simulate(trace, pl.with_value("crossbar.write_energy", 0), host=cpu)
+    free = _eff(simulate(trace, rt.with_value("crossbar.row_write_energy", 0), host=cpu)) / _eff(
+        simulate(trace, pl.with_value("crossbar.row_write_energy", 0), host=cpu)
     )
-    huge = 1e6 * rt.params["crossbar.write_energy"].raw
-    bound = _eff(simulate(trace, rt.with_value("crossbar.write_energy", huge), host=cpu)) / _eff(
-        simulate(trace, pl.with_value("crossbar.write_energy", huge), host=cpu)
-    )
+    huge = 1e6 * rt.params["crossbar.row_write_energy"].raw
+    bound = _eff(
+        simulate(trace, rt.with_value("crossbar.row_write_energy", huge), host=cpu)
+    ) / _eff(simulate(trace, pl.with_value("crossbar.row_write_energy", huge), host=cpu))
     dyn = s_rt.breakdown.get("matmul_dynamic", {}).get("energy_J", 0) / max(
         s_pl.breakdown.get("matmul_dynamic", {}).get("energy_J", 1e-30), 1e-30
     )
+    speed = s_pl.period_s_per_sample / s_rt.period_s_per_sample
+    e_ratio = s_pl.energy_J_per_sample / s_rt.energy_J_per_sample
+    pl_eff_implied = 467.68 / 3.25
     why_eff = (
-        f"{WORKLOAD_NOTES['retransformer']}. Decomposition as stated (Q.K^T=(Q.W_K^T).X^T, "
-        f"S.V=(S.X).W_V) makes each head reduce over d_model: dynamic-product energy x{dyn:.1f} vs "
-        f"PipeLayer, only partly repaid by dropping the K/V projections; writes are the only "
-        f"PipeLayer penalty left, and the ratio moves from {free:.2f}x (writes free) to at most "
-        f"{bound:.2f}x (writes dominating: the write-volume ratio K^T+V : X). "
-        "3.25x cannot be reached "
-        "by any ReRAM write energy: missing facts are ReTransformer's per-head mapping, its write "
-        "energy/verify scheme and how its evaluation maps Transformers onto PipeLayer"
+        f"{WORKLOAD_NOTES['retransformer']}. Both designs now use their papers' arrays, "
+        "precisions and write latencies (ReTransformer 2-bit cells, 8 b, 7.2 ns/line; PipeLayer "
+        "4-bit cells, 16 b, 50.88 ns and 3.91 nJ/line). The decomposition as the paper states it "
+        "(W_Q, W_K^T, X^T in crossbars, d_k 64) makes each head reduce over d_model: "
+        f"dynamic-product energy x{dyn:.1f} vs PipeLayer, only partly repaid by dropping the K/V "
+        f"projections; the ratio moves from {free:.2f}x (writes free) to at most {bound:.2f}x "
+        "(writes dominating: write-volume ratio K^T+V : X). Missing facts: ReTransformer's write "
+        "energy (PipeLayer's is reused) and its ADC/NeuroSim parameters (Table 1(b)); and how it "
+        f"priced PipeLayer: the implied PipeLayer efficiency 467.68/3.25 = {pl_eff_implied:.1f} "
+        "GOPs/s/W is within 1% of PipeLayer's own published CNN figure 142.9 GOPS/s/W (HPCA'17 "
+        "Sec. 6.6), so the 3.25x may compare against that published number rather than a "
+        "Transformer run on PipeLayer; ICCAD'20 Sec. 5 would settle it and is not in stored "
+        "material"
     )
     why_power = (
-        "power = energy per sample / pipelined period; the sub-matrix pipeline makes ReTransformer "
-        f"{s_pl.period_s_per_sample / s_rt.period_s_per_sample:.1f}x faster, "
-        "so with similar energy "
-        "its power rises; the paper's 1.15x speed and 3.25x energy (3.25/2.82) imply an energy gap "
-        "our mechanisms cannot produce (see above)"
+        "power = energy per sample / pipelined period. The paper's 3.25x efficiency and 2.82x "
+        "power imply ReTransformer only 3.25/2.82 = 1.15x faster than PipeLayer, with 3.25x less "
+        f"energy per op; ours is {speed:.1f}x faster (sub-matrix pipeline, one query row of a "
+        "head per step, vs PipeLayer's layer pipeline with writes on the critical path) with "
+        f"{e_ratio:.2f}x less energy per sample, so its streaming power is higher. Missing facts: "
+        "the throughput/area at which the paper measured 'overall power' (its Table 3 values "
+        "are not in stored material) and PipeLayer's Transformer setup (see above)"
     )
     gpu_note = (
         "GPU model of the paper not in stored material (TITAN RTX assumed, board power = TDP, "
@@ -237,7 +259,24 @@ def _pipelayer(reg: Any) -> list[Check]:
         "stored material) the first convolution sets the period, and 42.45x would need "
         f"~{42.45 / speedup:.0f}x more parallel arrays; GPU energy is board power x time"
     )
+    eff_note = (
+        f"{WORKLOAD_NOTES['pipelayer']}; the paper's figure is its whole-chip peak (1485 "
+        "GOPS/s/mm2 on 82.63 mm2) over chip power, ours is dense ops per joule on AlexNet "
+        "testing. Missing from the model: PipeLayer keeps intermediate data in ReRAM memory "
+        "subarrays, not eDRAM (the reason HPCA'17 gives for its 142.9 being below ISAAC's "
+        "380.7), and the energies of its integrate-and-fire counters and spike drivers, priced "
+        "here as ISAAC's ADC/DAC (not in stored material); no chip overheads"
+    )
     return [
+        Check(
+            "PipeLayer",
+            "computing efficiency",
+            142.9,
+            _eff(s_pl) / 1e9,
+            "GOPs/s/W",
+            "HPCA'17 Sec. 6.6 (review summary)",
+            eff_note,
+        ),
         Check(
             "PipeLayer",
             "speedup vs GPU",
@@ -266,27 +305,33 @@ def _ice(reg: Any) -> list[Check]:
     s_ice = simulate(trace, ice, host=host)
     s_base = simulate(trace, ice.with_mapping("similarity_search", "nand_host_scan"), host=host)
     note = (
-        f"{WORKLOAD_NOTES['ice']}; every NAND parameter but words/read and resolution is "
-        "assumed; the MICRO'22 result sentence is not in stored material (no paper figure)"
+        f"{WORKLOAD_NOTES['ice']}. The paper's range spans its datasets and edge boards; ours "
+        "is one workload. NAND array figures of ICE's Table II (72 us multiply + 140 us "
+        "accumulate per 4-plane VVM, 5.74 uJ) are not used because the vectors/dimensions one "
+        "VVM covers are missing; search/read latency and energy, interface and candidate "
+        "factor stay assumed, and ICE's HTNS two-layer search (which shrinks the scanned set) "
+        "is not modelled"
     )
     return [
         Check(
             "ICE",
-            "search speedup vs NAND->DRAM->CPU flow",
-            None,
+            "search speedup vs edge system (NAND->DRAM->CPU)",
+            17,
             s_base.latency_s_per_sample / s_ice.latency_s_per_sample,
             "x",
-            "MICRO'22 [gap]",
+            "MICRO'22 (wiki summary: 17x-95x execution time)",
             note,
+            paper_high=95,
         ),
         Check(
             "ICE",
-            "search energy saving vs NAND->DRAM->CPU flow",
-            None,
+            "energy-efficiency gain vs edge system",
+            11,
             s_base.energy_J_per_sample / s_ice.energy_J_per_sample,
             "x",
-            "MICRO'22 [gap]",
+            "MICRO'22 (wiki summary: 11x-140x energy efficiency)",
             note,
+            paper_high=140,
         ),
     ]
 

@@ -67,7 +67,11 @@ def _debug(ctx: click.Context) -> bool:
 @click.group(cls=SeqbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.option(
-    "--threads", type=int, envvar="SEQBENCH_THREADS", default=1, show_default=True,
+    "--threads",
+    type=int,
+    envvar="SEQBENCH_THREADS",
+    default=1,
+    show_default=True,
     help="Torch threads per process. The reference models are small: one thread is fastest "
     "per core; use `run --executor processes` to use more cores.",
 )
@@ -233,11 +237,12 @@ def eval_cmd(
     "--format",
     "formats",
     multiple=True,
-    default=("md", "csv", "json"),
+    default=("md", "csv", "json", "html"),
     show_default=True,
-    type=click.Choice(["md", "csv", "json"]),
-    help="Output format(s); repeat the option.",
+    type=click.Choice(["md", "csv", "json", "html"]),
+    help="Output format(s); repeat the option. html writes one self-contained index.html.",
 )
+@click.option("--no-plots", is_flag=True, help="Skip the PNG/SVG plots (html always has them).")
 @click.option(
     "--out",
     "out_dir",
@@ -247,16 +252,16 @@ def eval_cmd(
     help="Folder for the tables.",
 )
 @click.option("--preset", help="Only records of this preset (default: all).")
-def report(formats: tuple[str, ...], out_dir: Path, preset: str | None) -> None:
-    """Write leaderboard tables (newest record per task, split, model, profile).
+def report(formats: tuple[str, ...], no_plots: bool, out_dir: Path, preset: str | None) -> None:
+    """Write leaderboard tables and plots (newest record per task, split, model, profile).
 
     \b
     Example:
-      seqbench report --format md --format csv --preset full
+      seqbench report --format md --format html --preset full
     """
     from seqbench.stages import write_report
 
-    for path in write_report(list(formats), out_dir, preset=preset):
+    for path in write_report(list(formats), out_dir, preset=preset, plots=not no_plots):
         out.print(f"wrote {path}")
 
 

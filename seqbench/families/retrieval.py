@@ -238,8 +238,9 @@ def read_split(directory: Path, name: str) -> RetrievalSplit:
             f"prepared split {path} is unreadable ({err})", "run `seqbench prepare --force TASK`"
         ) from err
     shape = tuple(int(x) for x in table.schema.metadata[b"shape"].decode().split(","))
-    pixels = table.column("pixels").to_pylist()
-    images = np.frombuffer(b"".join(pixels), dtype=np.uint8).reshape(-1, *shape)
+    # A bytearray keeps the array writable (torch warns about read-only numpy memory).
+    pixels = bytearray(b"".join(table.column("pixels").to_pylist()))
+    images = np.frombuffer(pixels, dtype=np.uint8).reshape(-1, *shape)
     return RetrievalSplit(
         image_ids=table.column("image_id").to_pylist(),
         images=images,

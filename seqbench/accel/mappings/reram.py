@@ -55,7 +55,10 @@ CROSSBAR_PARAMS = {
     "precision.input_bits": "bits",
     "precision.output_bits": "bits",
 }
-WRITE_PARAMS = {"crossbar.write_latency": "time", "crossbar.write_energy": "energy"}
+# One write step programs one array line (a row of K^T / V / X, all its cells at once):
+# latency and energy are per line written (PipeLayer HPCA'17 gives both per write "spike",
+# NVSim; ReFloat's simulator by the same first author charges 50.88 ns per row write).
+WRITE_PARAMS = {"crossbar.write_latency": "time", "crossbar.row_write_energy": "energy"}
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,8 @@ class Crossbar:
     output_bits: int
     encoding: str = "offset"
     replication: int = 1
-    write_latency: float = 0.0  # per row written
-    write_energy: float = 0.0  # per cell written
+    write_latency: float = 0.0  # per array line written
+    row_write_energy: float = 0.0  # per array line written (all its cells)
 
     @classmethod
     def from_profile(cls, p: Profile) -> Crossbar:
@@ -111,7 +114,7 @@ class Crossbar:
             encoding=str(p.setting("weight_encoding", "offset")),
             replication=int(round(p.opt("crossbar.replication", "count", 1))),
             write_latency=p.opt("crossbar.write_latency", "time", 0.0),
-            write_energy=p.opt("crossbar.write_energy", "energy", 0.0),
+            row_write_energy=p.opt("crossbar.row_write_energy", "energy", 0.0),
         )
 
     @property
@@ -173,11 +176,19 @@ def write_operand(
 ) -> tuple[float, float, float]:
     """(time s, energy J, cells) to write a ``rows_written`` x ``row_len`` operand.
 
-    Arrays are written in parallel, each row of an array in one write step.
+    Each operand row occupies ``row_len`` x cols-per-weight cells, i.e. that many array
+    columns, so it spans ceil(cells / cols) array lines; every line is one write step
+    (``crossbar.row_write_energy``). Arrays are written in parallel, so the time is one
+    write latency per line of the tallest array.
     """
-    cells = rows_written * row_len * xb.cols_per_weight * copies
+    cells_per_row = row_len * xb.cols_per_weight
+    lines = rows_written * math.ceil(cells_per_row / xb.cols) * copies
     steps = min(rows_written, xb.rows)
-    return steps * xb.write_latency, cells * xb.write_energy, cells
+    return (
+        steps * xb.write_latency,
+        lines * xb.row_write_energy,
+        rows_written * cells_per_row * copies,
+    )
 
 
 def _charge(
