@@ -1,0 +1,55 @@
+"""What every benchmark shares: a result row, a load-fair timer, the SCAN data they run on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from seqbench import paths
+from seqbench.config import load_task_spec
+from seqbench.families.base import Prepared
+from seqbench.families.translation import TranslationFamily
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One table row: seqbench's rate against a reference's, both in ``unit`` (higher = faster).
+
+    ``reference`` is None where there is nothing to compare against; ``note`` is a footnote.
+    """
+
+    benchmark: str
+    seqbench: float
+    reference: float | None
+    unit: str
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """seqbench / reference: above 1 means seqbench is faster."""
+        return None if self.reference is None else self.seqbench / self.reference
+
+
+def best_seconds(candidates: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Seconds of the fastest of ``rounds`` calls of each candidate.
+
+    The calls are interleaved (a b, b a, a b, ...) so that a change in background load on a
+    shared machine hits every candidate alike; the minimum is the least-disturbed run.
+    """
+    names = list(candidates)
+    best = dict.fromkeys(names, float("inf"))
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            candidates[name]()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def scan(preset: str) -> tuple[TranslationFamily, Prepared]:
+    """SCAN (``simple`` split) prepared with ``preset``: reused from the cache when present."""
+    spec = load_task_spec(paths.tasks_dir() / "scan.yaml")
+    family = TranslationFamily()
+    prepared, _ = family.prepare(spec, "simple", preset)
+    return family, prepared
