@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,15 +36,21 @@ def best_seconds(candidates: dict[str, Callable[[], object]], rounds: int) -> di
     """Seconds of the fastest of ``rounds`` calls of each candidate.
 
     The calls are interleaved (a b, b a, a b, ...) so that a change in background load on a
-    shared machine hits every candidate alike; the minimum is the least-disturbed run.
+    shared machine hits every candidate alike; the minimum is the least-disturbed run. The
+    garbage collector is off while a call is timed, as in :mod:`timeit`.
     """
     names = list(candidates)
     best = dict.fromkeys(names, float("inf"))
     for r in range(rounds):
         for name in names if r % 2 == 0 else reversed(names):
-            start = time.perf_counter()
-            candidates[name]()
-            best[name] = min(best[name], time.perf_counter() - start)
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                candidates[name]()
+                best[name] = min(best[name], time.perf_counter() - start)
+            finally:
+                gc.enable()
     return best
 
 

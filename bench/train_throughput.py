@@ -121,12 +121,13 @@ def measure(settings: TrainSettings = FULL) -> list[Measurement]:
         )
         rows.append(
             Measurement(
-                f"train {name} vs {ref_name}",
+                f"train {name}",
                 tokens / seconds["seqbench"],
                 tokens / seconds["ref"],
                 "tgt tokens/s",
-                f"{parameters(ours):,} vs {parameters(theirs):,} parameters; SCAN {settings.preset}"
-                f", batch {settings.batch_size}, {len(timed)} steps after {len(warmup)} warm-up",
+                f"reference: {ref_name}; {parameters(ours):,} vs {parameters(theirs):,} parameters;"
+                f" SCAN {settings.preset}, batch {settings.batch_size}, AdamW, {len(timed)} steps"
+                f" after {len(warmup)} warm-up, best of {settings.rounds}",
             )
         )
     return rows

@@ -161,12 +161,13 @@ _ELEMENTWISE: dict[str, Callable[..., Tensor]] = {
     "tanh": torch.tanh,
     "sigmoid": torch.sigmoid,
     "add": torch.add,
+    "sub": torch.sub,
     "mul": torch.mul,
 }
 
 
 def elementwise(kind: str, *tensors: Tensor, name: str) -> Tensor:
-    """A pointwise op (``relu``, ``gelu``, ``tanh``, ``sigmoid``, ``add``, ``mul``)."""
+    """A pointwise op (``relu``, ``gelu``, ``tanh``, ``sigmoid``, ``add``, ``sub``, ``mul``)."""
     try:
         fn = _ELEMENTWISE[kind]
     except KeyError:

@@ -90,3 +90,12 @@ def test_tiny_end_to_end(home: Path) -> None:
     assert result.exit_code == 0, result.output
     table = (out / "translation.md").read_text()
     assert table.count("| scan:simple | test | transformer |") == 5
+
+
+def test_corrupt_checkpoint_is_a_clear_error(home: Path) -> None:
+    assert invoke("train", "scan", "--model", "gru", "--preset", "tiny").exit_code == 0
+    (weights,) = (home / "home" / "runs").rglob("model.safetensors")
+    weights.write_bytes(b"\x00\x01 not safetensors")
+    result = invoke("eval", "--task", "scan", "--model", "gru", "--preset", "tiny", "--no-train")
+    assert result.exit_code == 2
+    assert "unreadable" in result.output and "--force" in result.output

@@ -99,7 +99,7 @@ def test_golden_markdown() -> None:
 
 def test_write_reports_all_formats(tmp_path: Path) -> None:
     records = [_record("gru", "cpu", 50.0, "2026-01-01T00:00:00.000+00:00")]
-    paths = report.write_reports(records, ["md", "csv", "json"], tmp_path)
+    paths = report.write_reports(records, ["md", "csv", "json"], tmp_path, plots=False)
     assert sorted(p.name for p in paths) == [
         "translation.csv",
         "translation.json",

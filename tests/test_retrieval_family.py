@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -138,9 +137,6 @@ def test_model_config_merges_preset_model_and_data_facts(prepared: Prepared) -> 
     assert config["vocab_size"] == prepared.manifest["tokenizer"]["actual_vocab_size"]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("seqbench.accel.cost") is None, reason="accelerator model missing"
-)
 def test_tiny_cli_train_eval_on_ice_and_report(home: Path, prepared: Prepared) -> None:
     from seqbench.cli.main import cli
 

@@ -88,7 +88,7 @@ class SentencePieceTokenizer:
         return ([BOS_ID] if bos else []) + ids + ([EOS_ID] if eos else [])
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        return [list(ids) for ids in self._sp.encode(list(texts))]
+        return self._sp.encode(list(texts))
 
     def decode(self, ids: Sequence[int]) -> str:
         return str(self._sp.decode([i for i in ids if i not in (PAD_ID, BOS_ID, EOS_ID)]))

@@ -4,8 +4,7 @@
 parquet) images with their captions, trains a SentencePiece model on the train captions and
 writes a cache folder::
 
-    train.arrow dev.arrow test.arrow   image_id, pixels (H*W*3 uint8), captions, caption_ids,
-                                       group (zstd-compressed Arrow IPC)
+    train.arrow dev.arrow test.arrow   images and tokenized captions (data/retrieval_store.py)
     caption.model                      SentencePiece (pad=0 unk=1 bos=2 eos=3)
     manifest.json                      sizes, image size, tokenizer, fingerprint
 
@@ -18,26 +17,23 @@ negatives); evaluation embeds every image and caption once, then searches both w
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import importlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import pyarrow as pa
 import torch
 from torch import Tensor, nn
 
-from seqbench.atomic import atomic_path
 from seqbench.config import SourceSpec, TaskSpec, task_key
 from seqbench.data import cache
 from seqbench.data.generators import get_generator
 from seqbench.data.images import to_tensor
-from seqbench.data.retrieval_sources import RetrievalRecord, image_array, load_records
+from seqbench.data.retrieval_sources import load_records
+from seqbench.data.retrieval_store import RetrievalSplit, read_split, write_split
 from seqbench.data.tokenize import PAD_ID, SentencePieceTokenizer, train_sentencepiece
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily
@@ -50,8 +46,6 @@ SPLITS = ("train", "dev", "test")
 DATA_OPTIONS = ("seed", "images", "max_train", "max_eval", "image_size")
 DEFAULT_IMAGE_SIZE = 64  # px
 TOKENIZER_FILE = "caption.model"
-_IPC = pa.ipc.IpcWriteOptions(compression="zstd")
-_WRITE_CHUNK = 1024  # images per Arrow record batch while writing
 
 
 class RetrievalBatch(NamedTuple):
@@ -59,20 +53,6 @@ class RetrievalBatch(NamedTuple):
 
     images: Tensor
     captions: Tensor
-
-
-@dataclass
-class RetrievalSplit:
-    """One prepared split in memory."""
-
-    image_ids: list[str]
-    images: np.ndarray  # uint8 [N, H, W, 3]
-    captions: list[list[str]]
-    caption_ids: list[list[list[int]]]
-    groups: np.ndarray  # int64 [N]: foil group (generated) or the image's own row
-
-    def __len__(self) -> int:
-        return len(self.image_ids)
 
 
 # --- prepare ---------------------------------------------------------------------------------
@@ -120,9 +100,7 @@ def effective_source(spec_source: SourceSpec, override: str | None) -> SourceSpe
     if not override:
         return spec_source
     parsed = SourceSpec.from_cli(override)
-    return dataclasses.replace(
-        parsed, fields=dict(spec_source.fields), options=dict(spec_source.options)
-    )
+    return replace(parsed, fields=dict(spec_source.fields), options=dict(spec_source.options))
 
 
 def source_identity(source: SourceSpec) -> dict[str, Any]:
@@ -144,45 +122,6 @@ def source_identity(source: SourceSpec) -> dict[str, Any]:
             (str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()
         ]
     return identity
-
-
-def write_split(
-    path: Path,
-    records: list[RetrievalRecord],
-    tok: SentencePieceTokenizer,
-    image_size: int,
-    max_tokens: int,
-    advance: Any,
-) -> None:
-    """Decode, resize and tokenize ``records`` into one Arrow IPC file, chunk by chunk."""
-    schema = pa.schema(
-        [
-            ("image_id", pa.string()),
-            ("pixels", pa.binary()),
-            ("captions", pa.list_(pa.string())),
-            ("caption_ids", pa.list_(pa.list_(pa.int32()))),
-            ("group", pa.int64()),
-        ],
-        metadata={"shape": f"{image_size},{image_size},3"},
-    )
-    with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink:
-        with pa.ipc.new_file(sink, schema, options=_IPC) as writer:
-            for start in range(0, len(records), _WRITE_CHUNK):
-                chunk = records[start : start + _WRITE_CHUNK]
-                columns = {
-                    "image_id": [r.image_id for r in chunk],
-                    "pixels": [image_array(r, image_size).tobytes() for r in chunk],
-                    "captions": [list(r.captions) for r in chunk],
-                    "caption_ids": [
-                        [ids[:max_tokens] for ids in tok.encode_batch(list(r.captions))]
-                        for r in chunk
-                    ],
-                    "group": [
-                        start + i if r.group is None else r.group for i, r in enumerate(chunk)
-                    ],
-                }
-                writer.write_table(pa.table(columns, schema=schema))
-                advance(len(chunk))
 
 
 def build_cache(
@@ -224,30 +163,6 @@ def build_cache(
         "data_options": data,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-
-
-@functools.lru_cache(maxsize=6)
-def read_split(directory: Path, name: str) -> RetrievalSplit:
-    """A prepared split in memory (cached per process: cache folders never change)."""
-    path = directory / f"{name}.arrow"
-    try:
-        with pa.memory_map(str(path)) as source:
-            table = pa.ipc.open_file(source).read_all()
-    except (OSError, pa.ArrowInvalid) as err:
-        raise SeqbenchError(
-            f"prepared split {path} is unreadable ({err})", "run `seqbench prepare --force TASK`"
-        ) from err
-    shape = tuple(int(x) for x in table.schema.metadata[b"shape"].decode().split(","))
-    # A bytearray keeps the array writable (torch warns about read-only numpy memory).
-    pixels = bytearray(b"".join(table.column("pixels").to_pylist()))
-    images = np.frombuffer(pixels, dtype=np.uint8).reshape(-1, *shape)
-    return RetrievalSplit(
-        image_ids=table.column("image_id").to_pylist(),
-        images=images,
-        captions=table.column("captions").to_pylist(),
-        caption_ids=table.column("caption_ids").to_pylist(),
-        groups=np.asarray(table.column("group").to_pylist(), dtype=np.int64),
-    )
 
 
 def split_data(prepared: Prepared, split: str) -> RetrievalSplit:
@@ -317,10 +232,49 @@ def search_both_ways(
     return i2t, t2i, facts
 
 
+@dataclass(frozen=True)
+class Captions:
+    """The captions of the first ``n`` images of a split, flattened in image order."""
+
+    ids: list[list[int]]
+    text: list[str]
+    keys: list[str]  # "<image id>#<j>": unique gallery ids
+    image: np.ndarray  # int64 [C]: the row of the image each caption describes
+
+    @classmethod
+    def of(cls, data: RetrievalSplit, n: int) -> Captions:
+        rows = [(i, j) for i in range(n) for j in range(len(data.captions[i]))]
+        return cls(
+            ids=[data.caption_ids[i][j] for i, j in rows],
+            text=[data.captions[i][j] for i, j in rows],
+            keys=[f"{data.image_ids[i]}#{j}" for i, j in rows],
+            image=np.asarray([i for i, _ in rows], dtype=np.int64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def examples(data: RetrievalSplit, captions: Captions, t2i: np.ndarray) -> list[dict[str, Any]]:
+    """The first few text->image queries with their top-5 images, for the result record."""
+    return [
+        {
+            "caption": captions.text[q],
+            "image_id": data.image_ids[captions.image[q]],
+            "top5": [data.image_ids[j] for j in t2i[q][:5]],
+            "hit@1": bool(t2i[q][0] == captions.image[q]),
+        }
+        for q in range(min(5, len(captions)))
+    ]
+
+
 class RetrievalFamily(TaskFamily):
     """Image-text retrieval: contrastive dual encoders scored by Recall@K both ways."""
 
     name = "retrieval"
+    # The cost of a search depends on the gallery's size: trace the whole split, not a
+    # sample, so `--accel ice` prices the protocol's gallery (1K images, 5K captions).
+    trace_limit: int | None = None
 
     def prepare(
         self,
@@ -401,55 +355,41 @@ class RetrievalFamily(TaskFamily):
         """
         data = split_data(prepared, split)
         n = len(data) if limit is None else min(limit, len(data))
-        rows = list(range(n))
-        caption_image = np.asarray([i for i in rows for _ in data.captions[i]], dtype=np.int64)
-        caption_ids = [ids for i in rows for ids in data.caption_ids[i]]
-        caption_text = [c for i in rows for c in data.captions[i]]
-        caption_keys = [
-            f"{data.image_ids[i]}#{j}" for i in rows for j in range(len(data.captions[i]))
-        ]
+        captions = Captions.of(data, n)
         was_training = model.training
         model.eval()
         started = time.perf_counter()
         with torch.no_grad(), make_progress() as bars:
-            bar = bars.add_task(
-                f"eval {split}", total=n + len(caption_ids), info="", visible=progress
-            )
+            bar = bars.add_task(f"eval {split}", total=n + len(captions), info="", visible=progress)
 
             def advance(count: int) -> None:
                 bars.update(bar, advance=count)
 
             t0 = time.perf_counter()
             image_emb = embed(
-                model.encode_image, rows, batch_size, lambda r: to_tensor(data.images[r]), advance
+                model.encode_image,
+                list(range(n)),
+                batch_size,
+                lambda rows: to_tensor(data.images[rows]),
+                advance,
             )
             t1 = time.perf_counter()
-            text_emb = embed(model.encode_text, caption_ids, batch_size, pad, advance)
+            text_emb = embed(model.encode_text, captions.ids, batch_size, pad, advance)
             t2 = time.perf_counter()
             i2t, t2i, search = search_both_ways(
-                image_emb, text_emb, data.image_ids[:n], caption_keys, max(KS)
+                image_emb, text_emb, data.image_ids[:n], captions.keys, max(KS)
             )
         wall_s = time.perf_counter() - started
         model.train(was_training)
-        metrics = recall_metrics(i2t, t2i, caption_image, KS)
-        examples = [
-            {
-                "caption": caption_text[q],
-                "image_id": data.image_ids[caption_image[q]],
-                "top5": [data.image_ids[j] for j in t2i[q][:5]],
-                "hit@1": bool(t2i[q][0] == caption_image[q]),
-            }
-            for q in range(min(5, len(caption_text)))
-        ]
         return EvalOutcome(
-            metrics=metrics,
+            metrics=recall_metrics(i2t, t2i, captions.image, KS),
             primary="rsum",
             signature=(
                 f"recall@k:vse++|captions:{prepared.manifest['captions_per_image']}"
                 f"|images:{n}|data:{prepared.fingerprint}"
             ),
             samples=n,
-            units=n + len(caption_ids),
+            units=n + len(captions),
             unit="query",
             wall_s=wall_s,
             breakdown={
@@ -457,9 +397,9 @@ class RetrievalFamily(TaskFamily):
                 "encode_captions_s": t2 - t1,
                 **search,
                 "images": n,
-                "captions": len(caption_ids),
+                "captions": len(captions),
             },
-            examples=examples,
+            examples=examples(data, captions, t2i),
         )
 
 

@@ -48,7 +48,8 @@ def recall_metrics(
     """``i2t_r{k}``, ``t2i_r{k}`` (percent) and ``rsum`` from both directions' rankings."""
     i2t = image_to_text_recall(ranked_captions, caption_image, ks)
     t2i = text_to_image_recall(ranked_images, caption_image, ks)
-    metrics = {f"i2t_r{k}": v for k, v in i2t.items()} | {f"t2i_r{k}": v for k, v in t2i.items()}
+    # text -> image first: the headline direction, shown first where tables truncate
+    metrics = {f"t2i_r{k}": v for k, v in t2i.items()} | {f"i2t_r{k}": v for k, v in i2t.items()}
     metrics["rsum"] = sum(i2t.values()) + sum(t2i.values())
     return metrics
 

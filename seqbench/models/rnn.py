@@ -67,11 +67,14 @@ class RecurrentCell(ops.Traced):
         Where ``mask`` [B,T] is False the state is carried through unchanged.
         """
         outputs = []
+        # unbind, not XW[:, t]: each indexing's backward would zero-fill all of [B,T,gates*h].
+        XW_steps = XW.unbind(1)
+        keeps = mask.unsqueeze(-1).unbind(1) if mask is not None else None
         steps = range(XW.shape[1] - 1, -1, -1) if reverse else range(XW.shape[1])
         for t in steps:
-            new = self.cell(XW[:, t], state)
-            if mask is not None:
-                keep = mask[:, t, None]
+            new = self.cell(XW_steps[t], state)
+            if keeps is not None:
+                keep = keeps[t]
                 new = tuple(torch.where(keep, n, s) for n, s in zip(new, state, strict=True))
             state = new
             outputs.append(state[0])
@@ -97,13 +100,13 @@ class GRUCell(RecurrentCell):
         h = self.hidden_dim
         H = state[0]
         HW = self.recurrent(H)
-        RZ = self._op("sigmoid", self._op("add", XW_t[:, : 2 * h], HW[:, : 2 * h]))
-        R, Z = RZ[:, :h], RZ[:, h:]
-        H_tilde = self._op(
-            "tanh", self._op("add", XW_t[:, 2 * h :], self._op("mul", R, HW[:, 2 * h :]))
-        )
+        # split/chunk rather than slices: a slice's backward zero-fills the whole tensor.
+        XW_rz, XW_n = XW_t.split([2 * h, h], dim=1)
+        HW_rz, HW_n = HW.split([2 * h, h], dim=1)
+        R, Z = self._op("sigmoid", self._op("add", XW_rz, HW_rz)).chunk(2, dim=1)
+        H_tilde = self._op("tanh", self._op("add", XW_n, self._op("mul", R, HW_n)))
         # Z*H + (1-Z)*H~ written as H~ + Z*(H - H~): one product fewer.
-        return (self._op("add", H_tilde, self._op("mul", Z, H - H_tilde)),)
+        return (self._op("add", H_tilde, self._op("mul", Z, self._op("sub", H, H_tilde))),)
 
 
 class LSTMCell(RecurrentCell):
@@ -124,9 +127,9 @@ class LSTMCell(RecurrentCell):
         h = self.hidden_dim
         H, C = state
         A = self._op("add", XW_t, self.recurrent(H))
-        IFO = self._op("sigmoid", A[:, : 3 * h])
-        I_t, F_t, O_t = IFO[:, :h], IFO[:, h : 2 * h], IFO[:, 2 * h :]
-        C_tilde = self._op("tanh", A[:, 3 * h :])
+        A_ifo, A_c = A.split([3 * h, h], dim=1)
+        I_t, F_t, O_t = self._op("sigmoid", A_ifo).chunk(3, dim=1)
+        C_tilde = self._op("tanh", A_c)
         C = self._op("add", self._op("mul", F_t, C), self._op("mul", I_t, C_tilde))
         return self._op("mul", O_t, self._op("tanh", C)), C
 

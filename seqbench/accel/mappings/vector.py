@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from seqbench.trace import OpRecord
 
 OPS_PER_ELEMENT = {"softmax": 5, "layernorm": 7, "embedding": 0}
-ELEMENTWISE_OPS = {"relu": 1, "add": 1, "mul": 1, "sigmoid": 4, "tanh": 5, "gelu": 8}
+ELEMENTWISE_OPS = {"relu": 1, "add": 1, "sub": 1, "mul": 1, "sigmoid": 4, "tanh": 5, "gelu": 8}
 CATEGORY = {
     "softmax": "softmax",
     "layernorm": "normalization",

@@ -1,0 +1,123 @@
+"""seqbench's own speed in one table: training, decoding, data preparation, the simulator.
+
+    .venv/bin/python -m bench.run [--quick] [--threads N] [--only train,decode]
+    .venv/bin/python bench/run.py ...
+
+Every row is a rate (higher = faster); ``ratio`` = seqbench / reference, so above 1 means
+seqbench is faster. See bench/README.md for what each row measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from bench import decode_speed, prepare_speed, train_throughput  # noqa: E402
+from bench.bench_simulator import time_simulations, transformer_base_trace  # noqa: E402
+from bench.common import Measurement  # noqa: E402
+from seqbench.accel.profile import resolve_profiles  # noqa: E402
+
+
+def simulator(quick: bool) -> list[Measurement]:
+    """Traces/s of the cost model on the Transformer-base trace, per profile and for all."""
+    trace = transformer_base_trace()
+    timings = time_simulations(trace, resolve_profiles("all"), 2 if quick else 20)
+    medians = {name: statistics.median(times) for name, (times, _) in timings.items()}
+    note = f"Transformer-base trace, {len(trace.records)} records; median of the repeats"
+    rows = [
+        Measurement(f"simulate: {name}", 1 / s, None, "traces/s", note)
+        for name, s in medians.items()
+    ]
+    rows.append(
+        Measurement(f"simulate: all {len(medians)}", 1 / sum(medians.values()), None, "traces/s")
+    )
+    return rows
+
+
+BENCHMARKS: dict[str, Callable[[bool], list[Measurement]]] = {
+    "train": lambda quick: train_throughput.measure(
+        train_throughput.QUICK if quick else train_throughput.FULL
+    ),
+    "decode": lambda quick: decode_speed.measure(
+        decode_speed.QUICK if quick else decode_speed.FULL
+    ),
+    "prepare": lambda quick: prepare_speed.measure(
+        prepare_speed.QUICK if quick else prepare_speed.FULL
+    ),
+    "simulator": simulator,
+}
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def render(rows: list[Measurement], title: str) -> tuple[Table, list[str]]:
+    """The results table and its footnotes (each row's note, numbered)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("benchmark")
+    for column in ("seqbench", "reference", "ratio"):
+        table.add_column(column, justify="right")
+    table.add_column("unit")
+    notes: list[str] = []
+    for row in rows:
+        label = row.benchmark
+        if row.note:
+            if row.note not in notes:
+                notes.append(row.note)
+            label += f" [{notes.index(row.note) + 1}]"
+        ratio = "—" if row.ratio is None else f"{row.ratio:.2f}x"
+        table.add_row(label, _number(row.seqbench), _number(row.reference), ratio, row.unit)
+    return table, [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
+
+
+def main(argv: list[str] | None = None) -> list[Measurement]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, seconds")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1)")
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help=f"comma-separated, of: {', '.join(BENCHMARKS)}"
+    )
+    args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHMARKS)}")
+
+    torch.set_num_threads(args.threads)
+    console = Console(width=None if Console().is_terminal else 160)  # like the seqbench CLI
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    console.print(
+        f"machine: {os.cpu_count()} cores, load average {load}; torch {torch.__version__} "
+        f"with {torch.get_num_threads()} thread(s); {'quick' if args.quick else 'full'} run"
+    )
+    rows: list[Measurement] = []
+    started = time.perf_counter()
+    for name in chosen:
+        with console.status(f"benchmark: {name}"):
+            rows += BENCHMARKS[name](args.quick)
+    table, notes = render(rows, "seqbench speed (higher is faster; ratio = seqbench / reference)")
+    console.print(table)
+    for note in notes:
+        console.print(note, highlight=False)
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    console.print(f"took {time.perf_counter() - started:.0f} s; load average at the end {load}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
