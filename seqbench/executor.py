@@ -96,14 +96,22 @@ class InProcess(Executor):
             on_done(cell, run_cell(cell))
 
 
+def _threads() -> int:
+    """This process's torch threads: workers use the same, so records match bit for bit
+    whichever executor ran them (reduction order depends on the thread count)."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 class LocalProcesses(Executor):
-    """Cells in ``jobs`` worker processes, each with an equal share of the cores."""
+    """Cells in ``jobs`` worker processes (each with this process's torch thread count)."""
 
     def __init__(self, jobs: int = 2, address: str | None = None) -> None:
         self.jobs = max(1, jobs)
 
     def map(self, cells: list[Cell], on_done: Done) -> None:
-        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        threads = _threads()
         with ProcessPoolExecutor(max_workers=self.jobs) as pool:
             futures = {pool.submit(_run_cell_quietly, asdict(c), threads): c for c in cells}
             for future in as_completed(futures):
@@ -122,14 +130,14 @@ class RayExecutor(Executor):
             ) from err
         self.ray = ray
         self.address = address
-        self.threads = 1 if jobs else None
 
     def map(self, cells: list[Cell], on_done: Done) -> None:
         ray = self.ray
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
-        remote = ray.remote(num_cpus=1)(_run_cell_quietly)
-        pending = {remote.remote(asdict(c), 1): c for c in cells}
+        threads = _threads()
+        remote = ray.remote(num_cpus=threads)(_run_cell_quietly)
+        pending = {remote.remote(asdict(c), threads): c for c in cells}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:

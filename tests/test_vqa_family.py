@@ -164,7 +164,7 @@ def test_batch_of_unknown_answers_has_zero_loss(prepared: Prepared) -> None:
     batch.answers = torch.full((10,), vqa_store.OUT_OF_VOCABULARY)  # answers the vocabulary lacks
     model = build_model("cnn-bow", family.model_config(prepared, "cnn-bow", "tiny"), "vqa")
     loss = family.loss(model, batch)
-    assert float(loss) == 0.0  # nothing to learn from, and no NaN
+    assert loss.item() == 0.0  # nothing to learn from, and no NaN
     loss.backward()
 
 

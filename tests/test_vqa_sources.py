@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from seqbench.config import SourceSpec, load_task
-from seqbench.data import vqa_sources
+from seqbench.data import vqa_readers, vqa_sources
 from seqbench.data.images import load_array, open_image
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import Prepared, family_for
@@ -181,7 +181,7 @@ def test_clevr_folder(home: Path) -> None:
 
 
 def test_clevr_type_from_program() -> None:
-    question_type = vqa_sources.ClevrReader.question_type
+    question_type = vqa_readers.ClevrReader.question_type
     assert question_type([{"function": "scene"}, {"function": "equal_size"}]) == (
         "compare_attribute",
         "equal_size",
@@ -191,8 +191,10 @@ def test_clevr_type_from_program() -> None:
 
 
 def test_clevr_missing_folder_is_one_clear_error(home: Path) -> None:
-    with pytest.raises(SeqbenchError, match="no such file or folder"):
+    with pytest.raises(SeqbenchError, match="no such"):
         prepare("clevr", f"local:{home / 'nowhere'}")
+    with pytest.raises(SeqbenchError, match="no such CLEVR folder"):
+        prepare("clevr", f"local:{home / 'nowhere'}::clevr")
     (home / "empty" / "questions").mkdir(parents=True)
     with pytest.raises(SeqbenchError, match="not a CLEVR folder"):
         prepare("clevr", f"local:{home / 'empty'}")

@@ -1,7 +1,9 @@
 """Image decoding, resizing and normalisation, with one-line errors for broken images.
 
 Prepared images are uint8 ``[H, W, 3]`` arrays (RGB); models get float tensors
-``[B, 3, H, W]`` scaled to [-1, 1].
+``[B, 3, H, W]``: ``signed`` scales to [-1, 1]; ``ink`` maps white to 0 and black to 1, for
+drawings on a white background (Sort-of-CLEVR), so empty space and the CNN's zero padding
+agree and only the objects drive the first layer.
 """
 
 from __future__ import annotations
@@ -66,3 +68,12 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 ``[B, H, W, 3]`` -> float32 ``[B, 3, H, W]`` in [-1, 1]."""
     pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
     return pixels.float().div_(127.5).sub_(1.0)
+
+
+def to_ink_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``[B, H, W, 3]`` -> float32 ``[B, 3, H, W]`` in [0, 1], white -> 0."""
+    pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    return pixels.float().div_(-255.0).add_(1.0)
+
+
+NORMALISATIONS = {"signed": to_tensor, "ink": to_ink_tensor}

@@ -189,9 +189,11 @@ def table_records(
         )
     limit = int(options.get("captions_per_image", 5))
     # An image column of paths (JSONL) is cheap metadata; one of bytes stays in the table.
-    meta_cols = [
-        c for c in columns if c != image_col or pa.types.is_string(table.schema.field(c).type)
-    ]
+    image_type = table.schema.field(image_col).type if image_col else None
+    paths = image_type is not None and (
+        pa.types.is_string(image_type) or pa.types.is_large_string(image_type)
+    )
+    meta_cols = [c for c in columns if c != image_col or paths]
     rows = table.select(meta_cols).to_pylist()
 
     def loader(i: int, row: dict[str, Any]) -> Callable[[], RawImage]:

@@ -11,14 +11,14 @@ train, trains a SentencePiece model on the train questions and writes a cache fo
 Preset data options: ``max_train``/``max_eval`` (questions), ``seed``, ``images`` (generated
 images per split), ``questions`` (generated questions per image and type), ``dev_fraction``,
 ``image_size`` (px, real images are resized to it), ``answers`` (answer-vocabulary size),
-``carve`` (dev/test shares of a shared source split), ``tokenizer`` (overrides the spec's).
+``carve`` (dev/test shares of a shared source split), ``tokenizer`` (overrides the spec's);
+the source option ``image_norm`` (``signed`` or ``ink``) says how pixels become inputs.
 ``train.questions_per_image`` groups that many questions of one image in a training batch,
 so the CNN runs once for them.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -31,32 +31,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.config import SourceSpec, TaskSpec, task_key
-from seqbench.data import cache, vqa_sources, vqa_store
-from seqbench.data.generators import get_generator
-from seqbench.data.images import to_tensor
+from seqbench.config import TaskSpec, task_key
+from seqbench.data import cache, vqa_store
+from seqbench.data.images import NORMALISATIONS
 from seqbench.data.parallel import effective_source
-from seqbench.data.tokenize import PAD_ID, SentencePieceTokenizer, train_sentencepiece
+from seqbench.data.tokenize import PAD_ID
+from seqbench.data.vqa_prepare import build_cache, data_options, source_identity, tokenizer_settings
 from seqbench.data.vqa_store import OUT_OF_VOCABULARY, VQASplit
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily
 from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
 from seqbench.progress import console, make_progress
 
-SPLITS = ("train", "dev", "test")
-DATA_OPTIONS = (
-    "max_train",
-    "max_eval",
-    "seed",
-    "images",
-    "questions",
-    "dev_fraction",
-    "image_size",
-    "answers",
-    "carve",
-)
-DEFAULT_IMAGE_SIZE = 64  # px, for real images (generated ones keep their own size)
-DEFAULT_DEV_FRACTION = 0.05
 MAX_SUBTYPE_METRICS = 12  # more sub-types than this (VQAv2's 65) go to the breakdown only
 QUESTIONS_PER_IMAGE = 4  # default training-batch grouping
 
@@ -85,7 +71,7 @@ class VQABatch:
         )
 
 
-def make_batch(split: VQASplit, rows: list[int]) -> VQABatch:
+def make_batch(split: VQASplit, rows: list[int], image_norm: str = "signed") -> VQABatch:
     """Collate questions ``rows`` of ``split``; each distinct image appears once."""
     image_rows, image_index = np.unique(split.image[rows], return_inverse=True)
     ids = [split.question_ids[r] for r in rows]  # type: ignore[index]
@@ -93,7 +79,7 @@ def make_batch(split: VQASplit, rows: list[int]) -> VQABatch:
     for i, row in enumerate(ids):
         padded[i, : len(row)] = torch.tensor(row, dtype=torch.long)
     return VQABatch(
-        images=to_tensor(split.images[image_rows]),
+        images=NORMALISATIONS[image_norm](split.images[image_rows]),
         image_index=torch.from_numpy(image_index.reshape(-1).astype(np.int64)),
         question_ids=padded,
         question_vectors=torch.from_numpy(split.vector[rows]),
@@ -120,135 +106,6 @@ def training_order(split: VQASplit, batch_size: int, per_image: int, seed: int) 
     order = rng.permutation(len(groups))
     flat = [int(r) for g in order for r in groups[g]]
     return [flat[i : i + batch_size] for i in range(0, len(flat), batch_size)]
-
-
-# --- prepare ------------------------------------------------------------------------------
-
-
-def data_options(spec: TaskSpec, preset: str) -> dict[str, Any]:
-    """The preset options that change the prepared data (part of the fingerprint)."""
-    opts = spec.preset(preset)
-    out = {k: opts.get(k) for k in DATA_OPTIONS}
-    out["seed"] = int(out["seed"] or 0)
-    out["dev_fraction"] = float(out["dev_fraction"] or DEFAULT_DEV_FRACTION)
-    return out
-
-
-def tokenizer_settings(spec: TaskSpec, preset: str) -> dict[str, Any]:
-    raw = {**spec.tokenizer, **spec.preset(preset).get("tokenizer", {})}
-    if raw.get("type", "sentencepiece") != "sentencepiece":
-        raise SeqbenchError(f"unknown tokenizer type {raw['type']!r}", "use `type: sentencepiece`")
-    return {
-        "type": "sentencepiece",
-        "model_type": str(raw.get("model_type", "unigram")),
-        "vocab_size": int(raw.get("vocab_size", 4000)),
-    }
-
-
-def _generated(source: SourceSpec, data: dict[str, Any]) -> tuple[dict[str, VQASplit], list[str]]:
-    """Splits of an embedded generator, dev carved from train's first images (they are iid)."""
-    generate = get_generator(str(source.generator))
-    options = {**source.options, "seed": data["seed"]}
-    for key in ("images", "questions"):
-        if data[key]:
-            options[key] = data[key]
-    raw = generate(**options)
-    splits = {name: _from_columns(s.images, s.columns(), name) for name, s in raw.items()}
-    vocabulary = list(next(iter(raw.values())).vocabulary)
-    if "dev" not in splits:
-        train = splits["train"]
-        n_dev = max(1, round(len(train.images) * data["dev_fraction"]))
-        splits["dev"] = vqa_store.take_images(train, np.arange(n_dev))
-        splits["train"] = vqa_store.take_images(train, np.arange(n_dev, len(train.images)))
-    return splits, vocabulary
-
-
-def _from_columns(images: np.ndarray, columns: dict[str, Any], name: str) -> VQASplit:
-    n = len(columns["question"])
-    return VQASplit(
-        images=images,
-        image_ids=[f"{name}/{i}" for i in range(len(images))],
-        image=np.asarray(columns["image"], dtype=np.int64),
-        question=list(columns["question"]),
-        answers=[[a] for a in columns["answer"]],
-        qtype=list(columns["type"]),
-        subtype=list(columns["subtype"]),
-        question_id=[f"{name}/{i}" for i in range(n)],
-        vector=np.asarray(columns["vector"], dtype=np.float32),
-    )
-
-
-def _real(
-    reader: vqa_sources.Reader, data: dict[str, Any]
-) -> tuple[dict[str, VQASplit], list[str], dict[str, Any]]:
-    limits = {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
-    examples, plan = vqa_sources.collect(reader, limits, data["seed"], data["carve"])
-    size = int(data["image_size"] or DEFAULT_IMAGE_SIZE)
-    splits, skipped = {}, {}
-    for split in SPLITS:
-        where = f"{reader.source.describe()} {split}"
-        splits[split], skipped[split] = vqa_store.assemble(examples[split], size, where)
-    vocabulary = vqa_store.answer_vocabulary([splits["train"]], data["answers"])
-    return (
-        splits,
-        vocabulary,
-        {"source_splits": plan.source_of, "carved": plan.shares, "skipped": skipped},
-    )
-
-
-def build_cache(
-    tmp: Path, source: SourceSpec, data: dict[str, Any], tokenizer: dict[str, Any]
-) -> dict[str, Any]:
-    """Make, cap, tokenize and write every split; returns the manifest."""
-    with make_progress() as progress:
-        task = progress.add_task(f"prepare {source.describe()}", total=None, info="")
-        notes: dict[str, Any] = {}
-        if source.kind == "generator":
-            splits, vocabulary = _generated(source, data)
-        else:
-            splits, vocabulary, notes = _real(vqa_sources.open_reader(source), data)
-        caps = {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
-        splits = {s: vqa_store.cap_questions(splits[s], caps[s]) for s in SPLITS}
-        model_path = tmp / "question.model"
-        train_sentencepiece(
-            splits["train"].question, model_path, tokenizer["vocab_size"], tokenizer["model_type"]
-        )
-        tok = SentencePieceTokenizer(model_path)
-        for name, split in splits.items():
-            split.question_ids = tok.encode_batch(split.question)
-            split.answer = vqa_store.answer_indices(split, vocabulary)
-            vqa_store.write_split(tmp, name, split)
-        progress.update(task, total=1, completed=1)
-    image_shape = list(splits["train"].images.shape[1:])
-    return {
-        "family": "vqa",
-        "source": source.describe(),
-        "splits": {
-            s: {
-                "size": len(d),
-                "images": int(len(d.images)),
-                "out_of_vocabulary": int((d.answer == OUT_OF_VOCABULARY).sum()),
-            }
-            for s, d in splits.items()
-        },
-        "answers": vocabulary,
-        "image_shape": image_shape,
-        "question_vector_size": int(splits["train"].vector.shape[1]),
-        "max_question_len": max(len(ids) for d in splits.values() for ids in d.question_ids),
-        "tokenizer": {**tokenizer, "file": "question.model", "actual_vocab_size": tok.vocab_size},
-        "data_options": data,
-        "notes": notes,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def source_identity(source: SourceSpec) -> dict[str, Any]:
-    """What the fingerprint hashes about the source (a generator's version included)."""
-    if source.kind == "generator":
-        generate = get_generator(str(source.generator))
-        version = getattr(importlib.import_module(generate.__module__), "VERSION", 0)
-        return {"generator": source.generator, "options": source.options, "version": version}
-    return {**vqa_sources.open_reader(source).identity(), "splits": source.splits}
 
 
 def split_data(prepared: Prepared, split: str) -> VQASplit:
@@ -350,7 +207,7 @@ class VQAFamily(TaskFamily):
                 for i in range(0, len(data), batch_size)
             ]
         for rows in order:
-            yield make_batch(data, rows)
+            yield make_batch(data, rows, prepared.manifest.get("image_norm", "signed"))
 
     def loss(self, model: nn.Module, batch: VQABatch) -> Tensor:
         device = next(model.parameters()).device
@@ -376,6 +233,7 @@ class VQAFamily(TaskFamily):
         if n == 0:
             raise SeqbenchError(f"nothing to evaluate in {prepared.key} {split}", "raise --limit")
         vocabulary = prepared.manifest["answers"]
+        norm = prepared.manifest.get("image_norm", "signed")
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
@@ -386,7 +244,8 @@ class VQAFamily(TaskFamily):
         with bar, torch.no_grad():
             task = bar.add_task(f"answer {prepared.key} {split}", total=n, info="")
             for start in range(0, n, batch_size):
-                batch = make_batch(data, list(range(start, min(start + batch_size, n)))).to(device)
+                rows = list(range(start, min(start + batch_size, n)))
+                batch = make_batch(data, rows, norm).to(device)
                 began = time.perf_counter()
                 logits = forward(model, batch)
                 wall_s += time.perf_counter() - began
