@@ -76,12 +76,14 @@ def _run_cell_quietly(cell_fields: dict[str, Any], threads: int) -> list[dict[st
 
 
 Done = Callable[[Cell, list[dict[str, Any]]], None]
+Failed = Callable[[Cell, BaseException], None]
 
 
 class Executor:
-    """Where cells run."""
+    """Where cells run. A failing cell is reported through ``on_failed`` and the others go on:
+    one bad cell must not throw away hours of finished work."""
 
-    def map(self, cells: list[Cell], on_done: Done) -> None:
+    def map(self, cells: list[Cell], on_done: Done, on_failed: Failed) -> None:
         raise NotImplementedError
 
 
@@ -91,9 +93,14 @@ class InProcess(Executor):
     def __init__(self, jobs: int = 1, address: str | None = None) -> None:
         pass
 
-    def map(self, cells: list[Cell], on_done: Done) -> None:
+    def map(self, cells: list[Cell], on_done: Done, on_failed: Failed) -> None:
         for cell in cells:
-            on_done(cell, run_cell(cell))
+            try:
+                records = run_cell(cell)
+            except Exception as error:  # noqa: BLE001  (reported, then the suite goes on)
+                on_failed(cell, error)
+            else:
+                on_done(cell, records)
 
 
 def _threads() -> int:
@@ -110,12 +117,17 @@ class LocalProcesses(Executor):
     def __init__(self, jobs: int = 2, address: str | None = None) -> None:
         self.jobs = max(1, jobs)
 
-    def map(self, cells: list[Cell], on_done: Done) -> None:
+    def map(self, cells: list[Cell], on_done: Done, on_failed: Failed) -> None:
         threads = _threads()
         with ProcessPoolExecutor(max_workers=self.jobs) as pool:
             futures = {pool.submit(_run_cell_quietly, asdict(c), threads): c for c in cells}
             for future in as_completed(futures):
-                on_done(futures[future], future.result())
+                try:
+                    records = future.result()
+                except Exception as error:  # noqa: BLE001
+                    on_failed(futures[future], error)
+                else:
+                    on_done(futures[future], records)
 
 
 class RayExecutor(Executor):
@@ -131,7 +143,7 @@ class RayExecutor(Executor):
         self.ray = ray
         self.address = address
 
-    def map(self, cells: list[Cell], on_done: Done) -> None:
+    def map(self, cells: list[Cell], on_done: Done, on_failed: Failed) -> None:
         ray = self.ray
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
@@ -141,7 +153,13 @@ class RayExecutor(Executor):
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                on_done(pending.pop(ref), ray.get(ref))
+                cell = pending.pop(ref)
+                try:
+                    records = ray.get(ref)
+                except Exception as error:  # noqa: BLE001
+                    on_failed(cell, error)
+                else:
+                    on_done(cell, records)
 
 
 EXECUTORS: Registry[type[Executor]] = Registry("executor")
@@ -160,7 +178,10 @@ def run_cells(
     on_done: Done,
     on_skip: Callable[[Cell], None] | None = None,
 ) -> int:
-    """Run the cells not finished yet; returns how many ran."""
+    """Run the cells not finished yet; returns how many ran.
+
+    Raises one error naming every failed cell after all the others finished.
+    """
     todo = []
     for cell in cells:
         if is_done(cell, records):
@@ -168,6 +189,14 @@ def run_cells(
                 on_skip(cell)
         else:
             todo.append(cell)
+    failures: list[tuple[Cell, BaseException]] = []
     if todo:
-        EXECUTORS.get(executor)(jobs=jobs, address=address).map(todo, on_done)
+        runner = EXECUTORS.get(executor)(jobs=jobs, address=address)
+        runner.map(todo, on_done, lambda cell, error: failures.append((cell, error)))
+    if failures:
+        detail = "; ".join(f"{cell.label()}: {error}" for cell, error in failures)
+        raise SeqbenchError(
+            f"{len(failures)} of {len(todo)} cell(s) failed ({detail})",
+            "fix the cause and rerun the same command: finished cells are skipped",
+        )
     return len(todo)

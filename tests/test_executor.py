@@ -62,3 +62,24 @@ def test_executors_give_the_same_records(
     if executor == "ray":
         ray.shutdown()
     assert [_comparable(r) for r in baseline] == [_comparable(r) for r in other]
+
+
+def test_a_failing_cell_does_not_stop_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqbench import executor
+    from seqbench.errors import SeqbenchError
+
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
+    bad = Cell("scan", "lstm", "tiny", 0, "test", "cpu")
+
+    def flaky(cell: Cell, threads: int | None = None) -> list[dict]:
+        if cell == bad:
+            raise RuntimeError("boom")
+        return [{"cell": cell.model}]
+
+    monkeypatch.setattr(executor, "run_cell", flaky)
+    done: list[str] = []
+    with pytest.raises(SeqbenchError, match="1 of 2 cell.*lstm.*boom"):
+        run_cells([bad, CELLS[0]], [], on_done=lambda cell, records: done.append(cell.model))
+    assert done == ["gru"]

@@ -49,15 +49,17 @@ QUESTIONS_PER_IMAGE = 4  # default training-batch grouping
 
 @dataclass
 class VQABatch:
-    """``images`` [N, 3, H, W] in [-1, 1]; per question (B of them): ``image_index`` [B] (row
-    in ``images``), ``question_ids`` [B, L] (pad 0), ``question_vectors`` [B, V], ``answers``
-    [B] (answer index, -1 outside the vocabulary) and the split ``rows`` [B]."""
+    """``images`` [N, 3, H, W] normalised (each distinct image once); per question (B of
+    them): ``image_index`` [B] (row in ``images``), ``question_ids`` [B, L] (pad 0),
+    ``question_vectors`` [B, V], ``answers`` [B] (answer index, -1 outside the vocabulary),
+    the question ``types`` ("type.subtype") and the split ``rows``."""
 
     images: Tensor
     image_index: Tensor
     question_ids: Tensor
     question_vectors: Tensor
     answers: Tensor
+    types: list[str]
     rows: list[int]
 
     def to(self, device: torch.device | str) -> VQABatch:
@@ -67,6 +69,7 @@ class VQABatch:
             self.question_ids.to(device),
             self.question_vectors.to(device),
             self.answers.to(device),
+            self.types,
             self.rows,
         )
 
@@ -84,6 +87,7 @@ def make_batch(split: VQASplit, rows: list[int], image_norm: str = "signed") -> 
         question_ids=padded,
         question_vectors=torch.from_numpy(split.vector[rows]),
         answers=torch.from_numpy(split.answer[rows]),  # type: ignore[index]
+        types=[f"{split.qtype[r]}.{split.subtype[r]}" for r in rows],
         rows=list(rows),
     )
 
