@@ -74,11 +74,9 @@ def _trace(
     """The cached trace of this checkpoint on this split, captured on first use."""
     from seqbench.trace import Trace, Tracer
 
-    path = (
-        checkpoint.directory
-        / "traces"
-        / f"{request.split}-beam{request.beam}-n{TRACE_SAMPLES}.json"
-    )
+    # A family may trace more (retrieval: the whole gallery, or the search is priced on a toy).
+    limit = getattr(family, "trace_limit", TRACE_SAMPLES)
+    path = checkpoint.directory / "traces" / f"{request.split}-beam{request.beam}-n{limit}.json"
     if path.is_file():
         try:
             return Trace.load(path)
@@ -87,7 +85,7 @@ def _trace(
     tracer = Tracer()
     with ops.hooks(tracer):
         outcome = family.evaluate(
-            model, prepared, request.split, limit=TRACE_SAMPLES, beam=request.beam, progress=False
+            model, prepared, request.split, limit=limit, beam=request.beam, progress=False
         )
     trace = tracer.finish(
         samples=outcome.samples,

@@ -142,11 +142,25 @@ class RayExecutor(Executor):
             ) from err
         self.ray = ray
         self.address = address
+        self.jobs = jobs
 
     def map(self, cells: list[Cell], on_done: Done, on_failed: Failed) -> None:
         ray = self.ray
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            from seqbench import paths
+
+            ray.init(
+                address=self.address,
+                # A local Ray gets --jobs CPUs (default: all); a cluster brings its own.
+                num_cpus=(self.jobs or None) if self.address is None else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                # Workers write checkpoints and records under the same $SEQBENCH_HOME (on a
+                # cluster, a path every node shares).
+                runtime_env={
+                    "env_vars": {"SEQBENCH_HOME": str(paths.home()), "SEQBENCH_QUIET": "1"}
+                },
+            )
         threads = _threads()
         remote = ray.remote(num_cpus=threads)(_run_cell_quietly)
         pending = {remote.remote(asdict(c), threads): c for c in cells}

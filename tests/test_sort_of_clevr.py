@@ -78,14 +78,31 @@ def test_each_object_drawn_in_its_colour(split: soc.Split) -> None:
     for i in range(20):
         for k, (x, y) in enumerate(split.scenes.centres[i]):
             assert tuple(split.images[i, y, x]) == tuple(soc.RGB[k])
-    # Background is white, and shapes differ: a square fills its corner, a circle does not.
+    # Background is white, and shapes differ: a square fills its corner, a circle never does
+    # (a later object may overlap an earlier square's corner, as in the reference generator).
     assert tuple(split.images[0, 0, 0]) == (255, 255, 255)
-    for i in range(20):
+    square_corners = []
+    for i in range(50):
         for k, ((x, y), s) in enumerate(
             zip(split.scenes.centres[i], split.scenes.shapes[i], strict=True)
         ):
-            corner = tuple(split.images[i, y - 5, x - 5])
-            assert (corner == tuple(soc.RGB[k])) == (soc.SHAPES[s] == "square")
+            own = tuple(split.images[i, y - 5, x - 5]) == tuple(soc.RGB[k])
+            if soc.SHAPES[s] == "square":
+                square_corners.append(own)
+                assert tuple(split.images[i, y + 5, x + 5]) != (255, 255, 255)
+            else:
+                assert not own
+    assert np.mean(square_corners) > 0.9
+
+
+def test_shapes_are_drawn_like_the_reference_code() -> None:
+    """cv2.rectangle(c - 5, c + 5) fills 11x11 px; a radius-5 disk covers 89 px."""
+    centres = np.array([[[10, 10], [30, 10], [50, 10], [10, 40], [30, 40], [50, 40]]])
+    shapes = np.array([[0, 1, 0, 1, 0, 1]])  # square, circle, ...
+    image = soc.render(soc.Scenes(centres, shapes))[0]
+    for k in range(6):
+        area = int((image == soc.RGB[k]).all(-1).sum())
+        assert area == (121 if shapes[0, k] == 0 else 89)
 
 
 def test_every_answer_matches_the_object_list(split: soc.Split) -> None:

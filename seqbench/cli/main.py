@@ -292,7 +292,7 @@ def report(formats: tuple[str, ...], no_plots: bool, out_dir: Path, preset: str 
     type=int,
     default=2,
     show_default=True,
-    help="Worker processes for --executor processes.",
+    help="Workers for --executor processes (and CPUs of a local Ray).",
 )
 @click.option("--address", help="Ray cluster address (default: start a local Ray).")
 def run_cmd(

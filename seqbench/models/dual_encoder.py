@@ -160,7 +160,9 @@ class TextEncoder(ops.Traced):
         self.pad_id = pad_id
         self.scale = math.sqrt(d_model)
         self.embedding = ops.Embedding(vocab_size, d_model, padding_idx=pad_id)
-        nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
+        with torch.no_grad():  # std d^-1/2, times sqrt(d) on lookup: unit-variance inputs
+            nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
+            self.embedding.weight[pad_id].zero_()
         self.positional_encoding = SinusoidalPositionalEncoding(d_model, max_len, dropout)
         self.encoder = TransformerEncoder(d_model, heads, layers, d_ff, dropout)
         self.out_dim = d_model

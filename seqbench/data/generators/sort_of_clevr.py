@@ -1,8 +1,10 @@
 """Sort-of-CLEVR (Santoro et al., NeurIPS 2017): the published recipe, seeded and vectorised.
 
 Each image is 75x75 px on white with 6 objects, one per colour (so the colour names the
-object), each a 10x10 square or a radius-5 circle (p = 0.5); centres are resampled until no
-two are closer than 10 px. Every image gets 10 non-relational and 10 relational questions:
+object), each a square or a circle (p = 0.5) of "size" 5 drawn as the reference code's OpenCV
+calls draw them: the square spans centre +- 5 px inclusive (11x11 px), the circle is the
+digital disk of radius 5 (89 px); centres are resampled until no two are closer than 10 px.
+Every image gets 10 non-relational and 10 relational questions:
 
 =============== ========= =====================================================================
 type            sub-type  question (words) -> answer
@@ -31,10 +33,12 @@ import numpy as np
 from seqbench.data.generators import GENERATORS
 
 # Bump when images, questions or answers change: prepared caches then miss.
-VERSION = 1
+# 2: squares 11x11 and radius-5 disks, as the reference code draws them (v1's fatter disks
+#    were nearly the squares' area, so shape was barely visible to a stride-2 CNN).
+VERSION = 2
 
 IMAGE_SIZE = 75  # px
-OBJECT_SIZE = 5  # px: half the square's side, the circle's radius
+OBJECT_SIZE = 5  # px: the square's half-side (centre +- 5, inclusive), the circle's radius
 MIN_DISTANCE = 2 * OBJECT_SIZE  # px between centres
 COLOURS = ("red", "green", "blue", "orange", "gray", "yellow")
 RGB = np.array(
@@ -151,8 +155,9 @@ def sample_scenes(rng: np.random.Generator, n: int) -> Scenes:
 
 def _disk(radius: int) -> np.ndarray:
     offsets = np.arange(-radius, radius + 1)
-    # (r + 0.5)^2 rather than r^2: a round disk without one-pixel spikes at the four poles.
-    return offsets[:, None] ** 2 + offsets[None, :] ** 2 <= (radius + 0.5) ** 2
+    # r^2 + 1 rather than r^2: 3-pixel caps at the poles instead of 1-pixel spikes, as a
+    # rasterised circle of radius r looks (OpenCV's included).
+    return offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2 + 1
 
 
 _DISK = _disk(OBJECT_SIZE)
@@ -166,10 +171,11 @@ def render(scenes: Scenes) -> np.ndarray:
     for i in range(n):
         image = images[i]
         for k, ((x, y), shape) in enumerate(zip(scenes.centres[i], scenes.shapes[i], strict=True)):
+            patch = image[y - s : y + s + 1, x - s : x + s + 1]
             if SHAPES[shape] == "square":
-                image[y - s : y + s, x - s : x + s] = RGB[k]
+                patch[:] = RGB[k]
             else:
-                image[y - s : y + s + 1, x - s : x + s + 1][_DISK] = RGB[k]
+                patch[_DISK] = RGB[k]
     return images
 
 
