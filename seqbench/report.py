@@ -53,6 +53,8 @@ def _metric(name: str) -> Callable[[dict[str, Any]], Any]:
 KEY_COLUMNS = [
     Column("task", lambda r: r["task"]),
     Column("split", lambda r: r["split"]),
+    # Examples scored: a --limit run says so instead of passing for the whole split.
+    Column("n", lambda r: r["host"]["samples"], "{:,}"),
     Column("model", lambda r: r["model"]),
     Column("profile", lambda r: r["profile"]),
 ]

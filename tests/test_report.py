@@ -24,7 +24,7 @@ def _record(model: str, profile: str, em: float, stamp: str, energy: float = 1e-
             "primary": "exact_match",
             "signature": "nrefs:1|tok:13a",
         },
-        host={"units_per_s": 1000.0, "unit": "token", "threads": 2},
+        host={"units_per_s": 1000.0, "unit": "token", "threads": 2, "samples": 100},
         simulated={
             "latency_s_per_sample": 2e-3,
             "throughput_units_per_s": 500.0,
@@ -76,10 +76,10 @@ GOLDEN_MD = """\
 
 seqbench 0.1.0 · git abc123 · generated 2026-11-26T00:00:00
 
-| task | split | model | profile | exact_match | bleu | host tokens/s | latency ms/sample | sim tokens/s | µJ/token | power W | TOPS/W |
-|---|---|---|---|---|---|---|---|---|---|---|---|
-| scan:simple | test | gru | cpu | 50.00 | 25.00 | 1,000.0 | 2 | 500 | **0.5** | 0.5 | 3 |
-| scan:simple | test | transformer | cpu | **99.00** | **49.50** | 1,000.0 | 2 | 500 | 2 | 0.5 | 3 |
+| task | split | n | model | profile | exact_match | bleu | host tokens/s | latency ms/sample | sim tokens/s | µJ/token | power W | TOPS/W |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| scan:simple | test | 100 | gru | cpu | 50.00 | 25.00 | 1,000.0 | 2 | 500 | **0.5** | 0.5 | 3 |
+| scan:simple | test | 100 | transformer | cpu | **99.00** | **49.50** | 1,000.0 | 2 | 500 | 2 | 0.5 | 3 |
 
 Best value per ranked column in **bold**. Metric signatures:
 

@@ -34,7 +34,7 @@ def _record(model: str, profile: str, quality: float, latency: float, energy: fl
             "primary": "exact_match",
             "signature": "nrefs:1",
         },
-        host={"units_per_s": 100.0, "unit": "token", "threads": 1},
+        host={"units_per_s": 100.0, "unit": "token", "threads": 1, "samples": 2},
         simulated={
             "latency_s_per_sample": latency,
             "throughput_units_per_s": 1 / latency,
