@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,42 @@ def family_for(spec: TaskSpec) -> TaskFamily:
     import seqbench.families  # noqa: F401  (registers the families)
 
     return FAMILY_REGISTRY.get(spec.family)
+
+
+def cached_prepare(
+    spec: TaskSpec,
+    subset: str | None,
+    preset: str,
+    parts: dict[str, Any],
+    build: Callable[[Path], dict[str, Any]],
+    *,
+    force: bool = False,
+) -> tuple[Prepared, bool]:
+    """The verified cache folder for ``parts`` (the fingerprinted inputs), or a new one.
+
+    ``build(tmp_dir) -> manifest`` writes the data into a temp folder that is published
+    atomically; a folder that fails verification (killed run, tampering) is rebuilt.
+    Returns (prepared, was_cached).
+    """
+    from seqbench.data import cache
+    from seqbench.progress import console
+
+    fp = cache.fingerprint(parts)
+    key = task_key(spec, subset)
+    directory = cache.task_cache_dir(key, fp)
+    manifest = cache.verify(directory)
+    if manifest is not None and not force:
+        return Prepared(spec, subset, preset, directory, manifest), True
+    if manifest is None and directory.exists():
+        console.print(
+            f"[yellow]warning:[/] cache {directory} is incomplete or corrupt; rebuilding it"
+        )
+
+    def writer(tmp: Path) -> dict[str, Any]:
+        return {"task": key, "fingerprint": fp, **build(tmp)}
+
+    manifest = cache.build(directory, writer)
+    return Prepared(spec, subset, preset, directory, manifest), False
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:

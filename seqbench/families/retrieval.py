@@ -28,18 +28,23 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seqbench.config import SourceSpec, TaskSpec, task_key
-from seqbench.data import cache
+from seqbench.config import SourceSpec, TaskSpec
 from seqbench.data.generators import get_generator
 from seqbench.data.images import to_tensor
 from seqbench.data.retrieval_sources import load_records
 from seqbench.data.retrieval_store import RetrievalSplit, read_split, write_split
 from seqbench.data.tokenize import PAD_ID, SentencePieceTokenizer, train_sentencepiece
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily
+from seqbench.families.base import (
+    FAMILY_REGISTRY,
+    EvalOutcome,
+    Prepared,
+    TaskFamily,
+    cached_prepare,
+)
 from seqbench.metrics.retrieval import KS, recall_metrics
 from seqbench.models.dual_encoder import symmetric_info_nce
-from seqbench.progress import console, make_progress
+from seqbench.progress import make_progress
 from seqbench.search import VectorIndex
 
 SPLITS = ("train", "dev", "test")
@@ -294,21 +299,17 @@ class RetrievalFamily(TaskFamily):
             "tokenizer": tokenizer,
             "data": data,
         }
-        fp = cache.fingerprint(parts)
-        key = task_key(spec, subset)
-        directory = cache.task_cache_dir(key, fp)
-        manifest = cache.verify(directory)
-        if manifest is not None and not force:
-            return Prepared(spec, subset, preset, directory, manifest), True
-        if manifest is None and directory.exists():
-            console.print(f"[yellow]warning:[/] cache {directory} is incomplete; rebuilding it")
-
-        def writer(tmp: Path) -> dict[str, Any]:
-            return {"task": key, "fingerprint": fp, **build_cache(tmp, source, data, tokenizer)}
-
-        manifest = cache.build(directory, writer)
-        read_split.cache_clear()  # a forced rebuild replaces the files behind cached splits
-        return Prepared(spec, subset, preset, directory, manifest), False
+        prepared, cached = cached_prepare(
+            spec,
+            subset,
+            preset,
+            parts,
+            lambda tmp: build_cache(tmp, source, data, tokenizer),
+            force=force,
+        )
+        if not cached:
+            read_split.cache_clear()  # a rebuild replaces the files behind cached splits
+        return prepared, cached
 
     def model_config(self, prepared: Prepared, model: str, preset: str) -> dict[str, Any]:
         opts = prepared.spec.preset(preset)

@@ -25,8 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.config import TaskSpec, task_key
-from seqbench.data import cache
+from seqbench.config import TaskSpec
 from seqbench.data.parallel import (
     SPLITS,
     OpenedSource,
@@ -47,9 +46,15 @@ from seqbench.data.tokenize import (
     train_sentencepiece,
 )
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily
+from seqbench.families.base import (
+    FAMILY_REGISTRY,
+    EvalOutcome,
+    Prepared,
+    TaskFamily,
+    cached_prepare,
+)
 from seqbench.metrics.text import corpus_bleu, corpus_chrf, exact_match
-from seqbench.progress import console, make_progress
+from seqbench.progress import make_progress
 
 DATA_OPTIONS = ("max_train", "max_eval", "seed", "dev_fraction", "max_length")
 METRICS = ("bleu", "chrf", "exact_match")
@@ -251,22 +256,14 @@ class TranslationFamily(TaskFamily):
             "tokenizer": tokenizer,
             "data": data,
         }
-        fp = cache.fingerprint(parts)
-        directory = cache.task_cache_dir(task_key(spec, subset), fp)
-        manifest = cache.verify(directory)
-        if manifest is not None and not force:
-            return Prepared(spec, subset, preset, directory, manifest), True
-        if manifest is None and directory.exists():
-            console.print(
-                f"[yellow]warning:[/] cache {directory} is incomplete or corrupt; rebuilding it"
-            )
-
-        def writer(tmp: Path) -> dict[str, Any]:
-            manifest = build_cache(tmp, opened, tokenizer, data)
-            return {"task": task_key(spec, subset), "fingerprint": fp, **manifest}
-
-        manifest = cache.build(directory, writer)
-        return Prepared(spec, subset, preset, directory, manifest), False
+        return cached_prepare(
+            spec,
+            subset,
+            preset,
+            parts,
+            lambda tmp: build_cache(tmp, opened, tokenizer, data),
+            force=force,
+        )
 
     def model_config(self, prepared: Prepared, model: str, preset: str) -> dict[str, Any]:
         opts = prepared.spec.preset(preset)
