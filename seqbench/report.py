@@ -67,11 +67,17 @@ FAMILY_METRICS: dict[str, list[str]] = {
 }
 
 
+def plural(unit: str) -> str:
+    """``token`` -> ``tokens``, ``query`` -> ``queries``."""
+    return unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
+
+
 def cost_columns(unit: str) -> list[Column]:
+    units = plural(unit)
     return [
-        Column(f"host {unit}s/s", lambda r: r["host"]["units_per_s"], "{:,.1f}", True),
+        Column(f"host {units}/s", lambda r: r["host"]["units_per_s"], "{:,.1f}", True),
         Column("latency ms/sample", _sim("latency_s_per_sample", 1e3), "{:.4g}", False),
-        Column(f"sim {unit}s/s", _sim("throughput_units_per_s"), "{:,.4g}", True),
+        Column(f"sim {units}/s", _sim("throughput_units_per_s"), "{:,.4g}", True),
         Column(f"µJ/{unit}", _sim("energy_J_per_unit", 1e6), "{:.4g}", False),
         Column("power W", _sim("power_W"), "{:.4g}", None),
         Column("TOPS/W", _sim("tops_per_w"), "{:.4g}", True),

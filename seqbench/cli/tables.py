@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
+from seqbench.report import plural
+
 
 def _fmt(value: Any, spec: str = "{:.4g}") -> str:
     return "—" if value is None else spec.format(value)
@@ -20,13 +22,13 @@ def eval_table(records: list[dict[str, Any]]) -> Table:
     title = (
         f"{first['task']} / {first['split']} / {first['model']} — "
         f"host {first['host']['units_per_s']:,.1f} "
-        f"{unit}s/s measured ({first['host']['threads']} threads)"
+        f"{plural(unit)}/s measured ({first['host']['threads']} threads)"
     )
     table = Table(title=title, title_justify="left")
     table.add_column("profile")
     for metric in metrics:
         table.add_column(metric, justify="right")
-    for header in ("latency ms/sample", f"{unit}s/s", f"µJ/{unit}", "power W", "TOPS/W"):
+    for header in ("latency ms/sample", f"{plural(unit)}/s", f"µJ/{unit}", "power W", "TOPS/W"):
         table.add_column(header, justify="right")
     for record in records:
         sim = record["simulated"]
