@@ -94,12 +94,25 @@ def columns_for(family: str, records: list[dict[str, Any]]) -> list[Column]:
 
 
 def best_marks(columns: list[Column], rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
-    """(row, column) cells holding the best value of a ranked column."""
+    """(row, column) cells holding the best value of a ranked column within each (task, split):
+    rows of different splits do not compete."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault((str(r.get("task")), str(r.get("split"))), []).append(i)
+    marks: set[tuple[int, int]] = set()
+    for members in groups.values():
+        marks |= _best_in(columns, rows, members)
+    return marks
+
+
+def _best_in(
+    columns: list[Column], rows: list[dict[str, Any]], members: list[int]
+) -> set[tuple[int, int]]:
     marks: set[tuple[int, int]] = set()
     for c, column in enumerate(columns):
         if column.higher_is_better is None:
             continue
-        values = [(column.value(r), i) for i, r in enumerate(rows)]
+        values = [(column.value(rows[i]), i) for i in members]
         values = [(v, i) for v, i in values if isinstance(v, (int, float))]
         if len({v for v, _ in values}) < 2:  # a tie across every row marks nothing
             continue
@@ -144,7 +157,11 @@ def render_markdown(table: Table, stamp: str, sha: str) -> str:
     for i, row in enumerate(table.cells()):
         cells = [f"**{v}**" if (i, c) in marks else v for c, v in enumerate(row)]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Best value per ranked column in **bold**. Metric signatures:", ""]
+    lines += [
+        "",
+        "Best value per ranked column within each task and split in **bold**. Signatures:",
+        "",
+    ]
     lines += [f"- `{s}`" for s in table.signatures()]
     lines += [
         "",

@@ -94,7 +94,7 @@ def render_html(tables: list[Table], plots: dict[str, list[Path]], stamp: str, s
         sections.append(
             f"<section><h2>{html.escape(table.family)}</h2>"
             f"<p>{len(table.rows)} rows · click a column header to sort · best value per ranked "
-            f"column highlighted</p>{_table_html(table)}"
+            f"column (per task and split) highlighted</p>{_table_html(table)}"
             f"<details><summary>metric signatures</summary><ul>{signatures}</ul></details>"
             f'<div class="plots">{figures}</div></section>'
         )

@@ -81,7 +81,7 @@ seqbench 0.1.0 · git abc123 · generated 2026-11-26T00:00:00
 | scan:simple | test | 100 | gru | cpu | 50.00 | 25.00 | 1,000.0 | 2 | 500 | **0.5** | 0.5 | 3 |
 | scan:simple | test | 100 | transformer | cpu | **99.00** | **49.50** | 1,000.0 | 2 | 500 | 2 | 0.5 | 3 |
 
-Best value per ranked column in **bold**. Metric signatures:
+Best value per ranked column within each task and split in **bold**. Signatures:
 
 - `nrefs:1|tok:13a`
 """

@@ -155,6 +155,17 @@ def test_rn_relates_all_object_pairs() -> None:
     assert shapes == [(6, 25, 25, 32)]  # 5x5 objects -> 625 ordered pairs per question
 
 
+def test_rn_film_conditioning_option() -> None:
+    torch.manual_seed(0)
+    model = build_model("rn", {**SMALL, "g_conditioning": "film"}, family="vqa").eval()
+    recorder = Recorder()
+    with torch.no_grad(), ops.hooks(recorder):
+        assert model(*inputs()).shape == (6, 10)
+    assert any(n.endswith(".film_a") for _, n in recorder.seen)
+    with pytest.raises(SeqbenchError, match="unknown g_conditioning"):
+        build_model("rn", {**SMALL, "g_conditioning": "bilinear"})
+
+
 def test_question_vector_encoder_option() -> None:
     model = build_model("rn", {**SMALL, "question_encoder": "vector"}, family="vqa")
     images, ids, vectors, image_index = inputs()

@@ -47,6 +47,7 @@ class VQAConfig:
     g_hidden: int = 256
     g_layers: int = 4
     f_hidden: int = 256
+    g_conditioning: str = "concat"  # concat (the paper) | film (question gains on o_i, o_j)
     # vl-transformer
     d_model: int = 64
     num_heads: int = 4

@@ -1,10 +1,15 @@
-"""Relation network (Santoro et al., NeurIPS 2017): ``f(sum_{i,j} g(o_i, o_j, q))``.
+"""Relation network (Santoro et al., NeurIPS 2017): ``f(mean_{i,j} g(o_i, o_j, q))``.
 
 Objects ``o_i`` are the CNN feature-map cells with their coordinates; ``g`` is an MLP over
 every ordered pair (``R^2`` of them, 625 for a 5x5 map) conditioned on the question ``q``.
 ``g``'s first layer is linear in its concatenated input, so it is computed as
 ``W_a o_i + W_b o_j + W_q q`` (per object, then broadcast over pairs) rather than on ``R^2``
 concatenations: the same function with ``R`` times fewer multiplications in that layer.
+
+``g_conditioning: film`` also scales the o_i and o_j parts by question-dependent gains
+``(1 + W_gamma q)`` (FiLM, Perez et al. 2018): the product of question and object features
+that picking out "the red object" needs, which the paper's additive conditioning has to
+build from ReLUs (slowly, on a CPU budget).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from seqbench import ops
+from seqbench.errors import SeqbenchError
 from seqbench.models.registry import register_model
 from seqbench.models.vqa_parts import (
     MLP,
@@ -24,9 +30,11 @@ from seqbench.models.vqa_parts import (
     regions,
 )
 
+CONDITIONING = ("concat", "film")
+
 
 class RelationNetwork(ops.Traced):
-    """CNN objects, an LSTM (or vector) question, ``g`` over all pairs, sum, ``f``."""
+    """CNN objects, an LSTM (or vector) question, ``g`` over all pairs, mean, ``f``."""
 
     def __init__(self, cfg: VQAConfig):
         super().__init__()
@@ -37,16 +45,35 @@ class RelationNetwork(ops.Traced):
         self.W_a = ops.Linear(object_dim, h)  # g's first layer, o_i part (carries the bias)
         self.W_b = ops.Linear(object_dim, h, bias=False)  # o_j part
         self.W_q = ops.Linear(cfg.question_dim, h, bias=False)  # question part
+        if cfg.g_conditioning not in CONDITIONING:
+            raise SeqbenchError(
+                f"unknown g_conditioning {cfg.g_conditioning!r}",
+                f"choose one of: {', '.join(CONDITIONING)}",
+            )
+        self.film = cfg.g_conditioning == "film"
+        if self.film:  # question-dependent gains on the o_i and o_j parts (1 + W_gamma q)
+            self.W_gamma_a = ops.Linear(cfg.question_dim, h)
+            self.W_gamma_b = ops.Linear(cfg.question_dim, h)
         self.g_rest = MLP([h] * cfg.g_layers, final_relu=True) if cfg.g_layers > 1 else None
         self.f = MLP([h, cfg.f_hidden, cfg.f_hidden, cfg.num_answers], cfg.dropout)
 
+    @staticmethod
+    def modulate(x: Tensor, gamma: Tensor, name: str) -> Tensor:
+        """FiLM-style gain ``x * (1 + gamma)``: x [B,R,h] per object, gamma [B,h] per question."""
+        gained = ops.elementwise("mul", x, gamma.unsqueeze(1), name=name)
+        return ops.elementwise("add", x, gained, name=f"{name}.add")
+
     def relations(self, objects: Tensor, q: Tensor, image_index: Tensor | None) -> Tensor:
-        """``sum_{i,j} g(o_i, o_j, q)``: objects [N,R,d] per image, question [B,q] -> [B,h]."""
+        """``mean_{i,j} g(o_i, o_j, q)``: objects [N,R,d] per image, question [B,q] -> [B,h]."""
         name = self.trace_name
         B, R = q.shape[0], objects.shape[1]
         # The object projections are per image: computed before fanning out to questions.
-        first = per_question(self.W_a(objects), image_index).unsqueeze(2)  # [B,R,1,h]: o_i
-        second = per_question(self.W_b(objects), image_index).unsqueeze(1)  # [B,1,R,h]: o_j
+        first = per_question(self.W_a(objects), image_index)  # [B,R,h]: o_i
+        second = per_question(self.W_b(objects), image_index)  # [B,R,h]: o_j
+        if self.film:
+            first = self.modulate(first, self.W_gamma_a(q), f"{name}.film_a")
+            second = self.modulate(second, self.W_gamma_b(q), f"{name}.film_b")
+        first, second = first.unsqueeze(2), second.unsqueeze(1)
         pairs = ops.elementwise("add", first, second, name=f"{name}.g1.pairs")
         query = self.W_q(q)[:, None, None, :]
         g = ops.elementwise("add", pairs, query, name=f"{name}.g1.question")
