@@ -23,7 +23,6 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,17 +30,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.config import TaskSpec, task_key
-from seqbench.data import cache, vqa_store
+from seqbench.config import TaskSpec
+from seqbench.data import vqa_store
 from seqbench.data.images import NORMALISATIONS
 from seqbench.data.parallel import effective_source
 from seqbench.data.tokenize import PAD_ID
 from seqbench.data.vqa_prepare import build_cache, data_options, source_identity, tokenizer_settings
 from seqbench.data.vqa_store import OUT_OF_VOCABULARY, VQASplit
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily
+from seqbench.families.base import (
+    FAMILY_REGISTRY,
+    EvalOutcome,
+    Prepared,
+    TaskFamily,
+    cached_prepare,
+)
 from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
-from seqbench.progress import console, make_progress
+from seqbench.progress import make_progress
 
 MAX_SUBTYPE_METRICS = 12  # more sub-types than this (VQAv2's 65) go to the breakdown only
 QUESTIONS_PER_IMAGE = 4  # default training-batch grouping
@@ -167,21 +172,14 @@ class VQAFamily(TaskFamily):
             "tokenizer": tokenizer,
             "data": data,
         }
-        fp = cache.fingerprint(parts)
-        key = task_key(spec, subset)
-        directory = cache.task_cache_dir(key, fp)
-        manifest = cache.verify(directory)
-        if manifest is not None and not force:
-            return Prepared(spec, subset, preset, directory, manifest), True
-        if manifest is None and directory.exists():
-            console.print(f"[yellow]warning:[/] cache {directory} is incomplete; rebuilding it")
-
-        def writer(tmp: Path) -> dict[str, Any]:
-            built = build_cache(tmp, source, data, tokenizer)
-            return {"task": key, "fingerprint": fp, **built}
-
-        manifest = cache.build(directory, writer)
-        return Prepared(spec, subset, preset, directory, manifest), False
+        return cached_prepare(
+            spec,
+            subset,
+            preset,
+            parts,
+            lambda tmp: build_cache(tmp, source, data, tokenizer),
+            force=force,
+        )
 
     def model_config(self, prepared: Prepared, model: str, preset: str) -> dict[str, Any]:
         opts = prepared.spec.preset(preset)
