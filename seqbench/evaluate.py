@@ -35,7 +35,13 @@ class EvalRequest:
     accels: str = "cpu"
     seed: int = 0
     limit: int | None = None
+    # Profiles with effects re-score only the first N examples (a full decode each on a CPU).
+    effects_limit: int | None = None
     train_if_missing: bool = True
+
+    def effects_examples(self) -> int | None:
+        limits = [n for n in (self.limit, self.effects_limit) if n is not None]
+        return min(limits) if limits else None
 
 
 def _checkpoint(
@@ -109,6 +115,7 @@ def _quality(outcome: EvalOutcome) -> dict[str, Any]:
         "primary": outcome.primary,
         "signature": outcome.signature,
         "breakdown": outcome.breakdown,
+        "samples": outcome.samples,
     }
 
 
@@ -149,7 +156,7 @@ def run(request: EvalRequest, results_root: Path | None = None) -> list[dict[str
                     model,
                     prepared,
                     request.split,
-                    limit=request.limit,
+                    limit=request.effects_examples(),
                     beam=request.beam,
                 )
         else:

@@ -28,6 +28,7 @@ class Cell:
     seed: int = 0
     split: str = "test"
     accels: str = "all"
+    effects_limit: int | None = None
 
     def label(self) -> str:
         return f"{self.task} / {self.model} ({self.preset}, seed {self.seed})"
@@ -66,7 +67,13 @@ def run_cell(cell: Cell, threads: int | None = None) -> list[dict[str, Any]]:
     from seqbench.stages import eval_task
 
     return eval_task(
-        cell.task, cell.model, cell.preset, split=cell.split, accels=cell.accels, seed=cell.seed
+        cell.task,
+        cell.model,
+        cell.preset,
+        split=cell.split,
+        accels=cell.accels,
+        seed=cell.seed,
+        effects_limit=cell.effects_limit,
     )
 
 

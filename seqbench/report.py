@@ -54,7 +54,7 @@ KEY_COLUMNS = [
     Column("task", lambda r: r["task"]),
     Column("split", lambda r: r["split"]),
     # Examples scored: a --limit run says so instead of passing for the whole split.
-    Column("n", lambda r: r["host"]["samples"], "{:,}"),
+    Column("n", lambda r: r["quality"].get("samples", r["host"]["samples"]), "{:,}"),
     Column("model", lambda r: r["model"]),
     Column("profile", lambda r: r["profile"]),
 ]

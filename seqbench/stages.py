@@ -43,6 +43,7 @@ def eval_task(
     accels: str = "cpu",
     seed: int = 0,
     limit: int | None = None,
+    effects_limit: int | None = None,
     train_if_missing: bool = True,
 ) -> list[dict[str, Any]]:
     """Evaluate ``model`` on ``ref`` under each profile in ``accels``; returns the records."""
@@ -63,6 +64,7 @@ def eval_task(
         accels=accels,
         seed=seed,
         limit=limit,
+        effects_limit=effects_limit,
         train_if_missing=train_if_missing,
     )
     return run(request)
@@ -83,6 +85,7 @@ def run_suite(
     preset: str,
     *,
     seed: int = 0,
+    effects_limit: int | None = None,
     accels: str = "all",
     out_dir: Path,
     executor: str = "inprocess",
@@ -102,7 +105,7 @@ def run_suite(
         prepared, cached = prepare_task(ref, preset)
         console.print(f"[bold]{prepared.key}[/]: data {'cached' if cached else 'prepared'}")
         models = spec.preset(preset).get("models", spec.models)
-        cells += [Cell(ref, model, preset, seed, "test", accels) for model in models]
+        cells += [Cell(ref, model, preset, seed, "test", accels, effects_limit) for model in models]
 
     def done(cell: Cell, records: list[dict[str, Any]]) -> None:
         if on_records:

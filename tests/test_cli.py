@@ -77,12 +77,18 @@ def test_tiny_end_to_end(home: Path) -> None:
         "tiny",
         "--accel",
         "all",
+        "--effects-limit",
+        "3",
     )
     assert result.exit_code == 0, result.output
     for profile in ("cpu", "pipelayer", "retransformer", "multcim", "ice"):
         assert profile in result.output
     records = list((home / "home" / "results").rglob("*.json"))
     assert len(records) == 5
+    by_profile = {r["profile"]: r for r in map(json.loads, (p.read_text() for p in records))}
+    # Profiles with effects re-score the first 3 examples; the host scores the whole split.
+    assert by_profile["pipelayer"]["quality"]["samples"] == 3
+    assert by_profile["cpu"]["quality"]["samples"] == by_profile["cpu"]["host"]["samples"] > 3
     record = json.loads(records[0].read_text())
     assert "nrefs:1" in record["quality"]["signature"]
     assert record["simulated"]["breakdown"]
@@ -100,3 +106,18 @@ def test_corrupt_checkpoint_is_a_clear_error(home: Path) -> None:
     result = invoke("eval", "--task", "scan", "--model", "gru", "--preset", "tiny", "--no-train")
     assert result.exit_code == 2
     assert "unreadable" in result.output and "--force" in result.output
+
+
+def test_suites_name_the_tasks_run_takes_by_default() -> None:
+    from seqbench.suites import load_suite
+
+    full = load_suite("full")
+    assert {"sort-of-clevr", "shapes-captions", "scan:length"} <= set(full.tasks)
+    assert full.effects_limit and full.effects_limit > 0
+    assert load_suite("quick").tasks == ("scan",)
+
+
+def test_unknown_suite_is_one_line(home: Path) -> None:
+    result = invoke("run", "--preset", "tiny")
+    assert result.exit_code == 2
+    assert "no suite 'tiny'" in result.output and "--task" in result.output

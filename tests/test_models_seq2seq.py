@@ -221,3 +221,17 @@ def test_models_learn_to_reverse(name: str, config: dict[str, Any], steps: int, 
     accuracy = sum(p == r for p, r in zip(predictions, references, strict=True)) / len(references)
     assert accuracy >= 0.9
     assert model.training  # greedy restored the training mode
+
+
+def test_fused_gru_step_matches_the_traced_gates() -> None:
+    from seqbench.models.rnn import GRUCell
+
+    torch.manual_seed(0)
+    cell = GRUCell(7, 5)
+    x, h = torch.randn(3, 7, requires_grad=True), torch.randn(3, 5)
+    traced = cell.cell(cell.W_x(x), (h,))[0]
+    fused = cell.fused_step(x, (h,))[0]
+    torch.testing.assert_close(fused, traced)
+    (g_traced,) = torch.autograd.grad(traced.sum(), x)
+    (g_fused,) = torch.autograd.grad(fused.sum(), x)
+    torch.testing.assert_close(g_fused, g_traced)

@@ -186,6 +186,11 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
     help="Profile(s): NAME, NAME,NAME or all (see `seqbench list accels`).",
 )
 @click.option("--limit", type=int, help="Evaluate only the first N examples.")
+@click.option(
+    "--effects-limit",
+    type=int,
+    help="Profiles with effects (quantisation, noise) re-score only the first N examples.",
+)
 @click.option("--no-train", is_flag=True, help="Fail instead of training a missing checkpoint.")
 @PRESET
 @SEED
@@ -196,6 +201,7 @@ def eval_cmd(
     beam: int,
     accel: str,
     limit: int | None,
+    effects_limit: int | None,
     no_train: bool,
     preset: str,
     seed: int,
@@ -220,6 +226,7 @@ def eval_cmd(
         accels=accel,
         seed=seed,
         limit=limit,
+        effects_limit=effects_limit,
         train_if_missing=not no_train,
     )
     out.print(eval_table(records))
@@ -271,8 +278,13 @@ def report(formats: tuple[str, ...], no_plots: bool, out_dir: Path, preset: str 
 @cli.command("run")
 @PRESET
 @SEED
-@click.option("--task", "tasks", multiple=True, help="Tasks to run (default: scan).")
+@click.option("--task", "tasks", multiple=True, help="Tasks to run (default: the preset's suite).")
 @click.option("--accel", default="all", show_default=True, help="Profiles to simulate.")
+@click.option(
+    "--effects-limit",
+    type=int,
+    help="Profiles with effects (quantisation, noise) re-score only the first N examples.",
+)
 @click.option(
     "--out",
     "out_dir",
@@ -300,6 +312,7 @@ def run_cmd(
     seed: int,
     tasks: tuple[str, ...],
     accel: str,
+    effects_limit: int | None,
     out_dir: Path,
     executor: str,
     jobs: int,
@@ -307,18 +320,30 @@ def run_cmd(
 ) -> None:
     """Prepare, train, evaluate and report in one go (the main job); resumable.
 
+    Without --task it runs the preset's suite (tasks/suites/PRESET.yaml): quick is SCAN,
+    full is every embedded task. Finished (task, model, profile) cells are never repeated.
+
     \b
     Examples:
       seqbench run --preset quick      # about 5 minutes on 2 cores; writes leaderboards/
+      seqbench run --preset full       # the whole embedded suite: hours
       seqbench run --preset full --task scan:length --executor ray
     """
     from seqbench.cli.tables import eval_table
     from seqbench.stages import run_suite
+    from seqbench.suites import load_suite
 
+    if not tasks:
+        suite = load_suite(preset)
+        tasks = suite.tasks
+        if effects_limit is None:
+            effects_limit = suite.effects_limit
+        out.print(f"suite [bold]{suite.name}[/]: {suite.description}")
     paths = run_suite(
-        list(tasks) or ["scan"],
+        list(tasks),
         preset,
         seed=seed,
+        effects_limit=effects_limit,
         accels=accel,
         out_dir=out_dir,
         executor=executor,

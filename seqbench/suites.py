@@ -1,0 +1,53 @@
+"""Named suites (``tasks/suites/NAME.yaml``): which tasks ``seqbench run`` takes by default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from seqbench import paths
+from seqbench.errors import SeqbenchError
+from seqbench.registry import did_you_mean
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Tasks run together, and how many examples profiles with effects re-score."""
+
+    name: str
+    description: str
+    tasks: tuple[str, ...]
+    effects_limit: int | None = None
+
+
+def suites_dir() -> Path:
+    return paths.tasks_dir() / "suites"
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in suites_dir().glob("*.yaml"))
+
+
+def load_suite(name: str) -> Suite:
+    """Read ``tasks/suites/NAME.yaml``; one-line errors for a missing or malformed file."""
+    path = suites_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise SeqbenchError(
+            f"no suite {name!r};{did_you_mean(name, available())}",
+            f"pass --task NAME, or add {path}",
+        )
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SeqbenchError(f"suite {path} is not valid YAML: {err}", "fix the file") from err
+    if not isinstance(raw, dict) or not raw.get("tasks"):
+        raise SeqbenchError(f"suite {path} lists no tasks", "add `tasks: [scan, ...]`")
+    limit = raw.get("effects_limit")
+    return Suite(
+        name=name,
+        description=str(raw.get("description", "")),
+        tasks=tuple(str(t) for t in raw["tasks"]),
+        effects_limit=None if limit is None else int(limit),
+    )
