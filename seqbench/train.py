@@ -106,7 +106,13 @@ def train(
             model.train()
             epoch_loss, batches = 0.0, 0
             for batch in family.batches(
-                prepared, "train", int(opts["batch_size"]), shuffle=True, seed=seed * 1000 + epoch
+                prepared,
+                "train",
+                int(opts["batch_size"]),
+                shuffle=True,
+                seed=seed * 1000 + epoch,
+                epoch=epoch,
+                options=opts,
             ):
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(step, total_steps, opts)

@@ -13,8 +13,9 @@ from torch import Tensor, nn
 
 from seqbench.config import load_task
 from seqbench.data import vqa_store
+from seqbench.errors import SeqbenchError
 from seqbench.families.base import Prepared, family_for
-from seqbench.families.vqa import VQABatch, split_data, training_order
+from seqbench.families.vqa import VQABatch, curriculum_types, split_data, training_order
 from seqbench.models import build_model
 
 
@@ -112,6 +113,18 @@ def test_training_order_groups_questions_per_image(prepared: Prepared) -> None:
     flat = [r for batch in order for r in batch]
     groups = [data.image[flat[i : i + 4]] for i in range(0, len(flat), 4)]
     assert all(len(set(g.tolist())) == 1 for g in groups)
+
+
+def test_curriculum_epoch_draws_only_its_question_types(prepared: Prepared) -> None:
+    data = split_data(prepared, "train")
+    plan = {"curriculum": {"types": ["non_relational"], "epochs": 1}}
+    assert curriculum_types(plan, 0) == ["non_relational"] and curriculum_types(plan, 1) is None
+    order = training_order(data, 64, 4, seed=0, types=["non_relational"])
+    flat = [r for batch in order for r in batch]
+    assert len(flat) == len(data.image)  # as many steps as a full epoch
+    assert {data.qtype[r] for r in flat} == {"non_relational"}
+    with pytest.raises(SeqbenchError, match="curriculum"):
+        training_order(data, 64, 4, seed=0, types=["counting"])
 
 
 def test_loss_trains_a_model(prepared: Prepared) -> None:

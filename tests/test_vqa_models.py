@@ -166,6 +166,26 @@ def test_rn_film_conditioning_option() -> None:
         build_model("rn", {**SMALL, "g_conditioning": "bilinear"})
 
 
+def test_rn_question_conditioned_objects_and_product_tags() -> None:
+    config = {**SMALL, "object_film": True, "coordinate_tags": "product", "relation_norm": True}
+    model = build_model("rn", config, family="vqa")
+    images, ids, vectors, image_index = inputs()
+    logits = model(images, ids, vectors, image_index)
+    assert logits.shape == (6, 10)
+    logits.sum().backward()
+    assert model.object_film.weight.grad.abs().sum() > 0
+    # g's first layer reads [o, o*x, o*y, x, y]: three copies of the 8 channels plus (x, y).
+    assert model.W_a.in_features == 3 * 8 + 2
+    model.eval()
+    recorder = Recorder()
+    with ops.hooks(recorder):
+        model(images, ids, vectors, image_index)
+    names = {name for _, name in recorder.seen}
+    assert {"relationnetwork.tag_x", "relationnetwork.object_film", "relation_norm.scale"} <= names
+    with pytest.raises(SeqbenchError, match="coordinate_tags"):
+        build_model("rn", {**SMALL, "coordinate_tags": "polar"})
+
+
 def test_question_vector_encoder_option() -> None:
     model = build_model("rn", {**SMALL, "question_encoder": "vector"}, family="vqa")
     images, ids, vectors, image_index = inputs()

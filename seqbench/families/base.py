@@ -96,9 +96,17 @@ class TaskFamily(ABC):
 
     @abstractmethod
     def batches(
-        self, prepared: Prepared, split: str, batch_size: int, *, shuffle: bool, seed: int
+        self,
+        prepared: Prepared,
+        split: str,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int,
+        epoch: int = 0,
+        options: dict[str, Any] | None = None,
     ) -> Iterator[Any]:
-        """Training batches of ``split``."""
+        """Training batches of ``split`` for ``epoch`` (``options``: the model's train options)."""
 
     @abstractmethod
     def loss(self, model: nn.Module, batch: Any) -> Tensor:

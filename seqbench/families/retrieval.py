@@ -324,7 +324,15 @@ class RetrievalFamily(TaskFamily):
         return config
 
     def batches(
-        self, prepared: Prepared, split: str, batch_size: int, *, shuffle: bool, seed: int
+        self,
+        prepared: Prepared,
+        split: str,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int,
+        epoch: int = 0,
+        options: dict[str, Any] | None = None,
     ) -> Iterator[RetrievalBatch]:
         """Every image once with one of its captions (drawn afresh from ``seed``)."""
         data = split_data(prepared, split)

@@ -279,7 +279,15 @@ class TranslationFamily(TaskFamily):
         return config
 
     def batches(
-        self, prepared: Prepared, split: str, batch_size: int, *, shuffle: bool, seed: int
+        self,
+        prepared: Prepared,
+        split: str,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int,
+        epoch: int = 0,
+        options: dict[str, Any] | None = None,
     ) -> Iterator[Seq2SeqBatch]:
         data = split_data(prepared, split)
         smoothing = float(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,19 +102,55 @@ def forward(model: nn.Module, batch: VQABatch) -> Tensor:
     return model(batch.images, batch.question_ids, batch.question_vectors, batch.image_index)
 
 
-def training_order(split: VQASplit, batch_size: int, per_image: int, seed: int) -> list[list[int]]:
-    """Shuffled batches made of groups of ``per_image`` questions sharing an image."""
+def training_order(
+    split: VQASplit,
+    batch_size: int,
+    per_image: int,
+    seed: int,
+    types: Collection[str] | None = None,
+) -> list[list[int]]:
+    """Shuffled batches made of groups of ``per_image`` questions sharing an image.
+
+    With ``types``, only questions of those types, drawn again (fresh shuffles) until the epoch
+    has as many questions as a full one: the step count, so the learning-rate schedule and the
+    progress bar, stay as planned.
+    """
     rng = np.random.default_rng(seed)
+    rows_of = (
+        range(len(split.image))
+        if types is None
+        else [row for row, qtype in enumerate(split.qtype) if qtype in types]
+    )
+    if not rows_of:
+        raise SeqbenchError(
+            f"the curriculum's question types {sorted(types or [])} match no training question",
+            f"use types from: {', '.join(sorted(set(split.qtype)))}",
+        )
     by_image: dict[int, list[int]] = defaultdict(list)
-    for row, image in enumerate(split.image.tolist()):
-        by_image[image].append(row)
-    groups = []
-    for rows in by_image.values():
-        rows = list(rng.permutation(rows))
-        groups += [rows[i : i + per_image] for i in range(0, len(rows), per_image)]
-    order = rng.permutation(len(groups))
-    flat = [int(r) for g in order for r in groups[g]]
+    for row in rows_of:
+        by_image[int(split.image[row])].append(row)
+    flat: list[int] = []
+    while len(flat) < len(split.image):
+        groups = []
+        for rows in by_image.values():
+            rows = list(rng.permutation(rows))
+            groups += [rows[i : i + per_image] for i in range(0, len(rows), per_image)]
+        flat += [int(r) for g in rng.permutation(len(groups)) for r in groups[g]]
+    flat = flat[: len(split.image)]
     return [flat[i : i + batch_size] for i in range(0, len(flat), batch_size)]
+
+
+def curriculum_types(options: dict[str, Any], epoch: int) -> list[str] | None:
+    """Question types allowed in ``epoch`` by the ``curriculum`` train option, or None (all).
+
+    ``curriculum: {types: [non_relational], epochs: 1}`` trains the first epoch on the
+    non-relational questions only: on Sort-of-CLEVR a model first learns to find the queried
+    object, which the relational questions need too, instead of settling on answer priors.
+    """
+    plan = options.get("curriculum")
+    if not plan or epoch >= int(plan.get("epochs", 0)):
+        return None
+    return [str(t) for t in plan["types"]]
 
 
 def split_data(prepared: Prepared, split: str) -> VQASplit:
@@ -196,13 +232,26 @@ class VQAFamily(TaskFamily):
         return config
 
     def batches(
-        self, prepared: Prepared, split: str, batch_size: int, *, shuffle: bool, seed: int
+        self,
+        prepared: Prepared,
+        split: str,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int,
+        epoch: int = 0,
+        options: dict[str, Any] | None = None,
     ) -> Iterator[VQABatch]:
         data = split_data(prepared, split)
         if shuffle:
-            train = prepared.spec.preset(prepared.preset).get("train", {})
+            train = (
+                options
+                if options is not None
+                else prepared.spec.preset(prepared.preset).get("train", {})
+            )
             per_image = int(train.get("questions_per_image", QUESTIONS_PER_IMAGE))
-            order = training_order(data, batch_size, per_image, seed)
+            types = curriculum_types(train, epoch)
+            order = training_order(data, batch_size, per_image, seed, types)
         else:
             order = [
                 list(range(i, min(i + batch_size, len(data))))

@@ -48,6 +48,9 @@ class VQAConfig:
     g_layers: int = 4
     f_hidden: int = 256
     g_conditioning: str = "concat"  # concat (the paper) | film (question gains on o_i, o_j)
+    object_film: bool = False  # the question scales and shifts the CNN channels (FiLM)
+    coordinate_tags: str = "concat"  # concat: (x, y) | product: also every channel times x, y
+    relation_norm: bool = False  # batch-normalise the pooled relations before f
     # vl-transformer
     d_model: int = 64
     num_heads: int = 4
@@ -84,6 +87,18 @@ class BatchNorm2d(nn.BatchNorm2d, ops.Traced):
         shift = self.bias - self.running_mean * scale
         x = ops.elementwise("mul", x, scale[:, None, None], name=f"{self.trace_name}.scale")
         return ops.elementwise("add", x, shift[:, None, None], name=f"{self.trace_name}.shift")
+
+
+class BatchNorm1d(nn.BatchNorm1d, ops.Traced):
+    """:class:`BatchNorm2d` for ``[B, C]`` features."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            return super().forward(x)
+        scale = self.weight * torch.rsqrt(self.running_var + self.eps)
+        shift = self.bias - self.running_mean * scale
+        x = ops.elementwise("mul", x, scale, name=f"{self.trace_name}.scale")
+        return ops.elementwise("add", x, shift, name=f"{self.trace_name}.shift")
 
 
 class ConvBlock(ops.Traced):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from seqbench import ops
@@ -23,6 +24,7 @@ from seqbench.errors import SeqbenchError
 from seqbench.models.registry import register_model
 from seqbench.models.vqa_parts import (
     MLP,
+    BatchNorm1d,
     CNNTrunk,
     VQAConfig,
     per_question,
@@ -31,6 +33,7 @@ from seqbench.models.vqa_parts import (
 )
 
 CONDITIONING = ("concat", "film")
+COORDINATE_TAGS = ("concat", "product")
 
 
 class RelationNetwork(ops.Traced):
@@ -39,7 +42,13 @@ class RelationNetwork(ops.Traced):
     def __init__(self, cfg: VQAConfig):
         super().__init__()
         h = cfg.g_hidden
-        object_dim = cfg.channels + 2
+        if cfg.coordinate_tags not in COORDINATE_TAGS:
+            raise SeqbenchError(
+                f"unknown coordinate_tags {cfg.coordinate_tags!r}",
+                f"choose one of: {', '.join(COORDINATE_TAGS)}",
+            )
+        self.product_tags = cfg.coordinate_tags == "product"
+        object_dim = (3 if self.product_tags else 1) * cfg.channels + 2
         self.cnn = CNNTrunk(cfg.channels, cfg.conv_layers)
         self.question = question_encoder(cfg, "lstm")
         self.W_a = ops.Linear(object_dim, h)  # g's first layer, o_i part (carries the bias)
@@ -51,10 +60,15 @@ class RelationNetwork(ops.Traced):
                 f"choose one of: {', '.join(CONDITIONING)}",
             )
         self.film = cfg.g_conditioning == "film"
+        # FiLM on the CNN channels: the question picks "the red object" before the pairs form.
+        self.object_film = (
+            ops.Linear(cfg.question_dim, 2 * cfg.channels) if cfg.object_film else None
+        )
         if self.film:  # question-dependent gains on the o_i and o_j parts (1 + W_gamma q)
             self.W_gamma_a = ops.Linear(cfg.question_dim, h)
             self.W_gamma_b = ops.Linear(cfg.question_dim, h)
         self.g_rest = MLP([h] * cfg.g_layers, final_relu=True) if cfg.g_layers > 1 else None
+        self.relation_norm = BatchNorm1d(h) if cfg.relation_norm else None
         self.f = MLP([h, cfg.f_hidden, cfg.f_hidden, cfg.num_answers], cfg.dropout)
 
     @staticmethod
@@ -91,9 +105,37 @@ class RelationNetwork(ops.Traced):
         question_vectors: Tensor,
         image_index: Tensor | None = None,
     ) -> Tensor:
-        objects = regions(self.cnn(images))
         q = self.question(question_ids, question_vectors)
-        return self.f(self.relations(objects, q, image_index))
+        features = self.cnn(images)
+        if self.object_film is not None:
+            features = self.condition_objects(features, q, image_index)
+            image_index = None  # the objects are now per question
+        objects = regions(features)
+        if self.product_tags:
+            objects = self.tag_products(objects)
+        relations = self.relations(objects, q, image_index)
+        if self.relation_norm is not None:
+            relations = self.relation_norm(relations)
+        return self.f(relations)
+
+    def tag_products(self, objects: Tensor) -> Tensor:
+        """``[o, o*x, o*y, x, y]``: "channel c at position (x, y)" becomes linear in the input,
+        so g's first layer reads where the queried object is without building the product
+        from ReLUs (the plateau the concatenated tags sit on for epochs)."""
+        name = self.trace_name
+        features, xy = objects[..., :-2], objects[..., -2:]
+        at_x = ops.elementwise("mul", features, xy[..., :1], name=f"{name}.tag_x")
+        at_y = ops.elementwise("mul", features, xy[..., 1:], name=f"{name}.tag_y")
+        return torch.cat([features, at_x, at_y, xy], dim=-1)
+
+    def condition_objects(self, features: Tensor, q: Tensor, image_index: Tensor | None) -> Tensor:
+        """FiLM (Perez et al. 2018): ``x * (1 + gamma(q)) + beta(q)`` per channel, per question."""
+        name = self.trace_name
+        gamma, beta = self.object_film(q).chunk(2, dim=-1)
+        x = per_question(features, image_index)
+        gained = ops.elementwise("mul", x, gamma[:, :, None, None], name=f"{name}.object_film")
+        x = ops.elementwise("add", x, gained, name=f"{name}.object_film.gain")
+        return ops.elementwise("add", x, beta[:, :, None, None], name=f"{name}.object_film.shift")
 
 
 @register_model("rn", family="vqa")
