@@ -85,7 +85,7 @@ def run_suite(
     preset: str,
     *,
     seed: int = 0,
-    effects_limit: int | None = None,
+    effects_limit: int | dict[str, int] | None = None,
     accels: str = "all",
     out_dir: Path,
     executor: str = "inprocess",
@@ -95,7 +95,8 @@ def run_suite(
 ) -> list[Path]:
     """Prepare every task, run each (task, model) cell not finished yet, then report.
 
-    ``on_records`` is called with each finished cell's records (the CLI prints them).
+    ``effects_limit``: examples that profiles with effects re-score, for every task (an int)
+    or per family (a dict). ``on_records`` gets each finished cell's records (the CLI prints).
     """
     from seqbench.executor import Cell, run_cells
 
@@ -105,7 +106,8 @@ def run_suite(
         prepared, cached = prepare_task(ref, preset)
         console.print(f"[bold]{prepared.key}[/]: data {'cached' if cached else 'prepared'}")
         models = spec.preset(preset).get("models", spec.models)
-        cells += [Cell(ref, model, preset, seed, "test", accels, effects_limit) for model in models]
+        limit = effects_limit.get(spec.family) if isinstance(effects_limit, dict) else effects_limit
+        cells += [Cell(ref, model, preset, seed, "test", accels, limit) for model in models]
 
     def done(cell: Cell, records: list[dict[str, Any]]) -> None:
         if on_records:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -14,12 +14,12 @@ from seqbench.registry import did_you_mean
 
 @dataclass(frozen=True)
 class Suite:
-    """Tasks run together, and how many examples profiles with effects re-score."""
+    """Tasks run together, and per family how many examples profiles with effects re-score."""
 
     name: str
     description: str
     tasks: tuple[str, ...]
-    effects_limit: int | None = None
+    effects_limit: dict[str, int] = field(default_factory=dict)
 
 
 def suites_dir() -> Path:
@@ -44,10 +44,15 @@ def load_suite(name: str) -> Suite:
         raise SeqbenchError(f"suite {path} is not valid YAML: {err}", "fix the file") from err
     if not isinstance(raw, dict) or not raw.get("tasks"):
         raise SeqbenchError(f"suite {path} lists no tasks", "add `tasks: [scan, ...]`")
-    limit = raw.get("effects_limit")
+    limits = raw.get("effects_limit") or {}
+    if not isinstance(limits, dict):
+        raise SeqbenchError(
+            f"suite {path}: effects_limit must map a family to a count",
+            "write e.g. `effects_limit: {translation: 500}`",
+        )
     return Suite(
         name=name,
         description=str(raw.get("description", "")),
         tasks=tuple(str(t) for t in raw["tasks"]),
-        effects_limit=None if limit is None else int(limit),
+        effects_limit={str(k): int(v) for k, v in limits.items()},
     )

@@ -333,17 +333,18 @@ def run_cmd(
     from seqbench.stages import run_suite
     from seqbench.suites import load_suite
 
+    limits: int | dict[str, int] | None = effects_limit
     if not tasks:
         suite = load_suite(preset)
         tasks = suite.tasks
-        if effects_limit is None:
-            effects_limit = suite.effects_limit
+        if limits is None:
+            limits = suite.effects_limit
         out.print(f"suite [bold]{suite.name}[/]: {suite.description}")
     paths = run_suite(
         list(tasks),
         preset,
         seed=seed,
-        effects_limit=effects_limit,
+        effects_limit=limits,
         accels=accel,
         out_dir=out_dir,
         executor=executor,
