@@ -6,10 +6,20 @@ every ordered pair (``R^2`` of them, 625 for a 5x5 map) conditioned on the quest
 ``W_a o_i + W_b o_j + W_q q`` (per object, then broadcast over pairs) rather than on ``R^2``
 concatenations: the same function with ``R`` times fewer multiplications in that layer.
 
-``g_conditioning: film`` also scales the o_i and o_j parts by question-dependent gains
-``(1 + W_gamma q)`` (FiLM, Perez et al. 2018): the product of question and object features
-that picking out "the red object" needs, which the paper's additive conditioning has to
-build from ReLUs (slowly, on a CPU budget).
+Options that shorten the plateaus a narrow ``g`` (64 wide here, 256 in the paper) sits on:
+
+- ``g_conditioning: film`` scales the o_i and o_j parts by question-dependent gains
+  ``(1 + W_gamma q)`` (FiLM, Perez et al. 2018).
+- ``object_film``: FiLM on the CNN channels before the pairs form, so "the red object" is
+  picked out by a product with the question rather than built from ReLUs.
+- ``coordinate_tags: product``: objects ``[o, o*x, o*y, x, y]``; "where is channel c" is then
+  linear in the input (with ``(x, y)`` alone a ReLU has to form the product).
+- ``relation_norm``: batch-normalise ``mean g``: with 625 pairs averaged, image-to-image
+  differences are small next to the shared part and ``f`` barely sees them at first.
+
+Measured on Sort-of-CLEVR (full preset, 1 CPU thread): the paper's form with a 64-wide ``g``
+stayed near 69% dev for 12 epochs; with these three and a first epoch of non-relational
+questions only (the family's ``curriculum`` train option) it passed 88% dev after epoch 2.
 """
 
 from __future__ import annotations
