@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
 
@@ -95,3 +96,14 @@ class SentencePieceTokenizer:
 
     def pieces(self, text: str) -> list[str]:
         return list(self._sp.encode(text, out_type=str))
+
+
+def sentencepiece_settings(raw: dict[str, Any], default_vocab_size: int) -> dict[str, Any]:
+    """One shared SentencePiece model's settings from a task's merged ``tokenizer:`` spec."""
+    if raw.get("type", "sentencepiece") != "sentencepiece":
+        raise SeqbenchError(f"unknown tokenizer type {raw['type']!r}", "use `type: sentencepiece`")
+    return {
+        "type": "sentencepiece",
+        "model_type": str(raw.get("model_type", "unigram")),
+        "vocab_size": int(raw.get("vocab_size", default_vocab_size)),
+    }

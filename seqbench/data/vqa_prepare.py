@@ -20,7 +20,11 @@ from seqbench.config import SourceSpec, TaskSpec
 from seqbench.data import vqa_sources, vqa_store
 from seqbench.data.generators import get_generator
 from seqbench.data.images import NORMALISATIONS
-from seqbench.data.tokenize import SentencePieceTokenizer, train_sentencepiece
+from seqbench.data.tokenize import (
+    SentencePieceTokenizer,
+    sentencepiece_settings,
+    train_sentencepiece,
+)
 from seqbench.data.vqa_store import OUT_OF_VOCABULARY, VQASplit
 from seqbench.errors import SeqbenchError
 from seqbench.progress import make_progress
@@ -62,14 +66,9 @@ def data_options(spec: TaskSpec, preset: str) -> dict[str, Any]:
 
 
 def tokenizer_settings(spec: TaskSpec, preset: str) -> dict[str, Any]:
+    """The question tokenizer: one SentencePiece model (4,000 pieces unless the spec says)."""
     raw = {**spec.tokenizer, **spec.preset(preset).get("tokenizer", {})}
-    if raw.get("type", "sentencepiece") != "sentencepiece":
-        raise SeqbenchError(f"unknown tokenizer type {raw['type']!r}", "use `type: sentencepiece`")
-    return {
-        "type": "sentencepiece",
-        "model_type": str(raw.get("model_type", "unigram")),
-        "vocab_size": int(raw.get("vocab_size", 4000)),
-    }
+    return sentencepiece_settings(raw, default_vocab_size=4000)
 
 
 def _generated(source: SourceSpec, data: dict[str, Any]) -> tuple[dict[str, VQASplit], list[str]]:

@@ -33,7 +33,12 @@ from seqbench.data.generators import get_generator
 from seqbench.data.images import to_tensor
 from seqbench.data.retrieval_sources import load_records
 from seqbench.data.retrieval_store import RetrievalSplit, read_split, write_split
-from seqbench.data.tokenize import PAD_ID, SentencePieceTokenizer, train_sentencepiece
+from seqbench.data.tokenize import (
+    PAD_ID,
+    SentencePieceTokenizer,
+    sentencepiece_settings,
+    train_sentencepiece,
+)
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import (
     FAMILY_REGISTRY,
@@ -86,13 +91,10 @@ def split_sizes(data: dict[str, Any]) -> dict[str, int | None]:
 
 
 def tokenizer_settings(spec: TaskSpec, preset: str) -> dict[str, Any]:
+    """The caption tokenizer: one SentencePiece model and a caption length cap."""
     raw = {**spec.tokenizer, **spec.preset(preset).get("tokenizer", {})}
-    if raw.get("type", "sentencepiece") != "sentencepiece":
-        raise SeqbenchError(f"unknown tokenizer type {raw['type']!r}", "use `type: sentencepiece`")
     return {
-        "type": "sentencepiece",
-        "model_type": str(raw.get("model_type", "unigram")),
-        "vocab_size": int(raw.get("vocab_size", 8000)),
+        **sentencepiece_settings(raw, default_vocab_size=8000),
         "max_tokens": int(raw.get("max_tokens", 64)),
     }
 
