@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import pytest
 
@@ -256,11 +255,9 @@ def test_pipelining_shortens_period_not_work():
     assert math.isfinite(d["tops_per_w"]) and d["tops_per_w"] > 0
 
 
-def test_transformer_base_on_all_profiles_is_fast():
+def test_transformer_base_simulates_on_all_profiles():
+    # Its speed is a benchmark figure (bench/bench_simulator.py), not a test.
     trace = workloads.transformer()  # 6+6 layers, d_model 512, sequence 128
-    profiles = resolve_profiles("all")
-    simulate(trace, profiles[0])  # warm the profile cache
-    start = time.perf_counter()
-    for p in profiles:
-        simulate(trace, p)
-    assert time.perf_counter() - start < 3.0  # bench/bench_simulator.py reports the real figure
+    for p in resolve_profiles("all"):
+        result = simulate(trace, p).to_dict()
+        assert result["energy_J_per_sample"] > 0 and result["latency_s_per_sample"] > 0
