@@ -45,14 +45,16 @@ def load_suite(name: str) -> Suite:
     if not isinstance(raw, dict) or not raw.get("tasks"):
         raise SeqbenchError(f"suite {path} lists no tasks", "add `tasks: [scan, ...]`")
     limits = raw.get("effects_limit") or {}
-    if not isinstance(limits, dict):
+    if not isinstance(limits, dict) or not all(
+        isinstance(v, int) and v > 0 for v in limits.values()
+    ):
         raise SeqbenchError(
-            f"suite {path}: effects_limit must map a family to a count",
+            f"suite {path}: effects_limit must map a family to a positive count",
             "write e.g. `effects_limit: {translation: 500}`",
         )
     return Suite(
         name=name,
         description=str(raw.get("description", "")),
         tasks=tuple(str(t) for t in raw["tasks"]),
-        effects_limit={str(k): int(v) for k, v in limits.items()},
+        effects_limit={str(k): v for k, v in limits.items()},
     )

@@ -121,3 +121,16 @@ def test_unknown_suite_is_one_line(home: Path) -> None:
     result = invoke("run", "--preset", "tiny")
     assert result.exit_code == 2
     assert "no suite 'tiny'" in result.output and "--task" in result.output
+
+
+def test_malformed_suite_limit_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from seqbench.errors import SeqbenchError
+    from seqbench.suites import load_suite
+
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "odd.yaml").write_text(
+        "tasks: [scan]\neffects_limit: {translation: lots}\n"
+    )
+    monkeypatch.setenv("SEQBENCH_TASKS", str(tmp_path))
+    with pytest.raises(SeqbenchError, match="positive count"):
+        load_suite("odd")

@@ -121,7 +121,7 @@ def training_order(
         if types is None
         else [row for row, qtype in enumerate(split.qtype) if qtype in types]
     )
-    if not rows_of:
+    if types is not None and not rows_of:
         raise SeqbenchError(
             f"the curriculum's question types {sorted(types or [])} match no training question",
             f"use types from: {', '.join(sorted(set(split.qtype)))}",

@@ -74,7 +74,7 @@ def per_question(x: Tensor, image_index: Tensor | None) -> Tensor:
     return x if image_index is None else x.index_select(0, image_index)
 
 
-class BatchNorm2d(nn.BatchNorm2d, ops.Traced):
+class _TracedBatchNorm(ops.Traced):
     """Batch normalisation whose inference form (``x * scale + shift``) the trace sees.
 
     Training uses batch statistics (not traced: only inference runs on accelerators).
@@ -82,23 +82,20 @@ class BatchNorm2d(nn.BatchNorm2d, ops.Traced):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.training:
-            return super().forward(x)
+            return super().forward(x)  # type: ignore[misc]
         scale = self.weight * torch.rsqrt(self.running_var + self.eps)
         shift = self.bias - self.running_mean * scale
-        x = ops.elementwise("mul", x, scale[:, None, None], name=f"{self.trace_name}.scale")
-        return ops.elementwise("add", x, shift[:, None, None], name=f"{self.trace_name}.shift")
+        per_channel = (-1,) + (1,) * (x.dim() - 2)  # channels on dim 1 of [B, C, ...]
+        x = ops.elementwise("mul", x, scale.view(per_channel), name=f"{self.trace_name}.scale")
+        return ops.elementwise("add", x, shift.view(per_channel), name=f"{self.trace_name}.shift")
 
 
-class BatchNorm1d(nn.BatchNorm1d, ops.Traced):
-    """:class:`BatchNorm2d` for ``[B, C]`` features."""
+class BatchNorm2d(_TracedBatchNorm, nn.BatchNorm2d):
+    """Traced batch norm over ``[B, C, H, W]`` feature maps."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self.training:
-            return super().forward(x)
-        scale = self.weight * torch.rsqrt(self.running_var + self.eps)
-        shift = self.bias - self.running_mean * scale
-        x = ops.elementwise("mul", x, scale, name=f"{self.trace_name}.scale")
-        return ops.elementwise("add", x, shift, name=f"{self.trace_name}.shift")
+
+class BatchNorm1d(_TracedBatchNorm, nn.BatchNorm1d):
+    """Traced batch norm over ``[B, C]`` features."""
 
 
 class ConvBlock(ops.Traced):
