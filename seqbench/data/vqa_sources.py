@@ -38,6 +38,7 @@ class RawExample:
     qtype: str = "all"
     subtype: str = "all"
     question_id: str = ""
+    vector: list[float] | None = None  # a compact question encoding (Sort-of-CLEVR's 11)
 
 
 class Reader:

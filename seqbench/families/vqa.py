@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.config import TaskSpec
+from seqbench.config import SourceSpec, TaskSpec
 from seqbench.data import vqa_store
 from seqbench.data.images import NORMALISATIONS
 from seqbench.data.parallel import effective_source
@@ -44,6 +45,7 @@ from seqbench.families.base import (
     Prepared,
     TaskFamily,
     cached_prepare,
+    test_set_spec,
 )
 from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
 from seqbench.progress import make_progress
@@ -216,6 +218,31 @@ class VQAFamily(TaskFamily):
             lambda tmp: build_cache(tmp, source, data, tokenizer),
             force=force,
         )
+
+    def prepare_test_set(
+        self,
+        spec: TaskSpec,
+        preset: str,
+        source: SourceSpec,
+        model_data: Path,
+        model_manifest: dict[str, Any],
+        *,
+        force: bool = False,
+    ) -> Prepared:
+        from seqbench.data import vqa_test_set
+        from seqbench.data.cache import file_sha256
+
+        tokenizer = file_sha256(model_data / str(model_manifest["tokenizer"]["file"]))
+        parts = vqa_test_set.identity(source, model_manifest, tokenizer)
+        prepared, _ = cached_prepare(
+            test_set_spec(spec, source),
+            None,
+            preset,
+            parts,
+            lambda tmp: vqa_test_set.build(tmp, source, model_data, model_manifest),
+            force=force,
+        )
+        return prepared
 
     def model_config(self, prepared: Prepared, model: str, preset: str) -> dict[str, Any]:
         opts = prepared.spec.preset(preset)
