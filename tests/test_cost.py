@@ -261,3 +261,51 @@ def test_transformer_base_simulates_on_all_profiles():
     for p in resolve_profiles("all"):
         result = simulate(trace, p).to_dict()
         assert result["energy_J_per_sample"] > 0 and result["latency_s_per_sample"] > 0
+
+
+def test_retransformer_heads_queue_on_the_shared_x():
+    """One copy of X (x_copies 1): the heads' products on X run one after another, only the
+    per-head weight products (own arrays) run side by side. Q.K^T of 4 heads, 16 queries,
+    d_head 16 (d_model 64), 16 keys: time = g.(t(Q_h.W_K,h^T) / h + t(.X^T))."""
+    rt = load_named("retransformer")
+    assert rt.get("decomposition.x_copies", "count") == 1
+    g, heads, m, d_head, keys = 4, 4, 16, 16, 16
+    trace = one_op("matmul_dynamic", g, m, d_head, keys, name="layers.0.attn.qk", heads=heads)
+    sv = one_op("matmul_dynamic", g, m, keys, d_head, name="layers.0.attn.sv", heads=heads)
+    trace.records.extend(sv.records)
+    result = simulate(trace, rt)
+    xb = Crossbar.from_profile(rt)
+    d_model = heads * d_head
+    qk = g * (crossbar_mvm(xb, m, d_head, d_model).time / heads
+              + crossbar_mvm(xb, m, d_model, keys).time)
+    sv_t = g * (crossbar_mvm(xb, m, keys, d_model).time
+                + crossbar_mvm(xb, m, d_model, d_head).time / heads)
+    assert result.breakdown["matmul_dynamic"]["time_s"] == pytest.approx(qk + sv_t)
+    # all heads at once on one X would be a quarter of the X products' time: not allowed
+    everything_parallel = (qk + sv_t) - (heads - 1) / heads * g * (
+        crossbar_mvm(xb, m, d_model, keys).time + crossbar_mvm(xb, m, keys, d_model).time
+    )
+    assert result.breakdown["matmul_dynamic"]["time_s"] > everything_parallel * 1.5
+
+
+def test_vilbert_base_trace_matches_a_hand_count():
+    """ViLBERT-base (config: text 12 x 768 / FFN 3072, visual 6 x 1024 / FFN 1024, 6
+    connection layers at 1024 wide with both streams' FFNs), T text tokens, R regions:
+      text layer:   4.T.768^2 + 2.T^2.768 + 2.T.768.3072
+      visual layer: 4.R.1024^2 + 2.R^2.1024 + 2.R.1024.1024
+      connection:   text side  T.768.1024 (Q) + 2.R.1024.1024 (K,V) + 2.T.R.1024 + T.1024.768
+                    visual side R.1024.1024 (Q) + 2.T.768.1024 (K,V) + 2.R.T.1024 + R.1024^2
+                    FFNs 2.T.768.3072 + 2.R.1024.1024"""
+    T, R = 20, 37
+    text = 4 * T * 768**2 + 2 * T * T * 768 + 2 * T * 768 * 3072
+    visual = 4 * R * 1024**2 + 2 * R * R * 1024 + 2 * R * 1024 * 1024
+    connection = (
+        T * 768 * 1024 + 2 * R * 1024 * 1024 + 2 * T * R * 1024 + T * 1024 * 768
+        + R * 1024 * 1024 + 2 * T * 768 * 1024 + 2 * R * T * 1024 + R * 1024 * 1024
+        + 2 * T * 768 * 3072 + 2 * R * 1024 * 1024
+    )
+    trace = workloads.vilbert_base(text_len=T, regions=R)
+    assert sum(r.macs * r.count for r in trace.records) == 12 * text + 6 * visual + 6 * connection
+    co = [r for r in trace.records if r.name.startswith("co.layers.0.") and r.role == "qk"]
+    assert {r.meta["heads"] for r in co} == {8} and {r.dims["k"] for r in co} == {128}
+    assert trace.units == T + R

@@ -17,8 +17,10 @@ Kinds:
   then used as weights.
 * ``crossbar_decomposed``: ReTransformer's decomposition: Q.K^T = (Q.W_K^T).X^T and
   S.V = (S.X).W_V, so arrays hold the static W_K^T, W_V and the layer input X, written once
-  per attention (shared by all heads and, with ``transposed_read``, by both products) while
-  Q = X.W_Q is computed (hideable). The per-head products now reduce over d_model instead of
+  per attention (one copy serves both products with ``decomposition.x_copies: 1``) while
+  Q = X.W_Q is computed (hideable). Each head's weight product runs on its own arrays, in
+  parallel; the product on X queues the heads on the shared X arrays. The per-head products
+  now reduce over d_model instead of
   d_head: h times the MACs of the plain products; the K/V projections disappear.
 * ``reram_softmax``: ReTransformer's hybrid softmax: in-array max search (bit-serial,
   ``softmax.search_*`` per bit) plus a lookup table for the exponentials.
@@ -275,8 +277,13 @@ class CrossbarDecomposed(Mapping):
             d_model = heads * d_head
             first = crossbar_mvm(xb, m, keys, d_model)
             second = crossbar_mvm(xb, m, d_model, d_head)
-        for work in (first, second):
-            _charge(cost, work, "matmul_dynamic", parallel=heads, scale=g)
+        # The per-head weight product (W_K,h^T or W_V,h) has its own arrays, so the heads run
+        # it side by side; the product on X uses the attention's shared copy of X, so its
+        # heads queue for those arrays: one head at a time per copy (x_copies counts copies
+        # of X, and with one copy both products also share it).
+        weight_work, x_work = (first, second) if op.role == "qk" else (second, first)
+        _charge(cost, weight_work, "matmul_dynamic", parallel=heads, scale=g)
+        _charge(cost, x_work, "matmul_dynamic", parallel=1, scale=g)
         cost.effective_macs = g * m * d_model * (k + n)  # both roles: m.k.d + m.d.n per head
         write_now = op.role == "qk" or profile.opt("decomposition.x_copies", "count", 2) >= 2
         if write_now:  # X (keys x d_model) once per attention, shared by the heads
