@@ -255,12 +255,88 @@ def test_pipelining_shortens_period_not_work():
     assert math.isfinite(d["tops_per_w"]) and d["tops_per_w"] > 0
 
 
-def test_transformer_base_simulates_on_all_profiles():
+def test_transformer_base_is_priced_consistently_on_all_profiles():
+    """Every profile: the breakdown adds up to the energy, latency >= period, the chip's
+    power stays under its peak, utilisation <= 100%, and twice the tokens cost more."""
     # Its speed is a benchmark figure (bench/bench_simulator.py), not a test.
     trace = workloads.transformer()  # 6+6 layers, d_model 512, sequence 128
+    longer = workloads.transformer(src_len=256, tgt_len=256)
     for p in resolve_profiles("all"):
         result = simulate(trace, p).to_dict()
-        assert result["energy_J_per_sample"] > 0 and result["latency_s_per_sample"] > 0
+        parts = sum(v["energy_J"] for v in result["breakdown"].values())
+        assert parts == pytest.approx(result["energy_J_per_sample"], rel=1e-9), p.name
+        assert result["latency_s_per_sample"] >= result["period_s_per_sample"] > 0, p.name
+        chip = result["chip"]
+        if chip is not None:
+            assert chip["peak_power_W"] is None or chip["chip_power_W"] <= chip["peak_power_W"]
+            assert chip["utilisation"] is None or 0 < chip["utilisation"] <= 1.0
+        bigger = simulate(longer, p).to_dict()
+        assert bigger["energy_J_per_sample"] > result["energy_J_per_sample"], p.name
+
+
+def _tiny_transformer(d_model: int = 64, d_ff: int = 256) -> Trace:
+    return workloads.transformer(
+        d_model=d_model,
+        heads=4,
+        d_ff=d_ff,
+        encoder_layers=2,
+        decoder_layers=0,
+        src_len=16,
+        tgt_len=16,
+        vocab=0,
+    )
+
+
+@pytest.mark.parametrize("name", ["pipelayer", "retransformer"])
+def test_a_model_larger_than_the_chip_pays_reprogramming(name):
+    """The same trace on a chip that holds its weights and on one a quarter the size."""
+    trace = _tiny_transformer()
+    profile = load_named(name)
+    fits = simulate(trace, profile.with_value("chip.tiles", 1)).to_dict()
+    need = fits["chip"]["arrays_needed"]
+    per_tile = profile.get("chip.arrays_per_tile", "count")
+    assert fits["chip"]["weights_fit"] and need <= per_tile
+    small = profile.with_value("chip.arrays_per_tile", math.floor(need / 4))
+    squeezed = simulate(trace, small.with_value("chip.tiles", 1)).to_dict()
+    assert not squeezed["chip"]["weights_fit"] and squeezed["chip"]["reload_rounds"] >= 4
+    assert squeezed["chip"]["reload_energy_J_per_batch"] > 0
+    assert squeezed["breakdown"]["writes"]["energy_J"] > fits["breakdown"].get("writes", {}).get(
+        "energy_J", 0.0
+    )
+    assert squeezed["latency_s_per_sample"] > fits["latency_s_per_sample"]
+    assert squeezed["period_s_per_sample"] > fits["period_s_per_sample"]
+    for record in (fits, squeezed):
+        assert record["chip"]["utilisation"] <= 1.0
+
+
+def test_free_arrays_replicate_the_slowest_weights_only_as_far_as_they_fit():
+    trace = _tiny_transformer()
+    pl = load_named("pipelayer")
+    one_tile = simulate(trace, pl.with_value("chip.tiles", 1)).to_dict()["chip"]
+    big = simulate(trace, pl.with_value("chip.tiles", 4)).to_dict()
+    assert one_tile["replication_max"] >= 1
+    assert big["chip"]["replication_max"] > one_tile["replication_max"]
+    assert big["chip"]["arrays_used"] <= big["chip"]["arrays_total"]
+    assert big["chip"]["utilisation"] <= 1.0
+    slow = simulate(trace, pl.with_value("chip.tiles", 1)).to_dict()
+    assert big["period_s_per_sample"] < slow["period_s_per_sample"]
+    # replication buys time, not energy: the same conversions happen on more arrays
+    assert big["energy_J_per_sample"] == pytest.approx(slow["energy_J_per_sample"])
+
+
+@pytest.mark.parametrize("name", ["pipelayer", "retransformer", "multcim", "ice"])
+def test_power_never_exceeds_the_chips_peak(name):
+    """With a peak far below what the unconstrained schedule draws, the period stretches."""
+    trace = _tiny_transformer() if name != "ice" else workloads.face_search(gallery=100_000)
+    profile = load_named(name)
+    free = simulate(trace, profile).to_dict()["chip"]
+    assert free["chip_power_W"] <= free["peak_power_W"]
+    peak = profile.params["chip.peak_power"]
+    low = free["chip_power_W"] / 10 * (1e3 if peak.unit == "mW" else 1.0)
+    capped = simulate(trace, profile.with_value("chip.peak_power", low)).to_dict()
+    assert capped["chip"]["power_capped"]
+    assert capped["chip"]["chip_power_W"] == pytest.approx(capped["chip"]["peak_power_W"])
+    assert capped["period_s_per_sample"] > simulate(trace, profile).period_s_per_sample
 
 
 def test_retransformer_heads_queue_on_the_shared_x():
@@ -276,10 +352,12 @@ def test_retransformer_heads_queue_on_the_shared_x():
     result = simulate(trace, rt)
     xb = Crossbar.from_profile(rt)
     d_model = heads * d_head
-    qk = g * (crossbar_mvm(xb, m, d_head, d_model).time / heads
-              + crossbar_mvm(xb, m, d_model, keys).time)
-    sv_t = g * (crossbar_mvm(xb, m, keys, d_model).time
-                + crossbar_mvm(xb, m, d_model, d_head).time / heads)
+    qk = g * (
+        crossbar_mvm(xb, m, d_head, d_model).time / heads + crossbar_mvm(xb, m, d_model, keys).time
+    )
+    sv_t = g * (
+        crossbar_mvm(xb, m, keys, d_model).time + crossbar_mvm(xb, m, d_model, d_head).time / heads
+    )
     assert result.breakdown["matmul_dynamic"]["time_s"] == pytest.approx(qk + sv_t)
     # all heads at once on one X would be a quarter of the X products' time: not allowed
     everything_parallel = (qk + sv_t) - (heads - 1) / heads * g * (
@@ -300,9 +378,16 @@ def test_vilbert_base_trace_matches_a_hand_count():
     text = 4 * T * 768**2 + 2 * T * T * 768 + 2 * T * 768 * 3072
     visual = 4 * R * 1024**2 + 2 * R * R * 1024 + 2 * R * 1024 * 1024
     connection = (
-        T * 768 * 1024 + 2 * R * 1024 * 1024 + 2 * T * R * 1024 + T * 1024 * 768
-        + R * 1024 * 1024 + 2 * T * 768 * 1024 + 2 * R * T * 1024 + R * 1024 * 1024
-        + 2 * T * 768 * 3072 + 2 * R * 1024 * 1024
+        T * 768 * 1024
+        + 2 * R * 1024 * 1024
+        + 2 * T * R * 1024
+        + T * 1024 * 768
+        + R * 1024 * 1024
+        + 2 * T * 768 * 1024
+        + 2 * R * T * 1024
+        + R * 1024 * 1024
+        + 2 * T * 768 * 3072
+        + 2 * R * 1024 * 1024
     )
     trace = workloads.vilbert_base(text_len=T, regions=R)
     assert sum(r.macs * r.count for r in trace.records) == 12 * text + 6 * visual + 6 * connection

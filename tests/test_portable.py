@@ -224,3 +224,48 @@ def test_export_refuses_to_overwrite(trained: dict[str, Path]) -> None:
     )
     assert result.exit_code == 2 and "exists" in result.output
 
+
+def test_external_test_set_is_read_whole_with_the_checkpoints_encoding(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from seqbench.data.generators import sort_of_clevr as soc
+
+    split = soc.generate_split(2, seed=5, stream=1, counts={"non_relational": 2})
+    folder = tmp_path / "external"
+    folder.mkdir()
+    lines = []
+    for i, image in enumerate(split.images):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    vectors = split.questions.vectors().tolist()
+    words = split.columns()["question"]
+    answers = split.columns()["answer"]
+    for q in range(len(split.questions)):
+        lines.append(
+            {
+                "image": f"{split.questions.image[q]}.png",
+                "question": "what shape is the purple object?" if q == 0 else words[q],
+                "answers": ["triangle"] if q == 1 else [answers[q]],
+                "split": "train" if q % 2 else "test",  # read whole all the same: never re-split
+                "vector": vectors[q],
+            }
+        )
+    (folder / "set.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    result = invoke(
+        tmp_path / "home",
+        "eval",
+        "--checkpoint",
+        str(trained["archive"]),
+        "--test-set",
+        f"local:{folder}",
+    )
+    assert result.exit_code == 0, result.output
+    (record,) = records(tmp_path / "home")
+    assert record["task"] == "sort-of-clevr@external" and record["quality"]["samples"] == 4
+    info = record["test_set"]
+    assert info["questions"] == 4 and info["vector"] == "read"
+    assert info["unknown_answers"] == 1 and info["unknown_answer_values"] == ["triangle"]
+    assert info["questions_with_unknown_words"] == 1
+    assert [w.strip("▁") for w in info["unknown_words"]] == ["purple"]
+    assert record["checkpoint"]["sha256"] == records(trained["home"])[0]["checkpoint"]["sha256"]

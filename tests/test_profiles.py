@@ -142,8 +142,8 @@ def test_unsourced_parameter_rejected(tmp_path):
 def test_assumed_count_must_match(tmp_path):
     _fails(
         tmp_path,
-        lambda t: t.replace("assumed_count: 6", "assumed_count: 3"),
-        r"declares assumed_count 3 but marks 6",
+        lambda t: t.replace("assumed_count: 5", "assumed_count: 3"),
+        r"declares assumed_count 3 but marks 5",
     )
 
 
@@ -176,11 +176,11 @@ def test_cli_show_lists_sources_and_assumed_parameters():
     result = CliRunner().invoke(accels, ["show", "reretransformer"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "10.1145/3400302.3415640" in result.output
-    assert "13 of 33 parameters assumed" in result.output
+    assert "12 of 38 parameters assumed" in result.output
     assert "ISAAC ISCA'16 Table 1" in result.output and "ASSUMED" in result.output
 
 
 def test_cli_list_and_help():
     result = CliRunner().invoke(accels, ["list"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0 and "multcim" in result.output and "8 / 14" in result.output
+    assert result.exit_code == 0 and "multcim" in result.output and "8 / 15" in result.output
     assert "seqbench accels validate" in CliRunner().invoke(accels, ["--help"]).output

@@ -247,7 +247,9 @@ class CrossbarWriteCompute(Mapping):
         w_time, w_energy, cells = write_operand(xb, rows, row_len)
         cost.add("writes", w_time * g / heads, w_energy * g)
         cost.count("cell_writes", cells * g)
-        _charge(cost, crossbar_mvm(xb, m, k, n), "matmul_dynamic", parallel=heads, scale=g)
+        work = crossbar_mvm(xb, m, k, n)
+        _charge(cost, work, "matmul_dynamic", parallel=heads, scale=g)
+        cost.count("operand_arrays", work.arrays * heads)  # each head's operand, side by side
         return cost
 
 
@@ -284,8 +286,12 @@ class CrossbarDecomposed(Mapping):
         weight_work, x_work = (first, second) if op.role == "qk" else (second, first)
         _charge(cost, weight_work, "matmul_dynamic", parallel=heads, scale=g)
         _charge(cost, x_work, "matmul_dynamic", parallel=1, scale=g)
+        cost.count("pinned_arrays", weight_work.arrays * heads)
+        x_copies = profile.opt("decomposition.x_copies", "count", 2)
+        if op.role == "qk" or x_copies >= 2:  # one dual-access copy of X serves both products
+            cost.count("operand_arrays", x_work.arrays)
         cost.effective_macs = g * m * d_model * (k + n)  # both roles: m.k.d + m.d.n per head
-        write_now = op.role == "qk" or profile.opt("decomposition.x_copies", "count", 2) >= 2
+        write_now = op.role == "qk" or x_copies >= 2
         if write_now:  # X (keys x d_model) once per attention, shared by the heads
             incremental = m < keys
             rows = m if incremental else keys

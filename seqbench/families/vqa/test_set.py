@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from seqbench.config import SourceSpec
-from seqbench.data import vqa_sources, vqa_store
 from seqbench.data.tokenize import UNK_ID, SentencePieceTokenizer
-from seqbench.data.vqa_store import OUT_OF_VOCABULARY
 from seqbench.errors import SeqbenchError
+from seqbench.families.vqa import store as vqa_store
+from seqbench.families.vqa.readers import open_reader
+from seqbench.families.vqa.store import OUT_OF_VOCABULARY
 from seqbench.progress import make_progress
 
 
@@ -28,7 +29,7 @@ def identity(source: SourceSpec, model_manifest: dict[str, Any], tokenizer_sha: 
     """What the cache fingerprint of this (test set, checkpoint data) pair hashes."""
     return {
         "family": "vqa",
-        "external_test_set": vqa_sources.open_reader(source).identity(),
+        "external_test_set": open_reader(source).identity(),
         "tokenizer_sha256": tokenizer_sha,
         "answers": model_manifest["answers"],
         "image_shape": model_manifest["image_shape"],
@@ -41,7 +42,7 @@ def build(
     tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
 ) -> dict[str, Any]:
     """Read, encode and write the ``test`` split into ``tmp``; returns the manifest."""
-    reader = vqa_sources.open_reader(source)
+    reader = open_reader(source)
     where = source.describe()
     size = int(model_manifest["image_shape"][0])
     vector_size = int(model_manifest.get("question_vector_size", 0))
