@@ -394,3 +394,17 @@ def test_vilbert_base_trace_matches_a_hand_count():
     co = [r for r in trace.records if r.name.startswith("co.layers.0.") and r.role == "qk"]
     assert {r.meta["heads"] for r in co} == {8} and {r.dims["k"] for r in co} == {128}
     assert trace.units == T + R
+
+
+def test_adc_energy_follows_accelergys_table_not_a_line():
+    """Accelergy's ISAAC ADC table: 8 bits 1.67 pJ, 10 bits 2.379 pJ, 4 bits 0.79 pJ."""
+    rt = load_named("retransformer")
+    rated = Crossbar.from_profile(rt).adc_energy
+    assert rated == pytest.approx(1.67e-12)
+    ten = Crossbar.from_profile(rt.with_value("adc.bits", 10)).adc_energy
+    four = Crossbar.from_profile(rt.with_value("adc.bits", 4)).adc_energy
+    assert ten == pytest.approx(2.379022742e-12 / 1.67 * 1.67)
+    assert four == pytest.approx(0.79e-12)
+    assert ten / rated > 10 / 8  # faster than linear in the bits
+    twelve = Crossbar.from_profile(rt.with_value("adc.bits", 12)).adc_energy
+    assert twelve == pytest.approx(4 * ten)  # beyond the table: x2 per bit
