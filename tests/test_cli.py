@@ -96,7 +96,7 @@ def test_tiny_end_to_end(home: Path) -> None:
     result = invoke("report", "--out", str(out))
     assert result.exit_code == 0, result.output
     table = (out / "translation.md").read_text()
-    assert len(re.findall(r"\| scan:simple \| test \| [0-9,]+ \| transformer \|", table)) == 5
+    assert len(re.findall(r"\| scan:simple \| test \| [0-9,]+ \| transformer \|", table)) == 8
 
 
 def test_corrupt_checkpoint_is_a_clear_error(home: Path) -> None:
