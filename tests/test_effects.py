@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 
 import pytest
 import torch
@@ -17,17 +16,12 @@ from seqbench.accel.effects import (
     effect_hooks,
     prune_mask,
 )
-from seqbench.accel.mappings.host import _machine_key
 from seqbench.accel.profile import load_named
 
 
 @pytest.fixture(autouse=True)
 def setup(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
-    (tmp_path / "accel").mkdir()
-    (tmp_path / "accel" / "host_roofline.json").write_text(
-        json.dumps({"machine": _machine_key(), "peak_flops": 1e11, "mem_bandwidth": 1e10})
-    )
     profile_mod._CACHE.clear()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
