@@ -172,21 +172,27 @@ def cached_prepare(
     manifest = cache.verify(directory)
     if manifest is not None and not force:
         return Prepared(spec, subset, preset, directory, manifest), True
-    if manifest is None and directory.exists():
-        console.print(
-            f"[yellow]warning:[/] cache {directory} is incomplete or corrupt; rebuilding it"
-        )
+    # One builder per entry: a second prepare waits, then finds the first one's result.
+    with cache.building(directory, say=console):
+        manifest = cache.verify(directory)
+        if manifest is not None and not force:
+            return Prepared(spec, subset, preset, directory, manifest), True
+        if manifest is None and directory.exists():
+            console.print(
+                f"[yellow]warning:[/] cache {directory} is incomplete or corrupt; rebuilding it"
+            )
 
-    def writer(tmp: Path) -> dict[str, Any]:
-        return {"task": key, "fingerprint": fp, **build(tmp)}
+        def writer(tmp: Path) -> dict[str, Any]:
+            return {"task": key, "fingerprint": fp, **build(tmp)}
 
-    manifest = cache.build(directory, writer)
+        manifest = cache.build(directory, writer)
     return Prepared(spec, subset, preset, directory, manifest), False
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:
     """The manifest of a cache folder, or None when absent or unreadable."""
     try:
-        return json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # ValueError: bad JSON or bad UTF-8
         return None
+    return manifest if isinstance(manifest, dict) else None
