@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from seqbench import paths
 from seqbench.config import load_task_spec
 from seqbench.families.base import Prepared
-from seqbench.families.translation import TranslationFamily
+from seqbench.families.translation.family import TranslationFamily
 
 
 @dataclass(frozen=True)

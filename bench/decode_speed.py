@@ -15,7 +15,7 @@ import torch
 
 from bench.common import Measurement, best_seconds, scan
 from seqbench import decode
-from seqbench.families.translation import pad, split_data
+from seqbench.families.base import pad_ids
 from seqbench.models import build_model
 from seqbench.models.transformer import Seq2SeqTransformer
 
@@ -56,7 +56,7 @@ def measure(settings: DecodeSettings = FULL) -> list[Measurement]:
     torch.manual_seed(0)
     model = build_model("transformer", config, family="translation")
     assert isinstance(model, Seq2SeqTransformer)
-    src = pad(split_data(prepared, "test").src_ids[: settings.sentences])
+    src = pad_ids(family.split_data(prepared, "test").src_ids[: settings.sentences])
     n = src.shape[0]
     max_len = settings.max_len or int(prepared.manifest["max_len"])
     rows = []

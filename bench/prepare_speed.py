@@ -23,7 +23,8 @@ from seqbench import paths
 from seqbench.config import load_task_spec
 from seqbench.data.generators import sort_of_clevr
 from seqbench.data.tokenize import SentencePieceTokenizer
-from seqbench.families.translation import TOKENIZE_CHUNK, TranslationFamily, split_data
+from seqbench.families.translation.family import TranslationFamily
+from seqbench.families.translation.prepare import TOKENIZE_CHUNK
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ def scratch_home() -> Iterator[None]:
 
 def tokenize(settings: PrepareSettings) -> Measurement:
     """Both sides of SCAN's train split, each with its own model; each side counts."""
-    _, prepared = scan(settings.preset)
-    data = split_data(prepared, "train")
+    family, prepared = scan(settings.preset)
+    data = family.split_data(prepared, "train")
     sides = [
         (prepared.directory / "src.model", data.src),
         (prepared.directory / "tgt.model", data.tgt),

@@ -17,7 +17,7 @@ from torch import nn
 
 from bench.common import Measurement, best_seconds, scan
 from bench.reference_models import ReferenceAttentionGRU, ReferenceTransformer
-from seqbench.families.translation import Seq2SeqBatch, TranslationFamily
+from seqbench.families.translation.family import Seq2SeqBatch, TranslationFamily
 from seqbench.models import build_model
 from seqbench.models.rnn import RNN_DEFAULTS
 from seqbench.models.seq2seq import translation_options

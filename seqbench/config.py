@@ -16,8 +16,18 @@ from seqbench import paths
 from seqbench.errors import SeqbenchError
 from seqbench.registry import did_you_mean
 
-FAMILIES = ("translation", "lm", "vqa", "retrieval", "binding", "faces")
+# Size presets every task spec may define: tiny (tests), quick (demo), full (leaderboard).
 PRESETS = ("tiny", "quick", "full")
+_FAMILIES_DIR = Path(__file__).parent / "families"
+
+
+def family_names() -> list[str]:
+    """The task families a spec may name: the packages ``seqbench/families/<name>/family.py``.
+
+    Read from disk rather than by importing them (they load torch), so that validating a
+    spec stays fast; each package registers under its folder's name (a test checks it).
+    """
+    return sorted(p.parent.name for p in _FAMILIES_DIR.glob("*/family.py"))
 
 
 @dataclass(frozen=True)
@@ -146,11 +156,11 @@ def load_task_spec(path: Path) -> TaskSpec:
         raise SeqbenchError(f"{where} lacks {missing}", "see tasks/scan.yaml for a complete spec")
     known = set(required) | {"description", "subsets", "default_subset", "size"}
     _reject_unknown(raw, known, where)
-    if raw["family"] not in FAMILIES:
+    families = family_names()
+    if raw["family"] not in families:
         raise SeqbenchError(
-            f"{where}: unknown family {raw['family']!r};"
-            f"{did_you_mean(raw['family'], list(FAMILIES))}",
-            f"families: {', '.join(FAMILIES)}",
+            f"{where}: unknown family {raw['family']!r};{did_you_mean(raw['family'], families)}",
+            f"families: {', '.join(families)}",
         )
     # The name and subsets become folder names under $SEQBENCH_HOME: same check as the CLI's.
     paths.check_name(raw["name"], "name", where)

@@ -19,9 +19,6 @@ from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for
 from seqbench.progress import console
 from seqbench.train import plan_run, seed_everything, train
 
-# Samples traced per (checkpoint, split): enough for stable statistics, cheap to simulate.
-TRACE_SAMPLES = 32
-
 
 @dataclass
 class EvalRequest:
@@ -91,8 +88,9 @@ def _trace(
     """The cached trace of this checkpoint on this split, captured on first use."""
     from seqbench.trace import Trace, Tracer
 
-    # A family may trace more (retrieval: the whole gallery, or the search is priced on a toy).
-    limit = getattr(family, "trace_limit", TRACE_SAMPLES)
+    # Part of the family contract: retrieval traces its whole gallery (a search priced on a
+    # sample would be a toy); the others a few batches.
+    limit = family.trace_limit
     path = checkpoint.directory / "traces" / f"{request.split}-beam{request.beam}-n{limit}.json"
     if path.is_file():
         try:

@@ -12,8 +12,7 @@ from click.testing import CliRunner
 
 from seqbench import ops
 from seqbench.config import load_task
-from seqbench.families.base import Prepared, family_for
-from seqbench.families.retrieval import split_data
+from seqbench.families.base import Prepared, family_for, split_data
 from seqbench.models import build_model
 
 

@@ -13,14 +13,14 @@ import pytest
 from PIL import Image
 
 from seqbench.config import SourceSpec, load_task
-from seqbench.data.retrieval_sources import (
+from seqbench.errors import SeqbenchError
+from seqbench.families.base import family_for, split_data
+from seqbench.families.retrieval.sources import (
     RetrievalRecord,
     carve,
     image_array,
     load_records,
 )
-from seqbench.errors import SeqbenchError
-from seqbench.families.base import family_for
 
 
 @pytest.fixture()
@@ -123,7 +123,6 @@ def test_flickr_shaped_parquet_prepares_like_the_hub_data(home: Path) -> None:
     sizes = {k: v["size"] for k, v in prepared.manifest["splits"].items()}
     assert sizes == {"test": 16, "dev": 16, "train": 8}
     assert prepared.manifest["splits"]["test"]["captions"] == 16 * 5
-    from seqbench.families.retrieval import split_data
 
     test = split_data(prepared, "test")
     assert all(i.endswith(".jpg") for i in test.image_ids)  # ids from `filename`
@@ -166,7 +165,6 @@ def test_coco_shaped_captions_with_a_local_image_folder(
         "train": 6,
     }
     assert prepared.manifest["captions_per_image"] == 5  # the 5K protocol keeps 5 captions
-    from seqbench.families.retrieval import split_data
 
     assert split_data(prepared, "dev").image_ids == ["108", "109"]  # cocoid, the `val` rows
 

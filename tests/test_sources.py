@@ -11,9 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from seqbench.config import SourceSpec
-from seqbench.data import hub, sources
-from seqbench.data.parallel import assemble, cap, effective_source
+from seqbench.data import hub
+from seqbench.data.splits import split_of
 from seqbench.errors import SeqbenchError
+from seqbench.families.base import family_named
+from seqbench.families.translation import files as sources
+from seqbench.families.translation.sources import assemble, cap, load_hub
 
 DE = ["ein Hund", "eine Katze", "zwei Vögel", "ein Haus", "der Baum"]
 EN = ["a dog", "a cat", "two birds", "a house", "the tree"]
@@ -123,10 +126,10 @@ def test_folder_with_split_files_and_format_override(tmp_path: Path) -> None:
 
 
 def test_split_names_from_file_names() -> None:
-    assert sources.split_of("tasks_test_length.txt") == "test"
-    assert sources.split_of("train-00000-of-00002.parquet") == "train"
-    assert sources.split_of("valid.jsonl") == "dev"
-    assert sources.split_of("README.md") is None
+    assert split_of("tasks_test_length.txt") == "test"
+    assert split_of("train-00000-of-00002.parquet") == "train"
+    assert split_of("valid.jsonl") == "dev"
+    assert split_of("README.md") is None
 
 
 # --- bad input ----------------------------------------------------------------------------
@@ -186,24 +189,24 @@ def test_other_bad_inputs(tmp_path: Path) -> None:
 
 
 def test_hub_loader_on_jsonl_folder(multi30k_folder: Path) -> None:
-    data = hub.load_hub(str(multi30k_folder), None, {"src": "de", "tgt": "en"})
+    data = load_hub(str(multi30k_folder), None, {"src": "de", "tgt": "en"})
     assert {k: len(v) for k, v in data.items()} == {"train": 12, "dev": 3, "test": 4}
     assert data["train"][0] == ("ein Hund 0", "a dog 0")
 
 
 def test_hub_loader_on_nested_parquet_folder(wmt14_folder: Path) -> None:
     fields = {"src": "translation.de", "tgt": "translation.en"}
-    data = hub.load_hub(str(wmt14_folder), None, fields, limits={"train": 4})
+    data = load_hub(str(wmt14_folder), None, fields, limits={"train": 4})
     assert {k: len(v) for k, v in data.items()} == {"train": 4, "dev": 3, "test": 3}
     assert data["test"][1] == ("eine Katze 1", "a cat 1")
 
 
 def test_hub_loader_without_dev_split_and_with_bad_field(multi30k_folder: Path) -> None:
     (multi30k_folder / "validation.jsonl").unlink()
-    data = hub.load_hub(str(multi30k_folder), None, {"src": "de", "tgt": "en"})
+    data = load_hub(str(multi30k_folder), None, {"src": "de", "tgt": "en"})
     assert set(data) == {"train", "test"}
     with pytest.raises(SeqbenchError, match="no field 'fr'"):
-        hub.load_hub(str(multi30k_folder), None, {"src": "de", "tgt": "fr"})
+        load_hub(str(multi30k_folder), None, {"src": "de", "tgt": "fr"})
 
 
 def test_hub_offline_fails_fast_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,7 +214,7 @@ def test_hub_offline_fails_fast_with_one_line(monkeypatch: pytest.MonkeyPatch) -
     assert hub.hub_reachable() is False
     started = time.perf_counter()
     with pytest.raises(SeqbenchError) as err:
-        hub.load_hub("seqbench-tests/not-a-real-dataset", "de-en", {"src": "de", "tgt": "en"})
+        load_hub("seqbench-tests/not-a-real-dataset", "de-en", {"src": "de", "tgt": "en"})
     assert time.perf_counter() - started < 10
     text = _one_line_error(err)
     assert "seqbench-tests/not-a-real-dataset" in text and "--source local:" in text
@@ -243,5 +246,5 @@ def test_single_file_is_split_90_5_5_and_dev_is_carved() -> None:
 
 def test_source_override_keeps_field_mapping() -> None:
     spec_source = SourceSpec(hub="bentrevett/multi30k", fields={"src": "de", "tgt": "en"})
-    source = effective_source(spec_source, "local:/data/m30k")
+    source = family_named("translation").effective_source(spec_source, "local:/data/m30k")
     assert (source.kind, source.local, source.fields) == ("local", "/data/m30k", spec_source.fields)

@@ -14,9 +14,10 @@ from seqbench import paths
 from seqbench.config import TaskSpec, load_task_spec
 from seqbench.data import cache
 from seqbench.errors import SeqbenchError
-from seqbench.families import translation
 from seqbench.families.base import family_for
-from seqbench.families.translation import Seq2SeqBatch, TranslationFamily
+from seqbench.families.translation import family as translation
+from seqbench.families.translation import prepare as translation_prepare
+from seqbench.families.translation.family import Seq2SeqBatch, TranslationFamily
 
 
 @pytest.fixture
@@ -111,20 +112,20 @@ def test_interrupted_prepare_leaves_no_used_folder(
     family: TranslationFamily,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_build = translation.build_cache
+    real_build = translation_prepare.build_cache
 
     def dies_half_way(tmp: Path, *args, **kwargs):
         (tmp / "train.parquet").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(translation, "build_cache", dies_half_way)
+    monkeypatch.setattr(translation_prepare, "build_cache", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
         family.prepare(scan_spec, "simple", "tiny")
     task_dir = translation_home / "cache" / "scan__simple"
     assert [p for p in task_dir.iterdir() if not p.name.startswith(".")] == []
 
     # A killed process cannot clean up: its temp folder stays beside the final one.
-    monkeypatch.setattr(translation, "build_cache", real_build)
+    monkeypatch.setattr(translation_prepare, "build_cache", real_build)
     prepared, _ = family.prepare(scan_spec, "simple", "tiny")
     leftover = prepared.directory.with_name(f".{prepared.directory.name}.dead.tmp")
     leftover.mkdir()
@@ -273,7 +274,7 @@ def test_every_spec_preset_builds_every_model(task: str, family: TranslationFami
     manifest = {"tokenizer": {"src": {"vocab_size": 20}, "tgt": {"vocab_size": 20}}}
     for preset in ("tiny", "quick", "full"):
         prepared = Prepared(spec, None, preset, Path("unused"), manifest)
-        assert translation.data_options(spec, preset)["seed"] == 0
+        assert family.data_options(spec, preset)["seed"] == 0
         for model in spec.models:
             config = family.model_config(prepared, model, preset)
             assert isinstance(build_model(model, config, family="translation"), nn.Module)

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from torch import Tensor, nn
 
 from seqbench.config import load_task
-from seqbench.data import vqa_store
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import Prepared, family_for
-from seqbench.families.vqa import VQABatch, curriculum_types, split_data, training_order
+from seqbench.families.base import Prepared, family_for, split_data
+from seqbench.families.vqa import store as vqa_store
+from seqbench.families.vqa.family import VQABatch, curriculum_types, training_order
 from seqbench.models import build_model
 
 

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from seqbench.config import SourceSpec, load_task
-from seqbench.data import vqa_readers, vqa_sources
 from seqbench.data.images import load_array, open_image
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import Prepared, family_for
-from seqbench.families.vqa import split_data
+from seqbench.families.base import Prepared, family_for, split_data
+from seqbench.families.vqa import readers as vqa_readers
+from seqbench.families.vqa import sources as vqa_sources
 
 COLOURS = ["red", "green", "blue", "yellow"]
 
@@ -133,7 +133,7 @@ def test_vqav2_from_local_parquet(home: Path) -> None:
 
 
 def test_vqav2_scores_ten_human_answers(home: Path) -> None:
-    from seqbench.families.vqa import score
+    from seqbench.families.vqa.family import score
 
     path = hub_parquet(home / "val.parquet")
     test = split_data(prepare("vqav2", f"local:{path}"), "test")
@@ -228,7 +228,7 @@ def test_jsonl_split_field_selects_splits(home: Path) -> None:
     for i, line in enumerate(lines):
         line["split"] = "test" if i >= 24 else "train"
     path = jsonl_source(home / "data", lines, generic_images())
-    reader = vqa_sources.open_reader(SourceSpec(local=str(path)))
+    reader = vqa_readers.open_reader(SourceSpec(local=str(path)))
     assert reader.splits() == ["test", "train"]
     plan = vqa_sources.plan_splits(reader)
     assert plan.source_of == {"train": "train", "dev": "train", "test": "test"}
@@ -275,7 +275,7 @@ def test_question_without_answers_is_skipped_and_counted(home: Path) -> None:
 
 
 def test_answer_outside_the_vocabulary_is_scored_wrong(home: Path) -> None:
-    from seqbench.families.vqa import score
+    from seqbench.families.vqa.family import score
 
     lines = generic_lines(40)
     for i, line in enumerate(lines):

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqbench.accel.chip import Chip, Placement, Plan, cap_period, plan
 from seqbench.accel.mappings import CATEGORIES, MAPPINGS, Context, OpCost
 from seqbench.accel.profile import Profile, load_named
 from seqbench.errors import SeqbenchError
@@ -50,6 +51,7 @@ class Simulation:
     host_fallback: dict[str, dict[str, float]]
     mechanisms: dict[str, dict[str, float]]
     counters: dict[str, float]
+    chip: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -110,6 +112,7 @@ class Simulation:
             "host_fallback": self.host_fallback,
             "mechanisms": self.mechanisms,
             "counters": self.counters,
+            "chip": self.chip,
             "notes": self.notes,
         }
 
@@ -123,6 +126,9 @@ class _Stage:
     rows: int = 0
 
 
+ARRAY_COUNTERS = ("arrays", "pinned_arrays", "operand_arrays")
+
+
 def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> Simulation:
     """Price ``trace`` on ``profile``; ``host`` overrides the profile's ``fallback`` profile."""
     if host is None and profile.fallback and profile.fallback != profile.name:
@@ -131,16 +137,27 @@ def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> 
     ctx.decomposable = attention_prefixes(trace)
     skipped = _skipped_projections(ctx.decomposable, profile)
     total = OpCost()
-    stages: dict[str, _Stage] = {}
-    fallback: dict[str, dict[str, float]] = {}
-    arrays: dict[str, float] = {}
+    priced: list[tuple[OpRecord, OpCost, bool]] = []
+    arrays: dict[str, dict[str, float]] = {c: {} for c in ARRAY_COUNTERS}
     for op in trace.records:
         if op.name in skipped:
             total.count("skipped_projection_calls", op.count)
             continue
         cost, on_host = _price(op, profile, ctx)
-        if "arrays" in cost.counters:  # arrays hold a weight once, however often it is used
-            arrays[op.name] = max(arrays.get(op.name, 0.0), cost.counters.pop("arrays"))
+        for counter in ARRAY_COUNTERS:  # arrays hold a weight once, however often it is used
+            if counter in cost.counters:
+                held = arrays[counter]
+                held[op.name] = max(held.get(op.name, 0.0), cost.counters.pop(counter))
+        priced.append((op, cost, on_host))
+    chip = Chip.from_profile(profile)
+    layout = _place(chip, priced, arrays) if chip else None
+    stages: dict[str, _Stage] = {}
+    fallback: dict[str, dict[str, float]] = {}
+    host_energy = 0.0
+    for op, cost, on_host in priced:
+        copies = layout.replication.get(op.name, 1) if layout else 1
+        if copies > 1:  # the copies split the op's input vectors
+            cost.time["matmul_static"] = cost.time.get("matmul_static", 0.0) / copies
         total.merge(cost, op.count)
         stage = stages.setdefault(op.stage, _Stage())
         t = cost.time_s * op.count
@@ -151,11 +168,21 @@ def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> 
         if op.role == "qk":
             stage.rows = max(stage.rows, op.dims.get("m", 0))
         if on_host:
+            host_energy += cost.energy_J * op.count
             entry = fallback.setdefault(op.op_class, {"calls": 0.0, "time_s": 0.0, "energy_J": 0.0})
             entry["calls"] += op.count / trace.samples
             entry["time_s"] += t / trace.samples
             entry["energy_J"] += cost.energy_J * op.count / trace.samples
     latency, period = _compose(stages.values(), profile)
+    if layout and not layout.fits:
+        # time-multiplexed weights: every batch reloads the chip, and no pipeline spans rounds
+        total.add("writes", layout.reload_time_s, layout.reload_energy_J)
+        latency += layout.reload_time_s
+        period = latency
+    chip_energy = total.energy_J - host_energy
+    if layout:
+        period, layout.power_capped = cap_period(period, chip_energy, layout.peak_power_W)
+        latency = max(latency, period)
     n = trace.samples
     breakdown = {
         c: {"time_s": total.time.get(c, 0.0) / n, "energy_J": total.energy.get(c, 0.0) / n}
@@ -174,12 +201,21 @@ def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> 
         for k, v in total.mechanisms.items()
     }
     counters = {k: v / n for k, v in total.counters.items()}
-    if arrays:
-        counters["arrays_for_static_weights"] = sum(arrays.values())
+    if arrays["arrays"]:
+        counters["arrays_for_static_weights"] = sum(arrays["arrays"].values())
+    chip_record = None
+    if layout:
+        chip_record = layout.to_dict()
+        chip_record["chip_power_W"] = chip_energy / period if period else 0.0
     notes = list(profile.notes)
     if fallback:
         notes.append(
             f"ran on the host ({host.name if host else '?'}): {', '.join(sorted(fallback))}"
+        )
+    if layout and not layout.fits:
+        notes.append(
+            f"weights need {layout.arrays_needed:.0f} arrays, the chip has "
+            f"{layout.arrays_total}: reloaded in {layout.rounds} rounds per batch"
         )
     return Simulation(
         profile=profile.name,
@@ -197,7 +233,29 @@ def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> 
         host_fallback=fallback,
         mechanisms=mechanisms,
         counters=counters,
+        chip=chip_record,
         notes=notes,
+    )
+
+
+def _place(
+    chip: Chip, priced: list[tuple[OpRecord, OpCost, bool]], arrays: dict[str, dict[str, float]]
+) -> Plan:
+    """The trace's weight-stationary ops as placements, planned onto ``chip``."""
+    weights = arrays["arrays"]
+    placements: dict[str, Placement] = {
+        name: Placement(name, held, 0.0, 1.0) for name, held in weights.items()
+    }
+    for op, cost, _ in priced:
+        if op.name in placements:
+            p = placements[op.name]
+            p.time += cost.time.get("matmul_static", 0.0) * op.count
+            p.vectors = max(p.vectors, float(op.dims.get("g", 1) * op.dims.get("m", 1)))
+    return plan(
+        chip,
+        list(placements.values()),
+        sum(arrays["pinned_arrays"].values()),
+        sum(arrays["operand_arrays"].values()),
     )
 
 

@@ -184,40 +184,79 @@ def transformer(
     )
 
 
+# ViLBERT-base (Lu et al. NeurIPS 2019; config bert_base_6layer_6conect.json of the public
+# code, as AllenNLP's config): text stream = BERT-base, visual stream 6 layers, connection
+# (co-attention) layers in a shared bi_hidden space, each with both streams' FFNs.
+VILBERT_BASE = {
+    "text": {"layers": 12, "hidden": 768, "heads": 12, "ffn": 3072},
+    "visual": {"layers": 6, "hidden": 1024, "heads": 8, "ffn": 1024},
+    "connection": {"hidden": 1024, "heads": 8},
+    "t_biattention_id": (6, 7, 8, 9, 10, 11),
+    "v_biattention_id": (0, 1, 2, 3, 4, 5),
+}
+
+
 def vilbert_base(
     *,
     text_len: int = 20,
     regions: int = 37,
     batch: int = 1,
     trace_stats: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Trace:
-    """ViLBERT-base: BERT-base text stream (12 x 768/12h/3072), visual stream (1024/8h/1024),
-    6 co-attention blocks (each stream's queries over the other's keys/values) and 6 visual
-    self-attention layers. Tokens = text tokens + image regions."""
+    """ViLBERT-base encoder in the order of the reference ``BertEncoder.forward``: text layers
+    up to each ``t_biattention_id``, visual layers up to each ``v_biattention_id``, then a
+    connection layer (text queries over visual keys/values and the reverse, both at the shared
+    1024 wide / 8 heads, projected back to each stream's width, then each stream's FFN);
+    the remaining layers of both streams last. Embeddings and heads are not included.
+    Tokens = text tokens + image regions."""
+    cfg = config or VILBERT_BASE
+    t, vis, co = cfg["text"], cfg["visual"], cfg["connection"]
     b = _Builder()
-    dt, ht, ft = 768, 12, 3072
-    dv, hv, fv = 1024, 8, 1024
     rt, rv = batch * text_len, batch * regions
-    co_layers = {6, 7, 8, 9, 10, 11}  # co-attention at the last six text layers
-    v = 0
-    for i in range(12):
+
+    def text_layer(i: int) -> None:
         p = f"text.layers.{i}"
-        if i in co_layers:
-            c = f"co.layers.{v}"
-            b.mha(f"{c}.text_attention", batch, ht, text_len, regions, dt, dv, dt)
-            b.add_norm(f"{c}.text_norm", rt, dt)
-            b.mha(f"{c}.visual_attention", batch, hv, regions, text_len, dv, dt, dv)
-            b.add_norm(f"{c}.visual_norm", rv, dv)
-            q = f"visual.layers.{v}"
-            b.mha(f"{q}.self_attention", batch, hv, regions, regions, dv, dv, dv)
-            b.add_norm(f"{q}.add_norm_1", rv, dv)
-            b.ffn(f"{q}.ffn", rv, dv, fv, "gelu")
-            b.add_norm(f"{q}.add_norm_2", rv, dv)
-            v += 1
-        b.mha(f"{p}.self_attention", batch, ht, text_len, text_len, dt, dt, dt)
-        b.add_norm(f"{p}.add_norm_1", rt, dt)
-        b.ffn(f"{p}.ffn", rt, dt, ft, "gelu")
-        b.add_norm(f"{p}.add_norm_2", rt, dt)
+        d = t["hidden"]
+        b.mha(f"{p}.self_attention", batch, t["heads"], text_len, text_len, d, d, d)
+        b.add_norm(f"{p}.add_norm_1", rt, d)
+        b.ffn(f"{p}.ffn", rt, d, t["ffn"], "gelu")
+        b.add_norm(f"{p}.add_norm_2", rt, d)
+
+    def visual_layer(i: int) -> None:
+        p = f"visual.layers.{i}"
+        d = vis["hidden"]
+        b.mha(f"{p}.self_attention", batch, vis["heads"], regions, regions, d, d, d)
+        b.add_norm(f"{p}.add_norm_1", rv, d)
+        b.ffn(f"{p}.ffn", rv, d, vis["ffn"], "gelu")
+        b.add_norm(f"{p}.add_norm_2", rv, d)
+
+    def connection_layer(i: int) -> None:
+        p = f"co.layers.{i}"
+        dt, dv, dc, hc = t["hidden"], vis["hidden"], co["hidden"], co["heads"]
+        b.mha(f"{p}.text_attention", batch, hc, text_len, regions, dt, dv, dc)
+        b.add_norm(f"{p}.text_norm", rt, dt)
+        b.mha(f"{p}.visual_attention", batch, hc, regions, text_len, dv, dt, dc)
+        b.add_norm(f"{p}.visual_norm", rv, dv)
+        b.ffn(f"{p}.text_ffn", rt, dt, t["ffn"], "gelu")
+        b.add_norm(f"{p}.text_ffn_norm", rt, dt)
+        b.ffn(f"{p}.visual_ffn", rv, dv, vis["ffn"], "gelu")
+        b.add_norm(f"{p}.visual_ffn_norm", rv, dv)
+
+    t_start = v_start = 0
+    for count, (v_end, t_end) in enumerate(
+        zip(cfg["v_biattention_id"], cfg["t_biattention_id"], strict=True)
+    ):
+        for i in range(t_start, t_end):
+            text_layer(i)
+        for i in range(v_start, v_end):
+            visual_layer(i)
+        connection_layer(count)
+        t_start, v_start = t_end, v_end
+    for i in range(v_start, vis["layers"]):
+        visual_layer(i)
+    for i in range(t_start, t["layers"]):
+        text_layer(i)
     meta = {"workload": "vilbert_base", "text_len": text_len, "regions": regions, "batch": batch}
     return Trace(b.records, batch, rt + rv, "token", trace_stats or stats(), meta)
 

@@ -5,7 +5,8 @@ network a 3-second TCP probe of the hub (or the HTTPS proxy) decides whether we 
 offline, ``datasets`` runs in offline mode (it still finds copies in the local HF cache) so an
 unreachable hub fails in about a second instead of minutes of retries, with a one-line error
 that says how to provide the data locally. ``hub_id`` may also be a local folder shaped like
-the hub data set (split files with the same field names), e.g. a downloaded snapshot.
+the hub data set (split files with the same field names), e.g. a downloaded snapshot. What a
+family makes of the rows lives in its own ``sources.py``.
 """
 
 from __future__ import annotations
@@ -14,18 +15,11 @@ import contextlib
 import itertools
 import os
 import socket
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from seqbench.data.sources import Fields, Pair, table_pairs
-from seqbench.errors import SeqbenchError
-from seqbench.progress import console
-
 PROBE_TIMEOUT_S = 3.0
-DEFAULT_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 
 
 def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
@@ -47,7 +41,7 @@ def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
 
 
 @contextlib.contextmanager
-def _offline_mode() -> Iterator[None]:
+def offline_mode() -> Iterator[None]:
     """Make ``datasets`` use only its local cache (no HTTP retries) inside the block."""
     import datasets.config
     from huggingface_hub import constants
@@ -60,20 +54,10 @@ def _offline_mode() -> Iterator[None]:
         datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = saved
 
 
-def _offline_error(
-    hub_id: str, config: str | None, fields: Fields, err: Exception
-) -> SeqbenchError:
-    name = hub_id + (f" [{config}]" if config else "")
-    return SeqbenchError(
-        f"cannot fetch {name} from the Hugging Face hub: offline and not in the local HF cache",
-        f"download it where there is network and pass --source local:PATH (split files "
-        f"train/validation/test .jsonl or .parquet with fields {fields.src!r}, {fields.tgt!r})",
-    )
-
-
-def _load_split(
+def load_split(
     hub_id: str, config: str | None, name: str, limit: int | None, cache_dir: str | None
 ) -> Any:
+    """One split of a hub data set as an Arrow table (its first ``limit`` rows when given)."""
     import datasets
 
     if limit is None:
@@ -84,63 +68,3 @@ def _load_split(
     import pyarrow as pa
 
     return pa.Table.from_pylist(list(itertools.islice(stream, limit)))
-
-
-def _is_missing_split(err: Exception) -> bool:
-    return isinstance(err, ValueError | KeyError) and "split" in str(err).lower()
-
-
-def load_hub(
-    hub_id: str,
-    config: str | None = None,
-    fields: dict[str, Any] | None = None,
-    splits: dict[str, str] | None = None,
-    limits: dict[str, int | None] | None = None,
-) -> dict[str, list[Pair]]:
-    """``{split: [(src, tgt)]}`` of a hub data set (or a local folder shaped like one).
-
-    ``splits`` maps our split names (train/dev/test) to the data set's (default train,
-    validation, test); a missing dev split is left out (the caller carves one from train).
-    ``limits`` caps rows per split by streaming only the first rows (nothing else fetched).
-    """
-    parsed = Fields.of(fields)
-    names = {**DEFAULT_SPLITS, **(splits or {})}
-    limits = limits or {}
-    local = Path(hub_id).expanduser().is_dir()
-    online = local or hub_reachable()
-    out: dict[str, list[Pair]] = {}
-    with contextlib.ExitStack() as stack:
-        cache_dir = None
-        if local:  # a local folder: keep datasets' Arrow copies out of the shared HF cache
-            cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="seqbench-hf-"))
-        if not online:
-            stack.enter_context(_offline_mode())
-        for split, name in names.items():
-            limit = limits.get(split)
-            what = f"the first {limit:,} rows of " if limit else ""
-            origin = "local folder" if local else "Hugging Face hub" if online else "HF cache"
-            console.print(
-                f"fetching {what}{hub_id} [{config or 'default'}] {name} ({origin})",
-                markup=False,
-                highlight=False,
-            )
-            try:
-                table = _load_split(hub_id, config, name, limit, cache_dir)
-            except ConnectionError as err:
-                raise _offline_error(hub_id, config, parsed, err) from err
-            except (ValueError, KeyError) as err:
-                if split == "dev" and _is_missing_split(err):
-                    continue
-                raise SeqbenchError(
-                    f"{hub_id}: cannot load split {name!r}: {str(err).splitlines()[0]}",
-                    f"map our splits in the spec: `splits: {{{split}: <name>}}`",
-                ) from err
-            except FileNotFoundError as err:
-                raise SeqbenchError(
-                    f"{hub_id}: not a hub data set or data folder ({str(err).splitlines()[0]})",
-                    "check the hub id, or use --source local:PATH",
-                ) from err
-            out[split] = table_pairs(table, parsed, f"{hub_id} {name}")
-    if "train" not in out:
-        raise SeqbenchError(f"{hub_id} has no train split", "map it with `splits: {train: NAME}`")
-    return out

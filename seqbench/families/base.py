@@ -1,12 +1,25 @@
-"""The contract every task family (translation, vqa, retrieval, ...) fulfils.
+"""The contract every task family (translation, vqa, retrieval, ...) fulfils, and the shared
+prepare skeleton.
 
 The generic stages (``prepare``, ``train``, ``eval``, tracing, accelerator effects) only call
-these methods; everything family-specific (data layout, batching, loss, metrics) lives in
-the family's own module, registered with ``@FAMILIES.register("name")``.
+these methods; everything family-specific (data layout, batching, loss, metrics) lives in the
+family's own package ``seqbench/families/<name>/`` whose ``family.py`` registers an instance
+with ``FAMILY_REGISTRY.add("<name>", ...)``.
+
+:meth:`TaskFamily.prepare` is written once here: it reads the preset's data options, merges
+the tokenizer settings, applies ``--source``, fingerprints (family, source identity,
+tokenizer, data options) and builds the cache folder on a miss. A family fills in the steps,
+each one abstract method with one signature: :meth:`~TaskFamily.tokenizer_settings`,
+:meth:`~TaskFamily.source_identity`, :meth:`~TaskFamily.build_cache`,
+:meth:`~TaskFamily.read_split`, :meth:`~TaskFamily.model_inputs`, :meth:`~TaskFamily.batches`,
+:meth:`~TaskFamily.loss` and :meth:`~TaskFamily.evaluate`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -14,11 +27,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
-from seqbench.config import TaskSpec, task_key
+from seqbench.config import SourceSpec, TaskSpec, task_key
+from seqbench.data import cache
+from seqbench.data.tokenize import PAD_ID
 from seqbench.errors import SeqbenchError
+from seqbench.families import discover
+from seqbench.progress import console
 from seqbench.registry import Registry
+
+# Samples traced per (checkpoint, split) unless a family says otherwise: enough for stable
+# statistics, cheap to simulate.
+TRACE_SAMPLES = 32
 
 
 @dataclass
@@ -74,11 +96,23 @@ class EvalOutcome:
 
 
 class TaskFamily(ABC):
-    """One family of tasks; a stateless interpreter of task specs."""
+    """One family of tasks; a stateless interpreter of task specs.
+
+    Class attributes are the family's data, not code: ``data_option_keys`` (preset options
+    that change the prepared data, so part of the fingerprint), ``source_override_keeps``
+    (what of the spec's source a ``--source`` override keeps), ``subset_in_fingerprint``
+    and ``trace_limit`` (samples traced per checkpoint and split; None traces the whole
+    split).
+    """
 
     name: str = ""
+    data_option_keys: tuple[str, ...] = ("max_train", "max_eval", "seed")
+    source_override_keeps: tuple[str, ...] = ("fields", "splits")
+    subset_in_fingerprint: bool = False
+    trace_limit: int | None = TRACE_SAMPLES
 
-    @abstractmethod
+    # --- prepare: the shared skeleton ----------------------------------------------------
+
     def prepare(
         self,
         spec: TaskSpec,
@@ -89,10 +123,91 @@ class TaskFamily(ABC):
         force: bool = False,
     ) -> tuple[Prepared, bool]:
         """Build (or find in the cache) the prepared data; returns (prepared, was_cached)."""
+        data = self.data_options(spec, preset)
+        tokenizer = self.tokenizer_settings(
+            {**spec.tokenizer, **spec.preset(preset).get("tokenizer", {})}
+        )
+        source = self.effective_source(spec.source, source_override)
+        parts: dict[str, Any] = {"family": self.name}
+        if self.subset_in_fingerprint:
+            parts["subset"] = subset
+        parts.update(
+            source=self.source_identity(source, subset, data), tokenizer=tokenizer, data=data
+        )
+        return cached_prepare(
+            spec,
+            subset,
+            preset,
+            parts,
+            lambda tmp: self.build_cache(tmp, source, subset, data, tokenizer),
+            force=force,
+        )
+
+    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
+        """The preset options that change the prepared data (part of the fingerprint).
+
+        A family that normalises more of them extends this (``super().data_options``).
+        """
+        opts = spec.preset(preset)
+        out = {k: opts.get(k) for k in self.data_option_keys}
+        out["seed"] = int(out.get("seed") or 0)
+        return out
+
+    def effective_source(self, spec_source: SourceSpec, override: str | None) -> SourceSpec:
+        """The spec's source, or ``--source`` keeping the spec's ``source_override_keeps``."""
+        if not override:
+            return spec_source
+        parsed = SourceSpec.from_cli(override)
+        kept = {key: dict(getattr(spec_source, key)) for key in self.source_override_keeps}
+        return dataclasses.replace(parsed, **kept)
 
     @abstractmethod
+    def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Normalised settings from the spec's ``tokenizer:`` merged with the preset's."""
+
+    @abstractmethod
+    def source_identity(
+        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What the fingerprint hashes about ``source``, without reading the data."""
+
+    @abstractmethod
+    def build_cache(
+        self,
+        tmp: Path,
+        source: SourceSpec,
+        subset: str | None,
+        data: dict[str, Any],
+        tokenizer: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Read, split, cap, tokenize and write every split into ``tmp``; returns the manifest."""
+
+    # --- reading prepared data ----------------------------------------------------------
+
+    @abstractmethod
+    def read_split(self, directory: Path, split: str) -> Any:
+        """One split of a prepared cache folder, in memory."""
+
+    def split_data(self, prepared: Prepared, split: str) -> Any:
+        """One prepared split, memoised per process (keyed by the files' hashes)."""
+        prepared.require_split(split)
+        files = json.dumps(prepared.manifest.get("files", {}), sort_keys=True)
+        key = hashlib.sha256(files.encode()).hexdigest()
+        return _read_split_cached(self, str(prepared.directory), split, key)
+
+    # --- models, training, evaluation ---------------------------------------------------
+
     def model_config(self, prepared: Prepared, model: str, preset: str) -> dict[str, Any]:
-        """The config dict the model factory gets (vocab sizes, preset model sizes...)."""
+        """The config dict the model factory gets: the preset's ``model`` options, the
+        model's ``model_overrides``, then the sizes the prepared data fixes."""
+        opts = prepared.spec.preset(preset)
+        config = {**opts.get("model", {}), **opts.get("model_overrides", {}).get(model, {})}
+        config.update(self.model_inputs(prepared))
+        return config
+
+    @abstractmethod
+    def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
+        """The model config the data fixes (vocabulary sizes, image size, pad id...)."""
 
     @abstractmethod
     def batches(
@@ -138,14 +253,39 @@ class TaskFamily(ABC):
         return train
 
 
+@functools.lru_cache(maxsize=8)
+def _read_split_cached(family: TaskFamily, directory: str, split: str, files_key: str) -> Any:
+    return family.read_split(Path(directory), split)
+
+
+# --- helpers every family's prepare and batching share ------------------------------------
+
+
+def split_caps(data: dict[str, Any]) -> dict[str, int | None]:
+    """Per-split size caps from the data options: ``max_train`` and ``max_eval`` (dev, test)."""
+    return {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
+
+
+def pad_ids(rows: list[list[int]]) -> Tensor:
+    """Right-pad token id lists with ``PAD_ID`` into a LongTensor [B, max(len, 1)]."""
+    out = torch.full((len(rows), max([1, *map(len, rows)])), PAD_ID, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
 FAMILY_REGISTRY: Registry[TaskFamily] = Registry("family")
 
 
 def family_for(spec: TaskSpec) -> TaskFamily:
-    """The family object interpreting ``spec`` (imports the family modules on first use)."""
-    import seqbench.families  # noqa: F401  (registers the families)
+    """The family object interpreting ``spec`` (imports the family packages on first use)."""
+    return family_named(spec.family)
 
-    return FAMILY_REGISTRY.get(spec.family)
+
+def family_named(name: str) -> TaskFamily:
+    """The registered family ``name``; unknown names fail with the known ones."""
+    discover()
+    return FAMILY_REGISTRY.get(name)
 
 
 def cached_prepare(
@@ -163,9 +303,6 @@ def cached_prepare(
     atomically; a folder that fails verification (killed run, tampering) is rebuilt.
     Returns (prepared, was_cached).
     """
-    from seqbench.data import cache
-    from seqbench.progress import console
-
     fp = cache.fingerprint(parts)
     key = task_key(spec, subset)
     directory = cache.task_cache_dir(key, fp)
@@ -189,10 +326,6 @@ def cached_prepare(
     return Prepared(spec, subset, preset, directory, manifest), False
 
 
-def read_manifest(directory: Path) -> dict[str, Any] | None:
-    """The manifest of a cache folder, or None when absent or unreadable."""
-    try:
-        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # ValueError: bad JSON or bad UTF-8
-        return None
-    return manifest if isinstance(manifest, dict) else None
+def split_data(prepared: Prepared, split: str) -> Any:
+    """One split of ``prepared``, read by the family that prepared it."""
+    return family_for(prepared.spec).split_data(prepared, split)

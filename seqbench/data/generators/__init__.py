@@ -23,3 +23,12 @@ def get_generator(name: str) -> Callable[..., Any]:
         except ModuleNotFoundError:
             pass  # the registry lookup below names the known generators
     return GENERATORS.get(name)
+
+
+def generator_version(name: str) -> int:
+    """The ``VERSION`` of generator ``name``'s module (0 when it has none).
+
+    Prepare fingerprints hash it: bumping it when a generator's output changes makes every
+    cache built from the old output miss.
+    """
+    return int(getattr(importlib.import_module(get_generator(name).__module__), "VERSION", 0))

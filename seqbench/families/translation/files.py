@@ -3,7 +3,7 @@
 Local layouts (``--source local:PATH[::FORMAT]``):
 
 - one file (``.tsv``, ``.jsonl``, ``.parquet``, SCAN ``.txt``): split seeded into
-  train/dev/test later (:func:`seqbench.data.parallel.assemble`); the key is ``all``;
+  train/dev/test later (:func:`seqbench.families.translation.sources.assemble`); the key is ``all``;
 - two aligned Moses files ``corpus.de+corpus.en`` (source first), or a prefix ``corpus``
   with the languages from the spec's ``fields: {src: de, tgt: en}`` (reads corpus.de, corpus.en);
 - a folder with split files named train / dev|valid|validation|val / test: ``train.tsv``,
@@ -13,13 +13,12 @@ Local layouts (``--source local:PATH[::FORMAT]``):
 Formats are a registry (:data:`FORMATS`); ``fields`` map src/tgt to JSON/parquet field paths
 (``en``, ``translation.de``), to Moses language suffixes, or to TSV column numbers (default
 0 and 1; extra columns such as Tatoeba's attribution are ignored). Hub sources live in
-:mod:`seqbench.data.hub`.
+:mod:`seqbench.families.translation.sources`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,16 +28,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from seqbench.data.generators.scan import parse_line as parse_scan_line
+from seqbench.data.splits import SPLIT_ALIASES, split_of
 from seqbench.errors import SeqbenchError
 from seqbench.registry import Registry
 
 Pair = tuple[str, str]
 Shard = tuple[Path, ...]  # one file, or (src, tgt) for Moses
-SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
-    "train": ("train",),
-    "dev": ("dev", "valid", "validation", "val"),
-    "test": ("test",),
-}
 FORMAT_HINT = "name the format: --source local:PATH::tsv|moses|jsonl|parquet|scan"
 
 
@@ -239,13 +234,6 @@ def _format_of(path: Path) -> str | None:
     if suffix == ".txt":
         return _sniff(path)
     return next((f.name for f in map(FORMATS.get, FORMATS.names()) if suffix in f.suffixes), None)
-
-
-def split_of(name: str) -> str | None:
-    """Our split name for a file name (``tasks_test_length.txt`` -> test), or None."""
-    stem = name.lower().removeprefix("tasks_")
-    token = re.split(r"[._\-]", stem, maxsplit=1)[0]
-    return next((s for s, aliases in SPLIT_ALIASES.items() if token in aliases), None)
 
 
 def _locate_folder(folder: Path, fmt: str | None, fields: Fields) -> Located:

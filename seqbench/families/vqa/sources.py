@@ -1,7 +1,8 @@
 """Real VQA sources: question/answers/image examples from the hub or from local files.
 
 A source is read by a :class:`Reader` (registry :data:`READERS`; the readers themselves
-live in :mod:`seqbench.data.vqa_readers`: ``hub``, ``parquet``, ``clevr``, ``jsonl``), which
+live in :mod:`seqbench.families.vqa.readers`: ``hub``, ``parquet``, ``clevr``, ``jsonl``,
+with :func:`~seqbench.families.vqa.readers.open_reader`), which
 lists its splits and yields :class:`RawExample` rows without decoding images.
 
 :func:`collect` maps our train/dev/test to source splits; our splits that share a source
@@ -138,18 +139,6 @@ def detect_format(path: Path) -> str:
         f"cannot tell the VQA source format of {path}",
         "name it: --source local:PATH::parquet|clevr|jsonl",
     )
-
-
-def open_reader(source: SourceSpec) -> Reader:
-    """The reader for ``source`` (nothing is fetched yet)."""
-    import seqbench.data.vqa_readers  # noqa: F401  (registers the readers)
-
-    if source.kind == "hub":
-        return READERS.get("hub")(source)
-    if source.kind != "local":
-        raise SeqbenchError(f"{source.describe()} is not a VQA hub or local source", LOCAL_FIX)
-    fmt = source.format or detect_format(Path(str(source.local)).expanduser())
-    return READERS.get(fmt)(source)
 
 
 # --- from source splits to ours ----------------------------------------------------------

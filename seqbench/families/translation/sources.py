@@ -1,7 +1,8 @@
-"""From a source spec to train/dev/test sentence pairs, and the tokenized split files.
+"""From a source spec to train/dev/test sentence pairs.
 
 Three source kinds (a registry, :data:`SOURCE_KINDS`): ``generator`` (embedded, e.g. SCAN),
-``hub`` (``datasets.load_dataset``) and ``local`` (files, see :mod:`seqbench.data.sources`).
+``hub`` (``datasets.load_dataset``, :func:`load_hub`) and ``local`` (files, see
+:mod:`seqbench.families.translation.files`).
 Each gives an identity (what the prepare fingerprint hashes) without reading the data, and
 a reader. :func:`assemble` then makes the three splits: a single file is split 90/5/5, a
 missing dev split is carved (seeded, 5%) out of train.
@@ -9,26 +10,26 @@ missing dev split is carved (seeded, 5%) out of train.
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
+import contextlib
 import random
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from seqbench.config import SourceSpec
-from seqbench.data import sources
-from seqbench.data.generators import get_generator
-from seqbench.data.sources import Pair
+from seqbench.data import hub
+from seqbench.data.generators import generator_version, get_generator
+from seqbench.data.splits import SPLITS
 from seqbench.errors import SeqbenchError
+from seqbench.families.translation import files
+from seqbench.families.translation.files import Fields, Pair, table_pairs
+from seqbench.progress import console
 
-SPLITS = ("train", "dev", "test")
 DEV_FRACTION = 0.05
 HOLDOUT_FRACTION = 0.05  # dev and test shares when one file is split
+HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}  # our split -> hub's
 
 
 @dataclass(frozen=True)
@@ -40,26 +41,15 @@ class OpenedSource:
     read: Callable[[], dict[str, list[Pair]]]
 
 
-def effective_source(spec_source: SourceSpec, override: str | None) -> SourceSpec:
-    """The spec's source, or ``--source`` keeping the spec's field and split mapping."""
-    if not override:
-        return spec_source
-    parsed = SourceSpec.from_cli(override)
-    return dataclasses.replace(
-        parsed, fields=dict(spec_source.fields), splits=dict(spec_source.splits)
-    )
-
-
 def _open_generator(
     source: SourceSpec, subset: str | None, limits: dict[str, int | None]
 ) -> OpenedSource:
     generate = get_generator(str(source.generator))
-    version = getattr(importlib.import_module(generate.__module__), "VERSION", 0)
     identity = {
         "generator": source.generator,
         "subset": subset,
         "options": source.options,
-        "version": version,
+        "version": generator_version(str(source.generator)),
     }
     return OpenedSource(identity, source.describe(), lambda: generate(subset, **source.options))
 
@@ -67,8 +57,6 @@ def _open_generator(
 def _open_hub(
     source: SourceSpec, subset: str | None, limits: dict[str, int | None]
 ) -> OpenedSource:
-    from seqbench.data.hub import load_hub
-
     # Streaming the first rows only pays off for huge splits; the spec opts in.
     stream = dict(limits) if source.options.get("stream") else {}
     identity = {
@@ -95,11 +83,83 @@ def _open_hub(
 def _open_local(
     source: SourceSpec, subset: str | None, limits: dict[str, int | None]
 ) -> OpenedSource:
-    fields = sources.Fields.of(source.fields)
-    located = sources.locate(str(source.local), source.format, fields)
+    fields = Fields.of(source.fields)
+    located = files.locate(str(source.local), source.format, fields)
     identity = {"format": located.format, "fields": source.fields, "files": located.identity()}
     description = f"local {source.local} ({located.format})"
-    return OpenedSource(identity, description, lambda: sources.read_located(located, fields))
+    return OpenedSource(identity, description, lambda: files.read_located(located, fields))
+
+
+# --- hub sources -------------------------------------------------------------------------
+
+
+def _offline_error(hub_id: str, config: str | None, fields: Fields) -> SeqbenchError:
+    name = hub_id + (f" [{config}]" if config else "")
+    return SeqbenchError(
+        f"cannot fetch {name} from the Hugging Face hub: offline and not in the local HF cache",
+        f"download it where there is network and pass --source local:PATH (split files "
+        f"train/validation/test .jsonl or .parquet with fields {fields.src!r}, {fields.tgt!r})",
+    )
+
+
+def _is_missing_split(err: Exception) -> bool:
+    return isinstance(err, ValueError | KeyError) and "split" in str(err).lower()
+
+
+def load_hub(
+    hub_id: str,
+    config: str | None = None,
+    fields: dict[str, Any] | None = None,
+    splits: dict[str, str] | None = None,
+    limits: dict[str, int | None] | None = None,
+) -> dict[str, list[Pair]]:
+    """``{split: [(src, tgt)]}`` of a hub data set (or a local folder shaped like one).
+
+    ``splits`` maps our split names (train/dev/test) to the data set's (default train,
+    validation, test); a missing dev split is left out (the caller carves one from train).
+    ``limits`` caps rows per split by streaming only the first rows (nothing else fetched).
+    """
+    parsed = Fields.of(fields)
+    names = {**HUB_SPLITS, **(splits or {})}
+    limits = limits or {}
+    local = Path(hub_id).expanduser().is_dir()
+    online = local or hub.hub_reachable()
+    out: dict[str, list[Pair]] = {}
+    with contextlib.ExitStack() as stack:
+        cache_dir = None
+        if local:  # a local folder: keep datasets' Arrow copies out of the shared HF cache
+            cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="seqbench-hf-"))
+        if not online:
+            stack.enter_context(hub.offline_mode())
+        for split, name in names.items():
+            limit = limits.get(split)
+            what = f"the first {limit:,} rows of " if limit else ""
+            origin = "local folder" if local else "Hugging Face hub" if online else "HF cache"
+            console.print(
+                f"fetching {what}{hub_id} [{config or 'default'}] {name} ({origin})",
+                markup=False,
+                highlight=False,
+            )
+            try:
+                table = hub.load_split(hub_id, config, name, limit, cache_dir)
+            except ConnectionError as err:
+                raise _offline_error(hub_id, config, parsed) from err
+            except (ValueError, KeyError) as err:
+                if split == "dev" and _is_missing_split(err):
+                    continue
+                raise SeqbenchError(
+                    f"{hub_id}: cannot load split {name!r}: {str(err).splitlines()[0]}",
+                    f"map our splits in the spec: `splits: {{{split}: <name>}}`",
+                ) from err
+            except FileNotFoundError as err:
+                raise SeqbenchError(
+                    f"{hub_id}: not a hub data set or data folder ({str(err).splitlines()[0]})",
+                    "check the hub id, or use --source local:PATH",
+                ) from err
+            out[split] = table_pairs(table, parsed, f"{hub_id} {name}")
+    if "train" not in out:
+        raise SeqbenchError(f"{hub_id} has no train split", "map it with `splits: {train: NAME}`")
+    return out
 
 
 SOURCE_KINDS = {"generator": _open_generator, "hub": _open_hub, "local": _open_local}
@@ -157,54 +217,3 @@ def cap(pairs: list[Pair], limit: int | None, seed: int) -> list[Pair]:
     if limit is None or len(pairs) <= limit:
         return pairs
     return _take(pairs, int(limit), random.Random(seed))[0]
-
-
-# --- tokenized split files ----------------------------------------------------------------
-
-SCHEMA = pa.schema(
-    [
-        ("src", pa.string()),
-        ("tgt", pa.string()),
-        ("src_ids", pa.list_(pa.int32())),
-        ("tgt_ids", pa.list_(pa.int32())),
-    ]
-)
-
-
-@dataclass(frozen=True)
-class SplitData:
-    """One tokenized split: raw strings and their token ids (no bos/eos)."""
-
-    src: list[str]
-    tgt: list[str]
-    src_ids: list[list[int]]
-    tgt_ids: list[list[int]]
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-
-def write_split(path: Path, data: SplitData) -> None:
-    """Write a split as a parquet file with columns src, tgt, src_ids, tgt_ids."""
-    table = pa.table([data.src, data.tgt, data.src_ids, data.tgt_ids], schema=SCHEMA)
-    pq.write_table(table, path)
-
-
-def read_split(path: Path) -> SplitData:
-    table = pq.read_table(path)
-    return SplitData(*(table.column(name).to_pylist() for name in SCHEMA.names))
-
-
-def length_stats(ids: list[list[int]]) -> dict[str, float]:
-    """Token-length summary: mean, median, 95th percentile and max (tokens)."""
-    lengths = sorted(len(x) for x in ids) or [0]
-
-    def quantile(q: float) -> int:
-        return lengths[min(len(lengths) - 1, int(q * len(lengths)))]
-
-    return {
-        "mean": round(sum(lengths) / len(lengths), 2),
-        "p50": quantile(0.5),
-        "p95": quantile(0.95),
-        "max": lengths[-1],
-    }

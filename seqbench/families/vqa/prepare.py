@@ -1,7 +1,7 @@
 """Preparing VQA data: generated or read splits -> capped, tokenized, cached Arrow files.
 
 Generated sources (Sort-of-CLEVR) come with their images and answer vocabulary; dev is carved
-from train's first images (they are iid). Real sources (:mod:`seqbench.data.vqa_sources`)
+from train's first images (they are iid). Real sources (:mod:`seqbench.families.vqa.sources`)
 are collected per split, their images decoded and resized once, answers normalised, and the
 answer vocabulary taken from train. Questions are tokenized with a SentencePiece model
 trained on the train questions.
@@ -9,27 +9,24 @@ trained on the train questions.
 
 from __future__ import annotations
 
-import importlib
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from seqbench.config import SourceSpec, TaskSpec
-from seqbench.data import vqa_sources, vqa_store
-from seqbench.data.generators import get_generator
+from seqbench.config import SourceSpec
+from seqbench.data.generators import generator_version, get_generator
 from seqbench.data.images import NORMALISATIONS
-from seqbench.data.tokenize import (
-    SentencePieceTokenizer,
-    sentencepiece_settings,
-    train_sentencepiece,
-)
-from seqbench.data.vqa_store import OUT_OF_VOCABULARY, VQASplit
+from seqbench.data.splits import SPLITS
+from seqbench.data.tokenize import SentencePieceTokenizer, train_sentencepiece
 from seqbench.errors import SeqbenchError
+from seqbench.families.base import split_caps
+from seqbench.families.vqa import sources, store
+from seqbench.families.vqa.readers import open_reader
+from seqbench.families.vqa.store import OUT_OF_VOCABULARY, VQASplit
 from seqbench.progress import make_progress
 
-SPLITS = ("train", "dev", "test")
 DATA_OPTIONS = (
     "max_train",
     "max_eval",
@@ -56,21 +53,6 @@ def image_norm(source: SourceSpec) -> str:
     return norm
 
 
-def data_options(spec: TaskSpec, preset: str) -> dict[str, Any]:
-    """The preset options that change the prepared data (part of the fingerprint)."""
-    opts = spec.preset(preset)
-    out = {k: opts.get(k) for k in DATA_OPTIONS}
-    out["seed"] = int(out["seed"] or 0)
-    out["dev_fraction"] = float(out["dev_fraction"] or DEFAULT_DEV_FRACTION)
-    return out
-
-
-def tokenizer_settings(spec: TaskSpec, preset: str) -> dict[str, Any]:
-    """The question tokenizer: one SentencePiece model (4,000 pieces unless the spec says)."""
-    raw = {**spec.tokenizer, **spec.preset(preset).get("tokenizer", {})}
-    return sentencepiece_settings(raw, default_vocab_size=4000)
-
-
 def _generated(source: SourceSpec, data: dict[str, Any]) -> tuple[dict[str, VQASplit], list[str]]:
     """Splits of an embedded generator, dev carved from train's first images (they are iid)."""
     generate = get_generator(str(source.generator))
@@ -85,8 +67,8 @@ def _generated(source: SourceSpec, data: dict[str, Any]) -> tuple[dict[str, VQAS
     if "dev" not in splits:
         train = splits["train"]
         n_dev = max(1, round(len(train.images) * data["dev_fraction"]))
-        splits["dev"] = vqa_store.take_images(train, np.arange(n_dev))
-        splits["train"] = vqa_store.take_images(train, np.arange(n_dev, len(train.images)))
+        splits["dev"] = store.take_images(train, np.arange(n_dev))
+        splits["train"] = store.take_images(train, np.arange(n_dev, len(train.images)))
     return splits, vocabulary
 
 
@@ -106,16 +88,15 @@ def _from_columns(images: np.ndarray, columns: dict[str, Any], name: str) -> VQA
 
 
 def _real(
-    reader: vqa_sources.Reader, data: dict[str, Any]
+    reader: sources.Reader, data: dict[str, Any]
 ) -> tuple[dict[str, VQASplit], list[str], dict[str, Any]]:
-    limits = {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
-    examples, plan = vqa_sources.collect(reader, limits, data["seed"], data["carve"])
+    examples, plan = sources.collect(reader, split_caps(data), data["seed"], data["carve"])
     size = int(data["image_size"] or DEFAULT_IMAGE_SIZE)
     splits, skipped = {}, {}
     for split in SPLITS:
         where = f"{reader.source.describe()} {split}"
-        splits[split], skipped[split] = vqa_store.assemble(examples[split], size, where)
-    vocabulary = vqa_store.answer_vocabulary([splits["train"]], data["answers"])
+        splits[split], skipped[split] = store.assemble(examples[split], size, where)
+    vocabulary = store.answer_vocabulary([splits["train"]], data["answers"])
     return (
         splits,
         vocabulary,
@@ -133,9 +114,9 @@ def build_cache(
         if source.kind == "generator":
             splits, vocabulary = _generated(source, data)
         else:
-            splits, vocabulary, notes = _real(vqa_sources.open_reader(source), data)
-        caps = {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
-        splits = {s: vqa_store.cap_questions(splits[s], caps[s]) for s in SPLITS}
+            splits, vocabulary, notes = _real(open_reader(source), data)
+        caps = split_caps(data)
+        splits = {s: store.cap_questions(splits[s], caps[s]) for s in SPLITS}
         model_path = tmp / "question.model"
         train_sentencepiece(
             splits["train"].question, model_path, tokenizer["vocab_size"], tokenizer["model_type"]
@@ -143,8 +124,8 @@ def build_cache(
         tok = SentencePieceTokenizer(model_path)
         for name, split in splits.items():
             split.question_ids = tok.encode_batch(split.question)
-            split.answer = vqa_store.answer_indices(split, vocabulary)
-            vqa_store.write_split(tmp, name, split)
+            split.answer = store.answer_indices(split, vocabulary)
+            store.write_split(tmp, name, split)
         progress.update(task, total=1, completed=1)
     image_shape = list(splits["train"].images.shape[1:])
     return {
@@ -173,7 +154,6 @@ def build_cache(
 def source_identity(source: SourceSpec) -> dict[str, Any]:
     """What the fingerprint hashes about the source (a generator's version included)."""
     if source.kind == "generator":
-        generate = get_generator(str(source.generator))
-        version = getattr(importlib.import_module(generate.__module__), "VERSION", 0)
+        version = generator_version(str(source.generator))
         return {"generator": source.generator, "options": source.options, "version": version}
-    return {**vqa_sources.open_reader(source).identity(), "splits": source.splits}
+    return {**open_reader(source).identity(), "splits": source.splits}

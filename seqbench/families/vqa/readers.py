@@ -1,4 +1,4 @@
-"""The VQA source readers (registered in :data:`seqbench.data.vqa_sources.READERS`).
+"""The VQA source readers (registered in :data:`seqbench.families.vqa.sources.READERS`).
 
 - ``hub``: a hub data set shaped like ``lmms-lab/VQAv2`` (``question``, ``answers`` as
   ``[{answer, ...}]``, ``image``, ``question_id``, ``answer_type``, ``question_type``),
@@ -20,15 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from seqbench.config import SourceSpec
-from seqbench.data.vqa_sources import (
+from seqbench.data import hub
+from seqbench.errors import SeqbenchError
+from seqbench.families.vqa.sources import (
     LOCAL_FIX,
     READERS,
     RawExample,
     Reader,
     answers_of,
+    detect_format,
     row_example,
 )
-from seqbench.errors import SeqbenchError
 from seqbench.progress import console
 
 # --- hub --------------------------------------------------------------------------------
@@ -46,8 +48,6 @@ class HubReader(Reader):
         return {"hub": self.source.hub, "config": self.source.hub_config, "fields": self.fields}
 
     def examples(self, split: str) -> Iterator[RawExample]:
-        from seqbench.data import hub
-
         # No square brackets: the CLI prints messages as rich markup.
         config = f" (config {self.source.hub_config})" if self.source.hub_config else ""
         name = f"{self.source.hub}{config} split {split}"
@@ -255,3 +255,13 @@ class JsonlReader(Reader):
                 subtype=str(row.get("subtype", "all")),
                 question_id=str(row.get("question_id", number)),
             )
+
+
+def open_reader(source: SourceSpec) -> Reader:
+    """The reader for ``source`` (nothing is fetched yet)."""
+    if source.kind == "hub":
+        return READERS.get("hub")(source)
+    if source.kind != "local":
+        raise SeqbenchError(f"{source.describe()} is not a VQA hub or local source", LOCAL_FIX)
+    fmt = source.format or detect_format(Path(str(source.local)).expanduser())
+    return READERS.get(fmt)(source)

@@ -8,7 +8,6 @@ Per split, two Arrow IPC files (zstd-compressed, so mostly-white generated image
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from seqbench.data.images import load_array
-from seqbench.data.vqa_sources import RawExample
 from seqbench.errors import SeqbenchError
+from seqbench.families.vqa.sources import RawExample
 from seqbench.metrics.vqa import normalize_answer
 
 OUT_OF_VOCABULARY = -1  # answer index of a question whose answer the vocabulary lacks
@@ -200,9 +199,8 @@ def _read(path: Path) -> pa.Table:
         ) from err
 
 
-@functools.lru_cache(maxsize=8)
 def read_split(directory: Path, name: str) -> VQASplit:
-    """Load a prepared split into memory (cached per process; cache folders never change)."""
+    """Load a prepared split into memory (the family memoises it per process)."""
     images = _read(directory / f"{name}.images.arrow")
     h, w, c = (int(x) for x in images.schema.metadata[b"shape"].decode().split(","))
     column = images.column("pixels").combine_chunks()

@@ -8,7 +8,6 @@ Files are written chunk by chunk, so a large source never sits in memory whole.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 
 from seqbench.atomic import atomic_path
-from seqbench.data.retrieval_sources import RetrievalRecord, image_array
 from seqbench.data.tokenize import SentencePieceTokenizer
 from seqbench.errors import SeqbenchError
+from seqbench.families.retrieval.sources import RetrievalRecord, image_array
 
 _IPC = pa.ipc.IpcWriteOptions(compression="zstd")
 _WRITE_CHUNK = 1024  # images per Arrow record batch while writing
@@ -78,9 +77,8 @@ def write_split(
                 advance(len(chunk))
 
 
-@functools.lru_cache(maxsize=6)
 def read_split(directory: Path, name: str) -> RetrievalSplit:
-    """A prepared split in memory (cached per process: cache folders never change)."""
+    """A prepared split in memory (the family memoises it per process)."""
     path = directory / f"{name}.arrow"
     try:
         with pa.memory_map(str(path)) as source:

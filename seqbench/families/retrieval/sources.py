@@ -36,7 +36,7 @@ from PIL import Image
 
 from seqbench.config import SourceSpec
 from seqbench.data.images import open_image, to_array
-from seqbench.data.sources import split_of
+from seqbench.data.splits import split_of
 from seqbench.errors import SeqbenchError
 from seqbench.progress import console
 from seqbench.registry import Registry
@@ -332,7 +332,7 @@ def _hub_table(hub_id: str, config: str | None, split: str) -> pa.Table:
         if online:
             dataset = datasets.load_dataset(hub_id, config, split=split)
         else:
-            with hub._offline_mode():
+            with hub.offline_mode():
                 dataset = datasets.load_dataset(hub_id, config, split=split)
     except ConnectionError as err:
         raise SeqbenchError(

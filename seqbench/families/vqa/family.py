@@ -4,7 +4,7 @@
 split from train by image, caps sizes, normalises answers, builds the answer vocabulary from
 train, trains a SentencePiece model on the train questions and writes a cache folder::
 
-    train.images.arrow train.questions.arrow   (likewise dev, test; see data/vqa_store.py)
+    train.images.arrow train.questions.arrow   (likewise dev, test; see store.py)
     question.model                              SentencePiece (pad=0 unk=1 bos=2 eos=3)
     manifest.json                               sizes, answer vocabulary, image size, hashes
 
@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,21 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.config import TaskSpec
-from seqbench.data import vqa_store
+from seqbench.config import SourceSpec, TaskSpec
 from seqbench.data.images import NORMALISATIONS
-from seqbench.data.parallel import effective_source
-from seqbench.data.tokenize import PAD_ID
-from seqbench.data.vqa_prepare import build_cache, data_options, source_identity, tokenizer_settings
-from seqbench.data.vqa_store import OUT_OF_VOCABULARY, VQASplit
+from seqbench.data.tokenize import PAD_ID, sentencepiece_settings
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import (
-    FAMILY_REGISTRY,
-    EvalOutcome,
-    Prepared,
-    TaskFamily,
-    cached_prepare,
-)
+from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily, pad_ids
+from seqbench.families.vqa import prepare, store
+from seqbench.families.vqa.store import OUT_OF_VOCABULARY, VQASplit
 from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
 from seqbench.progress import make_progress
 
@@ -83,13 +76,10 @@ def make_batch(split: VQASplit, rows: list[int], image_norm: str = "signed") -> 
     """Collate questions ``rows`` of ``split``; each distinct image appears once."""
     image_rows, image_index = np.unique(split.image[rows], return_inverse=True)
     ids = [split.question_ids[r] for r in rows]  # type: ignore[index]
-    padded = torch.full((len(rows), max(1, *map(len, ids))), PAD_ID, dtype=torch.long)
-    for i, row in enumerate(ids):
-        padded[i, : len(row)] = torch.tensor(row, dtype=torch.long)
     return VQABatch(
         images=NORMALISATIONS[image_norm](split.images[image_rows]),
         image_index=torch.from_numpy(image_index.reshape(-1).astype(np.int64)),
-        question_ids=padded,
+        question_ids=pad_ids(ids),
         question_vectors=torch.from_numpy(split.vector[rows]),
         answers=torch.from_numpy(split.answer[rows]),  # type: ignore[index]
         types=[f"{split.qtype[r]}.{split.subtype[r]}" for r in rows],
@@ -153,11 +143,6 @@ def curriculum_types(options: dict[str, Any], epoch: int) -> list[str] | None:
     return [str(t) for t in plan["types"]]
 
 
-def split_data(prepared: Prepared, split: str) -> VQASplit:
-    prepared.require_split(split)
-    return vqa_store.read_split(prepared.directory, split)
-
-
 # --- scoring ------------------------------------------------------------------------------
 
 
@@ -190,46 +175,45 @@ class VQAFamily(TaskFamily):
 
     name = "vqa"
 
-    def prepare(
-        self,
-        spec: TaskSpec,
-        subset: str | None,
-        preset: str,
-        *,
-        source_override: str | None = None,
-        force: bool = False,
-    ) -> tuple[Prepared, bool]:
-        data = data_options(spec, preset)
-        tokenizer = tokenizer_settings(spec, preset)
-        source = effective_source(spec.source, source_override)
-        parts = {
-            "family": self.name,
-            "source": source_identity(source),
-            "tokenizer": tokenizer,
-            "data": data,
-        }
-        return cached_prepare(
-            spec,
-            subset,
-            preset,
-            parts,
-            lambda tmp: build_cache(tmp, source, data, tokenizer),
-            force=force,
-        )
+    data_option_keys = prepare.DATA_OPTIONS
 
-    def model_config(self, prepared: Prepared, model: str, preset: str) -> dict[str, Any]:
-        opts = prepared.spec.preset(preset)
-        config = {**opts.get("model", {}), **opts.get("model_overrides", {}).get(model, {})}
+    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
+        out = super().data_options(spec, preset)
+        out["dev_fraction"] = float(out["dev_fraction"] or prepare.DEFAULT_DEV_FRACTION)
+        return out
+
+    def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The question tokenizer: one SentencePiece model (4,000 pieces unless the spec says)."""
+        return sentencepiece_settings(raw, default_vocab_size=4000)
+
+    def source_identity(
+        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        return prepare.source_identity(source)
+
+    def build_cache(
+        self,
+        tmp: Path,
+        source: SourceSpec,
+        subset: str | None,
+        data: dict[str, Any],
+        tokenizer: dict[str, Any],
+    ) -> dict[str, Any]:
+        return prepare.build_cache(tmp, source, data, tokenizer)
+
+    def read_split(self, directory: Path, split: str) -> VQASplit:
+        return store.read_split(directory, split)
+
+    def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
         manifest = prepared.manifest
-        config.update(
-            num_answers=len(manifest["answers"]),
-            question_vocab_size=int(manifest["tokenizer"]["actual_vocab_size"]),
-            question_vector_size=int(manifest["question_vector_size"]),
-            image_size=int(manifest["image_shape"][0]),
-            max_question_len=int(manifest["max_question_len"]),
-            pad_id=PAD_ID,
-        )
-        return config
+        return {
+            "num_answers": len(manifest["answers"]),
+            "question_vocab_size": int(manifest["tokenizer"]["actual_vocab_size"]),
+            "question_vector_size": int(manifest["question_vector_size"]),
+            "image_size": int(manifest["image_shape"][0]),
+            "max_question_len": int(manifest["max_question_len"]),
+            "pad_id": PAD_ID,
+        }
 
     def batches(
         self,
@@ -242,7 +226,7 @@ class VQAFamily(TaskFamily):
         epoch: int = 0,
         options: dict[str, Any] | None = None,
     ) -> Iterator[VQABatch]:
-        data = split_data(prepared, split)
+        data = self.split_data(prepared, split)
         if shuffle:
             train = (
                 options
@@ -279,7 +263,7 @@ class VQAFamily(TaskFamily):
         batch_size: int = 64,
         progress: bool = True,
     ) -> EvalOutcome:
-        data = split_data(prepared, split)
+        data = self.split_data(prepared, split)
         n = len(data) if limit is None else min(int(limit), len(data))
         if n == 0:
             raise SeqbenchError(f"nothing to evaluate in {prepared.key} {split}", "raise --limit")
