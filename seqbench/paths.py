@@ -49,8 +49,9 @@ def _data_dir(env: str, name: str) -> Path:
     return bundled if bundled.is_dir() else REPO_ROOT / name
 
 
-# A name that becomes one path component: no separators, no leading dot, no "..".
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,99}$")
+# A name that becomes one path component: no separators or control characters, no leading
+# dot (hidden files, "..", our temp names), at most 100 characters.
+_SAFE_NAME = re.compile(r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,99}$")
 
 
 def check_name(name: object, what: str, where: str) -> str:
@@ -65,6 +66,6 @@ def check_name(name: object, what: str, where: str) -> str:
     if not _SAFE_NAME.match(text) or ".." in text:
         raise SeqbenchError(
             f"{where}: {what} {name!r} is not a valid name",
-            "use letters, digits and _ . : + - (at most 100, not starting with a dot)",
+            "use a name without / or \\, not starting with a dot, at most 100 characters",
         )
     return text
