@@ -370,3 +370,67 @@ def test_a_partial_record_never_replaces_a_whole_one() -> None:
     partial["quality"] = {**whole["quality"], "metrics": {"bleu": 99.0}, "samples": 100}
     assert results.newest_per_key([whole, partial]) == [whole]
     assert results.newest_per_key([partial]) == [partial]
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+
+def _profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "accelerators"
+    shutil.copytree(paths.accelerators_dir(), folder)
+    monkeypatch.setenv("SEQBENCH_ACCELERATORS", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("lanes: {value: 32,", "lanes: {value: .nan,", "finite"),
+        ("lanes: {value: 32,", "lanes: {value: .inf,", "finite"),
+        ("lanes: {value: 32,", "lanes: {value: 0,", "> 0"),
+        ("clock: {value: 1.2,", "clock: {value: 0,", "> 0"),
+        ("rows: {value: 128,", "rows: {value: 0,", "> 0"),
+        ("name: retransformer", "name: ../../x", "not a valid name"),
+    ],
+)
+def test_bad_profile_values_are_refused_by_file_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str, message: str
+) -> None:
+    from seqbench.accel.profile import load_profile
+    from seqbench.errors import SeqbenchError
+
+    path = _profiles(tmp_path, monkeypatch) / "retransformer.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(SeqbenchError, match=message) as info:
+        load_profile(path)
+    assert "retransformer.yaml" in str(info.value)
+
+
+def test_a_broken_profile_is_reported_and_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seqbench.accel.profile import resolve_profiles
+    from seqbench.errors import SeqbenchError
+
+    folder = _profiles(tmp_path, monkeypatch)
+    (folder / "broken.yaml").write_text("name: [unclosed\n")
+    assert [p.name for p in resolve_profiles("cpu")] == ["cpu"]
+    assert "broken" not in [p.name for p in resolve_profiles("all")]
+    assert "broken.yaml" in capsys.readouterr().err.replace("\n", "")
+    with pytest.raises(SeqbenchError, match="broken.yaml"):
+        resolve_profiles("broken")
+
+
+def test_duplicate_profile_names_do_not_silently_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seqbench.accel.profile import list_profiles
+
+    folder = _profiles(tmp_path, monkeypatch)
+    shutil.copy(folder / "retransformer.yaml", folder / "zz-copy.yaml")
+    profiles = list_profiles(folder)
+    assert profiles["retransformer"].path == folder / "retransformer.yaml"
+    err = capsys.readouterr().err.replace("\n", "")
+    assert "zz-copy.yaml" in err and "already used by retransformer.yaml" in err
