@@ -5,6 +5,7 @@ Heavy imports (torch, datasets) happen inside the commands so ``--help`` stays i
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -50,6 +51,16 @@ class SeqbenchGroup(click.Group):
         except Exception as error:  # noqa: BLE001  (the last line of defence for users)
             if _debug(ctx):
                 raise
+            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+                where = error.filename or "a file under $SEQBENCH_HOME"
+                err.print(
+                    f"[bold red]error:[/] disk full while writing {where}; nothing finished was "
+                    "lost — free space there (or set SEQBENCH_HOME to a roomier disk) and run "
+                    "the same command again",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                sys.exit(2)
             err.print(
                 f"[bold red]error:[/] {type(error).__name__}: {error} "
                 "(rerun with `seqbench --debug ...` for the traceback)",
