@@ -30,6 +30,8 @@ def test_every_command_has_help_with_an_example() -> None:
         ["prepare"],
         ["train"],
         ["eval"],
+        ["export"],
+        ["import"],
         ["report"],
         ["run"],
         ["cache", "ls"],
