@@ -34,16 +34,6 @@ def records(home: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in found]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def same_host() -> Any:
-    """The host profile's roofline is measured once per home; the homes here are one machine."""
-    from seqbench.accel.mappings import host
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(host, "host_roofline", lambda: {"peak_flops": 5e10, "mem_bandwidth": 1e10})
-        yield
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("portable")
