@@ -16,7 +16,7 @@ from seqbench.config import TaskSpec
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for
 from seqbench.progress import console
-from seqbench.train import seed_everything, train
+from seqbench.train import seed_everything
 
 
 @dataclass
@@ -34,37 +34,36 @@ class EvalRequest:
     limit: int | None = None
     # Profiles with effects re-score only the first N examples (a full decode each on a CPU).
     effects_limit: int | None = None
-    train_if_missing: bool = True
 
     def effects_examples(self) -> int | None:
         limits = [n for n in (self.limit, self.effects_limit) if n is not None]
         return min(limits) if limits else None
 
 
+def find_checkpoint(
+    request: EvalRequest, family: TaskFamily, prepared: Prepared
+) -> checkpoints.Checkpoint | None:
+    """The finished checkpoint ``request`` names, or None (training it is the stage's call)."""
+    rid = checkpoints.run_id(request.preset, request.seed, prepared.fingerprint)
+    return checkpoints.find(checkpoints.run_dir(prepared.key, request.model, rid))
+
+
+def missing_checkpoint(request: EvalRequest, prepared: Prepared) -> SeqbenchError:
+    """The error for a request whose checkpoint does not exist, with the command that fixes it."""
+    return SeqbenchError(
+        f"no checkpoint of {request.model!r} for {prepared.key} (preset {request.preset}, "
+        f"seed {request.seed})",
+        f"run `seqbench train {prepared.key} --model {request.model} --preset {request.preset}`",
+    )
+
+
 def _checkpoint(
     request: EvalRequest, family: TaskFamily, prepared: Prepared
 ) -> checkpoints.Checkpoint:
-    rid = checkpoints.run_id(request.preset, request.seed, prepared.fingerprint)
-    found = checkpoints.find(checkpoints.run_dir(prepared.key, request.model, rid))
-    if found is not None:
-        return found
-    if not request.train_if_missing:
-        raise SeqbenchError(
-            f"no checkpoint of {request.model!r} for {prepared.key} (preset {request.preset}, "
-            f"seed {request.seed})",
-            f"run `seqbench train {prepared.key} --model {request.model} "
-            f"--preset {request.preset}`",
-        )
-    console.print(f"no checkpoint of {request.model} for {prepared.key} yet: training one first")
-    return train(
-        request.spec,
-        request.subset,
-        request.preset,
-        request.model,
-        seed=request.seed,
-        prepared=prepared,
-        family=family,
-    ).checkpoint
+    found = find_checkpoint(request, family, prepared)
+    if found is None:
+        raise missing_checkpoint(request, prepared)
+    return found
 
 
 def _trace(
