@@ -12,10 +12,14 @@ from typing import Any
 import torch
 
 from seqbench import checkpoints, ops, results
+from seqbench.accel.cost import simulate
+from seqbench.accel.effects import effect_hooks
+from seqbench.accel.profile import resolve_profiles
 from seqbench.config import TaskSpec
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for
 from seqbench.progress import console
+from seqbench.trace import Trace, Tracer
 from seqbench.train import seed_everything
 
 
@@ -74,8 +78,6 @@ def _trace(
     request: EvalRequest,
 ) -> Any:
     """The cached trace of this checkpoint on this split, captured on first use."""
-    from seqbench.trace import Trace, Tracer
-
     # Part of the family contract: retrieval traces its whole gallery (a search priced on a
     # sample would be a toy); the others a few batches.
     limit = family.trace_limit
@@ -128,10 +130,6 @@ def host_info() -> dict[str, Any]:
 
 def run(request: EvalRequest, results_root: Path | None = None) -> list[dict[str, Any]]:
     """Evaluate and write one result record per profile; returns the records."""
-    from seqbench.accel.cost import simulate
-    from seqbench.accel.effects import effect_hooks
-    from seqbench.accel.profile import resolve_profiles
-
     profiles = resolve_profiles(request.accels)
     family = family_for(request.spec)
     prepared, _ = family.prepare(request.spec, request.subset, request.preset)
