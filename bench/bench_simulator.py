@@ -33,7 +33,7 @@ def time_simulations(
 ) -> dict[str, tuple[list[float], Simulation]]:
     """Per profile name: the seconds of each of ``repeats`` ``simulate`` calls, and the result.
 
-    Every profile is simulated once untimed first (fallback profile, measured host roofline).
+    Every profile is simulated once untimed first (loads the fallback profile).
     """
     for p in profiles:
         simulate(trace, p)

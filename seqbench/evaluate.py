@@ -81,7 +81,9 @@ def _trace(
     # Part of the family contract: retrieval traces its whole gallery (a search priced on a
     # sample would be a toy); the others a few batches.
     limit = family.trace_limit
-    path = checkpoint.directory / "traces" / f"{request.split}-beam{request.beam}-n{limit}.json"
+    # Keyed by the data too: one checkpoint may be scored on other data (an external test set).
+    name = f"{request.split}-{prepared.fingerprint[:8]}-beam{request.beam}-n{limit}.json"
+    path = checkpoint.directory / "traces" / name
     if path.is_file():
         try:
             return Trace.load(path)
@@ -128,13 +130,24 @@ def host_info() -> dict[str, Any]:
     }
 
 
-def run(request: EvalRequest, results_root: Path | None = None) -> list[dict[str, Any]]:
-    """Evaluate and write one result record per profile; returns the records."""
+def run(
+    request: EvalRequest,
+    results_root: Path | None = None,
+    *,
+    prepared: Prepared | None = None,
+    checkpoint: checkpoints.Checkpoint | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate and write one result record per profile; returns the records.
+
+    ``prepared`` and ``checkpoint`` (``eval --checkpoint``, ``--test-set``) replace the task's
+    own prepared data and this home's checkpoint of the request.
+    """
     profiles = resolve_profiles(request.accels)
     family = family_for(request.spec)
-    prepared, _ = family.prepare(request.spec, request.subset, request.preset)
+    if prepared is None:
+        prepared, _ = family.prepare(request.spec, request.subset, request.preset)
     prepared.require_split(request.split)
-    checkpoint = _checkpoint(request, family, prepared)
+    checkpoint = checkpoint or _checkpoint(request, family, prepared)
     model = checkpoints.load_model(checkpoint)
 
     seed_everything(request.seed)
@@ -170,6 +183,9 @@ def run(request: EvalRequest, results_root: Path | None = None) -> list[dict[str
             checkpoint={
                 "path": str(checkpoint.directory),
                 "sha256": checkpoint.sha256,
+                # Where the weights were trained when not here (import, eval --checkpoint).
+                "origin": checkpoint.info.get("origin"),
+                "trained_on": checkpoint.info.get("data_fingerprint"),
                 "parameters": checkpoint.info.get("parameters"),
                 "train_seconds": checkpoint.info.get("train_seconds"),
             },
@@ -177,6 +193,7 @@ def run(request: EvalRequest, results_root: Path | None = None) -> list[dict[str
             profile_citation=profile.citation,
             quality=_quality(quality),
             quality_host=_quality(host),
+            test_set=prepared.manifest.get("external"),
             effects=[type(h).__name__ for h in hooks],
             host={
                 "wall_s": host.wall_s,

@@ -79,7 +79,7 @@ def eval_task(
             raise evaluate.missing_checkpoint(request, prepared)
         console.print(f"no checkpoint of {model} for {prepared.key} yet: training one first")
         train(spec, subset, preset, model, seed=seed, prepared=prepared, family=family)
-    return evaluate.run(request)
+    return evaluate.run(request, prepared=prepared)
 
 
 def run_cell(cell: Cell) -> list[dict[str, Any]]:

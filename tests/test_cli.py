@@ -30,6 +30,8 @@ def test_every_command_has_help_with_an_example() -> None:
         ["prepare"],
         ["train"],
         ["eval"],
+        ["export"],
+        ["import"],
         ["report"],
         ["run"],
         ["cache", "ls"],
@@ -81,10 +83,10 @@ def test_tiny_end_to_end(home: Path) -> None:
         "3",
     )
     assert result.exit_code == 0, result.output
-    for profile in ("cpu", "pipelayer", "retransformer", "multcim", "ice"):
+    for profile in ("cpu", "pipelayer", "retransformer", "multcim", "ice", "gtx-1080"):
         assert profile in result.output
     records = list((home / "home" / "results").rglob("*.json"))
-    assert len(records) == 5
+    assert len(records) == 8
     by_profile = {r["profile"]: r for r in map(json.loads, (p.read_text() for p in records))}
     # Profiles with effects re-score the first 3 examples; the host scores the whole split.
     assert by_profile["pipelayer"]["quality"]["samples"] == 3
@@ -96,7 +98,7 @@ def test_tiny_end_to_end(home: Path) -> None:
     result = invoke("report", "--out", str(out))
     assert result.exit_code == 0, result.output
     table = (out / "translation.md").read_text()
-    assert len(re.findall(r"\| scan:simple \| test \| [0-9,]+ \| transformer \|", table)) == 5
+    assert len(re.findall(r"\| scan:simple \| test \| [0-9,]+ \| transformer \|", table)) == 8
 
 
 def test_corrupt_checkpoint_is_a_clear_error(home: Path) -> None:

@@ -10,20 +10,15 @@ import pytest
 from seqbench.accel import profile as profile_mod
 from seqbench.accel import workloads
 from seqbench.accel.cost import simulate
-from seqbench.accel.mappings.host import _machine_key
 from seqbench.accel.mappings.reram import Crossbar, crossbar_mvm, write_operand
 from seqbench.accel.profile import load_named, resolve_profiles
 from seqbench.trace import OpRecord, Trace
 
 
 @pytest.fixture(autouse=True)
-def fake_host(tmp_path, monkeypatch):
-    """A fixed host roofline (no micro-benchmark): 100 GFLOP/s, 10 GB/s."""
+def own_home(tmp_path, monkeypatch):
+    """A fresh $SEQBENCH_HOME per test (pricing must not depend on what it holds)."""
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
-    (tmp_path / "accel").mkdir()
-    (tmp_path / "accel" / "host_roofline.json").write_text(
-        json.dumps({"machine": _machine_key(), "peak_flops": 1e11, "mem_bandwidth": 1e10})
-    )
     profile_mod._CACHE.clear()
     yield
     profile_mod._CACHE.clear()
@@ -146,24 +141,45 @@ def test_retransformer_decomposition_hides_writes_and_drops_kv_projections():
 
 
 def test_roofline_golden():
-    """GTX 1080 block: 1024^3 MACs: 2.147 GFLOP / 8.87 TFLOP/s = 242.1 us (compute bound)
+    """GTX 1080: 1024^3 MACs: 2.147 GFLOP / 8.87 TFLOP/s = 242.1 us (compute bound)
     + 5 us launch; energy = 180 W x time."""
-    gpu = load_named("cpu").variant("gtx_1080")
+    gpu = load_named("gtx-1080")
     sim = simulate(one_op("matmul_static", 1, 1024, 1024, 1024), gpu)
     t = 2 * 1024**3 / 8.87e12 + 5e-6
     assert sim.latency_s_per_sample == pytest.approx(t)
     assert sim.energy_J == pytest.approx(180 * t)
 
 
-def test_host_roofline_reads_the_cached_measurement():
-    sim = simulate(one_op("matmul_static", 1, 1000, 1000, 1000), load_named("cpu"))
-    assert sim.latency_s_per_sample == pytest.approx(2e9 / 1e11 + 2e-6)
+def test_reference_cpu_is_pinned_and_cited():
+    """Xeon 8380: 1000^3 MACs = 2 GFLOP / 5.888 TFLOP/s + 2 us; nothing measured."""
+    cpu = load_named("cpu")
+    sim = simulate(one_op("matmul_static", 1, 1000, 1000, 1000), cpu)
+    assert sim.latency_s_per_sample == pytest.approx(2e9 / 5.888e12 + 2e-6)
+    for name in ("cpu", "gtx-1080", "titan-rtx", "edge-cpu"):
+        for param in load_named(name).params.values():
+            assert param.source or (param.assumed and param.why)
+
+
+def test_priced_rows_are_identical_under_two_homes(tmp_path, monkeypatch):
+    """The same trace priced with two different $SEQBENCH_HOMEs (one holding a stale host
+    measurement of the old roofline) gives byte-identical records on every profile."""
+    trace = workloads.transformer(encoder_layers=1, decoder_layers=1, src_len=16, tgt_len=16)
+    rows = []
+    for home, flops in (("a", 8e10), ("b", 1.88e11)):
+        (tmp_path / home / "accel").mkdir(parents=True)
+        (tmp_path / home / "accel" / "host_roofline.json").write_text(
+            json.dumps({"peak_flops": flops, "mem_bandwidth": 1e10})
+        )
+        monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / home))
+        profile_mod._CACHE.clear()
+        rows.append(json.dumps([simulate(trace, p).to_dict() for p in resolve_profiles("all")]))
+    assert rows[0] == rows[1]
 
 
 def test_nand_search_counts_reads():
     """1M x 512 gallery: ceil(1e6 / 131072) = 8 word groups x 512 / 64 = 8 -> 64 reads."""
     trace = workloads.face_search(gallery=1_000_000, dims=512, k=10)
-    sim = simulate(trace, load_named("ice"), host=load_named("cpu").variant("edge_cpu"))
+    sim = simulate(trace, load_named("ice"), host=load_named("edge-cpu"))
     assert sim.counters["nand_search_reads"] == 64
     assert sim.counters["candidates_moved"] == 100
     assert not sim.host_fallback  # the search itself runs in NAND
@@ -394,3 +410,17 @@ def test_vilbert_base_trace_matches_a_hand_count():
     co = [r for r in trace.records if r.name.startswith("co.layers.0.") and r.role == "qk"]
     assert {r.meta["heads"] for r in co} == {8} and {r.dims["k"] for r in co} == {128}
     assert trace.units == T + R
+
+
+def test_adc_energy_follows_accelergys_table_not_a_line():
+    """Accelergy's ISAAC ADC table: 8 bits 1.67 pJ, 10 bits 2.379 pJ, 4 bits 0.79 pJ."""
+    rt = load_named("retransformer")
+    rated = Crossbar.from_profile(rt).adc_energy
+    assert rated == pytest.approx(1.67e-12)
+    ten = Crossbar.from_profile(rt.with_value("adc.bits", 10)).adc_energy
+    four = Crossbar.from_profile(rt.with_value("adc.bits", 4)).adc_energy
+    assert ten == pytest.approx(2.379022742e-12 / 1.67 * 1.67)
+    assert four == pytest.approx(0.79e-12)
+    assert ten / rated > 10 / 8  # faster than linear in the bits
+    twelve = Crossbar.from_profile(rt.with_value("adc.bits", 12)).adc_energy
+    assert twelve == pytest.approx(4 * ten)  # beyond the table: x2 per bit

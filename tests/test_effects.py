@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import functools
 
 import pytest
 import torch
@@ -16,17 +16,12 @@ from seqbench.accel.effects import (
     effect_hooks,
     prune_mask,
 )
-from seqbench.accel.mappings.host import _machine_key
 from seqbench.accel.profile import load_named
 
 
 @pytest.fixture(autouse=True)
 def setup(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
-    (tmp_path / "accel").mkdir()
-    (tmp_path / "accel" / "host_roofline.json").write_text(
-        json.dumps({"machine": _machine_key(), "peak_flops": 1e11, "mem_bandwidth": 1e10})
-    )
     profile_mod._CACHE.clear()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -170,3 +165,58 @@ def test_convolutions_get_crossbar_precision():
     fine = run(conv, effect_hooks(high_precision("retransformer"), seed=0), x)
     assert 0 < (coarse - exact).abs().max() < 0.05 * exact.abs().max()
     assert (fine - exact).abs().max() < (coarse - exact).abs().max()
+
+
+@functools.cache
+def _tiny_trained_classifier():
+    """A seeded 2-layer classifier (ops.linear, so the crossbar sees both products) trained on
+    Gaussian blobs: 128 inputs (one row tile), 64 hidden, 8 classes; test set of 300."""
+    g = torch.Generator().manual_seed(0)
+    dims, classes, n = 128, 8, 800
+    centers = torch.randn(classes, dims, generator=g)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    x = centers[labels] * 0.5 + torch.randn(n, dims, generator=g)
+    W1 = torch.nn.Parameter(torch.randn(64, dims, generator=g) * dims**-0.5)
+    W2 = torch.nn.Parameter(torch.randn(classes, 64, generator=g) * 64**-0.5)
+
+    def forward(inputs):  # noqa: ANN001, ANN202
+        hidden = torch.relu(ops.linear(inputs, W1, name="fc1"))
+        return ops.linear(hidden, W2, name="fc2")
+
+    opt = torch.optim.Adam([W1, W2], lr=1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(forward(x[:500]), labels[:500]).backward()
+        opt.step()
+    return forward, x[500:], labels[500:]
+
+
+@pytest.mark.parametrize("name", ["retransformer", "pipelayer"])
+def test_fewer_adc_bits_never_raise_accuracy_of_a_trained_model(name):
+    """The profile's own ADC resolves every column sum (no loss); below it each column's
+    partial sum per input slice is rounded, and accuracy can only fall: at 4 bits it does."""
+    forward, x, labels = _tiny_trained_classifier()
+    profile = load_named(name)
+    with torch.no_grad():
+        exact = float((forward(x).argmax(-1) == labels).float().mean())
+        accuracy = {}
+        for bits in range(int(profile.get("adc.bits", "bits")), 3, -1):
+            hook = CrossbarEffect(profile.with_value("adc.bits", bits), seed=0)
+            with ops.hooks(hook):
+                accuracy[bits] = float((forward(x).argmax(-1) == labels).float().mean())
+    default = max(accuracy)
+    assert CrossbarEffect(profile, seed=0).adc_exact
+    assert accuracy[default] >= exact - 0.01  # only input/weight quantisation at the default
+    ordered = [accuracy[b] for b in sorted(accuracy, reverse=True)]
+    assert all(a >= b for a, b in zip(ordered, ordered[1:], strict=False)), accuracy
+    assert accuracy[4] < accuracy[default] - 0.2, accuracy
+
+
+def test_adc_emulation_follows_the_mapping_slices():
+    """One conversion per (input slice, weight slice, row tile, column): the ADC sees at most
+    half the full scale after ISAAC's flip, so at the profile's bits it is exact."""
+    p = load_named("retransformer")
+    effect = CrossbarEffect(p, seed=0)
+    # 128 rows x 1-bit input x 2-bit cells = 384, halved by the flip: 192 <= 255 (8 bits)
+    assert effect.full_scale == 192 and effect.adc_exact
+    assert not CrossbarEffect(p.with_value("adc.bits", 7), seed=0).adc_exact

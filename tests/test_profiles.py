@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from click.testing import CliRunner
 from seqbench import paths
 from seqbench.accel import profile as profile_mod
 from seqbench.accel import units
-from seqbench.accel.mappings.host import _machine_key
 from seqbench.accel.profile import list_profiles, load_profile, resolve_profiles
 from seqbench.cli.accels import accels
 from seqbench.errors import SeqbenchError
@@ -23,24 +21,29 @@ BUNDLED = Path(paths.accelerators_dir())
 @pytest.fixture(autouse=True)
 def fake_host(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
-    (tmp_path / "accel").mkdir()
-    (tmp_path / "accel" / "host_roofline.json").write_text(
-        json.dumps({"machine": _machine_key(), "peak_flops": 1e11, "mem_bandwidth": 1e10})
-    )
     profile_mod._CACHE.clear()
     yield
     profile_mod._CACHE.clear()
 
 
-def test_five_profiles_with_citations_and_assumed_counts():
+def test_profiles_with_citations_and_assumed_counts():
     profiles = list_profiles()
-    assert set(profiles) == {"cpu", "pipelayer", "retransformer", "multcim", "ice"}
+    assert set(profiles) == {
+        "cpu",
+        "pipelayer",
+        "retransformer",
+        "multcim",
+        "ice",
+        "gtx-1080",
+        "titan-rtx",
+        "edge-cpu",
+    }
     for p in profiles.values():
         assert p.doi.startswith("10.") and p.citation and p.title
         assert len(p.assumed_parameters()) == p.declared_assumed
         assert len(p.hash) == 16
         for param in p.params.values():
-            assert param.assumed or param.source or param.measured
+            assert param.assumed or param.source
             if param.assumed:
                 assert param.why
 
@@ -48,7 +51,7 @@ def test_five_profiles_with_citations_and_assumed_counts():
 def test_resolve_names_aliases_lists_and_all():
     assert [p.name for p in resolve_profiles("reretransformer")] == ["retransformer"]
     assert [p.name for p in resolve_profiles("cpu, ice,cpu")] == ["cpu", "ice"]
-    assert len(resolve_profiles("all")) == 5
+    assert len(resolve_profiles("all")) == 8
     with pytest.raises(SeqbenchError, match="did you mean 'multcim'"):
         resolve_profiles("multcin")
 
@@ -58,13 +61,6 @@ def test_units_convert_to_si():
     assert units.to_si(1.2, "GS/s") == pytest.approx(1.2e9)
     assert units.to_si(20, "pJ/B") == pytest.approx(2.5e-12)
     assert units.dimension("ns") == "time" and units.dimension("furlong") is None
-
-
-def test_measured_host_parameters_come_from_the_cache(tmp_path):
-    cpu = load_profile(BUNDLED / "cpu.yaml")
-    assert cpu.get("host.peak_flops", "compute_rate") == 1e11
-    assert cpu.get("host.mem_bandwidth", "bandwidth") == 1e10
-    assert cpu.params["host.peak_flops"].measured
 
 
 def test_parameter_dimension_is_checked_on_use():

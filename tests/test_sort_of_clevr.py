@@ -95,13 +95,13 @@ def test_each_object_drawn_in_its_colour(split: soc.Split) -> None:
 
 
 def test_shapes_are_drawn_like_the_reference_code() -> None:
-    """cv2.rectangle(c - 5, c + 5) fills 11x11 px; a radius-5 disk covers 89 px."""
+    """cv2.rectangle(c - 5, c + 5) fills 11x11 px; cv2.circle radius 5 filled covers 81 px."""
     centres = np.array([[[10, 10], [30, 10], [50, 10], [10, 40], [30, 40], [50, 40]]])
     shapes = np.array([[0, 1, 0, 1, 0, 1]])  # square, circle, ...
     image = soc.render(soc.Scenes(centres, shapes))[0]
     for k in range(6):
         area = int((image == soc.RGB[k]).all(-1).sum())
-        assert area == (121 if shapes[0, k] == 0 else 89)
+        assert area == (121 if shapes[0, k] == 0 else 81)  # OpenCV: 11x11 square, r-5 circle
 
 
 def test_every_answer_matches_the_object_list(split: soc.Split) -> None:

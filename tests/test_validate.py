@@ -9,7 +9,6 @@ from click.testing import CliRunner
 
 from seqbench.accel import profile as profile_mod
 from seqbench.accel import validate
-from seqbench.accel.mappings.host import _machine_key
 from seqbench.cli.accels import accels
 
 
@@ -17,10 +16,6 @@ from seqbench.cli.accels import accels
 def fake_host(tmp_path_factory):
     """A fixed host roofline (no micro-benchmark) for the whole module."""
     home = tmp_path_factory.mktemp("home")
-    (home / "accel").mkdir()
-    (home / "accel" / "host_roofline.json").write_text(
-        json.dumps({"machine": _machine_key(), "peak_flops": 1e11, "mem_bandwidth": 1e10})
-    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SEQBENCH_HOME", str(home))
         profile_mod._CACHE.clear()

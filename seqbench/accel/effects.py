@@ -3,16 +3,16 @@
 ``effect_hooks(profile, seed)`` returns :class:`~seqbench.ops.OpHook` objects for the
 effects the profile lists (``effects:`` in its YAML; none for ``cpu``):
 
-* ``crossbar_adc`` (ReRAM): weights quantized to ``precision.weight_bits`` and sliced over
-  ``crossbar.bits_per_cell`` cells, inputs quantized to ``precision.input_bits`` and
-  streamed ``dac.bits`` at a time, every row tile's column sum per (input slice, weight
-  slice) converted by an ``adc.bits`` ADC, then shifted and added; optional seeded lognormal
-  conductance variation (``nonideal.conductance_sigma``) per cell. Applied to static
-  products, RNN steps and (written-operand) dynamic products; convolutions get the input
-  and weight quantization only. When the ADC resolves every possible column sum exactly
-  (ISAAC's 8-bit ADC with its flipped encoding does), the integer arithmetic is computed
-  directly (same result, much faster). Static weights are quantized once per hook object:
-  make new hooks for a new model.
+* ``crossbar_adc`` (ReRAM): inputs and weights quantized to the profile's precisions and
+  sliced exactly as the crossbar mapping counts them (offset-encoded weights over
+  ``crossbar.bits_per_cell`` cells with ISAAC's column flip, inputs ``dac.bits`` at a time);
+  every row tile's column sum per (input slice, weight slice) is rounded by an ``adc.bits``
+  ADC over its full scale; optional seeded lognormal conductance variation per cell. When the
+  ADC resolves every possible column sum (ISAAC's 8-bit ADC with its flip does) the integer
+  arithmetic is computed directly (same result, much faster); with fewer bits accuracy
+  falls. Applied to static products, RNN steps and (written-operand) dynamic products;
+  convolutions get the input and weight quantization only. Static weights are encoded once
+  per hook object: make new hooks for a new model.
 * ``softmax_lut`` (ReTransformer): exact max, exponentials from a ``softmax.lut_entries``
   table over ``softmax.lut_range``.
 * ``digital_quant`` (digital CIM): inputs and weights rounded to their bit widths.
@@ -30,6 +30,7 @@ import zlib
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from seqbench import ops
@@ -61,16 +62,28 @@ def quantize(x: Tensor, bits: int) -> tuple[Tensor, float]:
     return torch.clamp(torch.round(x / scale), -top, top), scale
 
 
-def _digits(magnitude: Tensor, width: int, total_bits: int) -> list[tuple[int, Tensor]]:
-    """Split non-negative integers into ``width``-bit digits: [(shift, digit), ...]."""
-    out = []
-    for shift in range(0, total_bits, width):
-        out.append((shift, torch.floor(magnitude / 2**shift) % 2**width))
-    return out
+def _digits(values: Tensor, width: int, total_bits: int) -> Tensor:
+    """Non-negative integers split into ``width``-bit digits, least significant first:
+    [ceil(total_bits / width), *values.shape]."""
+    return torch.stack(
+        [torch.floor(values / 2**shift) % 2**width for shift in range(0, total_bits, width)]
+    )
 
 
 class CrossbarEffect(ops.OpHook):
-    """Bit-sliced, ADC-quantized crossbar arithmetic (see module doc)."""
+    """Bit-sliced, ADC-quantized crossbar arithmetic, sliced exactly as the cost mapping is.
+
+    Inputs: ``precision.input_bits`` integers, offset by 2^(B-1) to be unsigned and streamed
+    ``dac.bits`` at a time (ceil(B / dac) slices, as the mapping counts them). Weights:
+    ``precision.weight_bits`` integers, offset (ISAAC's biased encoding, ceil(W / c) cells of
+    ``crossbar.bits_per_cell``) or ``differential`` (positive and negative cells). With the
+    offset encoding a column whose digits sum to more than half the range is stored flipped
+    (ISAAC's encoding), so its sum never exceeds half the full scale. Each row tile's column
+    sum per (input slice, weight slice) is what one ADC conversion sees: it is rounded to
+    ``adc.bits`` over [0, full scale] and the digital side shifts, adds, un-flips and removes
+    the offsets exactly. Vectorised over columns, slices and rows; loops only over row tiles
+    and chunks of query rows.
+    """
 
     OPS = ("matmul_static", "recurrent_step", "matmul_dynamic")
 
@@ -83,16 +96,15 @@ class CrossbarEffect(ops.OpHook):
         self.dac_bits = int(g("dac.bits", "bits"))
         self.adc_bits = int(g("adc.bits", "bits"))
         self.sigma = profile.opt("nonideal.conductance_sigma", "fraction", 0.0)
+        self.offset = profile.setting("weight_encoding", "offset") == "offset"
         self.seed = seed
         full_scale = self.rows * (2**self.dac_bits - 1) * (2**self.cell_bits - 1)
-        if profile.setting("weight_encoding", "offset") == "offset":
-            # ISAAC's encoding stores a column's weights flipped when its sum could exceed half
-            # the range, so the ADC needs one bit less (Shafiee et al. ISCA'16)
+        if self.offset:
+            # flipped columns keep every sum within half the range (Shafiee et al. ISCA'16)
             full_scale = math.ceil(full_scale / 2)
         self.full_scale = full_scale
         self.adc_exact = full_scale <= 2**self.adc_bits - 1
-        self._noise: dict[tuple, list[Tensor]] = {}
-        self._weights: dict[tuple, tuple] = {}  # static weights: quantized once per hook
+        self._weights: dict[tuple, tuple] = {}  # static weights: encoded once per hook
 
     def transform_inputs(self, op_class, name, inputs, meta):  # noqa: ANN001
         """Convolutions: inputs and weights at the crossbar's precision (ADC not emulated)."""
@@ -118,26 +130,33 @@ class CrossbarEffect(ops.OpHook):
             emulated = self.matmul(x, w, name, static=op_class != ops.OpClass.MATMUL_DYNAMIC)
         return output + (emulated - ideal).to(output.dtype)
 
-    def _slices(self, qw: Tensor, name: str, static: bool) -> list[tuple[float, int, Tensor]]:
-        """(sign, shift, cell values) of the weight, with conductance variation when set."""
-        mag_bits = self.weight_bits - 1
-        slices = []
-        for sign, part in ((1.0, torch.relu(qw)), (-1.0, torch.relu(-qw))):
-            for shift, digit in _digits(part, self.cell_bits, mag_bits):
-                slices.append((sign, shift, digit))
+    def _encode(self, qw: Tensor, name: str) -> tuple[Tensor, Tensor, Tensor]:
+        """(cells [T, ..., K, N] as stored (flipped where ISAAC flips, with conductance
+        variation), flip mask [T, ..., K/rows tiles as rows, N], shift-and-sign per slice [T])."""
+        top = 2**self.cell_bits - 1
+        if self.offset:
+            digits = _digits(qw + 2 ** (self.weight_bits - 1), self.cell_bits, self.weight_bits)
+            coef = torch.tensor([2.0 ** (t * self.cell_bits) for t in range(len(digits))])
+            K = qw.shape[-2]
+            pad = (-K) % self.rows
+            tiles = F.pad(digits, (0, 0, 0, pad)).unflatten(-2, (-1, self.rows))
+            sums = tiles.sum(dim=-2, keepdim=True)  # [T, ..., tiles, 1, N]
+            rows_here = F.pad(torch.ones(K), (0, pad)).unflatten(0, (-1, self.rows)).sum(-1)
+            flip_tiles = sums > (rows_here[:, None, None] * top / 2)
+            flip = flip_tiles.expand_as(tiles).flatten(-3, -2)[..., :K, :]
+            cells = torch.where(flip, top - digits, digits)
+        else:
+            mag = self.weight_bits - 1
+            pos = _digits(torch.relu(qw), self.cell_bits, mag)
+            neg = _digits(torch.relu(-qw), self.cell_bits, mag)
+            digits = torch.cat([pos, neg])
+            shifts = [2.0 ** (t * self.cell_bits) for t in range(len(pos))]
+            coef = torch.tensor(shifts + [-s for s in shifts])
+            cells, flip = digits, torch.zeros_like(digits, dtype=torch.bool)
         if self.sigma > 0:
-            key = (name, tuple(qw.shape)) if static else None
-            noise = self._noise.get(key) if key else None
-            if noise is None:
-                gen = torch.Generator().manual_seed(self.seed * 1000003 + zlib.crc32(name.encode()))
-                noise = [
-                    torch.exp(torch.randn(d.shape, generator=gen) * self.sigma)
-                    for _, _, d in slices
-                ]
-                if key:
-                    self._noise[key] = noise
-            slices = [(s, sh, d * n) for (s, sh, d), n in zip(slices, noise, strict=False)]
-        return slices
+            gen = torch.Generator().manual_seed(self.seed * 1000003 + zlib.crc32(name.encode()))
+            cells = cells * torch.exp(torch.randn(cells.shape, generator=gen) * self.sigma)
+        return cells, flip, coef
 
     def matmul(self, x: Tensor, w: Tensor, name: str = "", static: bool = True) -> Tensor:
         """``x @ w`` ([..., M, K] x [..., K, N]) as the crossbar computes it."""
@@ -147,40 +166,53 @@ class CrossbarEffect(ops.OpHook):
         cached = self._weights.get(key) if key else None
         if cached is None:
             qw, sw = quantize(w, self.weight_bits)
-            slices = self._slices(qw, name, static)
-            w_eff = sum(s * 2**sh * d for s, sh, d in slices) if self.adc_exact else None
-            cached = (qw, sw, slices, w_eff)
+            exact = self.adc_exact and self.sigma == 0
+            cached = (qw, sw, None if exact else self._encode(qw, name))
             if key:
                 self._weights[key] = cached
-        qw, sw, slices, w_eff = cached
-        if w_eff is not None:  # every column sum is converted exactly: integer arithmetic
-            return torch.matmul(qx, w_eff) * (sx * sw)
-        planes = []
-        for sign, part in ((1.0, torch.relu(qx)), (-1.0, torch.relu(-qx))):
-            for shift, digit in _digits(part, self.dac_bits, self.input_bits - 1):
-                planes.append((sign, shift, digit))
-        bx, bw = qx.shape[:-2], qw.shape[:-2]
-        nb = max(len(bx), len(bw))
-        X = torch.stack([p for _, _, p in planes])  # [Px, ..., M, K]
-        X = X.reshape(len(planes), 1, *([1] * (nb - len(bx))), *qx.shape[-(len(bx) + 2) :])
-        W = torch.stack([d for _, _, d in slices])  # [Pw, ..., K, N]
-        W = W.reshape(1, len(slices), *([1] * (nb - len(bw))), *qw.shape[-(len(bw) + 2) :])
-        coef = torch.tensor(
-            [[sx_ * sw_ * 2.0 ** (hx + hw) for sw_, hw, _ in slices] for sx_, hx, _ in planes]
-        )
-        K = x.shape[-1]
+        qw, sw, encoded = cached
+        if encoded is None:  # every column sum is converted exactly: integer arithmetic
+            return torch.matmul(qx, qw) * (sx * sw)
+        return self._emulate(qx, qw, encoded) * (sx * sw)
+
+    def _emulate(self, qx: Tensor, qw: Tensor, encoded: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        cells, flip, w_coef = encoded
+        top = 2**self.cell_bits - 1
+        a = 2 ** (self.input_bits - 1)
+        x_u = qx + a  # offset inputs: unsigned, streamed dac.bits at a time
+        X = _digits(x_u, self.dac_bits, self.input_bits)  # [S, ..., M, K]
+        x_coef = torch.tensor([2.0 ** (s * self.dac_bits) for s in range(len(X))])
+        coef = x_coef[:, None] * w_coef[None, :]  # [S, T]
+        S, T = len(X), len(cells)
+        nb = max(qx.dim(), qw.dim()) - 2
+        X = X.reshape(S, 1, *([1] * (nb - (qx.dim() - 2))), *X.shape[1:])
+        C = cells.reshape(1, T, *([1] * (nb - (qw.dim() - 2))), *cells.shape[1:])
+        Fl = flip.reshape(C.shape) if self.offset else None
         step = max(1.0, self.full_scale / (2**self.adc_bits - 1))  # integer sums stay exact
-        out_shape = torch.broadcast_shapes(x.shape[:-2], w.shape[:-2]) + (x.shape[-2], w.shape[-1])
+        K = qx.shape[-1]
+        out_shape = torch.broadcast_shapes(qx.shape[:-2], qw.shape[:-2])
+        out_shape = out_shape + (qx.shape[-2], qw.shape[-1])
         y = torch.zeros(out_shape)
-        for r0 in range(0, x.shape[-2], ROW_CHUNK):
+        for r0 in range(0, qx.shape[-2], ROW_CHUNK):
             Xr = X[..., r0 : r0 + ROW_CHUNK, :]
-            acc = 0.0
+            acc = torch.zeros(())
             for k0 in range(0, K, self.rows):
-                P = torch.matmul(Xr[..., k0 : k0 + self.rows], W[..., k0 : k0 + self.rows, :])
-                P = torch.clamp(torch.round(P / step) * step, 0, self.full_scale)  # ADC
-                acc = acc + torch.einsum("ab...,ab->...", P, coef)
+                Xt, Ct = Xr[..., k0 : k0 + self.rows], C[..., k0 : k0 + self.rows, :]
+                P = torch.matmul(Xt, Ct)  # [S, T, ..., m, N]: what each ADC conversion sees
+                P = torch.clamp(torch.round(P / step) * step, 0, self.full_scale)
+                if Fl is not None:  # un-flip digitally: S = top . sum(x digits) - S'
+                    flipped = Fl[..., k0 : k0 + 1, :]
+                    P = torch.where(flipped, top * Xt.sum(-1, keepdim=True) - P, P)
+                acc = acc + torch.einsum("st...,st->...", P, coef)
             y[..., r0 : r0 + ROW_CHUNK, :] = acc
-        return y * (sx * sw)
+        if (
+            self.offset
+        ):  # remove the offsets exactly (digital): x.w = x_u.w_u - b.sum(x_u) - a.sum(w)
+            b = 2 ** (self.weight_bits - 1)
+            y = y - b * x_u.sum(-1, keepdim=True) - a * qw.sum(-2, keepdim=True)
+        else:
+            y = y - a * qw.sum(-2, keepdim=True)
+        return y
 
 
 class DigitalQuantEffect(ops.OpHook):

@@ -65,7 +65,6 @@ REQUIRED = (
     "mapping",
     "parameters",
 )
-MEASURE = "measure"  # a value filled in by a micro-benchmark on first use
 EFFECTS = (  # functional effects a profile may switch on (seqbench.accel.effects)
     "crossbar_adc",
     "softmax_lut",
@@ -86,7 +85,6 @@ class Param:
     source: str | None = None
     assumed: bool = False
     why: str | None = None
-    measured: str | None = None
 
     @property
     def dimension(self) -> str:
@@ -96,8 +94,6 @@ class Param:
         return units.to_si(self.raw, self.unit)
 
     def provenance(self) -> str:
-        if self.measured:
-            return f"measured: {self.measured}"
         if self.assumed:
             return f"ASSUMED: {self.why}"
         return str(self.source)
@@ -123,7 +119,6 @@ class Profile:
     path: Path | None = None
     hash: str = ""
     declared_assumed: int = 0
-    _resolved: dict[str, float] = field(default_factory=dict, repr=False)
 
     def has(self, path: str) -> bool:
         return path in self.params
@@ -143,10 +138,6 @@ class Profile:
                 f"expected a {dim}",
                 f"write it in a {dim} unit",
             )
-        if param.raw == MEASURE:
-            if path not in self._resolved:
-                self._resolved[path] = _measure(self, path)
-            return self._resolved[path]
         return param.si()
 
     def opt(self, path: str, dim: str, default: float) -> float:
@@ -160,19 +151,6 @@ class Profile:
         """The parameters marked ``assumed: true`` (no source found)."""
         return [p for p in self.params.values() if p.assumed]
 
-    def variant(self, machine: str) -> Profile:
-        """A copy whose host roofline reads machine block ``machine`` (e.g. ``gtx_1080``)."""
-        if not any(path.startswith(f"{machine}.") for path in self.params):
-            machines = sorted({p.split(".")[0] for p in self.params})
-            raise SeqbenchError(
-                f"profile {self.name!r} has no machine block {machine!r}",
-                f"blocks: {', '.join(machines)}",
-            )
-        clone = copy.copy(self)
-        clone.settings = {**self.settings, "machine": machine}
-        clone._resolved = self._resolved
-        return clone
-
     def with_mapping(self, op_class: str, kind: str) -> Profile:
         """A copy that prices ``op_class`` with mapping ``kind`` (e.g. a paper's baseline flow)."""
         clone = copy.copy(self)
@@ -184,7 +162,6 @@ class Profile:
         """A copy with parameter ``path`` set to ``raw`` (in its own unit): for sensitivity."""
         clone = copy.copy(self)
         clone.params = {**self.params, path: replace(self.params[path], raw=raw)}
-        clone._resolved = dict(self._resolved)
         return clone
 
     def summary(self) -> dict[str, Any]:
@@ -275,7 +252,7 @@ def _parse_param(path: str, spec: Any, where: str) -> Param:
             f"{where}: parameter {path} needs `value` and `unit`",
             'write {value: X, unit: pJ, source: "..."} or {..., assumed: true, why: "..."}',
         )
-    extra = sorted(set(spec) - {"value", "unit", "source", "assumed", "why", "measured"})
+    extra = sorted(set(spec) - {"value", "unit", "source", "assumed", "why"})
     if extra:
         raise SeqbenchError(f"{where}: parameter {path} has unknown key(s) {extra}", "")
     unit = str(spec["unit"])
@@ -291,12 +268,7 @@ def _parse_param(path: str, spec: Any, where: str) -> Param:
             f"known units: {units.known_units()}",
         )
     value = spec["value"]
-    if value == MEASURE:
-        if not spec.get("measured"):
-            raise SeqbenchError(
-                f"{where}: {path} is `measure` but says not how", "add `measured: ...`"
-            )
-    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SeqbenchError(f"{where}: parameter {path} value {value!r} is not a number", "")
     elif value < 0:
         raise SeqbenchError(
@@ -306,7 +278,7 @@ def _parse_param(path: str, spec: Any, where: str) -> Param:
     assumed = bool(spec.get("assumed", False))
     if assumed and not spec.get("why"):
         raise SeqbenchError(f"{where}: assumed parameter {path} lacks `why`", "say why this value")
-    if not assumed and not spec.get("source") and not spec.get("measured"):
+    if not assumed and not spec.get("source"):
         raise SeqbenchError(
             f"{where}: parameter {path} has neither a source nor `assumed: true`",
             "cite the table/section it comes from, or mark it assumed with a reason",
@@ -318,7 +290,6 @@ def _parse_param(path: str, spec: Any, where: str) -> Param:
         source=spec.get("source"),
         assumed=assumed,
         why=spec.get("why"),
-        measured=spec.get("measured"),
     )
 
 
@@ -356,12 +327,6 @@ def _check_requirements(profile: Profile, where: str) -> None:
                     f"{kind!r} needs a {dim}",
                     f"write it in a {dim} unit",
                 )
-
-
-def _measure(profile: Profile, path: str) -> float:
-    from seqbench.accel.mappings.host import measured_value
-
-    return measured_value(path.split(".")[-1])
 
 
 # --- discovery ----------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def _retransformer(reg: Any) -> list[Check]:
     rt, pl, cpu = reg.get("retransformer"), reg.get("pipelayer"), reg.get("cpu")
     trace = workloads.transformer(**TRANSFORMER_BASE)
     s_rt, s_pl = simulate(trace, rt, host=cpu), simulate(trace, pl, host=cpu)
-    s_gpu = simulate(trace, cpu.variant("titan_rtx"))
+    s_gpu = simulate(trace, reg.get("titan-rtx"))
     s_cpu = simulate(trace, cpu)
     eff_ratio = _eff(s_rt) / _eff(s_pl)
     power_ratio = s_pl.power_W / s_rt.power_W
@@ -251,7 +251,7 @@ def _multcim(reg: Any) -> list[Check]:
 def _pipelayer(reg: Any) -> list[Check]:
     trace = workloads.alexnet(batch=64)
     pl, cpu = reg.get("pipelayer"), reg.get("cpu")
-    s_pl, s_gpu = simulate(trace, pl, host=cpu), simulate(trace, cpu.variant("gtx_1080"))
+    s_pl, s_gpu = simulate(trace, pl, host=cpu), simulate(trace, reg.get("gtx-1080"))
     speedup = s_gpu.period_s_per_sample / s_pl.period_s_per_sample
     note = (
         f"{WORKLOAD_NOTES['pipelayer']}; the paper averages training and testing over "
@@ -299,8 +299,8 @@ def _pipelayer(reg: Any) -> list[Check]:
 
 
 def _ice(reg: Any) -> list[Check]:
-    ice, cpu = reg.get("ice"), reg.get("cpu")
-    host = cpu.variant("edge_cpu")
+    ice = reg.get("ice")
+    host = reg.get("edge-cpu")
     trace = workloads.face_search()
     s_ice = simulate(trace, ice, host=host)
     s_base = simulate(trace, ice.with_mapping("similarity_search", "nand_host_scan"), host=host)

@@ -61,7 +61,7 @@ def render_profile(out: Console, name: str) -> None:
         title_justify="left",
     )
     for param in p.params.values():
-        style = "yellow" if param.assumed else ("cyan" if param.measured else None)
+        style = "yellow" if param.assumed else None
         table.add_row(param.path, str(param.raw), param.unit, param.provenance(), style=style)
     out.print(table)
     for note in p.notes:

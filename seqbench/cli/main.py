@@ -175,8 +175,20 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
 
 
 @cli.command("eval")
-@click.option("--task", required=True, help="Task, e.g. scan or scan:length.")
-@click.option("--model", "model", required=True, help="Registered model name.")
+@click.option("--task", help="Task, e.g. scan or scan:length (default with --checkpoint: its own).")
+@click.option("--model", "model", help="Registered model name (not with --checkpoint).")
+@click.option(
+    "--checkpoint",
+    "checkpoint",
+    type=click.Path(path_type=Path),
+    help="A model folder or .tar.gz made by `seqbench export` (trained anywhere).",
+)
+@click.option(
+    "--test-set",
+    "test_set",
+    help="Score on an external test set instead (local:PATH or hub:ID), read whole as test "
+    "with the checkpoint's own tokenizer and labels (VQA).",
+)
 @click.option("--split", default="test", show_default=True)
 @click.option("--beam", type=int, default=1, show_default=True, help="Beam size (1 = greedy).")
 @click.option(
@@ -192,48 +204,138 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
     help="Profiles with effects (quantisation, noise) re-score only the first N examples.",
 )
 @click.option("--no-train", is_flag=True, help="Fail instead of training a missing checkpoint.")
-@PRESET
-@SEED
+@click.option(
+    "--preset",
+    type=click.Choice(["tiny", "quick", "full"]),
+    default=None,
+    help="Size preset from the task spec [default: quick; with --checkpoint: its own].",
+)
+@click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
 def eval_cmd(
-    task: str,
-    model: str,
+    task: str | None,
+    model: str | None,
+    checkpoint: Path | None,
+    test_set: str | None,
     split: str,
     beam: int,
     accel: str,
     limit: int | None,
     effects_limit: int | None,
     no_train: bool,
-    preset: str,
-    seed: int,
+    preset: str | None,
+    seed: int | None,
 ) -> None:
     """Score a model and simulate it on accelerator profiles; writes result records.
 
     \b
-    Example:
+    Examples:
       seqbench eval --task scan --model transformer --accel all --beam 4
+      seqbench eval --checkpoint rn-sort-of-clevr.tar.gz --accel all
+      seqbench eval --task sort-of-clevr --model rn --test-set local:DIR   # external VQA set
     """
     from seqbench.cli.tables import eval_table
-    from seqbench.stages import eval_task
 
     if beam < 1:
         raise SeqbenchError(f"--beam must be >= 1, got {beam}", "use --beam 1 for greedy decoding")
-    records = eval_task(
-        task,
-        model,
-        preset,
-        split=split,
-        beam=beam,
-        accels=accel,
-        seed=seed,
-        limit=limit,
-        effects_limit=effects_limit,
-        train_if_missing=not no_train,
-    )
+    if checkpoint is not None or test_set:
+        from seqbench.portable import eval_checkpoint
+
+        if checkpoint is not None and model:
+            raise SeqbenchError("--model and --checkpoint exclude each other", "drop --model")
+        records = eval_checkpoint(
+            checkpoint,
+            task=task,
+            model=model,
+            preset=preset,
+            test_set=test_set,
+            split=split,
+            beam=beam,
+            accels=accel,
+            seed=seed,
+            limit=limit,
+            effects_limit=effects_limit,
+        )
+        if records and records[0].get("test_set"):
+            _print_test_set(records[0]["test_set"])
+    else:
+        from seqbench.stages import eval_task
+
+        if not (task and model):
+            raise SeqbenchError(
+                "eval needs --task and --model (or --checkpoint PATH)",
+                "e.g. `seqbench eval --task scan --model transformer`",
+            )
+        records = eval_task(
+            task,
+            model,
+            preset or "quick",
+            split=split,
+            beam=beam,
+            accels=accel,
+            seed=0 if seed is None else seed,
+            limit=limit,
+            effects_limit=effects_limit,
+            train_if_missing=not no_train,
+        )
     out.print(eval_table(records))
     out.print(
         f"[dim]{len(records)} result record(s) written under "
         f"{Path(records[0]['path']).parents[2]}[/]"
     )
+
+
+def _print_test_set(info: dict[str, Any]) -> None:
+    out.print(
+        f"test set {info['source']}: {info['questions']:,} questions, {info['images']:,} images, "
+        f"vector {info['vector']}; {info['questions_with_unknown_words']} question(s) with words "
+        f"the tokenizer does not know {info['unknown_words'][:10]}; {info['unknown_answers']} "
+        f"answer(s) outside the checkpoint's list {info['unknown_answer_values'][:10]} "
+        "(scored as misses)"
+    )
+
+
+# --- export / import ----------------------------------------------------------------------
+
+
+@cli.command("export")
+@click.option("--task", required=True, help="Task the model was trained on.")
+@click.option("--model", "model", required=True, help="Registered model name.")
+@PRESET
+@SEED
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A new folder, or FILE.tar.gz for one archive.",
+)
+def export_cmd(task: str, model: str, preset: str, seed: int, out_path: Path) -> None:
+    """Write a trained model as a self-contained folder or archive (weights, config,
+    tokenizers, data fingerprint, task spec, training log, model card).
+
+    \b
+    Example:
+      seqbench export --task sort-of-clevr --model rn --preset full --out rn-soc.tar.gz
+    """
+    from seqbench.portable import export_model
+
+    export_model(task, model, preset, seed, out_path)
+
+
+@cli.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a different checkpoint of the same run.")
+def import_cmd(path: Path, force: bool) -> None:
+    """Make an exported model this home's checkpoint: run, report and the suites use it
+    (no retraining).
+
+    \b
+    Example:
+      seqbench import rn-soc.tar.gz && seqbench run --preset full --task sort-of-clevr
+    """
+    from seqbench.portable import import_model
+
+    import_model(path, force=force)
 
 
 # --- report -------------------------------------------------------------------------------

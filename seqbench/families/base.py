@@ -245,6 +245,23 @@ class TaskFamily(ABC):
         effects, installed by the caller with ``ops.hooks``, see the real inference work.
         """
 
+    def prepare_test_set(
+        self,
+        spec: TaskSpec,
+        preset: str,
+        source: SourceSpec,
+        model_data: Path,
+        model_manifest: dict[str, Any],
+        *,
+        force: bool = False,
+    ) -> Prepared:
+        """``source`` read whole as a ``test`` split, encoded as the checkpoint's data was
+        (``model_data``: its tokenizer files, ``model_manifest``: its prepared manifest)."""
+        raise SeqbenchError(
+            f"the {self.name} family cannot read an external test set yet",
+            "evaluate on the task's own test split (drop --test-set)",
+        )
+
     def train_options(self, spec: TaskSpec, preset: str, model: str) -> dict[str, Any]:
         """Training hyper-parameters from the preset: epochs, batch_size, lr, patience..."""
         opts = spec.preset(preset)
@@ -319,6 +336,15 @@ def cached_prepare(
 
     manifest = cache.build(directory, writer)
     return Prepared(spec, subset, preset, directory, manifest), False
+
+
+def test_set_spec(spec: TaskSpec, source: SourceSpec) -> TaskSpec:
+    """The task spec an external test set is filed under: ``NAME@FOLDER`` (its own row)."""
+    import dataclasses
+
+    where = Path(str(source.local or source.hub or "external")).expanduser()
+    label = where.name.removesuffix(".gz").split(".")[0] if where.suffix else where.name
+    return dataclasses.replace(spec, name=f"{spec.name}@{label}", source=source)
 
 
 def split_data(prepared: Prepared, split: str) -> Any:

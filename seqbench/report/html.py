@@ -51,7 +51,7 @@ document.querySelectorAll("table.leaderboard").forEach(function (table) {
 });
 """
 
-KEY_HEADERS = {"task", "split", "model", "profile", "preset"}
+KEY_HEADERS = {"task", "split", "model", "profile", "preset", "checkpoint"}
 
 
 def _table_html(table: Table) -> str:

@@ -55,6 +55,8 @@ KEY_COLUMNS = [
     Column("n", lambda r: r["quality"].get("samples", r["host"]["samples"]), "{:,}"),
     Column("model", lambda r: r["model"]),
     Column("profile", lambda r: r["profile"]),
+    # The weights that produced the row (sha256 of model.safetensors, as `export` names them).
+    Column("checkpoint", lambda r: r["checkpoint"]["sha256"][:12]),
 ]
 
 # Metric order per family; metrics not listed follow in name order.

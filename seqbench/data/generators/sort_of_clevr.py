@@ -1,9 +1,11 @@
 """Sort-of-CLEVR (Santoro et al., NeurIPS 2017): the published recipe, seeded and vectorised.
 
 Each image is 75x75 px on white with 6 objects, one per colour (so the colour names the
-object), each a square or a circle (p = 0.5) of "size" 5 drawn as the reference code's OpenCV
-calls draw them: the square spans centre +- 5 px inclusive (11x11 px), the circle is the
-digital disk of radius 5 (89 px); centres are resampled until no two are closer than 10 px.
+object), each a square or a circle (p = 0.5) of "size" 5 drawn exactly as the reference code's
+OpenCV calls draw them: ``cv2.rectangle`` from centre - 5 to centre + 5 filled (11x11 = 121 px)
+and ``cv2.circle`` of radius 5 filled (OpenCV's integer midpoint circle: 81 px, a 1-pixel tip at
+each pole and an 11-pixel middle row); later colours are drawn over earlier ones, as there.
+Centres are resampled until no two are closer than 10 px.
 Every image gets 10 non-relational and 10 relational questions:
 
 =============== ========= =====================================================================
@@ -35,7 +37,9 @@ from seqbench.data.generators import GENERATORS
 # Bump when images, questions or answers change: prepared caches then miss.
 # 2: squares 11x11 and radius-5 disks, as the reference code draws them (v1's fatter disks
 #    were nearly the squares' area, so shape was barely visible to a stride-2 CNN).
-VERSION = 2
+# 3: circles as OpenCV's cv2.circle fills them (81 px with 1-pixel tips; v2 drew 89 px with
+#    3-pixel caps, and a model trained on those lost 3 points on the original's images).
+VERSION = 3
 
 IMAGE_SIZE = 75  # px
 OBJECT_SIZE = 5  # px: the square's half-side (centre +- 5, inclusive), the circle's radius
@@ -153,18 +157,36 @@ def sample_scenes(rng: np.random.Generator, n: int) -> Scenes:
     return Scenes(centres, shapes)
 
 
-def _disk(radius: int) -> np.ndarray:
-    offsets = np.arange(-radius, radius + 1)
-    # r^2 + 1 rather than r^2: 3-pixel caps at the poles instead of 1-pixel spikes, as a
-    # rasterised circle of radius r looks (OpenCV's included).
-    return offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2 + 1
+def opencv_disk(radius: int) -> np.ndarray:
+    """The mask ``cv2.circle(img, c, radius, colour, thickness=-1)`` fills (8-connected, no
+    sub-pixel shift), ``[2r+1, 2r+1]`` bool centred on the middle pixel.
+
+    OpenCV walks one octant with an integer midpoint error term and fills, per step, the rows
+    ``+-dy`` out to ``+-dx`` and the rows ``+-dx`` out to ``+-dy``; this replays that walk.
+    """
+    half = np.full(2 * radius + 1, -1, dtype=np.int64)  # filled half-width of each row
+    err, dx, dy, plus, minus = 0, radius, 0, 1, 2 * radius - 1
+    while dx >= dy:
+        for row, span in ((dy, dx), (dx, dy)):
+            for r in (radius - row, radius + row):
+                half[r] = max(half[r], span)
+        dy += 1
+        err += plus
+        plus += 2
+        if err > 0:  # the error left the circle: step one pixel inwards
+            err -= minus
+            dx -= 1
+            minus -= 2
+    offsets = np.abs(np.arange(-radius, radius + 1))
+    return offsets[None, :] <= half[:, None]
 
 
-_DISK = _disk(OBJECT_SIZE)
+_DISK = opencv_disk(OBJECT_SIZE)
 
 
 def render(scenes: Scenes) -> np.ndarray:
-    """Draw the scenes: uint8 ``[N, 75, 75, 3]``, white background."""
+    """Draw the scenes: uint8 ``[N, 75, 75, 3]``, white background, colours in order (a later
+    object covers an earlier one where they touch, as the reference's successive cv2 calls)."""
     n = len(scenes)
     images = np.full((n, IMAGE_SIZE, IMAGE_SIZE, 3), 255, dtype=np.uint8)
     s = OBJECT_SIZE

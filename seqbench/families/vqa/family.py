@@ -35,7 +35,15 @@ from seqbench.config import SourceSpec, TaskSpec
 from seqbench.data.images import NORMALISATIONS
 from seqbench.data.tokenize import PAD_ID, sentencepiece_settings
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily, pad_ids
+from seqbench.families.base import (
+    FAMILY_REGISTRY,
+    EvalOutcome,
+    Prepared,
+    TaskFamily,
+    cached_prepare,
+    pad_ids,
+    test_set_spec,
+)
 from seqbench.families.vqa import prepare, store
 from seqbench.families.vqa.store import OUT_OF_VOCABULARY, VQASplit
 from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
@@ -176,6 +184,31 @@ class VQAFamily(TaskFamily):
     name = "vqa"
 
     data_option_keys = prepare.DATA_OPTIONS
+
+    def prepare_test_set(
+        self,
+        spec: TaskSpec,
+        preset: str,
+        source: SourceSpec,
+        model_data: Path,
+        model_manifest: dict[str, Any],
+        *,
+        force: bool = False,
+    ) -> Prepared:
+        from seqbench.data.cache import file_sha256
+        from seqbench.families.vqa import test_set as vqa_test_set
+
+        tokenizer = file_sha256(model_data / str(model_manifest["tokenizer"]["file"]))
+        parts = vqa_test_set.identity(source, model_manifest, tokenizer)
+        prepared, _ = cached_prepare(
+            test_set_spec(spec, source),
+            None,
+            preset,
+            parts,
+            lambda tmp: vqa_test_set.build(tmp, source, model_data, model_manifest),
+            force=force,
+        )
+        return prepared
 
     def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
         out = super().data_options(spec, preset)

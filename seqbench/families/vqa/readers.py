@@ -254,6 +254,7 @@ class JsonlReader(Reader):
                 qtype=str(row.get("type", "all")),
                 subtype=str(row.get("subtype", "all")),
                 question_id=str(row.get("question_id", number)),
+                vector=row.get("vector"),
             )
 
 

@@ -39,6 +39,7 @@ class RawExample:
     qtype: str = "all"
     subtype: str = "all"
     question_id: str = ""
+    vector: list[float] | None = None  # a compact question encoding (Sort-of-CLEVR's 11)
 
 
 class Reader:

@@ -85,9 +85,24 @@ def assemble(
         qtype=[ex.qtype for ex, _ in keep],
         subtype=[ex.subtype for ex, _ in keep],
         question_id=[ex.question_id for ex, _ in keep],
-        vector=np.zeros((len(keep), 0), dtype=np.float32),
+        vector=_vectors([ex for ex, _ in keep], where),
     )
     return split, skipped
+
+
+def _vectors(examples: Sequence[RawExample], where: str) -> np.ndarray:
+    """The examples' ``vector`` fields as ``[Q, V]``; ``V = 0`` when any example lacks one."""
+    if not examples or any(ex.vector is None for ex in examples):
+        return np.zeros((len(examples), 0), dtype=np.float32)
+    try:
+        return np.asarray([ex.vector for ex in examples], dtype=np.float32).reshape(
+            len(examples), -1
+        )
+    except ValueError as err:
+        raise SeqbenchError(
+            f"{where}: the `vector` fields are not numbers of one length ({err})",
+            "give every question a vector of the same length, or none",
+        ) from err
 
 
 def select(split: VQASplit, rows: np.ndarray) -> VQASplit:
