@@ -1,12 +1,19 @@
 """Checkpoints: ``runs/<task>/<model>/<run-id>/`` (model.safetensors, config.json, train log).
 
-``config.json`` is written last, so a folder without it (a killed run) is never loaded as a
-finished checkpoint.
+A finished checkpoint folder is built whole in a temp folder and swapped into place in one
+step, so weights and ``config.json`` always belong together; ``config.json`` records the
+weights' SHA-256, checked wherever the weights are read. While training, ``resume/`` in the
+run folder holds the last finished epoch (weights, optimiser, schedule step, RNG states), from
+which the same command carries on after a kill.
+
+The run id names everything that shapes the weights: preset, seed, prepared data, and a hash
+of the model config, the training options and the model family's code (:func:`identity`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,18 +24,82 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seqbench import paths
-from seqbench.atomic import atomic_path, write_json, write_text
+from seqbench.atomic import atomic_dir, atomic_path, write_json
 from seqbench.errors import SeqbenchError
 from seqbench.models import build_model
 
+# Bump when the checkpoint layout changes: older folders then no longer match.
+CHECKPOINT_FORMAT = 2
 
-def run_id(preset: str, seed: int, data_fingerprint: str) -> str:
-    """The run folder name: one per (preset, seed, prepared data)."""
-    return f"{preset}-seed{seed}-{data_fingerprint[:8]}"
+
+def run_id(preset: str, seed: int, data_fingerprint: str, identity_hash: str = "") -> str:
+    """The run folder name: one per (preset, seed, prepared data, model/train identity)."""
+    rid = f"{preset}-seed{seed}-{data_fingerprint[:8]}"
+    return f"{rid}-{identity_hash[:8]}" if identity_hash else rid
 
 
 def run_dir(task_key: str, model: str, rid: str) -> Path:
     return paths.runs_dir() / task_key.replace(":", "__") / model / rid
+
+
+def code_version(model: str, family: str | None = None) -> str:
+    """SHA-256 (16 hex) of the source of the model's module and its family's module.
+
+    Any edit to the code that builds or trains the model makes earlier checkpoints miss.
+    """
+    from seqbench.families import discover
+    from seqbench.families.base import FAMILY_REGISTRY
+
+    discover()  # registers the families (each package's family.py)
+    from seqbench.models.registry import MODEL_REGISTRY
+
+    entry = MODEL_REGISTRY.get(model)
+    objects: list[Any] = [entry.factory]
+    family_name = family or entry.family
+    if family_name in FAMILY_REGISTRY:
+        objects.append(type(FAMILY_REGISTRY.get(family_name)))
+    digest = hashlib.sha256()
+    for obj in objects:
+        try:
+            digest.update(inspect.getsource(inspect.getmodule(obj)).encode())
+        except (OSError, TypeError):  # no source (frozen install): fall back to the name
+            digest.update(f"{obj.__module__}.{obj.__qualname__}".encode())
+    return digest.hexdigest()[:16]
+
+
+def identity(
+    *,
+    model: str,
+    family: str,
+    model_config: dict[str, Any],
+    train_options: dict[str, Any],
+    data_fingerprint: str,
+    seed: int,
+) -> dict[str, Any]:
+    """Everything that shapes the trained weights, as one JSON-able dict."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "model": model,
+        "family": family,
+        "model_config": model_config,
+        "train_options": train_options,
+        "data_fingerprint": data_fingerprint,
+        "seed": seed,
+        "code_version": code_version(model, family),
+    }
+
+
+def identity_hash(ident: dict[str, Any]) -> str:
+    blob = json.dumps(ident, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -50,36 +121,67 @@ class Checkpoint:
     def sha256(self) -> str:
         return str(self.info["weights_sha256"])
 
+    @property
+    def weights(self) -> Path:
+        return self.directory / "model.safetensors"
+
+
+def state_tensors(model: nn.Module) -> dict[str, Any]:
+    return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
 
 def save(
     directory: Path, model: nn.Module, info: dict[str, Any], log: list[dict[str, Any]]
 ) -> Checkpoint:
-    """Write weights, the training log and (last) config.json, each atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(directory / "model.safetensors") as tmp:
-        save_file(state, str(tmp))
-        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    write_text(directory / "train_log.jsonl", "".join(json.dumps(row) + "\n" for row in log))
-    info = {**info, "weights_sha256": digest}
-    write_json(directory / "config.json", info)
+    """Publish weights, the training log and config.json as one folder, in one step."""
+    with atomic_dir(directory) as tmp:
+        save_file(state_tensors(model), str(tmp / "model.safetensors"))
+        digest = file_sha256(tmp / "model.safetensors")
+        (tmp / "train_log.jsonl").write_text(
+            "".join(json.dumps(row) + "\n" for row in log), encoding="utf-8"
+        )
+        info = {**info, "weights_sha256": digest}
+        (tmp / "config.json").write_text(
+            json.dumps(info, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+        )
     return Checkpoint(directory, info)
 
 
 def find(directory: Path) -> Checkpoint | None:
-    """The finished checkpoint in ``directory``, or None."""
+    """The finished checkpoint in ``directory``, or None (the weights are not hashed here)."""
     try:
         info = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):  # ValueError: bad JSON or bad UTF-8
         return None
-    if not info.get("complete") or not (directory / "model.safetensors").is_file():
+    if not isinstance(info, dict) or not info.get("complete"):
+        return None
+    if not (directory / "model.safetensors").is_file() or "weights_sha256" not in info:
         return None
     return Checkpoint(directory, info)
 
 
+def verify(checkpoint: Checkpoint) -> None:
+    """Raise a one-line error unless the weights file hashes to the recorded SHA-256."""
+    path = checkpoint.weights
+    try:
+        actual = file_sha256(path)
+    except OSError as err:
+        raise SeqbenchError(
+            f"checkpoint {path} is unreadable ({err})",
+            "train again with `seqbench train ... --force`",
+        ) from err
+    if actual != checkpoint.sha256:
+        raise SeqbenchError(
+            f"checkpoint {path} hashes to {actual[:12]} but its config.json records "
+            f"{checkpoint.sha256[:12]} (damaged or replaced)",
+            "train again with `seqbench train ... --force`",
+        )
+
+
 def load_model(checkpoint: Checkpoint) -> nn.Module:
-    """Rebuild the model from its config and load the weights (eval mode)."""
-    path = checkpoint.directory / "model.safetensors"
+    """Verify the weights, rebuild the model from its config and load them (eval mode)."""
+    path = checkpoint.weights
+    verify(checkpoint)
     try:
         state = load_file(str(path))
     except (SafetensorsError, OSError, ValueError) as err:
@@ -96,3 +198,32 @@ def load_model(checkpoint: Checkpoint) -> nn.Module:
             "train again with `seqbench train ... --force`",
         )
     return model.eval()
+
+
+# --- resume state (one per run folder, replaced after every epoch) -------------------------
+
+
+def resume_dir(directory: Path) -> Path:
+    return directory / "resume"
+
+
+def save_resume(directory: Path, tensors: dict[str, Any], state: dict[str, Any]) -> None:
+    """Write the epoch's tensors, then the JSON naming their hash (the JSON is the commit)."""
+    folder = resume_dir(directory)
+    with atomic_path(folder / "state.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+        digest = file_sha256(tmp)
+    write_json(folder / "state.json", {**state, "tensors_sha256": digest})
+
+
+def load_resume(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(tensors, state) of the last finished epoch, or None when absent or not intact."""
+    folder = resume_dir(directory)
+    try:
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        tensors_path = folder / "state.safetensors"
+        if file_sha256(tensors_path) != state["tensors_sha256"]:
+            return None
+        return load_file(str(tensors_path)), state
+    except (OSError, ValueError, KeyError, TypeError, SafetensorsError):
+        return None

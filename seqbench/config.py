@@ -145,7 +145,7 @@ def load_task_spec(path: Path) -> TaskSpec:
     """Read and validate one task spec file."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
+    except (OSError, ValueError, yaml.YAMLError) as err:  # ValueError: not UTF-8
         raise SeqbenchError(f"cannot read task spec {path}: {err}", "fix the YAML syntax") from err
     if not isinstance(raw, dict):
         raise SeqbenchError(f"task spec {path} is not a mapping", "see tasks/scan.yaml")
@@ -162,6 +162,12 @@ def load_task_spec(path: Path) -> TaskSpec:
             f"{where}: unknown family {raw['family']!r};{did_you_mean(raw['family'], families)}",
             f"families: {', '.join(families)}",
         )
+    # The name and subsets become folder names under $SEQBENCH_HOME: same check as the CLI's.
+    paths.check_name(raw["name"], "name", where)
+    for subset in raw.get("subsets") or []:
+        paths.check_name(subset, "subset", where)
+    if not isinstance(raw["presets"], dict):
+        raise SeqbenchError(f"{where}: presets must be a mapping", "see tasks/scan.yaml")
     return TaskSpec(
         name=str(raw["name"]),
         family=raw["family"],

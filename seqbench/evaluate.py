@@ -16,11 +16,12 @@ from seqbench.accel.cost import simulate
 from seqbench.accel.effects import effect_hooks
 from seqbench.accel.profile import resolve_profiles
 from seqbench.config import TaskSpec
+from seqbench.data import cache as data_cache
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for
 from seqbench.progress import console
 from seqbench.trace import Trace, Tracer
-from seqbench.train import seed_everything
+from seqbench.train import plan_run, seed_everything
 
 
 @dataclass
@@ -39,6 +40,16 @@ class EvalRequest:
     # Profiles with effects re-score only the first N examples (a full decode each on a CPU).
     effects_limit: int | None = None
 
+    def __post_init__(self) -> None:
+        for name, value in (("limit", self.limit), ("effects_limit", self.effects_limit)):
+            if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+                raise SeqbenchError(
+                    f"{name} must be a whole number >= 1, got {value!r}",
+                    f"omit {name} to score the whole split",
+                )
+        if self.beam < 1:
+            raise SeqbenchError(f"beam must be >= 1, got {self.beam}", "use beam 1 (greedy)")
+
     def effects_examples(self) -> int | None:
         limits = [n for n in (self.limit, self.effects_limit) if n is not None]
         return min(limits) if limits else None
@@ -48,8 +59,8 @@ def find_checkpoint(
     request: EvalRequest, family: TaskFamily, prepared: Prepared
 ) -> checkpoints.Checkpoint | None:
     """The finished checkpoint ``request`` names, or None (training it is the stage's call)."""
-    rid = checkpoints.run_id(request.preset, request.seed, prepared.fingerprint)
-    return checkpoints.find(checkpoints.run_dir(prepared.key, request.model, rid))
+    plan = plan_run(request.spec, prepared, family, request.model, request.preset, request.seed)
+    return checkpoints.find(plan.directory)
 
 
 def missing_checkpoint(request: EvalRequest, prepared: Prepared) -> SeqbenchError:
@@ -146,66 +157,70 @@ def run(
     family = family_for(request.spec)
     if prepared is None:
         prepared, _ = family.prepare(request.spec, request.subset, request.preset)
-    prepared.require_split(request.split)
-    checkpoint = checkpoint or _checkpoint(request, family, prepared)
-    model = checkpoints.load_model(checkpoint)
+    # Held to the end: `cache clean` leaves data a live eval reads.
+    with data_cache.reading(prepared.directory):
+        prepared.require_split(request.split)
+        checkpoint = checkpoint or _checkpoint(request, family, prepared)
+        model = checkpoints.load_model(checkpoint)
 
-    seed_everything(request.seed)
-    host = family.evaluate(model, prepared, request.split, limit=request.limit, beam=request.beam)
-    trace = _trace(family, model, prepared, checkpoint, request)
-
-    records = []
-    for profile in profiles:
-        hooks = effect_hooks(profile, request.seed)
-        if hooks:
-            seed_everything(request.seed)
-            with ops.hooks(*hooks):
-                quality = family.evaluate(
-                    model,
-                    prepared,
-                    request.split,
-                    limit=request.effects_examples(),
-                    beam=request.beam,
-                )
-        else:
-            quality = host
-        record = results.new_record(
-            task=prepared.key,
-            family=request.spec.family,
-            split=request.split,
-            model=request.model,
-            profile=profile.name,
-            preset=request.preset,
-            seed=request.seed,
-            beam=request.beam,
-            limit=request.limit,
-            data_fingerprint=prepared.fingerprint,
-            checkpoint={
-                "path": str(checkpoint.directory),
-                "sha256": checkpoint.sha256,
-                # Where the weights were trained when not here (import, eval --checkpoint).
-                "origin": checkpoint.info.get("origin"),
-                "trained_on": checkpoint.info.get("data_fingerprint"),
-                "parameters": checkpoint.info.get("parameters"),
-                "train_seconds": checkpoint.info.get("train_seconds"),
-            },
-            profile_hash=profile.hash,
-            profile_citation=profile.citation,
-            quality=_quality(quality),
-            quality_host=_quality(host),
-            test_set=prepared.manifest.get("external"),
-            effects=[type(h).__name__ for h in hooks],
-            host={
-                "wall_s": host.wall_s,
-                "samples": host.samples,
-                "units": host.units,
-                "unit": host.unit,
-                "units_per_s": host.units / host.wall_s if host.wall_s > 0 else None,
-                **host_info(),
-            },
-            simulated=simulate(trace, profile).to_dict(),
-            trace=trace.summary(),
+        seed_everything(request.seed)
+        host = family.evaluate(
+            model, prepared, request.split, limit=request.limit, beam=request.beam
         )
-        record["path"] = str(results.save(record, results_root))
-        records.append(record)
-    return records
+        trace = _trace(family, model, prepared, checkpoint, request)
+
+        records = []
+        for profile in profiles:
+            hooks = effect_hooks(profile, request.seed)
+            if hooks:
+                seed_everything(request.seed)
+                with ops.hooks(*hooks):
+                    quality = family.evaluate(
+                        model,
+                        prepared,
+                        request.split,
+                        limit=request.effects_examples(),
+                        beam=request.beam,
+                    )
+            else:
+                quality = host
+            record = results.new_record(
+                task=prepared.key,
+                family=request.spec.family,
+                split=request.split,
+                model=request.model,
+                profile=profile.name,
+                preset=request.preset,
+                seed=request.seed,
+                beam=request.beam,
+                limit=request.limit,
+                data_fingerprint=prepared.fingerprint,
+                checkpoint={
+                    "path": str(checkpoint.directory),
+                    "sha256": checkpoint.sha256,
+                    # Where the weights were trained when not here (import, eval --checkpoint).
+                    "origin": checkpoint.info.get("origin"),
+                    "trained_on": checkpoint.info.get("data_fingerprint"),
+                    "parameters": checkpoint.info.get("parameters"),
+                    "train_seconds": checkpoint.info.get("train_seconds"),
+                },
+                profile_hash=profile.hash,
+                profile_citation=profile.citation,
+                quality=_quality(quality),
+                quality_host=_quality(host),
+                test_set=prepared.manifest.get("external"),
+                effects=[type(h).__name__ for h in hooks],
+                host={
+                    "wall_s": host.wall_s,
+                    "samples": host.samples,
+                    "units": host.units,
+                    "unit": host.unit,
+                    "units_per_s": host.units / host.wall_s if host.wall_s > 0 else None,
+                    **host_info(),
+                },
+                simulated=simulate(trace, profile).to_dict(),
+                trace=trace.summary(),
+            )
+            record["path"] = str(results.save(record, results_root))
+            records.append(record)
+        return records

@@ -11,6 +11,7 @@ whose records already exist.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -124,6 +125,25 @@ class LocalProcesses(Executor):
                     on_done(futures[future], records)
 
 
+def check_ray_address(address: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds (not minutes of Ray retries) when ``HOST:PORT`` does not answer."""
+    if address == "auto":
+        return
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SeqbenchError(
+            f"--address {address!r} is not HOST:PORT", "e.g. --address 10.0.0.5:6379 or auto"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise SeqbenchError(
+            f"no Ray cluster answers at {address} ({err.strerror or err})",
+            "start one with `ray start --head` there, or drop --address for a local Ray",
+        ) from err
+
+
 class RayExecutor(Executor):
     """Cells as Ray tasks: a local Ray instance, or ``address`` of an existing cluster."""
 
@@ -137,6 +157,8 @@ class RayExecutor(Executor):
         self.ray = ray
         self.address = address
         self.jobs = jobs
+        if address is not None:
+            check_ray_address(address)
 
     def map(self, cells: list[Cell], run: Run, on_done: Done, on_failed: Failed) -> None:
         ray = self.ray

@@ -9,19 +9,20 @@ test-only with the checkpoint's own tokenizer, answer list, image size and norma
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from seqbench import bundle, checkpoints
+from seqbench import bundle, checkpoints, locks
 from seqbench.accel.profile import resolve_profiles
-from seqbench.atomic import write_json
+from seqbench.atomic import atomic_dir
 from seqbench.config import SourceSpec, TaskSpec, load_task
 from seqbench.errors import SeqbenchError
 from seqbench.evaluate import EvalRequest, _quality, run
 from seqbench.families.base import Prepared, TaskFamily, family_for
 from seqbench.progress import console
+from seqbench.train import plan_run
 
 # Model-config keys that come from the prepared data: they must agree for a model to fit it.
 DATA_CONFIG_KEYS = (
@@ -49,9 +50,9 @@ def _local_checkpoint(
     ref: str, model: str, preset: str, seed: int
 ) -> tuple[TaskSpec, str | None, Prepared, checkpoints.Checkpoint]:
     spec, subset = load_task(ref)
-    prepared, _ = family_for(spec).prepare(spec, subset, preset)
-    rid = checkpoints.run_id(preset, seed, prepared.fingerprint)
-    found = checkpoints.find(checkpoints.run_dir(prepared.key, model, rid))
+    family = family_for(spec)
+    prepared, _ = family.prepare(spec, subset, preset)
+    found = checkpoints.find(plan_run(spec, prepared, family, model, preset, seed).directory)
     if found is None:
         raise SeqbenchError(
             f"no checkpoint of {model!r} for {prepared.key} (preset {preset}, seed {seed})",
@@ -179,32 +180,32 @@ def import_model(path: Path, *, force: bool = False) -> Path:
             f"score it without importing: `seqbench eval --checkpoint {path}`",
         )
     check_fits(opened, family, prepared)
-    rid = checkpoints.run_id(str(manifest["preset"]), int(manifest["seed"]), prepared.fingerprint)
-    target = checkpoints.run_dir(prepared.key, str(manifest["model"]), rid)
-    existing = checkpoints.find(target)
-    if existing is not None and existing.sha256 == opened.checkpoint.sha256:
-        console.print(f"already imported: {target}")
-        return target
-    if existing is not None and not force:
-        raise SeqbenchError(
-            f"{target} holds another checkpoint (weights {existing.sha256[:12]})",
-            "pass --force to replace it with the imported one",
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.import-", dir=target.parent))
-    try:
-        for name in ("model.safetensors", "train_log.jsonl"):
-            shutil.copyfile(opened.directory / name, staging / name)
-        info = dict(opened.checkpoint.info)
-        info["origin"] = opened.origin
-
-        write_json(staging / "config.json", info)  # config.json last: the folder is finished
-        if target.exists():
-            shutil.rmtree(target)
-        staging.replace(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    # Where `train` and `eval` of this home look for (task, model, preset, seed).
+    target = plan_run(
+        spec,
+        prepared,
+        family,
+        str(manifest["model"]),
+        str(manifest["preset"]),
+        int(manifest["seed"]),
+    ).directory
+    with locks.hold(target, f"checkpoint {target}", say=console):
+        existing = checkpoints.find(target)
+        if existing is not None and existing.sha256 == opened.checkpoint.sha256:
+            console.print(f"already imported: {target}")
+            return target
+        if existing is not None and not force:
+            raise SeqbenchError(
+                f"{target} holds another checkpoint (weights {existing.sha256[:12]})",
+                "pass --force to replace it with the imported one",
+            )
+        # The whole folder is swapped in one step: weights and config.json always match.
+        with atomic_dir(target) as staging:
+            for name in ("model.safetensors", "train_log.jsonl"):
+                shutil.copyfile(opened.directory / name, staging / name)
+            info = dict(opened.checkpoint.info)
+            info["origin"] = opened.origin
+            (staging / "config.json").write_text(json.dumps(info, indent=2, sort_keys=True))
     console.print(
         f"imported {manifest['model']} on {prepared.key} ({manifest['preset']}, seed "
         f"{manifest['seed']}, weights {opened.checkpoint.sha256[:12]}) as {target}"

@@ -39,14 +39,25 @@ def load_suite(name: str) -> Suite:
             f"pass --task NAME, or add {path}",
         )
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, ValueError) as err:
         raise SeqbenchError(f"suite {path} is not valid YAML: {err}", "fix the file") from err
     if not isinstance(raw, dict) or not raw.get("tasks"):
         raise SeqbenchError(f"suite {path} lists no tasks", "add `tasks: [scan, ...]`")
+    unknown = sorted(set(raw) - {"description", "tasks", "effects_limit"})
+    if unknown:
+        raise SeqbenchError(
+            f"suite {path} has unknown key(s) {unknown}", "known: description, tasks, effects_limit"
+        )
+    tasks = raw["tasks"]
+    if not isinstance(tasks, list) or not all(isinstance(t, str) and t for t in tasks):
+        raise SeqbenchError(
+            f"suite {path}: tasks must be a list of task names, got {tasks!r}",
+            "write e.g. `tasks: [scan, scan:length]`",
+        )
     limits = raw.get("effects_limit") or {}
     if not isinstance(limits, dict) or not all(
-        isinstance(v, int) and v > 0 for v in limits.values()
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in limits.values()
     ):
         raise SeqbenchError(
             f"suite {path}: effects_limit must map a family to a positive count",
@@ -55,6 +66,6 @@ def load_suite(name: str) -> Suite:
     return Suite(
         name=name,
         description=str(raw.get("description", "")),
-        tasks=tuple(str(t) for t in raw["tasks"]),
+        tasks=tuple(tasks),
         effects_limit={str(k): v for k, v in limits.items()},
     )

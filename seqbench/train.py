@@ -6,13 +6,16 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from seqbench import checkpoints
+from seqbench import checkpoints, locks
 from seqbench.config import TaskSpec
+from seqbench.data import cache as data_cache
+from seqbench.errors import SeqbenchError
 from seqbench.families.base import Prepared, TaskFamily, family_for
 from seqbench.models import build_model
 from seqbench.progress import console, make_progress
@@ -28,6 +31,52 @@ DEFAULTS: dict[str, Any] = {
     "eval_limit": 500,
     "min_lr_ratio": 0.1,
 }
+
+
+# Allowed training options: (type, lowest, highest, what the range means). Families read
+# label_smoothing (translation) and curriculum (vqa, checked there) beyond the loop's own.
+OPTION_RANGES: dict[str, tuple[type, float | None, float | None]] = {
+    "epochs": (int, 1, None),
+    "batch_size": (int, 1, None),
+    "lr": (float, 0.0, None),
+    "weight_decay": (float, 0.0, None),
+    "warmup_steps": (int, 0, None),
+    "clip_norm": (float, 0.0, None),
+    "patience": (int, 1, None),
+    "eval_limit": (int, 1, None),
+    "min_lr_ratio": (float, 0.0, 1.0),
+    "label_smoothing": (float, 0.0, 1.0),
+}
+FREE_FORM_OPTIONS = {"curriculum"}
+
+
+def check_options(opts: dict[str, Any], where: str) -> dict[str, Any]:
+    """Type- and range-check training options; one-line error naming file, key and range."""
+    for key, value in opts.items():
+        if key in FREE_FORM_OPTIONS:
+            continue
+        if key not in OPTION_RANGES:
+            known = sorted([*OPTION_RANGES, *FREE_FORM_OPTIONS])
+            raise SeqbenchError(
+                f"{where}: unknown training option {key!r}", f"known options: {', '.join(known)}"
+            )
+        kind, low, high = OPTION_RANGES[key]
+        wrong_type = isinstance(value, bool) or not isinstance(value, (int, float))
+        if kind is int and not wrong_type and not float(value).is_integer():
+            wrong_type = True
+        span = f">= {low}" if high is None else f"in [{low}, {high}]"
+        if wrong_type or not math.isfinite(value):
+            raise SeqbenchError(
+                f"{where}: training option {key} = {value!r} is not a finite "
+                f"{'whole number' if kind is int else 'number'}",
+                f"set {key} to a {kind.__name__} {span}",
+            )
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise SeqbenchError(
+                f"{where}: training option {key} = {value!r} is out of range",
+                f"set {key} to a value {span}",
+            )
+    return opts
 
 
 @dataclass
@@ -51,6 +100,35 @@ def split_size(prepared: Prepared, split: str) -> int:
     return int(entry)
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """Where a run's checkpoint lives and what shapes it."""
+
+    directory: Path
+    model_config: dict[str, Any]
+    options: dict[str, Any]
+    identity: dict[str, Any]
+
+
+def plan_run(
+    spec: TaskSpec, prepared: Prepared, family: TaskFamily, model_name: str, preset: str, seed: int
+) -> RunPlan:
+    """The model config, checked training options and checkpoint folder of one run."""
+    config = family.model_config(prepared, model_name, preset)
+    where = f"task spec {spec.path.name if spec.path else spec.name} (preset {preset})"
+    opts = check_options({**DEFAULTS, **family.train_options(spec, preset, model_name)}, where)
+    ident = checkpoints.identity(
+        model=model_name,
+        family=spec.family,
+        model_config=config,
+        train_options=opts,
+        data_fingerprint=prepared.fingerprint,
+        seed=seed,
+    )
+    rid = checkpoints.run_id(preset, seed, prepared.fingerprint, checkpoints.identity_hash(ident))
+    return RunPlan(checkpoints.run_dir(prepared.key, model_name, rid), config, opts, ident)
+
+
 def learning_rate(step: int, total: int, opts: dict[str, Any]) -> float:
     """Linear warm-up, then cosine decay to ``min_lr_ratio`` of the peak."""
     peak, warmup = float(opts["lr"]), int(opts["warmup_steps"])
@@ -72,37 +150,122 @@ def train(
     prepared: Prepared | None = None,
     family: TaskFamily | None = None,
 ) -> TrainResult:
-    """Train ``model_name`` on the task (or reuse the finished run) and return its checkpoint."""
+    """Train ``model_name`` on the task (or reuse the finished run) and return its checkpoint.
+
+    One process trains a given run at a time (a second one waits for it, then reuses its
+    result); a killed run resumes from its last finished epoch.
+    """
     family = family or family_for(spec)
     if prepared is None:
         prepared, _ = family.prepare(spec, subset, preset)
-    rid = checkpoints.run_id(preset, seed, prepared.fingerprint)
-    directory = checkpoints.run_dir(prepared.key, model_name, rid)
-    existing = checkpoints.find(directory)
-    if existing is not None and not force:
-        return TrainResult(existing, reused=True)
+    plan = plan_run(spec, prepared, family, model_name, preset, seed)
+    directory = plan.directory
+    with (
+        data_cache.reading(prepared.directory),
+        locks.hold(directory, f"checkpoint {directory}", say=console),
+    ):
+        existing = checkpoints.find(directory)
+        if existing is not None and not force:
+            try:
+                checkpoints.verify(existing)
+                return TrainResult(existing, reused=True)
+            except SeqbenchError as err:
+                console.print(f"[yellow]warning:[/] {err.message}; training it again")
+        return _train_locked(spec, preset, model_name, seed, prepared, family, plan, force)
 
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+        "numpy": [np_state[0], np_state[1].tolist(), *[float(x) for x in np_state[2:]]],
+    }
+
+
+def _set_rng_state(state: dict[str, Any], torch_state: torch.Tensor) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), int(pos), int(has_gauss), cached))
+    torch.set_rng_state(torch_state)
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], dict]:
+    """The optimiser state split into tensors (safetensors) and the rest (JSON)."""
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, slots in sd["state"].items():
+        for name, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"opt.{index}.{name}"] = value.detach().contiguous().cpu()
+            else:
+                scalars[f"{index}.{name}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _load_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, Any], meta: dict[str, Any]
+) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    for key, value in meta["scalars"].items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def _train_locked(
+    spec: TaskSpec,
+    preset: str,
+    model_name: str,
+    seed: int,
+    prepared: Prepared,
+    family: TaskFamily,
+    plan: RunPlan,
+    force: bool,
+) -> TrainResult:
+    directory, config, opts = plan.directory, plan.model_config, plan.options
     seed_everything(seed)
-    config = family.model_config(prepared, model_name, preset)
     model = build_model(model_name, config, family=spec.family)
-    opts = {**DEFAULTS, **family.train_options(spec, preset, model_name)}
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"])
     )
     steps_per_epoch = max(1, math.ceil(split_size(prepared, "train") / int(opts["batch_size"])))
     total_steps = steps_per_epoch * int(opts["epochs"])
     params = sum(p.numel() for p in model.parameters())
+
+    log: list[dict[str, Any]] = []
+    best_score, best_state, stale, step, dev_metric = -math.inf, None, 0, 0, ""
+    start_epoch, stopped, spent = 0, False, 0.0
+    resumed = None if force else checkpoints.load_resume(directory)
+    if resumed is not None and resumed[1].get("identity") == plan.identity:
+        tensors, state = resumed
+        model.load_state_dict(
+            {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        )
+        best = {k[len("best.") :]: v for k, v in tensors.items() if k.startswith("best.")}
+        best_state = best or None
+        _load_optimizer(optimizer, tensors, state["optimizer"])
+        _set_rng_state(state["rng"], tensors["rng.torch"])
+        log, step, stale = list(state["log"]), int(state["step"]), int(state["stale"])
+        best_score = float(state["best_score"]) if state["best_score"] is not None else -math.inf
+        dev_metric, start_epoch = str(state["dev_metric"]), int(state["epoch"])
+        stopped, spent = bool(state["stopped"]), float(state["elapsed_s"])
+        console.print(f"resuming {model_name} from epoch {start_epoch} ({directory})")
+
     console.print(
         f"training [bold]{model_name}[/] on {prepared.key} ({preset}, seed {seed}): "
         f"{params:,} parameters, {opts['epochs']} epochs x {steps_per_epoch} steps"
     )
-
-    log: list[dict[str, Any]] = []
-    best_score, best_state, stale, step, dev_metric = -math.inf, None, 0, 0, ""
-    started = time.perf_counter()
+    started = time.perf_counter() - spent
     with make_progress() as progress:
-        bar = progress.add_task(f"train {model_name}", total=total_steps, info="")
-        for epoch in range(int(opts["epochs"])):
+        bar = progress.add_task(f"train {model_name}", total=total_steps, completed=step, info="")
+        for epoch in range(start_epoch, int(opts["epochs"])):
+            if stopped:
+                break
             model.train()
             epoch_loss, batches = 0.0, 0
             for batch in family.batches(
@@ -149,7 +312,24 @@ def train(
                 stale += 1
                 if stale >= int(opts["patience"]):
                     progress.console.print(f"  early stop: no dev gain for {stale} epochs")
-                    break
+                    stopped = True
+            _save_epoch(
+                directory,
+                model,
+                optimizer,
+                best_state,
+                plan,
+                {
+                    "epoch": epoch + 1,
+                    "step": step,
+                    "stale": stale,
+                    "stopped": stopped,
+                    "best_score": best_score if math.isfinite(best_score) else None,
+                    "dev_metric": dev_metric,
+                    "log": log,
+                    "elapsed_s": round(time.perf_counter() - started, 3),
+                },
+            )
     if best_state is not None:
         model.load_state_dict(best_state)
     info = {
@@ -161,6 +341,7 @@ def train(
         "data_fingerprint": prepared.fingerprint,
         "model_config": config,
         "train_options": opts,
+        "identity": plan.identity,
         "parameters": params,
         "best_dev": {"metric": dev_metric, "value": best_score},
         "epochs_run": len(log),
@@ -170,3 +351,27 @@ def train(
     checkpoint = checkpoints.save(directory, model, info, log)
     console.print(f"saved {directory} (best dev {best_score:.2f}, {info['train_seconds']:.0f} s)")
     return TrainResult(checkpoint, reused=False)
+
+
+def _save_epoch(
+    directory: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    best_state: dict[str, torch.Tensor] | None,
+    plan: RunPlan,
+    progress_state: dict[str, Any],
+) -> None:
+    """Everything needed to carry on after this epoch as if never stopped."""
+    opt_tensors, opt_meta = _optimizer_tensors(optimizer)
+    tensors = {f"model.{k}": v for k, v in checkpoints.state_tensors(model).items()}
+    if best_state is not None:
+        tensors.update({f"best.{k}": v.contiguous().cpu() for k, v in best_state.items()})
+    tensors.update(opt_tensors)
+    tensors["rng.torch"] = torch.get_rng_state()
+    state = {
+        **progress_state,
+        "identity": plan.identity,
+        "optimizer": opt_meta,
+        "rng": _rng_state(),
+    }
+    checkpoints.save_resume(directory, tensors, state)

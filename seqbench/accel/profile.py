@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,7 @@ def load_profile(path: Path) -> Profile:
         raise SeqbenchError(
             f"{where} has unknown field(s) {unknown}", f"known: {sorted(TOP_LEVEL)}"
         )
+    paths.check_name(raw["name"], "name", where)  # it becomes a results folder
     params = _parse_params(raw["parameters"], where)
     pipeline = raw.get("pipeline") or {}
     profile = Profile(
@@ -233,6 +235,10 @@ def load_profile(path: Path) -> Profile:
     return profile
 
 
+# Dimensions the cost model divides by (lanes, rows, planes, clocks, bandwidths, rates).
+DIVISOR_DIMENSIONS = {"count", "frequency", "bandwidth", "compute_rate"}
+
+
 def _parse_params(tree: Any, where: str) -> dict[str, Param]:
     if not isinstance(tree, dict):
         raise SeqbenchError(f"{where}: parameters must be a mapping of components", "see cpu.yaml")
@@ -270,6 +276,15 @@ def _parse_param(path: str, spec: Any, where: str) -> Param:
     value = spec["value"]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SeqbenchError(f"{where}: parameter {path} value {value!r} is not a number", "")
+    elif not math.isfinite(value):
+        raise SeqbenchError(
+            f"{where}: parameter {path} is {value} {unit}", "write a finite number (no .nan/.inf)"
+        )
+    elif value <= 0 and units.dimension(unit) in DIVISOR_DIMENSIONS:
+        raise SeqbenchError(
+            f"{where}: parameter {path} is {value} {unit}; the cost model divides by it",
+            f"a {units.dimension(unit)} must be > 0",
+        )
     elif value < 0:
         raise SeqbenchError(
             f"{where}: parameter {path} is negative ({value} {unit})",
@@ -341,12 +356,52 @@ def _load_cached(path: Path) -> Profile:
     return _CACHE[key]
 
 
+# Profiles that failed to load, by file stem -> the error (reported once, then skipped).
+BROKEN: dict[str, SeqbenchError] = {}
+_REPORTED: set[tuple[Path, float, str]] = set()
+
+
+def _skip(path: Path, error: SeqbenchError) -> None:
+    BROKEN[path.stem] = error
+    key = (path, path.stat().st_mtime if path.exists() else 0.0, str(error))
+    if key not in _REPORTED:
+        _REPORTED.add(key)
+        from seqbench.progress import console
+
+        console.print(f"[yellow]warning:[/] skipped {error}", markup=True, highlight=False)
+
+
 def list_profiles(folder: Path | None = None) -> dict[str, Profile]:
-    """Every profile in ``accelerators/`` (or ``folder``), by name."""
+    """Every loadable profile in ``accelerators/`` (or ``folder``), by name.
+
+    A broken file, or a second file claiming a name or alias already taken, is reported once
+    and skipped: it does not disable the other profiles.
+    """
     folder = folder or paths.accelerators_dir()
-    found = {}
+    found: dict[str, Profile] = {}
+    taken: dict[str, Path] = {}
     for path in sorted(folder.glob("*.yaml")):
-        profile = _load_cached(path)
+        try:
+            profile = _load_cached(path)
+        except SeqbenchError as error:
+            _skip(path, error)
+            continue
+        except (OSError, ValueError) as error:  # unreadable or not UTF-8
+            _skip(path, SeqbenchError(f"profile {path}: {error}", "fix or remove the file"))
+            continue
+        clash = [n for n in (profile.name, *profile.aliases) if n in taken]
+        if clash:
+            _skip(
+                path,
+                SeqbenchError(
+                    f"profile {path.name}: name {clash[0]!r} is already used by "
+                    f"{taken[clash[0]].name}",
+                    "give one of them another name",
+                ),
+            )
+            continue
+        BROKEN.pop(path.stem, None)
+        taken.update({n: path for n in (profile.name, *profile.aliases)})
         found[profile.name] = profile
     return found
 
@@ -366,9 +421,15 @@ def resolve_profiles(spec: str, folder: Path | None = None) -> list[Profile]:
     names = [part.strip() for part in spec.split(",") if part.strip()]
     if not names:
         raise SeqbenchError("no accelerator profile named", "e.g. --accel retransformer or all")
+    for name in names:
+        if name not in registry and name in BROKEN:
+            raise BROKEN[name]  # asked for by name: say why it was skipped
     return [registry.get(name) for name in dict.fromkeys(registry.canonical(n) for n in names)]
 
 
 def load_named(name: str, folder: Path | None = None) -> Profile:
     """One profile by name or alias."""
-    return profile_registry(folder).get(name)
+    registry = profile_registry(folder)
+    if name not in registry and name in BROKEN:
+        raise BROKEN[name]
+    return registry.get(name)

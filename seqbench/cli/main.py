@@ -5,6 +5,7 @@ Heavy imports (torch, datasets) happen inside the commands so ``--help`` stays i
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -50,6 +51,16 @@ class SeqbenchGroup(click.Group):
         except Exception as error:  # noqa: BLE001  (the last line of defence for users)
             if _debug(ctx):
                 raise
+            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+                where = error.filename or "a file under $SEQBENCH_HOME"
+                err.print(
+                    f"[bold red]error:[/] disk full while writing {where}; nothing finished was "
+                    "lost — free space there (or set SEQBENCH_HOME to a roomier disk) and run "
+                    "the same command again",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                sys.exit(2)
             err.print(
                 f"[bold red]error:[/] {type(error).__name__}: {error} "
                 "(rerun with `seqbench --debug ...` for the traceback)",
@@ -86,7 +97,24 @@ def cli(ctx: click.Context, debug: bool, threads: int) -> None:
       seqbench eval --task scan --model transformer --accel all
     """
     ctx.obj = {"debug": debug}
+    if threads < 1:
+        raise click.BadParameter(f"must be >= 1, got {threads}", param_hint="--threads")
     set_threads(threads)
+    _remove_stale_temps()
+
+
+def _remove_stale_temps() -> None:
+    """Temp files and folders of killed seqbench processes go at the next start."""
+    from seqbench import paths
+    from seqbench.atomic import remove_stale_temps
+
+    for folder in (
+        paths.cache_dir(),
+        paths.runs_dir(),
+        paths.results_dir(),
+        paths.home() / "leaderboards",
+    ):
+        remove_stale_temps(folder)
 
 
 def set_threads(threads: int) -> None:
@@ -237,6 +265,11 @@ def eval_cmd(
 
     if beam < 1:
         raise SeqbenchError(f"--beam must be >= 1, got {beam}", "use --beam 1 for greedy decoding")
+    for name, value in (("--limit", limit), ("--effects-limit", effects_limit)):
+        if value is not None and value < 1:
+            raise SeqbenchError(
+                f"{name} must be >= 1, got {value}", f"omit {name} to score the whole split"
+            )
     if checkpoint is not None or test_set:
         from seqbench.portable import eval_checkpoint
 
@@ -356,22 +389,29 @@ def import_cmd(path: Path, force: bool) -> None:
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
-    default=Path("leaderboards"),
-    show_default=True,
-    help="Folder for the tables.",
+    help="Folder for the tables (default: $SEQBENCH_HOME/leaderboards; `--out leaderboards` "
+    "publishes into a checkout's committed tables).",
 )
 @click.option("--preset", help="Only records of this preset (default: all).")
-def report(formats: tuple[str, ...], no_plots: bool, out_dir: Path, preset: str | None) -> None:
-    """Write leaderboard tables and plots (newest record per task, split, model, profile).
+def report(
+    formats: tuple[str, ...], no_plots: bool, out_dir: Path | None, preset: str | None
+) -> None:
+    """Write leaderboard tables and plots (newest whole-split record per task, split, model,
+    profile; a --limit record only where no whole one exists).
 
     \b
-    Example:
+    Examples:
       seqbench report --format md --format html --preset full
+      seqbench report --out leaderboards    # publish into the checkout's committed tables
     """
+    from seqbench import paths
     from seqbench.stages import write_report
 
-    for path in write_report(list(formats), out_dir, preset=preset, plots=not no_plots):
+    out_dir = out_dir or paths.leaderboards_dir()
+    written = write_report(list(formats), out_dir, preset=preset, plots=not no_plots)
+    for path in written:
         out.print(f"wrote {path}")
+    out.print(f"{len(written)} file(s) written to {out_dir}")
 
 
 # --- run ----------------------------------------------------------------------------------
@@ -391,8 +431,7 @@ def report(formats: tuple[str, ...], no_plots: bool, out_dir: Path, preset: str 
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
-    default=Path("leaderboards"),
-    show_default=True,
+    help="Folder for the tables (default: $SEQBENCH_HOME/leaderboards).",
 )
 @click.option(
     "--executor",
@@ -415,7 +454,7 @@ def run_cmd(
     tasks: tuple[str, ...],
     accel: str,
     effects_limit: int | None,
-    out_dir: Path,
+    out_dir: Path | None,
     executor: str,
     jobs: int,
     address: str | None,
@@ -427,13 +466,29 @@ def run_cmd(
 
     \b
     Examples:
-      seqbench run --preset quick      # about 5 minutes on 2 cores; writes leaderboards/
+      seqbench run --preset quick      # ~5 minutes on 2 cores; $SEQBENCH_HOME/leaderboards
       seqbench run --preset full       # the whole embedded suite: hours
       seqbench run --preset full --task scan:length --executor ray
     """
+    from seqbench import paths as sb_paths
     from seqbench.cli.tables import eval_table
     from seqbench.stages import run_suite
     from seqbench.suites import load_suite
+
+    out_dir = out_dir or sb_paths.leaderboards_dir()
+    if jobs < 1:
+        raise click.BadParameter(f"must be >= 1, got {jobs}", param_hint="--jobs")
+    if effects_limit is not None and effects_limit < 1:
+        raise click.BadParameter(f"must be >= 1, got {effects_limit}", param_hint="--effects-limit")
+    if address and executor != "ray":
+        raise click.BadParameter(
+            f"--address {address} needs --executor ray (got --executor {executor})",
+            param_hint="--address",
+        )
+    if address:
+        from seqbench.executor import check_ray_address
+
+        check_ray_address(address)  # seconds, not minutes of Ray retries
 
     limits: int | dict[str, int] | None = effects_limit
     if not tasks:
@@ -456,6 +511,7 @@ def run_cmd(
     )
     for path in paths:
         out.print(f"wrote {path}")
+    out.print(f"{len(paths)} file(s) written to {out_dir}")
 
 
 # --- cache --------------------------------------------------------------------------------
@@ -500,17 +556,31 @@ def cache_clean(task: str | None, invalid_only: bool) -> None:
     """
     import shutil
 
+    from seqbench import locks
+    from seqbench.atomic import remove_stale_temps
     from seqbench.data import cache as data_cache
 
-    removed = 0
+    removed, busy = 0, 0
     for entry in data_cache.entries():
         if task and entry["task"].split(":")[0] != task.split(":")[0]:
             continue
         if invalid_only and entry["valid"]:
             continue
-        shutil.rmtree(entry["path"], ignore_errors=True)
+        path = Path(entry["path"])
+        try:
+            # Never under a live reader or builder: they hold the entry's lock.
+            with locks.hold(path, f"cache entry {path}", wait=False):
+                shutil.rmtree(path, ignore_errors=True)
+        except SeqbenchError as busy_error:
+            out.print(f"[yellow]kept[/] {busy_error.message}")
+            busy += 1
+            continue
         removed += 1
-    out.print(f"removed {removed} cache folder(s)")
+    stale = remove_stale_temps(data_cache.paths.cache_dir())
+    out.print(
+        f"removed {removed} cache folder(s) and {len(stale)} temp file(s) of dead processes"
+        + (f"; kept {busy} in use" if busy else "")
+    )
 
 
 def _register_accels() -> None:

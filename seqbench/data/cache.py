@@ -7,13 +7,14 @@ used: :func:`lookup` verifies it and the caller rebuilds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from seqbench import __version__, paths
+from seqbench import __version__, atomic, locks, paths
 from seqbench.atomic import atomic_dir, write_json
 
 # Bump when the prepared layout or the way data is built changes: old caches then miss.
@@ -47,10 +48,13 @@ def verify(directory: Path) -> dict[str, Any] | None:
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
         files = manifest["files"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        items = list(files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # ValueError: bad UTF-8
         return None
-    for rel, info in files.items():
+    for rel, info in items:
         path = directory / rel
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            return None  # a manifest must not point outside its folder
         try:
             if path.stat().st_size != info["size"] or file_sha256(path) != info["sha256"]:
                 return None
@@ -73,6 +77,21 @@ def build(directory: Path, writer: Callable[[Path], dict[str, Any]]) -> dict[str
         }
         write_json(tmp / "manifest.json", manifest)
     return manifest
+
+
+def reading(directory: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold a shared lock on a cache entry while using it: ``cache clean`` then leaves it."""
+    return locks.hold(directory, f"cache entry {directory}", shared=True)
+
+
+def building(directory: Path, say: object = None) -> contextlib.AbstractContextManager[None]:
+    """Hold the exclusive lock on a cache entry while (re)building it."""
+    return locks.hold(directory, f"cache entry {directory}", say=say)
+
+
+def stale_temps() -> list[Path]:
+    """Temp folders and files of dead processes under the cache."""
+    return atomic.stale_temps(paths.cache_dir())
 
 
 def entries() -> list[dict[str, Any]]:

@@ -326,15 +326,20 @@ def cached_prepare(
     manifest = cache.verify(directory)
     if manifest is not None and not force:
         return Prepared(spec, subset, preset, directory, manifest), True
-    if manifest is None and directory.exists():
-        console.print(
-            f"[yellow]warning:[/] cache {directory} is incomplete or corrupt; rebuilding it"
-        )
+    # One builder per entry: a second prepare waits, then finds the first one's result.
+    with cache.building(directory, say=console):
+        manifest = cache.verify(directory)
+        if manifest is not None and not force:
+            return Prepared(spec, subset, preset, directory, manifest), True
+        if manifest is None and directory.exists():
+            console.print(
+                f"[yellow]warning:[/] cache {directory} is incomplete or corrupt; rebuilding it"
+            )
 
-    def writer(tmp: Path) -> dict[str, Any]:
-        return {"task": key, "fingerprint": fp, **build(tmp)}
+        def writer(tmp: Path) -> dict[str, Any]:
+            return {"task": key, "fingerprint": fp, **build(tmp)}
 
-    manifest = cache.build(directory, writer)
+        manifest = cache.build(directory, writer)
     return Prepared(spec, subset, preset, directory, manifest), False
 
 

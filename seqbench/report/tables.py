@@ -1,5 +1,5 @@
-"""Leaderboard tables: the newest result per (task, split, model, profile), one table per
-family, and their markdown, CSV and JSON renderings."""
+"""Leaderboard tables: the newest whole-split result per (task, split, model, profile),
+one table per family, and their markdown, CSV and JSON renderings."""
 
 from __future__ import annotations
 
