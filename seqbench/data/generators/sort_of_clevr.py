@@ -27,7 +27,7 @@ object that comes first in colour order, like ``argmin``.
 sets an object's squared distance to itself to 999, so when no other object is within
 sqrt(999) = 31.6 px it answers with the queried object's own shape; on its 200-image test set
 (``../shared/data/sort-of-clevr-ref``) that changes 24 of 663 "closest" labels (3.6% of them,
-1.2% of the relational questions), a floor on how close a model of this generator can get there.
+1.2% of the relational questions): points a model that answers by the rule loses there.
 """
 
 from __future__ import annotations
