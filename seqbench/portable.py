@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from seqbench import bundle, checkpoints, locks
+from seqbench.accel.profile import resolve_profiles
 from seqbench.atomic import atomic_dir
-from seqbench.config import SourceSpec, TaskSpec, load_task
+from seqbench.config import TaskSpec, load_task
 from seqbench.errors import SeqbenchError
+from seqbench.evaluate import EvalRequest, _quality, run
 from seqbench.families.base import Prepared, TaskFamily, family_for
 from seqbench.progress import console
 from seqbench.train import plan_run
@@ -62,7 +64,6 @@ def _local_checkpoint(
 
 def export_model(ref: str, model: str, preset: str, seed: int, out: Path) -> Path:
     """Write the finished checkpoint of (task, model, preset, seed) as a bundle at ``out``."""
-    from seqbench.evaluate import _quality
 
     if Path(out).exists():
         raise SeqbenchError(f"{out} exists", "choose another --out or delete it first")
@@ -156,7 +157,11 @@ def model_and_data(
                 f"pass a {opened.manifest['family']} --task",
             )
         prepared = family.prepare_test_set(
-            spec, preset, SourceSpec.from_cli(test_set), opened.data_dir, opened.data_manifest
+            spec,
+            preset,
+            family.effective_source(spec.source, test_set),
+            opened.data_dir,
+            opened.data_manifest,
         )
     else:
         prepared, _ = family.prepare(spec, subset, preset)
@@ -228,8 +233,6 @@ def eval_checkpoint(
 ) -> list[dict[str, Any]]:
     """Score the bundle at ``path`` (or this home's checkpoint of ``task``/``model``) on its
     task's data or on ``test_set``, under each profile; returns the records."""
-    from seqbench.accel.profile import resolve_profiles
-    from seqbench.evaluate import EvalRequest, run
 
     resolve_profiles(accels)
     if path is not None:
@@ -244,7 +247,7 @@ def eval_checkpoint(
             prepared = family_for(spec).prepare_test_set(
                 spec,
                 prepared.preset,
-                SourceSpec.from_cli(test_set),
+                family_for(spec).effective_source(spec.source, test_set),
                 prepared.directory,
                 prepared.manifest,
             )
@@ -262,6 +265,5 @@ def eval_checkpoint(
         seed=int(found.checkpoint.info.get("seed", 0)) if seed is None else seed,
         limit=limit,
         effects_limit=effects_limit,
-        train_if_missing=False,
     )
     return run(request, prepared=found.prepared, checkpoint=found.checkpoint)
