@@ -105,6 +105,36 @@ def test_two_trainers_of_one_run_train_it_once(home: Path) -> None:
     assert info["weights_sha256"] == results_hash(weights)
 
 
+def _hold_exclusive(home: str, guarded: str, ready, done) -> None:  # noqa: ANN001
+    os.environ["SEQBENCH_HOME"] = home
+    from seqbench import locks
+
+    with locks.hold(Path(guarded), "the test artifact"):
+        ready.set()
+        done.wait(60)
+
+
+def test_a_second_writer_is_told_who_holds_the_lock(home: Path) -> None:
+    from seqbench import locks
+    from seqbench.errors import SeqbenchError
+
+    guarded = home / "runs" / "x"
+    ctx = multiprocessing.get_context("fork")
+    ready, done = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_exclusive, args=(str(home), str(guarded), ready, done))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(SeqbenchError, match=f"in use by pid {holder.pid} "):
+            with locks.hold(guarded, "the test artifact", wait=False):
+                pass
+    finally:
+        done.set()
+        holder.join(30)
+    with locks.hold(guarded, "the test artifact", wait=False):  # free once its holder is gone
+        pass
+
+
 # --- Medium ---------------------------------------------------------------------------------
 
 
