@@ -353,6 +353,16 @@ def test_bad_training_options_name_file_key_and_range(
     assert not list(paths.runs_dir().rglob("config.json")) if paths.runs_dir().exists() else True
 
 
+@pytest.mark.parametrize("key, value", [("max_train", -5), ("max_eval", 0), ("seed", "x")])
+def test_bad_preset_sizes_name_file_and_key(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, value: object
+) -> None:
+    tasks_copy(tmp_path, monkeypatch, lambda spec: spec["presets"]["tiny"].update({key: value}))
+    result = invoke("prepare", "scan", *TINY)
+    assert result.exit_code == 2
+    assert "scan.yaml" in result.output and f"presets.tiny.{key}" in result.output
+
+
 def test_suite_tasks_must_be_a_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from seqbench.errors import SeqbenchError
     from seqbench.suites import load_suite
