@@ -305,17 +305,23 @@ def test_atomic_dir_never_leaves_the_target_missing(
 
 
 def test_stale_temps_of_dead_processes_are_removed(home: Path) -> None:
+    from seqbench import atomic
+
     dead = 2**22 + 12345  # above pid_max on common kernels: no such process
     records = home / "results" / "scan__simple" / "gru" / "cpu"
     records.mkdir(parents=True)
-    stale = records / f".x.json.tmp{dead}-abcd.tmp"
-    live = records / f".y.json.tmp{os.getpid()}-abcd.tmp"
+    host = atomic.HOST_TAG
+    stale = records / f".x.json.tmp{dead}h{host}-abcd.tmp"
+    live = records / f".y.json.tmp{os.getpid()}h{host}-abcd.tmp"
+    # Another machine's temp (shared home) is left alone while young.
+    foreign = records / f".z.json.tmp{dead}h{'0' if host != '000000' else '1'}{host[1:]}-ab.tmp"
+    foreign.write_text("another host writes this")
     stale.write_text("half")
     live.write_text("being written")
-    cache_tmp = home / "cache" / "scan__simple" / f".0123abcd.tmp{dead}-zz.tmp"
+    cache_tmp = home / "cache" / "scan__simple" / f".0123abcd.tmp{dead}h{host}-zz.tmp"
     cache_tmp.mkdir(parents=True)
     assert invoke("list", "models").exit_code == 0  # any start cleans up
-    assert not stale.exists() and live.exists() and not cache_tmp.exists()
+    assert not stale.exists() and live.exists() and foreign.exists() and not cache_tmp.exists()
     cache_tmp.mkdir(parents=True)
     result = invoke("cache", "clean")
     assert "1 temp file" in result.output or not cache_tmp.exists()
