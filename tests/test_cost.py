@@ -424,3 +424,13 @@ def test_adc_energy_follows_accelergys_table_not_a_line():
     assert ten / rated > 10 / 8  # faster than linear in the bits
     twelve = Crossbar.from_profile(rt.with_value("adc.bits", 12)).adc_energy
     assert twelve == pytest.approx(4 * ten)  # beyond the table: x2 per bit
+
+
+def test_attention_sparsity_is_not_credited_to_q_k_transposed():
+    """Without a predictor the scores must all be computed: only S.V skips work."""
+    trace = workloads.vilbert_base(text_len=8, regions=9, trace_stats=workloads.stats(0.5, 0.3))
+    multcim = load_named("multcim")
+    for rec in (r for r in trace.records if r.op_class == "matmul_dynamic"):
+        single = Trace([rec], 1, 1, "token", trace.stats)
+        kept = simulate(single, multcim).effective_macs / (rec.macs * rec.count)
+        assert kept == (1.0 if rec.role == "qk" else pytest.approx(0.5 * 0.7)), rec.name

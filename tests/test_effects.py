@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import pytest
@@ -220,3 +221,57 @@ def test_adc_emulation_follows_the_mapping_slices():
     # 128 rows x 1-bit input x 2-bit cells = 384, halved by the flip: 192 <= 255 (8 bits)
     assert effect.full_scale == 192 and effect.adc_exact
     assert not CrossbarEffect(p.with_value("adc.bits", 7), seed=0).adc_exact
+
+
+class _SeenKeys(ops.OpHook):
+    """Records, at S.V, which keys the probabilities still give any weight to."""
+
+    def __init__(self) -> None:
+        self.dropped: list[float] = []
+
+    def record(self, op_class, name, inputs, output, meta):  # noqa: ANN001
+        if name.endswith(".sv"):
+            probs = inputs[0]  # [B, h, Lq, Lk]
+            seen = (probs.abs().sum(dim=(1, 2)) > 0).float()  # [B, Lk]
+            self.dropped.append(float(1 - seen.mean()))
+
+
+def test_token_pruning_cost_drops_exactly_the_keys_the_model_no_longer_sees():
+    """One attention traced, run with MulTCIM's token pruning, and priced: the fraction of S.V
+    work the cost model drops equals the fraction of keys no query sees in the function, and
+    Q.K^T (scores needed to decide) and the projections keep their full cost."""
+    from seqbench.accel.cost import simulate
+    from seqbench.trace import Tracer
+
+    g = torch.Generator().manual_seed(3)
+    B, h, L, d = 4, 2, 24, 8
+    Q, K, V = (torch.randn(B, h, L, d, generator=g) for _ in range(3))
+    K = K * torch.linspace(0.2, 3.0, L)[:, None]  # uneven key importance
+
+    def attention(x):  # noqa: ANN001, ANN202
+        scores = ops.matmul(Q, K.transpose(-1, -2), name="layers.0.attention.qk")
+        probs = ops.softmax(scores * 2, name="layers.0.attention.softmax")
+        return ops.matmul(probs, V, name="layers.0.attention.sv")
+
+    tracer = Tracer()
+    with ops.hooks(tracer):
+        attention(None)
+    trace = tracer.finish(samples=B, units=B * L)
+
+    multcim = copy.copy(load_named("multcim"))
+    multcim.effects = ["token_pruning"]
+    seen = _SeenKeys()
+    with ops.hooks(*effect_hooks(multcim, seed=0), seen):
+        attention(None)
+    (dropped,) = seen.dropped
+    assert 0.1 < dropped < 0.9
+
+    multcim.settings = {**multcim.settings, "mechanisms": ["token"]}
+    sim = simulate(trace, multcim)
+    by_role = {}
+    for rec in (r for r in trace.records if r.macs):
+        single = type(trace)([rec], trace.samples, trace.units, trace.unit, trace.stats)
+        by_role[rec.role] = simulate(single, multcim).effective_macs / (rec.macs * rec.count)
+    assert by_role["sv"] == pytest.approx(1 - dropped)
+    assert by_role["qk"] == 1.0
+    assert sim.mechanisms["token"]["energy_saved_J_per_unit"] > 0

@@ -2,12 +2,18 @@
 
 A bit-serial digital CIM macro spends ``cim.energy_per_bit_mac`` per (1-bit input x W-bit
 weight) MAC step and completes ``cim.macs_per_cycle`` such steps per ``cim.clock`` cycle.
-Three measured sparsities cut the work, each reported separately under ``mechanisms``:
+Three measured sparsities cut the work, each reported separately under ``mechanisms``, and
+each credited exactly where the functional effects (``sparse_attention``, ``token_pruning``)
+change what the model computes:
 
-* attention: score/value products skipped for attention probabilities under
-  ``attention_threshold`` (the trace's measured fraction at that threshold);
-* token: tokens a cumulative-attention rule (share ``token_theta``) prunes are dropped, so
-  every product touching them shrinks (rows of static products, both sides of Q.K^T, S.V);
+* attention: S.V skips the V rows of probabilities under ``attention_threshold`` (the
+  trace's measured fraction at that threshold). Q.K^T gets no credit: knowing which scores
+  will be small before computing them needs a predictor, which the design does not have;
+* token: keys a cumulative-attention rule (share ``token_theta``) prunes are zeroed in that
+  attention's probabilities, so S.V skips their V rows (and V is not written for them). The
+  tokens still pass through Q.K^T and every static product, as they do in the function;
+  MulTCIM's pruner also removes tokens from later layers, which would need a model-level
+  pruner in the function and is not credited;
 * bit: zero most-significant bits of the (sign-magnitude) inputs are skipped; energy follows
   the mean effective bitwidth; time follows the per-group maximum (a bit-serial group waits
   for its longest input) unless effective-bitwidth balancing (``ebb``) evens the groups.
@@ -87,13 +93,15 @@ class DigitalCIM(Mapping):
 
         def work(on: set[str]) -> tuple[float, float, float, float]:
             """(effective MACs, energy J, time bits per MAC, written bits) with ``on``."""
-            tok = f["token_keep"] if "token" in on else 1.0
-            att = f["attention_keep"] if ("attention" in on and op.role in ("qk", "sv")) else 1.0
-            macs = op.macs * (tok * tok * att if dynamic else tok)
+            keep = 1.0
+            if op.role == "sv":  # zero probabilities (thresholded, pruned keys) skip V rows
+                keep *= f["token_keep"] if "token" in on else 1.0
+                keep *= f["attention_keep"] if "attention" in on else 1.0
+            macs = op.macs * keep
             e_frac, t_frac = (f["bit_energy"], f["bit_time"]) if "bit" in on else (1.0, 1.0)
             energy_bits = 1 + (in_bits - 1) * e_frac  # sign bit + effective magnitude bits
             time_bits = 1 + (in_bits - 1) * t_frac
-            written = g * k * n * w_bits * (tok if dynamic else 0.0)
+            written = g * k * n * w_bits * keep if dynamic else 0.0  # K^T / V into the macro
             return macs, macs * energy_bits * e_bit, time_bits, written
 
         macs, compute_e, time_bits, written = work(enabled)
