@@ -19,9 +19,8 @@ from bench.common import Measurement, best_seconds, scan
 from bench.reference_models import ReferenceAttentionGRU, ReferenceTransformer
 from seqbench.families.translation.family import Seq2SeqBatch, TranslationFamily
 from seqbench.models import build_model
-from seqbench.models.rnn import RNN_DEFAULTS
-from seqbench.models.seq2seq import translation_options
-from seqbench.models.transformer import TRANSFORMER_DEFAULTS
+from seqbench.models.rnn import AttentionGRUConfig
+from seqbench.models.transformer import TransformerConfig
 
 
 @dataclass(frozen=True)
@@ -40,34 +39,34 @@ QUICK = TrainSettings(preset="tiny", batch_size=32, warmup=1, steps=2, rounds=1)
 
 
 def reference_transformer(config: dict[str, Any]) -> nn.Module:
-    c = translation_options(config, TRANSFORMER_DEFAULTS, "transformer")
-    if not c["tie_output"]:
+    c = TransformerConfig.from_dict(config, "transformer")
+    if not c.tie_output:
         raise ValueError("the reference Transformer ties its output projection")
     return ReferenceTransformer(
-        c["src_vocab_size"],
-        c["tgt_vocab_size"],
-        d_model=c["d_model"],
-        num_heads=c["num_heads"],
-        num_encoder_layers=c["num_encoder_layers"],
-        num_decoder_layers=c["num_decoder_layers"],
-        d_ff=c["d_ff"],
-        dropout=c["dropout"],
-        max_len=c["max_len"],
-        pad_id=c["pad_id"],
+        c.src_vocab_size,
+        c.tgt_vocab_size,
+        d_model=c.d_model,
+        num_heads=c.num_heads,
+        num_encoder_layers=c.num_encoder_layers,
+        num_decoder_layers=c.num_decoder_layers,
+        d_ff=c.d_ff,
+        dropout=c.dropout,
+        max_len=c.max_len,
+        pad_id=c.pad_id,
     )
 
 
 def reference_gru_attention(config: dict[str, Any]) -> nn.Module:
-    c = translation_options(config, {**RNN_DEFAULTS, "bidirectional": True}, "gru-attn")
-    if c["num_layers"] != 1 or not c["bidirectional"]:
+    c = AttentionGRUConfig.from_dict(config, "gru-attn")
+    if c.num_layers != 1 or not c.bidirectional:
         raise ValueError("the reference attention GRU is one bidirectional layer")
     return ReferenceAttentionGRU(
-        c["src_vocab_size"],
-        c["tgt_vocab_size"],
-        emb_dim=c["emb_dim"],
-        hidden_dim=c["hidden_dim"],
-        dropout=c["dropout"],
-        pad_id=c["pad_id"],
+        c.src_vocab_size,
+        c.tgt_vocab_size,
+        emb_dim=c.emb_dim,
+        hidden_dim=c.hidden_dim,
+        dropout=c.dropout,
+        pad_id=c.pad_id,
     )
 
 

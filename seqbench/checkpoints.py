@@ -47,8 +47,10 @@ def code_version(model: str, family: str | None = None) -> str:
 
     Any edit to the code that builds or trains the model makes earlier checkpoints miss.
     """
-    import seqbench.families  # noqa: F401  (registers the families and their models)
+    from seqbench.families import discover
     from seqbench.families.base import FAMILY_REGISTRY
+
+    discover()  # registers the families (each package's family.py)
     from seqbench.models.registry import MODEL_REGISTRY
 
     entry = MODEL_REGISTRY.get(model)

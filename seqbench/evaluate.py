@@ -12,12 +12,16 @@ from typing import Any
 import torch
 
 from seqbench import checkpoints, ops, results
+from seqbench.accel.cost import simulate
+from seqbench.accel.effects import effect_hooks
+from seqbench.accel.profile import resolve_profiles
 from seqbench.config import TaskSpec
 from seqbench.data import cache as data_cache
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for
 from seqbench.progress import console
-from seqbench.train import plan_run, seed_everything, train
+from seqbench.trace import Trace, Tracer
+from seqbench.train import plan_run, seed_everything
 
 
 @dataclass
@@ -35,7 +39,6 @@ class EvalRequest:
     limit: int | None = None
     # Profiles with effects re-score only the first N examples (a full decode each on a CPU).
     effects_limit: int | None = None
-    train_if_missing: bool = True
 
     def __post_init__(self) -> None:
         for name, value in (("limit", self.limit), ("effects_limit", self.effects_limit)):
@@ -52,30 +55,30 @@ class EvalRequest:
         return min(limits) if limits else None
 
 
+def find_checkpoint(
+    request: EvalRequest, family: TaskFamily, prepared: Prepared
+) -> checkpoints.Checkpoint | None:
+    """The finished checkpoint ``request`` names, or None (training it is the stage's call)."""
+    plan = plan_run(request.spec, prepared, family, request.model, request.preset, request.seed)
+    return checkpoints.find(plan.directory)
+
+
+def missing_checkpoint(request: EvalRequest, prepared: Prepared) -> SeqbenchError:
+    """The error for a request whose checkpoint does not exist, with the command that fixes it."""
+    return SeqbenchError(
+        f"no checkpoint of {request.model!r} for {prepared.key} (preset {request.preset}, "
+        f"seed {request.seed})",
+        f"run `seqbench train {prepared.key} --model {request.model} --preset {request.preset}`",
+    )
+
+
 def _checkpoint(
     request: EvalRequest, family: TaskFamily, prepared: Prepared
 ) -> checkpoints.Checkpoint:
-    plan = plan_run(request.spec, prepared, family, request.model, request.preset, request.seed)
-    found = checkpoints.find(plan.directory)
-    if found is not None:
-        return found
-    if not request.train_if_missing:
-        raise SeqbenchError(
-            f"no checkpoint of {request.model!r} for {prepared.key} (preset {request.preset}, "
-            f"seed {request.seed})",
-            f"run `seqbench train {prepared.key} --model {request.model} "
-            f"--preset {request.preset}`",
-        )
-    console.print(f"no checkpoint of {request.model} for {prepared.key} yet: training one first")
-    return train(
-        request.spec,
-        request.subset,
-        request.preset,
-        request.model,
-        seed=request.seed,
-        prepared=prepared,
-        family=family,
-    ).checkpoint
+    found = find_checkpoint(request, family, prepared)
+    if found is None:
+        raise missing_checkpoint(request, prepared)
+    return found
 
 
 def _trace(
@@ -86,8 +89,6 @@ def _trace(
     request: EvalRequest,
 ) -> Any:
     """The cached trace of this checkpoint on this split, captured on first use."""
-    from seqbench.trace import Trace, Tracer
-
     # Part of the family contract: retrieval traces its whole gallery (a search priced on a
     # sample would be a toy); the others a few batches.
     limit = family.trace_limit
@@ -152,10 +153,6 @@ def run(
     ``prepared`` and ``checkpoint`` (``eval --checkpoint``, ``--test-set``) replace the task's
     own prepared data and this home's checkpoint of the request.
     """
-    from seqbench.accel.cost import simulate
-    from seqbench.accel.effects import effect_hooks
-    from seqbench.accel.profile import resolve_profiles
-
     profiles = resolve_profiles(request.accels)
     family = family_for(request.spec)
     if prepared is None:

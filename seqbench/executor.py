@@ -1,9 +1,11 @@
 """Runs independent suite cells in-process, in local worker processes, or on Ray.
 
 A cell is a pure function of its inputs (task, model, preset, seed, profiles, split) that
-trains when no checkpoint exists and writes one result record per profile atomically. The
-executor only decides where cells run, so every executor yields the same records, and a
-rerun skips cells whose records already exist.
+writes one result record per profile atomically; what running one means (train when no
+checkpoint exists, then evaluate) is the caller's ``run`` function
+(:func:`seqbench.stages.run_cell`): this module knows nothing of stages. The executor only
+decides where cells run, so every executor yields the same records, and a rerun skips cells
+whose records already exist.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import torch
+
+from seqbench import paths
+from seqbench.accel.profile import resolve_profiles
+from seqbench.config import load_task, task_key
 from seqbench.errors import SeqbenchError
 from seqbench.registry import Registry
 
@@ -36,15 +43,11 @@ class Cell:
 
 
 def profile_names(accels: str) -> list[str]:
-    from seqbench.accel.profile import resolve_profiles
-
     return [p.name for p in resolve_profiles(accels)]
 
 
 def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
     """True when a record exists for every profile of the cell."""
-    from seqbench.config import load_task, task_key
-
     spec, subset = load_task(cell.task)
     key = task_key(spec, subset)
     have = {
@@ -59,39 +62,25 @@ def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
     return set(profile_names(cell.accels)) <= have
 
 
-def run_cell(cell: Cell, threads: int | None = None) -> list[dict[str, Any]]:
-    """Train (if needed) and evaluate one cell; returns its records."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    from seqbench.stages import eval_task
-
-    return eval_task(
-        cell.task,
-        cell.model,
-        cell.preset,
-        split=cell.split,
-        accels=cell.accels,
-        seed=cell.seed,
-        effects_limit=cell.effects_limit,
-    )
-
-
-def _run_cell_quietly(cell_fields: dict[str, Any], threads: int) -> list[dict[str, Any]]:
-    os.environ["SEQBENCH_QUIET"] = "1"
-    return run_cell(Cell(**cell_fields), threads)
-
-
+# Runs one cell and returns its records. Worker processes get it pickled by name, so it must
+# be a module-level function.
+Run = Callable[[Cell], list[dict[str, Any]]]
 Done = Callable[[Cell, list[dict[str, Any]]], None]
 Failed = Callable[[Cell, BaseException], None]
+
+
+def _run_cell_quietly(run: Run, cell_fields: dict[str, Any], threads: int) -> list[dict[str, Any]]:
+    """``run`` in a worker: no progress bars, the parent's torch thread count."""
+    os.environ["SEQBENCH_QUIET"] = "1"
+    torch.set_num_threads(threads)
+    return run(Cell(**cell_fields))
 
 
 class Executor:
     """Where cells run. A failing cell is reported through ``on_failed`` and the others go on:
     one bad cell must not throw away hours of finished work."""
 
-    def map(self, cells: list[Cell], on_done: Done, on_failed: Failed) -> None:
+    def map(self, cells: list[Cell], run: Run, on_done: Done, on_failed: Failed) -> None:
         raise NotImplementedError
 
 
@@ -101,10 +90,10 @@ class InProcess(Executor):
     def __init__(self, jobs: int = 1, address: str | None = None) -> None:
         pass
 
-    def map(self, cells: list[Cell], on_done: Done, on_failed: Failed) -> None:
+    def map(self, cells: list[Cell], run: Run, on_done: Done, on_failed: Failed) -> None:
         for cell in cells:
             try:
-                records = run_cell(cell)
+                records = run(cell)
             except Exception as error:  # noqa: BLE001  (reported, then the suite goes on)
                 on_failed(cell, error)
             else:
@@ -114,8 +103,6 @@ class InProcess(Executor):
 def _threads() -> int:
     """This process's torch threads: workers use the same, so records match bit for bit
     whichever executor ran them (reduction order depends on the thread count)."""
-    import torch
-
     return torch.get_num_threads()
 
 
@@ -125,10 +112,10 @@ class LocalProcesses(Executor):
     def __init__(self, jobs: int = 2, address: str | None = None) -> None:
         self.jobs = max(1, jobs)
 
-    def map(self, cells: list[Cell], on_done: Done, on_failed: Failed) -> None:
+    def map(self, cells: list[Cell], run: Run, on_done: Done, on_failed: Failed) -> None:
         threads = _threads()
         with ProcessPoolExecutor(max_workers=self.jobs) as pool:
-            futures = {pool.submit(_run_cell_quietly, asdict(c), threads): c for c in cells}
+            futures = {pool.submit(_run_cell_quietly, run, asdict(c), threads): c for c in cells}
             for future in as_completed(futures):
                 try:
                     records = future.result()
@@ -173,11 +160,9 @@ class RayExecutor(Executor):
         if address is not None:
             check_ray_address(address)
 
-    def map(self, cells: list[Cell], on_done: Done, on_failed: Failed) -> None:
+    def map(self, cells: list[Cell], run: Run, on_done: Done, on_failed: Failed) -> None:
         ray = self.ray
         if not ray.is_initialized():
-            from seqbench import paths
-
             ray.init(
                 address=self.address,
                 # A local Ray gets --jobs CPUs (default: all); a cluster brings its own.
@@ -192,7 +177,7 @@ class RayExecutor(Executor):
             )
         threads = _threads()
         remote = ray.remote(num_cpus=threads)(_run_cell_quietly)
-        pending = {remote.remote(asdict(c), threads): c for c in cells}
+        pending = {remote.remote(run, asdict(c), threads): c for c in cells}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
@@ -215,13 +200,14 @@ def run_cells(
     cells: Iterable[Cell],
     records: list[dict[str, Any]],
     *,
+    run: Run,
     executor: str = "inprocess",
     jobs: int = 1,
     address: str | None = None,
     on_done: Done,
     on_skip: Callable[[Cell], None] | None = None,
 ) -> int:
-    """Run the cells not finished yet; returns how many ran.
+    """Run the cells not finished yet with ``run``; returns how many ran.
 
     Raises one error naming every failed cell after all the others finished.
     """
@@ -235,7 +221,7 @@ def run_cells(
     failures: list[tuple[Cell, BaseException]] = []
     if todo:
         runner = EXECUTORS.get(executor)(jobs=jobs, address=address)
-        runner.map(todo, on_done, lambda cell, error: failures.append((cell, error)))
+        runner.map(todo, run, on_done, lambda cell, error: failures.append((cell, error)))
     if failures:
         detail = "; ".join(f"{cell.label()}: {error}" for cell, error in failures)
         raise SeqbenchError(

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from seqbench import bundle, checkpoints, locks
+from seqbench.accel.profile import resolve_profiles
 from seqbench.atomic import atomic_dir
 from seqbench.config import SourceSpec, TaskSpec, load_task
 from seqbench.errors import SeqbenchError
+from seqbench.evaluate import EvalRequest, _quality, run
 from seqbench.families.base import Prepared, TaskFamily, family_for
 from seqbench.progress import console
 from seqbench.train import plan_run
@@ -62,7 +64,6 @@ def _local_checkpoint(
 
 def export_model(ref: str, model: str, preset: str, seed: int, out: Path) -> Path:
     """Write the finished checkpoint of (task, model, preset, seed) as a bundle at ``out``."""
-    from seqbench.evaluate import _quality
 
     if Path(out).exists():
         raise SeqbenchError(f"{out} exists", "choose another --out or delete it first")
@@ -228,8 +229,6 @@ def eval_checkpoint(
 ) -> list[dict[str, Any]]:
     """Score the bundle at ``path`` (or this home's checkpoint of ``task``/``model``) on its
     task's data or on ``test_set``, under each profile; returns the records."""
-    from seqbench.accel.profile import resolve_profiles
-    from seqbench.evaluate import EvalRequest, run
 
     resolve_profiles(accels)
     if path is not None:
@@ -262,6 +261,5 @@ def eval_checkpoint(
         seed=int(found.checkpoint.info.get("seed", 0)) if seed is None else seed,
         limit=limit,
         effects_limit=effects_limit,
-        train_if_missing=False,
     )
     return run(request, prepared=found.prepared, checkpoint=found.checkpoint)

@@ -1,4 +1,9 @@
-"""The five stages behind the CLI, callable from Python: prepare, train, eval, report, run."""
+"""The five stages behind the CLI, callable from Python: prepare, train, eval, report, run.
+
+A stage decides what runs: ``eval`` trains first when no finished checkpoint exists (unless
+told not to), ``run`` hands the unfinished cells to the executor with :func:`run_cell`. The
+modules below (families, train, evaluate, executor, report) never call back up here.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from seqbench import results
+from seqbench import evaluate, results
+from seqbench.accel.profile import resolve_profiles
 from seqbench.config import load_task
+from seqbench.executor import Cell, run_cells
 from seqbench.families.base import Prepared, family_for
+from seqbench.models import MODEL_REGISTRY
 from seqbench.progress import console
 from seqbench.report import write_reports
 from seqbench.train import TrainResult, train
@@ -26,8 +34,6 @@ def train_task(
     ref: str, model: str, preset: str, *, seed: int = 0, force: bool = False
 ) -> TrainResult:
     """Prepare (cached) and train ``model`` on task ``ref``."""
-    from seqbench.models import MODEL_REGISTRY
-
     spec, subset = load_task(ref)
     MODEL_REGISTRY.canonical(model)  # fail on a typo before any work
     return train(spec, subset, preset, model, seed=seed, force=force)
@@ -46,15 +52,15 @@ def eval_task(
     effects_limit: int | None = None,
     train_if_missing: bool = True,
 ) -> list[dict[str, Any]]:
-    """Evaluate ``model`` on ``ref`` under each profile in ``accels``; returns the records."""
-    from seqbench.accel.profile import resolve_profiles
-    from seqbench.evaluate import EvalRequest, run
-    from seqbench.models import MODEL_REGISTRY
+    """Evaluate ``model`` on ``ref`` under each profile in ``accels``; returns the records.
 
+    Without a finished checkpoint of (model, task, preset, seed) this trains one first, or
+    fails when ``train_if_missing`` is off: the stage decides, the evaluator only scores.
+    """
     spec, subset = load_task(ref)
     MODEL_REGISTRY.canonical(model)
     resolve_profiles(accels)  # fail on a typo before any work
-    request = EvalRequest(
+    request = evaluate.EvalRequest(
         spec=spec,
         subset=subset,
         preset=preset,
@@ -65,9 +71,28 @@ def eval_task(
         seed=seed,
         limit=limit,
         effects_limit=effects_limit,
-        train_if_missing=train_if_missing,
     )
-    return run(request)
+    family = family_for(spec)
+    prepared, _ = family.prepare(spec, subset, preset)
+    if evaluate.find_checkpoint(request, family, prepared) is None:
+        if not train_if_missing:
+            raise evaluate.missing_checkpoint(request, prepared)
+        console.print(f"no checkpoint of {model} for {prepared.key} yet: training one first")
+        train(spec, subset, preset, model, seed=seed, prepared=prepared, family=family)
+    return evaluate.run(request, prepared=prepared)
+
+
+def run_cell(cell: Cell) -> list[dict[str, Any]]:
+    """One suite cell: train when no checkpoint exists, then evaluate; returns its records."""
+    return eval_task(
+        cell.task,
+        cell.model,
+        cell.preset,
+        split=cell.split,
+        accels=cell.accels,
+        seed=cell.seed,
+        effects_limit=cell.effects_limit,
+    )
 
 
 def write_report(
@@ -98,8 +123,6 @@ def run_suite(
     ``effects_limit``: examples that profiles with effects re-score, for every task (an int)
     or per family (a dict). ``on_records`` gets each finished cell's records (the CLI prints).
     """
-    from seqbench.executor import Cell, run_cells
-
     cells = []
     for ref in tasks:
         spec, _ = load_task(ref)
@@ -119,6 +142,7 @@ def run_suite(
     run_cells(
         cells,
         results.load_all(),
+        run=run_cell,
         executor=executor,
         jobs=jobs,
         address=address,

@@ -9,6 +9,7 @@ import pytest
 
 from seqbench import results
 from seqbench.executor import Cell, run_cells
+from seqbench.stages import run_cell
 
 CELLS = [Cell("scan", "gru", "tiny", 0, "test", "cpu,retransformer")]
 
@@ -19,6 +20,7 @@ def _run(home: Path, monkeypatch: pytest.MonkeyPatch, executor: str) -> list[dic
     ran = run_cells(
         CELLS,
         results.load_all(),
+        run=run_cell,
         executor=executor,
         jobs=1,
         on_done=lambda cell, records: done.extend(records),
@@ -28,6 +30,7 @@ def _run(home: Path, monkeypatch: pytest.MonkeyPatch, executor: str) -> list[dic
     again = run_cells(
         CELLS,
         results.load_all(),
+        run=run_cell,
         executor=executor,
         on_done=lambda *_: None,
         on_skip=skipped.append,
@@ -67,19 +70,19 @@ def test_executors_give_the_same_records(
 def test_a_failing_cell_does_not_stop_the_others(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from seqbench import executor
     from seqbench.errors import SeqbenchError
 
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
     bad = Cell("scan", "lstm", "tiny", 0, "test", "cpu")
 
-    def flaky(cell: Cell, threads: int | None = None) -> list[dict]:
+    def flaky(cell: Cell) -> list[dict]:
         if cell == bad:
             raise RuntimeError("boom")
         return [{"cell": cell.model}]
 
-    monkeypatch.setattr(executor, "run_cell", flaky)
     done: list[str] = []
     with pytest.raises(SeqbenchError, match="1 of 2 cell.*lstm.*boom"):
-        run_cells([bad, CELLS[0]], [], on_done=lambda cell, records: done.append(cell.model))
+        run_cells(
+            [bad, CELLS[0]], [], run=flaky, on_done=lambda cell, records: done.append(cell.model)
+        )
     assert done == ["gru"]

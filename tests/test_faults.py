@@ -24,12 +24,13 @@ from click.testing import CliRunner
 import seqbench.accel.cost  # noqa: F401  (imported once here, not in every forked child)
 import seqbench.accel.effects  # noqa: F401
 import seqbench.evaluate  # noqa: F401
-import seqbench.families  # noqa: F401
-import seqbench.report_plots  # noqa: F401
+import seqbench.report.plots  # noqa: F401
 from seqbench import paths
 from seqbench.atomic import TEMP_NAME
 from seqbench.cli.main import cli
+from seqbench.families import discover
 
+discover()  # the family packages, imported once here, not in every forked child
 RNG = random.Random(17)
 # The first optimiser imports torch._dynamo (seconds): do it once here, not in every child.
 torch.optim.AdamW([torch.zeros(1, requires_grad=True)])

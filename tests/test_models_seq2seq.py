@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from seqbench import ops
 from seqbench.decode import greedy
+from seqbench.errors import SeqbenchError
 from seqbench.models import build_model
 from seqbench.models.attention import MultiHeadAttention, SinusoidalPositionalEncoding
 from seqbench.models.transformer import TransformerEncoder
@@ -140,11 +141,11 @@ def test_recurrent_models_trace_per_step_work(name: str, batch) -> None:
 
 
 def test_unknown_config_key_raises() -> None:
-    with pytest.raises(ValueError, match="hiden_dim.*did you mean 'hidden_dim'"):
+    with pytest.raises(SeqbenchError, match="hiden_dim.*did you mean 'hidden_dim'"):
         build_model("gru", {"src_vocab_size": 5, "tgt_vocab_size": 5, "hiden_dim": 8})
-    with pytest.raises(ValueError, match="num_layers"):
+    with pytest.raises(SeqbenchError, match="num_layers"):
         build_model("transformer", {"src_vocab_size": 5, "tgt_vocab_size": 5, "num_layers": 2})
-    with pytest.raises(ValueError, match="tgt_vocab_size"):
+    with pytest.raises(SeqbenchError, match="needs option 'tgt_vocab_size'"):
         build_model("lstm", {"src_vocab_size": 5})
 
 

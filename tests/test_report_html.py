@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from seqbench import report, results
-from seqbench.report_plots import pareto_front, relative_to_cpu
+from seqbench.report.plots import pareto_front, relative_to_cpu
 
 
 def test_pareto_front_of_a_hand_made_set() -> None:

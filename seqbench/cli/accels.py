@@ -1,7 +1,8 @@
 """``seqbench accels show NAME`` / ``seqbench accels validate``; ``seqbench list accels``.
 
 The lead's main group adds :data:`accels` (``cli.add_command(accels)``) and ``seqbench list
-accels`` calls :func:`render_profile_list`.
+accels`` calls :func:`render_profile_list`. The accel modules are imported inside the commands
+so that ``seqbench --help`` stays instant.
 """
 
 from __future__ import annotations

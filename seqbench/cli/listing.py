@@ -1,4 +1,8 @@
-"""``seqbench list tasks|models|accels``."""
+"""``seqbench list tasks|models|accels``.
+
+Models (torch) and profiles are imported inside the listings that need them, so that
+``seqbench --help`` and ``seqbench list tasks`` stay instant.
+"""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from seqbench.report import plural
+from seqbench.report.tables import plural
 
 
 def _fmt(value: Any, spec: str = "{:.4g}") -> str:

@@ -10,6 +10,7 @@ similarity the search stage ranks by. Training minimises the symmetric InfoNCE l
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -18,34 +19,40 @@ from torch import Tensor, nn
 
 from seqbench import ops
 from seqbench.models.attention import SinusoidalPositionalEncoding
+from seqbench.models.config import ModelConfig
 from seqbench.models.registry import register_model
 from seqbench.models.transformer import TransformerEncoder
 from seqbench.registry import Registry
 
-DEFAULTS: dict[str, Any] = {
-    "image_encoder": "cnn",
-    "image_size": 64,
-    "embed_dim": 128,
-    "dropout": 0.0,
+
+@dataclass
+class DualEncoderConfig(ModelConfig):
+    """The dual encoder's options; ``vocab_size`` comes from the prepared data."""
+
+    vocab_size: int
+    pad_id: int = 0
+    image_encoder: str = "cnn"  # cnn | vit (IMAGE_ENCODERS)
+    image_size: int = 64  # px
+    embed_dim: int = 128
+    dropout: float = 0.0
     # text Transformer
-    "text_d_model": 128,
-    "text_heads": 4,
-    "text_layers": 2,
-    "text_d_ff": 256,
-    "max_len": 64,
+    text_d_model: int = 128
+    text_heads: int = 4
+    text_layers: int = 2
+    text_d_ff: int = 256
+    max_len: int = 64
     # CNN: one stride-2 3x3 conv per entry, then a linear layer of cnn_width
-    "cnn_channels": [32, 64, 128],
-    "cnn_width": 256,
+    cnn_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    cnn_width: int = 256
     # ViT: non-overlapping patches, a class token, learned positions
-    "vit_patch": 8,
-    "vit_d_model": 128,
-    "vit_heads": 4,
-    "vit_layers": 4,
-    "vit_d_ff": 256,
+    vit_patch: int = 8
+    vit_d_model: int = 128
+    vit_heads: int = 4
+    vit_layers: int = 4
+    vit_d_ff: int = 256
     # temperature: logit_scale = ln(1 / T), clamped to <= ln(max_logit_scale)
-    "init_temperature": 0.07,
-    "max_logit_scale": 100.0,
-}
+    init_temperature: float = 0.07
+    max_logit_scale: float = 100.0
 
 
 def l2_normalize(x: Tensor, *, name: str, eps: float = 1e-6) -> Tensor:
@@ -123,18 +130,12 @@ class ViTImageEncoder(ops.Traced):
 
 IMAGE_ENCODERS: Registry[Any] = Registry("image encoder")
 IMAGE_ENCODERS.add(
-    "cnn", lambda c: CNNImageEncoder(c["image_size"], list(c["cnn_channels"]), c["cnn_width"])
+    "cnn", lambda c: CNNImageEncoder(c.image_size, list(c.cnn_channels), c.cnn_width)
 )
 IMAGE_ENCODERS.add(
     "vit",
     lambda c: ViTImageEncoder(
-        c["image_size"],
-        c["vit_patch"],
-        c["vit_d_model"],
-        c["vit_heads"],
-        c["vit_layers"],
-        c["vit_d_ff"],
-        c["dropout"],
+        c.image_size, c.vit_patch, c.vit_d_model, c.vit_heads, c.vit_layers, c.vit_d_ff, c.dropout
     ),
 )
 
@@ -180,24 +181,23 @@ class TextEncoder(ops.Traced):
 class DualEncoder(ops.Traced):
     """``I = norm(W_i f_img(x))``, ``T = norm(W_t f_txt(y))``; logits ``s * I T^T``."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, c: DualEncoderConfig) -> None:
         super().__init__()
-        c = {**DEFAULTS, **config}
-        self.image_encoder = IMAGE_ENCODERS.get(c["image_encoder"])(c)
+        self.image_encoder = IMAGE_ENCODERS.get(c.image_encoder)(c)
         self.text_encoder = TextEncoder(
-            c["vocab_size"],
-            c["text_d_model"],
-            c["text_heads"],
-            c["text_layers"],
-            c["text_d_ff"],
-            c["max_len"],
-            c["dropout"],
-            c.get("pad_id", 0),
+            c.vocab_size,
+            c.text_d_model,
+            c.text_heads,
+            c.text_layers,
+            c.text_d_ff,
+            c.max_len,
+            c.dropout,
+            c.pad_id,
         )
-        self.W_image = ops.Linear(self.image_encoder.out_dim, c["embed_dim"], bias=False)
-        self.W_text = ops.Linear(self.text_encoder.out_dim, c["embed_dim"], bias=False)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / c["init_temperature"])))
-        self.max_log_scale = math.log(c["max_logit_scale"])
+        self.W_image = ops.Linear(self.image_encoder.out_dim, c.embed_dim, bias=False)
+        self.W_text = ops.Linear(self.text_encoder.out_dim, c.embed_dim, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / c.init_temperature)))
+        self.max_log_scale = math.log(c.max_logit_scale)
 
     def encode_image(self, pixels: Tensor) -> Tensor:
         """[B,3,H,W] in [-1,1] -> unit vectors [B,embed_dim]."""
@@ -229,4 +229,4 @@ def symmetric_info_nce(logits: Tensor) -> Tensor:
 @register_model("clip", family="retrieval")
 def build_clip(config: dict[str, Any]) -> DualEncoder:
     """CLIP-style dual encoder: CNN or ViT images, Transformer text, symmetric InfoNCE."""
-    return DualEncoder(config)
+    return DualEncoder(DualEncoderConfig.from_dict(config, "clip"))

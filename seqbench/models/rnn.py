@@ -9,6 +9,7 @@ its previous state, so the final state is the one at the row's true last token.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from torch import Tensor, nn
 from seqbench import ops
 from seqbench.models.attention import AdditiveAttention
 from seqbench.models.registry import register_model
-from seqbench.models.seq2seq import State, select_rows, translation_options
+from seqbench.models.seq2seq import Seq2SeqConfig, State, select_rows
 
 CellState = tuple[Tensor, ...]  # (H,) or, for the LSTM, (H, C); H first
 
@@ -199,32 +200,39 @@ class RecurrentStack(ops.Traced):
         return x, new_states
 
 
+@dataclass
+class RNNConfig(Seq2SeqConfig):
+    """The recurrent encoder-decoders' options (Cho et al. 2014 sizes scaled to SCAN)."""
+
+    emb_dim: int = 64
+    hidden_dim: int = 256
+    num_layers: int = 1
+    dropout: float = 0.1
+
+
+@dataclass
+class AttentionGRUConfig(RNNConfig):
+    """The attention GRU's options: an RNN's, and a bidirectional encoder by default."""
+
+    bidirectional: bool = True
+
+
 class Seq2SeqRNN(ops.Traced):
     """Cho et al. 2014: the encoder's last state ``c`` is the decoder's initial state and is
     concatenated to every decoder input ``[e(y_{t-1}); c]``."""
 
-    def __init__(
-        self,
-        cell: str,
-        src_vocab_size: int,
-        tgt_vocab_size: int,
-        *,
-        emb_dim: int = 64,
-        hidden_dim: int = 256,
-        num_layers: int = 1,
-        dropout: float = 0.1,
-        pad_id: int = 0,
-        bos_id: int = 2,
-        eos_id: int = 3,
-    ):
+    def __init__(self, cell: str, cfg: RNNConfig):
         super().__init__()
-        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
-        self.src_embedding = ops.Embedding(src_vocab_size, emb_dim, padding_idx=pad_id)
-        self.tgt_embedding = ops.Embedding(tgt_vocab_size, emb_dim, padding_idx=pad_id)
-        self.encoder = RecurrentStack(cell, emb_dim, hidden_dim, num_layers, dropout)
-        self.decoder = RecurrentStack(cell, emb_dim + hidden_dim, hidden_dim, num_layers, dropout)
-        self.output = ops.Linear(hidden_dim, tgt_vocab_size)
-        self.dropout = nn.Dropout(dropout)
+        self.pad_id, self.bos_id, self.eos_id = cfg.pad_id, cfg.bos_id, cfg.eos_id
+        emb_dim, hidden_dim = cfg.emb_dim, cfg.hidden_dim
+        self.src_embedding = ops.Embedding(cfg.src_vocab_size, emb_dim, padding_idx=cfg.pad_id)
+        self.tgt_embedding = ops.Embedding(cfg.tgt_vocab_size, emb_dim, padding_idx=cfg.pad_id)
+        self.encoder = RecurrentStack(cell, emb_dim, hidden_dim, cfg.num_layers, cfg.dropout)
+        self.decoder = RecurrentStack(
+            cell, emb_dim + hidden_dim, hidden_dim, cfg.num_layers, cfg.dropout
+        )
+        self.output = ops.Linear(hidden_dim, cfg.tgt_vocab_size)
+        self.dropout = nn.Dropout(cfg.dropout)
 
     def start(self, src: Tensor) -> State:
         """Encode ``src`` Long[B,S]: the context is the top layer's last state; the last states
@@ -263,35 +271,23 @@ class Seq2SeqAttentionGRU(ops.Traced):
     ``tanh(W_bridge [forward last; backward first])``; otherwise from the encoder's last state.
     """
 
-    def __init__(
-        self,
-        src_vocab_size: int,
-        tgt_vocab_size: int,
-        *,
-        emb_dim: int = 64,
-        hidden_dim: int = 256,
-        num_layers: int = 1,
-        dropout: float = 0.1,
-        bidirectional: bool = True,
-        pad_id: int = 0,
-        bos_id: int = 2,
-        eos_id: int = 3,
-    ):
+    def __init__(self, cfg: AttentionGRUConfig):
         super().__init__()
-        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
-        key_dim = (2 if bidirectional else 1) * hidden_dim
-        self.src_embedding = ops.Embedding(src_vocab_size, emb_dim, padding_idx=pad_id)
-        self.tgt_embedding = ops.Embedding(tgt_vocab_size, emb_dim, padding_idx=pad_id)
+        self.pad_id, self.bos_id, self.eos_id = cfg.pad_id, cfg.bos_id, cfg.eos_id
+        emb_dim, hidden_dim, num_layers = cfg.emb_dim, cfg.hidden_dim, cfg.num_layers
+        key_dim = (2 if cfg.bidirectional else 1) * hidden_dim
+        self.src_embedding = ops.Embedding(cfg.src_vocab_size, emb_dim, padding_idx=cfg.pad_id)
+        self.tgt_embedding = ops.Embedding(cfg.tgt_vocab_size, emb_dim, padding_idx=cfg.pad_id)
         self.encoder = RecurrentStack(
-            "gru", emb_dim, hidden_dim, num_layers, dropout, bidirectional
+            "gru", emb_dim, hidden_dim, num_layers, cfg.dropout, cfg.bidirectional
         )
         self.bridge = nn.ModuleList(
-            ops.Linear(key_dim, hidden_dim) for _ in range(num_layers if bidirectional else 0)
+            ops.Linear(key_dim, hidden_dim) for _ in range(num_layers if cfg.bidirectional else 0)
         )
         self.attention = AdditiveAttention(hidden_dim, key_dim, hidden_dim)
-        self.decoder = RecurrentStack("gru", emb_dim + key_dim, hidden_dim, num_layers, dropout)
-        self.output = ops.Linear(hidden_dim + key_dim, tgt_vocab_size)
-        self.dropout = nn.Dropout(dropout)
+        self.decoder = RecurrentStack("gru", emb_dim + key_dim, hidden_dim, num_layers, cfg.dropout)
+        self.output = ops.Linear(hidden_dim + key_dim, cfg.tgt_vocab_size)
+        self.dropout = nn.Dropout(cfg.dropout)
 
     def start(self, src: Tensor) -> State:
         """Encode ``src`` Long[B,S]; keeps the encoder states and their key projection."""
@@ -336,15 +332,12 @@ class Seq2SeqAttentionGRU(ops.Traced):
         return select_rows(state, index)
 
 
-RNN_DEFAULTS: dict[str, Any] = {"emb_dim": 64, "hidden_dim": 256, "num_layers": 1, "dropout": 0.1}
-
-
 def _register_cho(cell: str) -> None:
     description = f"{cell.upper()} encoder-decoder (Cho et al. 2014)"
 
     @register_model(cell, family="translation", description=description)
     def build(config: dict[str, Any]) -> nn.Module:
-        return Seq2SeqRNN(cell, **translation_options(config, RNN_DEFAULTS, cell))
+        return Seq2SeqRNN(cell, RNNConfig.from_dict(config, cell))
 
 
 for _cell in ("rnn", "gru", "lstm"):
@@ -356,5 +349,4 @@ for _cell in ("rnn", "gru", "lstm"):
 )
 def build_gru_attention(config: dict[str, Any]) -> nn.Module:
     """GRU encoder-decoder with additive (Bahdanau) attention."""
-    defaults = {**RNN_DEFAULTS, "bidirectional": True}
-    return Seq2SeqAttentionGRU(**translation_options(config, defaults, "gru-attn"))
+    return Seq2SeqAttentionGRU(AttentionGRUConfig.from_dict(config, "gru-attn"))

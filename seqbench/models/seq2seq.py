@@ -1,4 +1,4 @@
-"""What every translation (sequence-to-sequence) model shares: config checking, decoder state.
+"""What every translation (sequence-to-sequence) model shares: its config, decoder state.
 
 The interface every translation model implements (teacher forcing plus incremental decoding)::
 
@@ -10,17 +10,26 @@ The interface every translation model implements (teacher forcing plus increment
 
 from __future__ import annotations
 
-import difflib
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-# Accepted by every translation model, whether or not it uses them.
-COMMON_DEFAULTS: dict[str, Any] = {"pad_id": 0, "bos_id": 2, "eos_id": 3}
-REQUIRED = ("src_vocab_size", "tgt_vocab_size")
+from seqbench.models.config import ModelConfig
 
 State = dict[str, Any]
+
+
+@dataclass
+class Seq2SeqConfig(ModelConfig):
+    """What every translation model takes: the vocabularies (from the data) and special ids."""
+
+    src_vocab_size: int
+    tgt_vocab_size: int
+    pad_id: int = 0
+    bos_id: int = 2
+    eos_id: int = 3
 
 
 class Seq2SeqModel(Protocol):
@@ -40,29 +49,6 @@ class Seq2SeqModel(Protocol):
     def train(self, mode: bool = True) -> Any: ...
 
     def eval(self) -> Any: ...
-
-
-def translation_options(
-    config: dict[str, Any], defaults: dict[str, Any], model: str
-) -> dict[str, Any]:
-    """``defaults`` overridden by ``config``; unknown or missing keys raise ``ValueError``.
-
-    A typo in a preset (``hiden_dim``) must fail loudly rather than silently train the default.
-    """
-    known = {**COMMON_DEFAULTS, **defaults}
-    unknown = sorted(set(config) - set(known) - set(REQUIRED))
-    if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(key, sorted(known) + list(REQUIRED), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"unknown config key {key!r} for model {model!r}{hint}; "
-            f"known keys: {', '.join(list(REQUIRED) + sorted(known))}"
-        )
-    missing = [k for k in REQUIRED if k not in config]
-    if missing:
-        raise ValueError(f"model {model!r} needs config key {missing[0]!r}")
-    return {**known, **config}
 
 
 def select_rows(tree: Any, index: Tensor) -> Any:

@@ -7,6 +7,7 @@ inputs and a key padding mask. ``Seq2SeqTransformer`` is the registered translat
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,7 +22,7 @@ from seqbench.models.attention import (
     SinusoidalPositionalEncoding,
 )
 from seqbench.models.registry import register_model
-from seqbench.models.seq2seq import State, causal_mask, select_rows, translation_options
+from seqbench.models.seq2seq import Seq2SeqConfig, State, causal_mask, select_rows
 
 
 class TransformerEncoderLayer(ops.Traced):
@@ -124,6 +125,21 @@ class TransformerDecoder(ops.Traced):
         return Y, present
 
 
+@dataclass
+class TransformerConfig(Seq2SeqConfig):
+    """The translation Transformer's options (defaults: the SCAN-sized model)."""
+
+    d_model: int = 128
+    num_heads: int = 4
+    num_encoder_layers: int = 2
+    num_decoder_layers: int = 2
+    d_ff: int = 256
+    dropout: float = 0.1
+    max_len: int = 256  # positions of the sinusoidal table
+    tie_output: bool = True  # the output projection reuses the target embedding
+    use_cache: bool = True  # incremental decoding keeps K/V instead of rerunning the prefix
+
+
 class Seq2SeqTransformer(ops.Traced):
     """Embeddings (scaled by sqrt(d)) + sinusoidal positions, encoder, decoder, output projection.
 
@@ -132,39 +148,27 @@ class Seq2SeqTransformer(ops.Traced):
     with ``use_cache=False`` each step reruns the whole decoder over the prefix instead.
     """
 
-    def __init__(
-        self,
-        src_vocab_size: int,
-        tgt_vocab_size: int,
-        *,
-        d_model: int = 128,
-        num_heads: int = 4,
-        num_encoder_layers: int = 2,
-        num_decoder_layers: int = 2,
-        d_ff: int = 256,
-        dropout: float = 0.1,
-        max_len: int = 256,
-        tie_output: bool = True,
-        use_cache: bool = True,
-        pad_id: int = 0,
-        bos_id: int = 2,
-        eos_id: int = 3,
-    ):
+    def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
-        self.use_cache = use_cache
+        self.pad_id, self.bos_id, self.eos_id = cfg.pad_id, cfg.bos_id, cfg.eos_id
+        self.use_cache = cfg.use_cache
+        d_model, dropout = cfg.d_model, cfg.dropout
         self.scale = math.sqrt(d_model)
-        self.src_embedding = ops.Embedding(src_vocab_size, d_model, padding_idx=pad_id)
-        self.tgt_embedding = ops.Embedding(tgt_vocab_size, d_model, padding_idx=pad_id)
-        self.positional_encoding = SinusoidalPositionalEncoding(d_model, max_len, dropout)
-        self.encoder = TransformerEncoder(d_model, num_heads, num_encoder_layers, d_ff, dropout)
-        self.decoder = TransformerDecoder(d_model, num_heads, num_decoder_layers, d_ff, dropout)
-        if tie_output:
+        self.src_embedding = ops.Embedding(cfg.src_vocab_size, d_model, padding_idx=cfg.pad_id)
+        self.tgt_embedding = ops.Embedding(cfg.tgt_vocab_size, d_model, padding_idx=cfg.pad_id)
+        self.positional_encoding = SinusoidalPositionalEncoding(d_model, cfg.max_len, dropout)
+        self.encoder = TransformerEncoder(
+            d_model, cfg.num_heads, cfg.num_encoder_layers, cfg.d_ff, dropout
+        )
+        self.decoder = TransformerDecoder(
+            d_model, cfg.num_heads, cfg.num_decoder_layers, cfg.d_ff, dropout
+        )
+        if cfg.tie_output:
             # Tied functionally (no shared Parameter), so checkpoints hold no aliased tensors.
-            self.output_bias = nn.Parameter(torch.zeros(tgt_vocab_size))
+            self.output_bias = nn.Parameter(torch.zeros(cfg.tgt_vocab_size))
         else:
-            self.output = ops.Linear(d_model, tgt_vocab_size)
-        self.tie_output = tie_output
+            self.output = ops.Linear(d_model, cfg.tgt_vocab_size)
+        self.tie_output = cfg.tie_output
         self._init_weights(d_model)
 
     def _init_weights(self, d_model: int) -> None:
@@ -230,22 +234,9 @@ class Seq2SeqTransformer(ops.Traced):
         return select_rows(state, index)
 
 
-TRANSFORMER_DEFAULTS: dict[str, Any] = {
-    "d_model": 128,
-    "num_heads": 4,
-    "num_encoder_layers": 2,
-    "num_decoder_layers": 2,
-    "d_ff": 256,
-    "dropout": 0.1,
-    "max_len": 256,
-    "tie_output": True,
-    "use_cache": True,
-}
-
-
 @register_model(
     "transformer", family="translation", description="post-norm Transformer encoder-decoder"
 )
 def build_transformer(config: dict[str, Any]) -> nn.Module:
     """Post-norm Transformer encoder-decoder with sinusoidal positions."""
-    return Seq2SeqTransformer(**translation_options(config, TRANSFORMER_DEFAULTS, "transformer"))
+    return Seq2SeqTransformer(TransformerConfig.from_dict(config, "transformer"))

@@ -51,13 +51,13 @@ class CNNQuestionClassifier(ops.Traced):
 @register_model("cnn-bow", family="vqa")
 def build_cnn_bow(config: dict[str, Any]) -> nn.Module:
     """CNN image features + bag-of-words question, MLP classifier."""
-    return CNNQuestionClassifier(VQAConfig.from_dict(config), "bow")
+    return CNNQuestionClassifier(VQAConfig.from_dict(config, "cnn-bow"), "bow")
 
 
 @register_model("cnn-lstm", family="vqa")
 def build_cnn_lstm(config: dict[str, Any]) -> nn.Module:
     """CNN image features + LSTM question encoder, MLP classifier."""
-    return CNNQuestionClassifier(VQAConfig.from_dict(config), "lstm")
+    return CNNQuestionClassifier(VQAConfig.from_dict(config, "cnn-lstm"), "lstm")
 
 
 class AttentionHop(ops.Traced):
@@ -115,4 +115,4 @@ class StackedAttentionNetwork(ops.Traced):
 @register_model("san", family="vqa")
 def build_san(config: dict[str, Any]) -> nn.Module:
     """Stacked attention networks: two attention hops over CNN feature-map regions."""
-    return StackedAttentionNetwork(VQAConfig.from_dict(config))
+    return StackedAttentionNetwork(VQAConfig.from_dict(config, "san"))

@@ -8,23 +8,22 @@ goes through the CNN once.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from seqbench import ops
 from seqbench.errors import SeqbenchError
+from seqbench.models.config import ModelConfig
 from seqbench.models.rnn import RecurrentStack
-from seqbench.registry import Registry, did_you_mean
+from seqbench.registry import Registry
 
 
 @dataclass
-class VQAConfig:
+class VQAConfig(ModelConfig):
     """Every option a VQA model reads; the family fills the data-given ones."""
 
     num_answers: int = 10
@@ -56,17 +55,7 @@ class VQAConfig:
     num_heads: int = 4
     num_layers: int = 2
     d_ff: int = 128
-
-    @classmethod
-    def from_dict(cls, config: dict[str, Any]) -> VQAConfig:
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(config) - set(known))
-        if unknown:
-            raise SeqbenchError(
-                f"unknown VQA model option {unknown[0]!r};{did_you_mean(unknown[0], known)}",
-                f"VQA model options: {', '.join(known)}",
-            )
-        return cls(**config)
+    patch_size: int = 0  # px; > 0: linearly embedded patches instead of CNN regions
 
 
 def per_question(x: Tensor, image_index: Tensor | None) -> Tensor:

@@ -151,4 +151,4 @@ class RelationNetwork(ops.Traced):
 @register_model("rn", family="vqa")
 def build_rn(config: dict[str, Any]) -> nn.Module:
     """Relation network: an MLP over all object pairs conditioned on the question."""
-    return RelationNetwork(VQAConfig.from_dict(config))
+    return RelationNetwork(VQAConfig.from_dict(config, "rn"))

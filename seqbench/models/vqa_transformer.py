@@ -39,11 +39,11 @@ class PatchEmbedding(ops.Traced):
 class VisionLanguageTransformer(ops.Traced):
     """``[CLS] ; W_img regions ; E(question) + P`` -> TransformerEncoder -> MLP on [CLS]."""
 
-    def __init__(self, cfg: VQAConfig, patch_size: int = 0):
+    def __init__(self, cfg: VQAConfig):
         super().__init__()
         d = cfg.d_model
-        if patch_size > 0:
-            self.vision: nn.Module = PatchEmbedding(d, patch_size)
+        if cfg.patch_size > 0:
+            self.vision: nn.Module = PatchEmbedding(d, cfg.patch_size)
             channels = d
         else:
             self.vision = CNNTrunk(cfg.channels, cfg.conv_layers)
@@ -83,6 +83,4 @@ class VisionLanguageTransformer(ops.Traced):
 @register_model("vl-transformer", family="vqa")
 def build_vl_transformer(config: dict[str, Any]) -> nn.Module:
     """Single-stream transformer over CNN regions (or patches) and question tokens."""
-    config = dict(config)
-    patch_size = int(config.pop("patch_size", 0))
-    return VisionLanguageTransformer(VQAConfig.from_dict(config), patch_size)
+    return VisionLanguageTransformer(VQAConfig.from_dict(config, "vl-transformer"))

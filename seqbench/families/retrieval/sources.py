@@ -35,6 +35,8 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from seqbench.config import SourceSpec
+from seqbench.data import hub
+from seqbench.data.generators import get_generator
 from seqbench.data.images import open_image, to_array
 from seqbench.data.splits import split_of
 from seqbench.errors import SeqbenchError
@@ -295,8 +297,6 @@ def default_mapping(pools: dict[str, list[RetrievalRecord]]) -> dict[str, str]:
 @SOURCES.register("generator")
 def generated(source: SourceSpec, sizes: Sizes, seed: int) -> dict[str, list[RetrievalRecord]]:
     """An embedded generator's splits, its scenes rendered when written."""
-    from seqbench.data.generators import get_generator
-
     generate = get_generator(str(source.generator))
     module = sys.modules[generate.__module__]
     image_size = int(source.options.get("image_size", 64))
@@ -317,8 +317,6 @@ def generated(source: SourceSpec, sizes: Sizes, seed: int) -> dict[str, list[Ret
 
 
 def _hub_table(hub_id: str, config: str | None, split: str) -> pa.Table:
-    from seqbench.data import hub
-
     online = hub.hub_reachable()
     console.print(
         f"fetching {hub_id} [{config or 'default'}] {split} "

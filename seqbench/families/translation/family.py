@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqbench import decode
 from seqbench.config import SourceSpec
 from seqbench.data.tokenize import BOS_ID, EOS_ID, PAD_ID, SentencePieceTokenizer
 from seqbench.errors import SeqbenchError
@@ -170,8 +171,6 @@ class TranslationFamily(TaskFamily):
         batch_size: int = 64,
         progress: bool = True,
     ) -> EvalOutcome:
-        from seqbench import decode
-
         data = self.split_data(prepared, split)
         n = len(data) if limit is None else min(int(limit), len(data))
         if n == 0:

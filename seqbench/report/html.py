@@ -9,7 +9,7 @@ import html
 from pathlib import Path
 
 from seqbench import __version__
-from seqbench.report import Table, best_marks
+from seqbench.report.tables import Table, best_marks
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#222}
