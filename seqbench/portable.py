@@ -17,7 +17,7 @@ from typing import Any
 from seqbench import bundle, checkpoints, locks
 from seqbench.accel.profile import resolve_profiles
 from seqbench.atomic import atomic_dir
-from seqbench.config import SourceSpec, TaskSpec, load_task
+from seqbench.config import TaskSpec, load_task
 from seqbench.errors import SeqbenchError
 from seqbench.evaluate import EvalRequest, _quality, run
 from seqbench.families.base import Prepared, TaskFamily, family_for
@@ -157,7 +157,11 @@ def model_and_data(
                 f"pass a {opened.manifest['family']} --task",
             )
         prepared = family.prepare_test_set(
-            spec, preset, SourceSpec.from_cli(test_set), opened.data_dir, opened.data_manifest
+            spec,
+            preset,
+            family.effective_source(spec.source, test_set),
+            opened.data_dir,
+            opened.data_manifest,
         )
     else:
         prepared, _ = family.prepare(spec, subset, preset)
@@ -243,7 +247,7 @@ def eval_checkpoint(
             prepared = family_for(spec).prepare_test_set(
                 spec,
                 prepared.preset,
-                SourceSpec.from_cli(test_set),
+                family_for(spec).effective_source(spec.source, test_set),
                 prepared.directory,
                 prepared.manifest,
             )

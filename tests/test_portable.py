@@ -259,3 +259,69 @@ def test_external_test_set_is_read_whole_with_the_checkpoints_encoding(
     assert info["questions_with_unknown_words"] == 1
     assert [w.strip("▁") for w in info["unknown_words"]] == ["purple"]
     assert record["checkpoint"]["sha256"] == records(trained["home"])[0]["checkpoint"]["sha256"]
+
+
+def test_external_translation_test_set_uses_the_checkpoints_tokenizers(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = invoke(home, "train", "scan", "--model", "gru", "--preset", "tiny")
+    assert result.exit_code == 0, result.output
+    pairs = [
+        ("jump twice", "I_JUMP I_JUMP"),
+        ("walk left", "I_TURN_LEFT I_WALK"),
+        ("hop thrice", "I_HOP I_HOP I_HOP"),  # 'hop' and I_HOP are in neither vocabulary
+    ]
+    tsv = tmp_path / "extra.tsv"
+    tsv.write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
+    result = invoke(
+        home,
+        "eval",
+        "--task",
+        "scan",
+        "--model",
+        "gru",
+        "--preset",
+        "tiny",
+        "--test-set",
+        f"local:{tsv}",
+    )
+    assert result.exit_code == 0, result.output
+    (record,) = records(home)
+    assert record["task"] == "scan@extra" and record["quality"]["samples"] == 3  # not re-split
+    unknown = record["test_set"]["unknown"]
+    assert unknown["src"]["sentences"] == 1 and unknown["tgt"]["sentences"] == 1
+
+
+def test_external_retrieval_test_set_is_one_whole_gallery(tmp_path: Path) -> None:
+    from PIL import Image
+
+    home = tmp_path / "home"
+    result = invoke(home, "train", "shapes-captions", "--model", "clip", "--preset", "tiny")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "gallery"
+    (folder / "img").mkdir(parents=True)
+    colours = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
+    rows = []
+    for i, (name, rgb) in enumerate(colours.items()):
+        Image.new("RGB", (32, 32), rgb).save(folder / "img" / f"{i}.png")
+        rows.append(
+            {"image": f"img/{i}.png", "captions": [f"a {name} image", "a zebra"], "split": "train"}
+        )  # read whole as the test gallery all the same
+    (folder / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = invoke(
+        home,
+        "eval",
+        "--task",
+        "shapes-captions",
+        "--model",
+        "clip",
+        "--preset",
+        "tiny",
+        "--test-set",
+        f"local:{folder / 'captions.jsonl'}",
+    )
+    assert result.exit_code == 0, result.output
+    (record,) = records(home)
+    assert record["task"] == "shapes-captions@captions"
+    info = record["test_set"]
+    assert info["images"] == 3 and info["captions"] == 6
+    assert info["captions_with_unknown_pieces"] >= 3  # 'zebra' is no caption word of the task

@@ -318,13 +318,10 @@ def eval_cmd(
 
 
 def _print_test_set(info: dict[str, Any]) -> None:
-    out.print(
-        f"test set {info['source']}: {info['questions']:,} questions, {info['images']:,} images, "
-        f"vector {info['vector']}; {info['questions_with_unknown_words']} question(s) with words "
-        f"the tokenizer does not know {info['unknown_words'][:10]}; {info['unknown_answers']} "
-        f"answer(s) outside the checkpoint's list {info['unknown_answer_values'][:10]} "
-        "(scored as misses)"
-    )
+    """What reading an external test set found: sizes, and what the checkpoint does not know
+    (counted and scored as it is, never remapped)."""
+    details = "; ".join(f"{key} {value}" for key, value in info.items() if key != "source")
+    out.print(f"test set {info['source']}: {details}", highlight=False)
 
 
 # --- export / import ----------------------------------------------------------------------

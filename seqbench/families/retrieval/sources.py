@@ -362,6 +362,13 @@ def from_hub(source: SourceSpec, sizes: Sizes, seed: int) -> dict[str, list[Retr
 @SOURCES.register("local")
 def from_local(source: SourceSpec, sizes: Sizes, seed: int) -> dict[str, list[RetrievalRecord]]:
     """A JSONL/parquet file, or a folder of split files; images relative to the file."""
+    pools = local_pools(source)
+    mapping = dict(source.splits) or default_mapping(pools)
+    return carve(pools, mapping, sizes, seed)
+
+
+def local_pools(source: SourceSpec) -> dict[str, list[RetrievalRecord]]:
+    """The local source's records by its own split names, in file order (nothing carved)."""
     path = Path(str(source.local)).expanduser()
     fields = Fields.of(source.fields)
     if path.is_dir():
@@ -383,5 +390,4 @@ def from_local(source: SourceSpec, sizes: Sizes, seed: int) -> dict[str, list[Re
             # A file named after a split is that split, whatever its rows say.
             key = file.stem if len(files) > 1 and split_of(file.name) else name
             pools.setdefault(key, []).extend(records)
-    mapping = dict(source.splits) or default_mapping(pools)
-    return carve(pools, mapping, sizes, seed)
+    return pools
