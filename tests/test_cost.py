@@ -176,12 +176,16 @@ def test_priced_rows_are_identical_under_two_homes(tmp_path, monkeypatch):
     assert rows[0] == rows[1]
 
 
-def test_nand_search_counts_reads():
-    """1M x 512 gallery: ceil(1e6 / 131072) = 8 word groups x 512 / 64 = 8 -> 64 reads."""
+def test_nand_search_prices_vvms_from_ices_figures():
+    """1M x 512 INT8 = 512 MB = 32,768 pages of 16 KB: 32,768 VVMs x 53 us = 1.737 s; energy
+    = 1.227 W x that time (VVMs 1.4 uJ each, the rest of the system the remainder)."""
     trace = workloads.face_search(gallery=1_000_000, dims=512, k=10)
     sim = simulate(trace, load_named("ice"), host=load_named("edge-cpu"))
-    assert sim.counters["nand_search_reads"] == 64
-    assert sim.counters["candidates_moved"] == 100
+    vvms = math.ceil(512e6 / 16384)
+    assert sim.counters["nand_vvms"] == vvms
+    assert sim.breakdown["search"]["time_s"] == pytest.approx(vvms * 53e-6)
+    assert sim.breakdown["search"]["energy_J"] == pytest.approx(vvms * 1.4e-6)
+    assert sim.energy_J == pytest.approx(1.227 * vvms * 53e-6, rel=1e-3)
     assert not sim.host_fallback  # the search itself runs in NAND
 
 

@@ -146,15 +146,22 @@ def test_lut_softmax_keeps_masked_entries_at_zero():
     assert torch.allclose(out, exact, atol=0.05)
 
 
-def test_nand_search_reranks_candidates_exactly():
+def test_nand_search_is_exact_int8_with_seeded_bit_errors():
     gallery = torch.nn.functional.normalize(torch.randn(500, 32), dim=-1)
     queries = gallery[:4] + 0.01 * torch.randn(4, 32)
     exact = ops.similarity_search(queries, gallery, 5, name="search")
-    hook = NandSimilarityEffect(load_named("ice"))
-    with ops.hooks(hook):
-        approx = ops.similarity_search(queries, gallery, 5, name="search")
-    assert approx.shape == exact.shape
-    assert torch.equal(approx[:, 0], exact[:, 0])  # the true neighbour survives 5-bit search
+    clean = NandSimilarityEffect(load_named("ice").with_value("nand.bit_error_rate", 0.0))
+    with ops.hooks(clean):
+        int8 = ops.similarity_search(queries, gallery, 5, name="search")
+    assert torch.equal(int8[:, 0], exact[:, 0])  # INT8 keeps the true neighbour first
+    codes, _ = clean.stored(gallery)
+    noisy = NandSimilarityEffect(load_named("ice").with_value("nand.bit_error_rate", 0.05))
+    again = NandSimilarityEffect(load_named("ice").with_value("nand.bit_error_rate", 0.05))
+    flipped, _ = noisy.stored(gallery)
+    changed = float((flipped != codes).float().mean())
+    assert 0.2 < changed < 0.5  # 1 - 0.95^8 = 0.34 of the bytes hit
+    assert torch.equal(flipped, again.stored(gallery)[0])  # seeded
+    assert flipped.abs().max() <= 128
 
 
 def test_convolutions_get_crossbar_precision():

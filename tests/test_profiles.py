@@ -178,5 +178,5 @@ def test_cli_show_lists_sources_and_assumed_parameters():
 
 def test_cli_list_and_help():
     result = CliRunner().invoke(accels, ["list"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0 and "multcim" in result.output and "8 / 15" in result.output
+    assert result.exit_code == 0 and "multcim" in result.output and "6 / 14" in result.output
     assert "seqbench accels validate" in CliRunner().invoke(accels, ["--help"]).output

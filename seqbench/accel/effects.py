@@ -19,8 +19,9 @@ effects the profile lists (``effects:`` in its YAML; none for ``cpu``):
 * ``sparse_attention`` / ``token_pruning`` (MulTCIM): attention probabilities under
   ``attention_threshold`` are dropped; keys outside the cumulative-attention share
   ``token_theta`` are pruned (their probability columns zeroed), rows renormalised.
-* ``nand_similarity`` (ICE): similarity on ``precision.vector_bits`` vectors quantized to
-  ``nand.similarity_bits``; the top ``k x search.candidate_factor`` are re-ranked exactly.
+* ``nand_similarity`` (ICE): exact INT8 (``precision.vector_bits``) dot products on the
+  stored gallery with seeded bit errors at ``nand.bit_error_rate``; the top k come straight
+  out of the NAND.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def effect_hooks(profile: Profile, seed: int = 0) -> list[ops.OpHook]:
     if effects & {"sparse_attention", "token_pruning", "softmax_lut"}:
         hooks.append(SoftmaxEffect(profile, effects))
     if "nand_similarity" in effects:
-        hooks.append(NandSimilarityEffect(profile))
+        hooks.append(NandSimilarityEffect(profile, seed))
     return hooks
 
 
@@ -300,12 +301,31 @@ def prune_mask(probs: Tensor, theta: float) -> Tensor:
 
 
 class NandSimilarityEffect(ops.OpHook):
-    """Bounded-resolution in-NAND similarity, then exact re-ranking of the candidates."""
+    """ICE's search: exact INT8 dot products on stored vectors whose bits flip at
+    ``nand.bit_error_rate`` (seeded, fixed per stored gallery), top k straight from them."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, seed: int = 0) -> None:
         self.vector_bits = int(profile.get("precision.vector_bits", "bits"))
-        self.similarity_bits = int(profile.get("nand.similarity_bits", "bits"))
-        self.factor = int(profile.get("search.candidate_factor", "count"))
+        self.bit_error_rate = profile.get("nand.bit_error_rate", "fraction")
+        self.seed = seed
+        self._stored: dict[tuple, tuple[Tensor, float]] = {}
+
+    def stored(self, gallery: Tensor) -> tuple[Tensor, float]:
+        """The gallery as the NAND holds it: INT8 codes with bit errors, and their scale."""
+        key = (gallery.data_ptr(), tuple(gallery.shape))
+        if key not in self._stored:
+            codes, scale = quantize(gallery.float(), self.vector_bits)
+            if self.bit_error_rate > 0:
+                gen = torch.Generator().manual_seed(self.seed * 1000003 + codes.numel())
+                raw = codes.to(torch.int64) % 2**self.vector_bits  # two's complement bytes
+                bits = torch.arange(self.vector_bits)
+                flips = torch.rand((*raw.shape, self.vector_bits), generator=gen)
+                mask = ((flips < self.bit_error_rate).to(torch.int64) << bits).sum(-1)
+                raw = raw ^ mask
+                top = 2 ** (self.vector_bits - 1)
+                codes = torch.where(raw >= top, raw - 2 * top, raw).float()
+            self._stored[key] = (codes, scale)
+        return self._stored[key]
 
     def transform_output(self, op_class, name, inputs, output, meta):  # noqa: ANN001
         if op_class != ops.OpClass.SIMILARITY_SEARCH:
@@ -313,20 +333,11 @@ class NandSimilarityEffect(ops.OpHook):
         q, gallery = inputs
         k = output.shape[-1]
         with torch.no_grad():
-            qq, sq = quantize(q.float(), self.vector_bits)
-            qg, sg = quantize(gallery.float(), self.vector_bits)
-            approx = qq @ qg.T * (sq * sg)
-            lo = approx.amin(dim=-1, keepdim=True)
-            hi = approx.amax(dim=-1, keepdim=True)
-            levels = 2**self.similarity_bits - 1
-            scale = (hi - lo).clamp(min=1e-30) / levels
-            approx = torch.round((approx - lo) / scale)
-            n_cand = min(gallery.shape[0], max(k, k * self.factor))
+            qq, _ = quantize(q.float(), self.vector_bits)
+            codes, _ = self.stored(gallery)
+            scores = qq @ codes.T  # exact integer arithmetic (the scales do not reorder)
             # ties broken towards lower index, deterministically
-            cand = torch.sort(approx, dim=-1, descending=True, stable=True).indices[:, :n_cand]
-            exact = torch.einsum("qd,qcd->qc", q.float(), gallery.float()[cand])
-            best = exact.topk(k, dim=-1).indices
-            return cand.gather(-1, best)
+            return torch.sort(scores, dim=-1, descending=True, stable=True).indices[:, :k]
 
 
 def describe(hooks: list[ops.OpHook]) -> list[dict[str, Any]]:

@@ -69,6 +69,8 @@ def render_profile(out: Console, name: str) -> None:
 
 
 def render_validation(out: Console, checks: list) -> None:  # noqa: ANN001 (list[Check])
+    from seqbench.accel.validate import status_lines
+
     table = Table(
         "paper",
         "headline",
@@ -88,6 +90,10 @@ def render_validation(out: Console, checks: list) -> None:  # noqa: ANN001 (list
         ours = "—" if c.ours is None else f"{c.ours:.3g} {c.unit}"
         table.add_row(c.paper_name, f"[{i}] {c.claim}", paper, ours, error, within)
     out.print(table)
+    out.print("state of each headline:")
+    for line in status_lines(checks):
+        out.print(line, highlight=False, soft_wrap=True)
+    out.print("notes:")
     for i, c in enumerate(checks, 1):
         if c.note:
             out.print(f"[{i}] {c.source}: {c.note}", highlight=False)
@@ -131,18 +137,28 @@ def show_cmd(name: str) -> None:
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="Also write the checks as JSON."
 )
-def validate_cmd(json_path: str | None) -> None:
-    """Reproduce each paper's headline comparison on its own workload: paper vs ours, error.
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the checks as markdown (accelerators/VALIDATION.md is this output).",
+)
+def validate_cmd(json_path: str | None, markdown_path: str | None) -> None:
+    """Reproduce each paper's headline comparison on its own workload: paper vs ours, error,
+    and whether it is reproduced or which public fact is missing.
 
     \b
     Example:
-      seqbench accels validate --json validate.json
+      seqbench accels validate --markdown accelerators/VALIDATION.md
     """
     from seqbench import atomic
-    from seqbench.accel.validate import run_validation
+    from seqbench.accel.validate import render_markdown, run_validation
 
     checks = run_validation()
     render_validation(console, checks)
     if json_path:
         atomic.write_json(json_path, [c.to_dict() for c in checks])
         console.print(f"wrote {json_path}")
+    if markdown_path:
+        atomic.write_text(markdown_path, render_markdown(checks))
+        console.print(f"wrote {markdown_path}")

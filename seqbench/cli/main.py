@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seqbench import __version__
+from seqbench.config import DEFAULT_PRESET, PRESETS
 from seqbench.errors import SeqbenchError
 
 # Piped output (logs, CI) gets wide tables instead of Rich's 80-column default.
@@ -24,8 +25,8 @@ err = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 1
 
 PRESET = click.option(
     "--preset",
-    type=click.Choice(["tiny", "quick", "full"]),
-    default="quick",
+    type=click.Choice(PRESETS),
+    default=DEFAULT_PRESET,
     show_default=True,
     help="Size preset from the task spec (tiny: tests, quick: demo, full: leaderboard).",
 )
@@ -265,7 +266,7 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
 @click.option("--no-train", is_flag=True, help="Fail instead of training a missing checkpoint.")
 @click.option(
     "--preset",
-    type=click.Choice(["tiny", "quick", "full"]),
+    type=click.Choice(PRESETS),
     default=None,
     help="Size preset from the task spec [default: quick; with --checkpoint: its own].",
 )
@@ -332,7 +333,7 @@ def eval_cmd(
         records = eval_task(
             task,
             model,
-            preset or "quick",
+            preset or DEFAULT_PRESET,
             split=split,
             beam=beam,
             accels=accel,
@@ -519,9 +520,11 @@ def run_cmd(
         check_ray_address(address)  # seconds, not minutes of Ray retries
 
     limits: int | dict[str, int] | None = effects_limit
+    test_sets: dict[str, list[str]] = {}
     if not tasks:
         suite = load_suite(preset)
         tasks = suite.tasks
+        test_sets = suite.test_sets
         if limits is None:
             limits = suite.effects_limit
         out.print(f"suite [bold]{suite.name}[/]: {suite.description}")
@@ -536,6 +539,7 @@ def run_cmd(
         jobs=jobs,
         address=address,
         on_records=lambda records: out.print(eval_table(records)),
+        test_sets=test_sets,
     )
     for path in paths:
         out.print(f"wrote {path}")

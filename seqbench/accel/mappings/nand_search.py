@@ -1,15 +1,16 @@
 """Vector similarity search in 3D NAND (ICE) and the conventional flow it replaces.
 
-``nand_search`` (ICE): the gallery stays in NAND; the query is applied on the word lines
-and one in-array read compares it with ``nand.words_per_read`` stored words of
-``nand.dims_per_word`` dimensions each, so a search takes
-ceil(N / words_per_read) x ceil(D / dims_per_word) reads spread over ``nand.planes``.
-The in-array similarity has bounded resolution, so ``search.candidate_factor`` x k
-candidates leave the chip over the NAND interface and the host re-ranks them exactly.
+``nand_search`` (ICE, from its published figures): the gallery stays in NAND as INT8
+vectors; one vector-vector multiplication (VVM) scores the query against
+``nand.bytes_per_vvm`` of stored vectors in ``nand.vvm_latency`` (an average that already
+includes the 4-plane parallelism) and ``nand.vvm_energy``; the rest of the system (controllers,
+SRAM, interface, NAND periphery) draws ``system.search_power`` minus the VVMs' own power while
+the search runs. The arithmetic is exact INT8, so only the top k (index and score) leave the
+chip: no candidates for the host to re-rank.
 
 ``nand_host_scan`` (the baseline of the ICE paper): every page of the gallery is read,
 moved over the NAND interface into DRAM (written, then read by the CPU) and scored on the
-host. Host compute in both is priced by the fallback profile's roofline.
+host, priced by the fallback profile's roofline.
 """
 
 from __future__ import annotations
@@ -55,39 +56,31 @@ class NandSearch(Mapping):
     def requires(self, profile: Profile) -> dict[str, str]:
         return {
             **COMMON,
-            "nand.words_per_read": "count",
-            "nand.dims_per_word": "count",
-            "nand.search_latency": "time",
-            "nand.search_energy": "energy",
-            "nand.planes": "count",
-            "search.candidate_factor": "count",
+            "nand.bytes_per_vvm": "bytes",
+            "nand.vvm_latency": "time",
+            "nand.vvm_energy": "energy",
+            "system.search_power": "power",
         }
 
     def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
         queries, dims, vectors = op.dims["m"], op.dims["k"], op.dims["n"]
         top_k = int(op.meta.get("k", 1))
-        reads = math.ceil(vectors / profile.get("nand.words_per_read", "count")) * math.ceil(
-            dims / profile.get("nand.dims_per_word", "count")
-        )
-        planes = profile.get("nand.planes", "count")
+        gallery_bytes = vectors * dims * profile.get("precision.vector_bits", "bits") / 8
+        vvms = queries * math.ceil(gallery_bytes / profile.get("nand.bytes_per_vvm", "bytes"))
+        t_search = vvms * profile.get("nand.vvm_latency", "time")
+        e_vvm = vvms * profile.get("nand.vvm_energy", "energy")
+        # the rest of the system while searching (never below zero)
+        e_rest = max(0.0, t_search * profile.get("system.search_power", "power") - e_vvm)
         cost = OpCost(effective_macs=op.macs)
-        cost.add(
-            "search",
-            queries * math.ceil(reads / planes) * profile.get("nand.search_latency", "time"),
-            queries * reads * profile.get("nand.search_energy", "energy"),
-        )
-        candidates = min(vectors, top_k * int(profile.get("search.candidate_factor", "count")))
-        moved_bits = (
-            queries * (candidates + 1) * dims * profile.get("precision.vector_bits", "bits")
-        )
+        cost.add("search", t_search, e_vvm)
+        cost.add("data_movement", 0.0, e_rest)
+        result_bits = queries * top_k * 2 * 32  # index and score per result
         cost.add(
             "data_movement",
-            moved_bits / 8 / profile.get("nand.interface_bandwidth", "bandwidth"),
-            moved_bits * profile.get("nand.interface_energy", "energy_per_bit"),
+            result_bits / 8 / profile.get("nand.interface_bandwidth", "bandwidth"),
+            result_bits * profile.get("nand.interface_energy", "energy_per_bit"),
         )
-        cost.merge(_host_part(op, ctx, queries, candidates))
-        cost.count("nand_search_reads", queries * reads)
-        cost.count("candidates_moved", queries * candidates)
+        cost.count("nand_vvms", vvms)
         return cost
 
 
