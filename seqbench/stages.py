@@ -39,8 +39,10 @@ def prepare_task(
         # Prepared first: a source that does not read is never written into the user's spec.
         first = family.prepare(spec, subset, preset, source_override=source, force=force)
         written = bind_source(spec, effective, source)
+        every = f" and for all its subsets ({', '.join(spec.subsets)})" if spec.subsets else ""
         console.print(
-            f"{spec.name} now reads {effective.describe()} in every stage (train, eval, run): "
+            f"{spec.name} now reads {effective.describe()} in every stage (train, eval, run)"
+            f"{every}: "
             f"{written} (delete it to go back to the bundled spec)",
             markup=False,
             highlight=False,

@@ -165,7 +165,6 @@ def prepare(tasks: tuple[str, ...], preset: str, source: str | None, force: bool
     Examples:
       seqbench prepare scan:length --preset full
       seqbench prepare multi30k --preset full --source local:../shared/data/multi30k
-      seqbench prepare scan --source local:../shared/data/scan   # SCAN's own files
     """
     from seqbench.stages import prepare_task
 

@@ -102,8 +102,10 @@ def _offline_error(hub_id: str, config: str | None, fields: Fields) -> SeqbenchE
     name = hub_id + (f" [{config}]" if config else "")
     return SeqbenchError(
         f"cannot fetch {name} from the Hugging Face hub: offline and not in the local HF cache",
-        f"download it where there is network and pass --source local:PATH (split files "
-        f"train/validation/test .jsonl or .parquet with fields {fields.src!r}, {fields.tgt!r})",
+        f"download it where there is network, then once `seqbench prepare TASK --source "
+        f"local:PATH` (Moses train/val/test*.{fields.src}|.{fields.tgt}[.gz] files, or "
+        f"train/validation/test .jsonl or .parquet with fields {fields.src!r}, {fields.tgt!r}); "
+        "train, eval and run then read it too",
     )
 
 
