@@ -16,8 +16,10 @@ from seqbench import paths
 from seqbench.errors import SeqbenchError
 from seqbench.registry import did_you_mean
 
-# Size presets every task spec may define: tiny (tests), quick (demo), full (leaderboard).
+# Size presets every task spec may define: tiny (tests), quick (demo), full (leaderboard). The
+# CLI's choices, the spec validation and the default all read these two names.
 PRESETS = ("tiny", "quick", "full")
+DEFAULT_PRESET = "quick"
 _FAMILIES_DIR = Path(__file__).parent / "families"
 
 
@@ -156,6 +158,11 @@ def load_task_spec(path: Path) -> TaskSpec:
         raise SeqbenchError(f"{where} lacks {missing}", "see tasks/scan.yaml for a complete spec")
     known = set(required) | {"description", "subsets", "default_subset", "size"}
     _reject_unknown(raw, known, where)
+    unknown_presets = sorted(set(raw["presets"] or {}) - set(PRESETS))
+    if unknown_presets:
+        raise SeqbenchError(
+            f"{where}: unknown preset(s) {unknown_presets}", f"presets: {', '.join(PRESETS)}"
+        )
     families = family_names()
     if raw["family"] not in families:
         raise SeqbenchError(

@@ -7,7 +7,7 @@ installed every function is a direct call to the underlying torch op.
 
 Hooks are installed with :func:`hooks` as a context manager::
 
-    with ops.hooks(Tracer(), *effect_hooks(profile)):
+    with ops.hooks(Tracer(), *effect_hooks(profile)):   # seqbench.trace, seqbench.accel.effects
         model(batch)
 """
 

@@ -17,7 +17,7 @@ from typing import Any
 from seqbench import bundle, checkpoints, locks
 from seqbench.accel.profile import resolve_profiles
 from seqbench.atomic import atomic_dir
-from seqbench.config import TaskSpec, load_task
+from seqbench.config import DEFAULT_PRESET, TaskSpec, load_task
 from seqbench.errors import SeqbenchError
 from seqbench.evaluate import EvalRequest, _quality, run
 from seqbench.families.base import Prepared, TaskFamily, family_for
@@ -241,7 +241,7 @@ def eval_checkpoint(
         if not (task and model):
             raise SeqbenchError("eval needs --task and --model, or --checkpoint PATH", "")
         spec, subset, prepared, checkpoint = _local_checkpoint(
-            task, model, preset or "quick", 0 if seed is None else seed
+            task, model, preset or DEFAULT_PRESET, 0 if seed is None else seed
         )
         if test_set:
             prepared = family_for(spec).prepare_test_set(

@@ -14,7 +14,6 @@ from seqbench import paths
 from seqbench.config import TaskSpec, load_task_spec
 from seqbench.data import cache
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import family_for
 from seqbench.families.translation import family as translation
 from seqbench.families.translation import prepare as translation_prepare
 from seqbench.families.translation.family import Seq2SeqBatch, TranslationFamily
@@ -52,10 +51,6 @@ def _spec_for(tmp_path: Path, source: dict) -> TaskSpec:
     path = tmp_path / "toy.yaml"
     path.write_text(json.dumps(raw), "utf-8")
     return load_task_spec(path)
-
-
-def test_registered_as_an_instance(scan_spec: TaskSpec) -> None:
-    assert isinstance(family_for(scan_spec), TranslationFamily)
 
 
 def test_prepare_scan_tiny_layout_and_manifest(

@@ -295,7 +295,7 @@ def test_answer_outside_the_vocabulary_is_scored_wrong(home: Path) -> None:
 def test_bad_jsonl_line_names_its_number(home: Path) -> None:
     path = jsonl_source(home / "data", generic_lines(3), generic_images())
     path.write_text(path.read_text() + "{not json\n")
-    with pytest.raises(SeqbenchError, match=r"questions\.jsonl:4: not valid JSON"):
+    with pytest.raises(SeqbenchError, match=r"questions\.jsonl line 4: not JSON"):
         prepare("vqav2", f"local:{path}")
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seqbench import __version__
+from seqbench.config import DEFAULT_PRESET, PRESETS
 from seqbench.errors import SeqbenchError
 
 # Piped output (logs, CI) gets wide tables instead of Rich's 80-column default.
@@ -24,8 +25,8 @@ err = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 1
 
 PRESET = click.option(
     "--preset",
-    type=click.Choice(["tiny", "quick", "full"]),
-    default="quick",
+    type=click.Choice(PRESETS),
+    default=DEFAULT_PRESET,
     show_default=True,
     help="Size preset from the task spec (tiny: tests, quick: demo, full: leaderboard).",
 )
@@ -234,7 +235,7 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
 @click.option("--no-train", is_flag=True, help="Fail instead of training a missing checkpoint.")
 @click.option(
     "--preset",
-    type=click.Choice(["tiny", "quick", "full"]),
+    type=click.Choice(PRESETS),
     default=None,
     help="Size preset from the task spec [default: quick; with --checkpoint: its own].",
 )
@@ -301,7 +302,7 @@ def eval_cmd(
         records = eval_task(
             task,
             model,
-            preset or "quick",
+            preset or DEFAULT_PRESET,
             split=split,
             beam=beam,
             accels=accel,

@@ -256,11 +256,36 @@ class TaskFamily(ABC):
         force: bool = False,
     ) -> Prepared:
         """``source`` read whole as a ``test`` split, encoded as the checkpoint's data was
-        (``model_data``: its tokenizer files, ``model_manifest``: its prepared manifest)."""
+        (``model_data``: its tokenizer files, ``model_manifest``: its prepared manifest).
+
+        Written once like :meth:`prepare`: cached under ``NAME@FOLDER`` by
+        :meth:`test_set_identity`, built by :meth:`build_test_set`.
+        """
+        prepared, _ = cached_prepare(
+            test_set_spec(spec, source),
+            None,
+            preset,
+            self.test_set_identity(source, model_data, model_manifest),
+            lambda tmp: self.build_test_set(tmp, source, model_data, model_manifest),
+            force=force,
+        )
+        return prepared
+
+    def test_set_identity(
+        self, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What an external test set's fingerprint hashes: the source and the checkpoint's
+        tokenizer files. A family without external test sets keeps this refusal."""
         raise SeqbenchError(
             f"the {self.name} family cannot read an external test set yet",
             "evaluate on the task's own test split (drop --test-set)",
         )
+
+    def build_test_set(
+        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Write ``source`` as the ``test`` split into ``tmp``; returns the manifest."""
+        raise NotImplementedError  # only reached after test_set_identity accepted the source
 
     def train_options(self, spec: TaskSpec, preset: str, model: str) -> dict[str, Any]:
         """Training hyper-parameters from the preset: epochs, batch_size, lr, patience..."""
@@ -345,8 +370,6 @@ def cached_prepare(
 
 def test_set_spec(spec: TaskSpec, source: SourceSpec) -> TaskSpec:
     """The task spec an external test set is filed under: ``NAME@FOLDER`` (its own row)."""
-    import dataclasses
-
     where = Path(str(source.local or source.hub or "external")).expanduser()
     label = where.name.removesuffix(".gz").split(".")[0] if where.suffix else where.name
     return dataclasses.replace(spec, name=f"{spec.name}@{label}", source=source)

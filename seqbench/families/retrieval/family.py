@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from seqbench.config import SourceSpec, TaskSpec
+from seqbench.data.cache import file_sha256
 from seqbench.data.images import to_tensor
 from seqbench.data.tokenize import PAD_ID
 from seqbench.families.base import (
@@ -35,11 +36,9 @@ from seqbench.families.base import (
     EvalOutcome,
     Prepared,
     TaskFamily,
-    cached_prepare,
     pad_ids,
-    test_set_spec,
 )
-from seqbench.families.retrieval import prepare
+from seqbench.families.retrieval import prepare, test_set
 from seqbench.families.retrieval.store import RetrievalSplit, read_split
 from seqbench.metrics.retrieval import KS, recall_metrics
 from seqbench.models.dual_encoder import symmetric_info_nce
@@ -182,29 +181,16 @@ class RetrievalFamily(TaskFamily):
     ) -> dict[str, Any]:
         return prepare.build_cache(tmp, source, data, tokenizer)
 
-    def prepare_test_set(
-        self,
-        spec: TaskSpec,
-        preset: str,
-        source: SourceSpec,
-        model_data: Path,
-        model_manifest: dict[str, Any],
-        *,
-        force: bool = False,
-    ) -> Prepared:
-        from seqbench.data.cache import file_sha256
-        from seqbench.families.retrieval import test_set
-
+    def test_set_identity(
+        self, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
+    ) -> dict[str, Any]:
         tokenizer = file_sha256(model_data / prepare.TOKENIZER_FILE)
-        prepared, _ = cached_prepare(
-            test_set_spec(spec, source),
-            None,
-            preset,
-            test_set.identity(source, model_manifest, tokenizer),
-            lambda tmp: test_set.build(tmp, source, model_data, model_manifest),
-            force=force,
-        )
-        return prepared
+        return test_set.identity(source, model_manifest, tokenizer)
+
+    def build_test_set(
+        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
+    ) -> dict[str, Any]:
+        return test_set.build(tmp, source, model_data, model_manifest)
 
     def read_split(self, directory: Path, split: str) -> RetrievalSplit:
         return read_split(directory, split)

@@ -20,7 +20,6 @@ train (seeded sample for all but the last); an image id never appears in two spl
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sys
@@ -38,6 +37,7 @@ from seqbench.config import SourceSpec
 from seqbench.data import hub
 from seqbench.data.generators import get_generator
 from seqbench.data.images import open_image, to_array
+from seqbench.data.jsonl import json_lines
 from seqbench.data.splits import split_of
 from seqbench.errors import SeqbenchError
 from seqbench.progress import console
@@ -221,17 +221,9 @@ def table_records(
 
 def read_jsonl(path: Path) -> pa.Table:
     """A JSONL file as an Arrow table (one row per line; blank lines skipped)."""
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise SeqbenchError(
-                f"{path} line {number} is not JSON: {err.msg}",
-                'each line must be {"image": "file.jpg", "captions": ["...", ...]}',
-            ) from err
+    lines = path.read_text(encoding="utf-8").splitlines()
+    fix = 'each line must be {"image": "file.jpg", "captions": ["...", ...]}'
+    rows = [row for _, row in json_lines(lines, path, fix)]
     if not rows:
         raise SeqbenchError(f"{path} is empty", "add one JSON line per image")
     return pa.Table.from_pylist(rows)

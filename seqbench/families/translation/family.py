@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqbench import decode
-from seqbench.config import SourceSpec, TaskSpec
+from seqbench.config import SourceSpec
+from seqbench.data.cache import file_sha256
 from seqbench.data.tokenize import BOS_ID, EOS_ID, PAD_ID, SentencePieceTokenizer
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import (
@@ -33,12 +34,10 @@ from seqbench.families.base import (
     EvalOutcome,
     Prepared,
     TaskFamily,
-    cached_prepare,
     pad_ids,
     split_caps,
-    test_set_spec,
 )
-from seqbench.families.translation import prepare
+from seqbench.families.translation import prepare, test_set
 from seqbench.families.translation.sources import open_source
 from seqbench.families.translation.store import SplitData, read_split
 from seqbench.metrics.text import corpus_bleu, corpus_chrf, exact_match
@@ -119,30 +118,17 @@ class TranslationFamily(TaskFamily):
         opened = open_source(source, subset, split_caps(data))
         return prepare.build_cache(tmp, opened, tokenizer, data)
 
-    def prepare_test_set(
-        self,
-        spec: TaskSpec,
-        preset: str,
-        source: SourceSpec,
-        model_data: Path,
-        model_manifest: dict[str, Any],
-        *,
-        force: bool = False,
-    ) -> Prepared:
-        from seqbench.data.cache import file_sha256
-        from seqbench.families.translation import test_set
-
+    def test_set_identity(
+        self, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
+    ) -> dict[str, Any]:
         files = {s: str(model_manifest["tokenizer"][s]["file"]) for s in test_set.SIDES}
         hashes = {s: file_sha256(model_data / name) for s, name in files.items()}
-        prepared, _ = cached_prepare(
-            test_set_spec(spec, source),
-            None,
-            preset,
-            test_set.identity(source, model_manifest, hashes),
-            lambda tmp: test_set.build(tmp, source, model_data, model_manifest),
-            force=force,
-        )
-        return prepared
+        return test_set.identity(source, model_manifest, hashes)
+
+    def build_test_set(
+        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
+    ) -> dict[str, Any]:
+        return test_set.build(tmp, source, model_data, model_manifest)
 
     def read_split(self, directory: Path, split: str) -> SplitData:
         return read_split(directory / f"{split}.parquet")

@@ -18,7 +18,6 @@ Formats are a registry (:data:`FORMATS`); ``fields`` map src/tgt to JSON/parquet
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from seqbench.data.generators.scan import parse_line as parse_scan_line
+from seqbench.data.jsonl import json_lines
 from seqbench.data.splits import SPLIT_ALIASES, split_of
 from seqbench.errors import SeqbenchError
 from seqbench.registry import Registry
@@ -148,14 +148,9 @@ def read_jsonl(shard: Shard, fields: Fields) -> list[Pair]:
     """One JSON object a line; ``fields`` are dotted paths (``en``, ``translation.de``)."""
     (path,) = shard
     pairs = []
-    for number, line in enumerate(_lines(path), start=1):
-        if not line.strip():
-            continue
+    for number, record in json_lines(_lines(path), path, FORMAT_HINT):
         try:
-            record = json.loads(line)
             pairs.append((str(_lookup(record, fields.src)), str(_lookup(record, fields.tgt))))
-        except json.JSONDecodeError as err:
-            raise SeqbenchError(f"{path} line {number}: not JSON ({err.msg})", FORMAT_HINT) from err
         except KeyError as err:
             keys = sorted(record) if isinstance(record, dict) else type(record).__name__
             raise SeqbenchError(

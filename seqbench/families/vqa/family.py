@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqbench.config import SourceSpec, TaskSpec
+from seqbench.data.cache import file_sha256
 from seqbench.data.images import NORMALISATIONS
 from seqbench.data.tokenize import PAD_ID, sentencepiece_settings
 from seqbench.errors import SeqbenchError
@@ -40,11 +41,9 @@ from seqbench.families.base import (
     EvalOutcome,
     Prepared,
     TaskFamily,
-    cached_prepare,
     pad_ids,
-    test_set_spec,
 )
-from seqbench.families.vqa import prepare, store
+from seqbench.families.vqa import prepare, store, test_set
 from seqbench.families.vqa.store import OUT_OF_VOCABULARY, VQASplit
 from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
 from seqbench.progress import make_progress
@@ -185,30 +184,16 @@ class VQAFamily(TaskFamily):
 
     data_option_keys = prepare.DATA_OPTIONS
 
-    def prepare_test_set(
-        self,
-        spec: TaskSpec,
-        preset: str,
-        source: SourceSpec,
-        model_data: Path,
-        model_manifest: dict[str, Any],
-        *,
-        force: bool = False,
-    ) -> Prepared:
-        from seqbench.data.cache import file_sha256
-        from seqbench.families.vqa import test_set as vqa_test_set
-
+    def test_set_identity(
+        self, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
+    ) -> dict[str, Any]:
         tokenizer = file_sha256(model_data / str(model_manifest["tokenizer"]["file"]))
-        parts = vqa_test_set.identity(source, model_manifest, tokenizer)
-        prepared, _ = cached_prepare(
-            test_set_spec(spec, source),
-            None,
-            preset,
-            parts,
-            lambda tmp: vqa_test_set.build(tmp, source, model_data, model_manifest),
-            force=force,
-        )
-        return prepared
+        return test_set.identity(source, model_manifest, tokenizer)
+
+    def build_test_set(
+        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
+    ) -> dict[str, Any]:
+        return test_set.build(tmp, source, model_data, model_manifest)
 
     def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
         out = super().data_options(spec, preset)

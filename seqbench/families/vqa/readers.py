@@ -21,6 +21,7 @@ from typing import Any
 
 from seqbench.config import SourceSpec
 from seqbench.data import hub
+from seqbench.data.jsonl import json_lines
 from seqbench.errors import SeqbenchError
 from seqbench.families.vqa.sources import (
     LOCAL_FIX,
@@ -218,15 +219,7 @@ class JsonlReader(Reader):
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except OSError as err:
             raise SeqbenchError(f"cannot read {self.path}: {err}", LOCAL_FIX) from err
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise SeqbenchError(
-                    f"{self.path}:{number}: not valid JSON ({err.msg})", "fix or remove that line"
-                ) from err
+        for number, row in json_lines(lines, self.path, "fix or remove that line"):
             if not isinstance(row, dict) or "image" not in row or "question" not in row:
                 raise SeqbenchError(
                     f"{self.path}:{number}: a line needs at least 'image' and 'question'",
