@@ -37,6 +37,8 @@ class Cell:
     split: str = "test"
     accels: str = "all"
     effects_limit: int | None = None
+    # External test sets (``local:PATH``) the cell's checkpoint is also scored on.
+    test_sets: tuple[str, ...] = ()
 
     def label(self) -> str:
         return f"{self.task} / {self.model} ({self.preset}, seed {self.seed})"
@@ -48,18 +50,29 @@ def profile_names(accels: str) -> list[str]:
 
 def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
     """True when a record exists for every profile of the cell."""
+    from seqbench.families.base import family_for, test_set_spec
+
     spec, subset = load_task(cell.task)
-    key = task_key(spec, subset)
-    have = {
-        r["profile"]
-        for r in records
-        if r["task"] == key
-        and r["model"] == cell.model
-        and r["split"] == cell.split
-        and r.get("preset") == cell.preset
-        and r.get("seed") == cell.seed
-    }
-    return set(profile_names(cell.accels)) <= have
+    keys = [task_key(spec, subset)]
+    family = family_for(spec)
+    for test_set in cell.test_sets:
+        keys.append(
+            task_key(test_set_spec(spec, family.effective_source(spec.source, test_set)), None)
+        )
+    wanted = set(profile_names(cell.accels))
+    for key in keys:
+        have = {
+            r["profile"]
+            for r in records
+            if r["task"] == key
+            and r["model"] == cell.model
+            and r["split"] == cell.split
+            and r.get("preset") == cell.preset
+            and r.get("seed") == cell.seed
+        }
+        if not wanted <= have:
+            return False
+    return True
 
 
 # Runs one cell and returns its records. Worker processes get it pickled by name, so it must

@@ -83,8 +83,9 @@ def eval_task(
 
 
 def run_cell(cell: Cell) -> list[dict[str, Any]]:
-    """One suite cell: train when no checkpoint exists, then evaluate; returns its records."""
-    return eval_task(
+    """One suite cell: train when no checkpoint exists, then evaluate (on the task's test set,
+    then on each of the cell's external test sets); returns its records."""
+    records = eval_task(
         cell.task,
         cell.model,
         cell.preset,
@@ -93,6 +94,34 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         seed=cell.seed,
         effects_limit=cell.effects_limit,
     )
+    from seqbench.portable import eval_checkpoint
+
+    for test_set in cell.test_sets:
+        records += eval_checkpoint(
+            None,
+            task=cell.task,
+            model=cell.model,
+            preset=cell.preset,
+            seed=cell.seed,
+            test_set=test_set,
+            accels=cell.accels,
+            effects_limit=cell.effects_limit,
+        )
+    return records
+
+
+def _present(test_sets: list[str]) -> list[str]:
+    """The test sets whose local folder or file exists (others are skipped, with a warning)."""
+    from seqbench.config import SourceSpec
+
+    kept = []
+    for test_set in test_sets:
+        source = SourceSpec.from_cli(test_set)
+        if source.kind == "local" and not Path(str(source.local)).expanduser().exists():
+            console.print(f"[yellow]warning:[/] test set {test_set} is absent here: skipped")
+            continue
+        kept.append(test_set)
+    return kept
 
 
 def write_report(
@@ -117,11 +146,14 @@ def run_suite(
     jobs: int = 1,
     address: str | None = None,
     on_records: Callable[[list[dict[str, Any]]], None] | None = None,
+    test_sets: dict[str, list[str]] | None = None,
 ) -> list[Path]:
     """Prepare every task, run each (task, model) cell not finished yet, then report.
 
     ``effects_limit``: examples that profiles with effects re-score, for every task (an int)
     or per family (a dict). ``on_records`` gets each finished cell's records (the CLI prints).
+    ``test_sets``: per task, external test sets each model is also scored on (a local one
+    that is absent is skipped with a warning).
     """
     cells = []
     for ref in tasks:
@@ -130,7 +162,8 @@ def run_suite(
         console.print(f"[bold]{prepared.key}[/]: data {'cached' if cached else 'prepared'}")
         models = spec.preset(preset).get("models", spec.models)
         limit = effects_limit.get(spec.family) if isinstance(effects_limit, dict) else effects_limit
-        cells += [Cell(ref, model, preset, seed, "test", accels, limit) for model in models]
+        extra = tuple(_present((test_sets or {}).get(ref, [])))
+        cells += [Cell(ref, model, preset, seed, "test", accels, limit, extra) for model in models]
 
     def done(cell: Cell, records: list[dict[str, Any]]) -> None:
         if on_records:

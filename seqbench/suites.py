@@ -20,6 +20,8 @@ class Suite:
     description: str
     tasks: tuple[str, ...]
     effects_limit: dict[str, int] = field(default_factory=dict)
+    # Per task, external test sets its models are also scored on (``local:PATH``).
+    test_sets: dict[str, list[str]] = field(default_factory=dict)
 
 
 def suites_dir() -> Path:
@@ -44,10 +46,19 @@ def load_suite(name: str) -> Suite:
         raise SeqbenchError(f"suite {path} is not valid YAML: {err}", "fix the file") from err
     if not isinstance(raw, dict) or not raw.get("tasks"):
         raise SeqbenchError(f"suite {path} lists no tasks", "add `tasks: [scan, ...]`")
-    unknown = sorted(set(raw) - {"description", "tasks", "effects_limit"})
+    unknown = sorted(set(raw) - {"description", "tasks", "effects_limit", "test_sets"})
     if unknown:
         raise SeqbenchError(
-            f"suite {path} has unknown key(s) {unknown}", "known: description, tasks, effects_limit"
+            f"suite {path} has unknown key(s) {unknown}",
+            "known: description, tasks, effects_limit, test_sets",
+        )
+    test_sets = raw.get("test_sets") or {}
+    if not isinstance(test_sets, dict) or not all(
+        isinstance(v, list) and all(isinstance(t, str) and t for t in v) for v in test_sets.values()
+    ):
+        raise SeqbenchError(
+            f"suite {path}: test_sets must map a task to a list of sources",
+            "write e.g. `test_sets: {sort-of-clevr: [local:../shared/data/sort-of-clevr-ref]}`",
         )
     tasks = raw["tasks"]
     if not isinstance(tasks, list) or not all(isinstance(t, str) and t for t in tasks):
@@ -68,4 +79,5 @@ def load_suite(name: str) -> Suite:
         description=str(raw.get("description", "")),
         tasks=tuple(tasks),
         effects_limit={str(k): v for k, v in limits.items()},
+        test_sets={str(k): list(v) for k, v in test_sets.items()},
     )

@@ -325,3 +325,35 @@ def test_external_retrieval_test_set_is_one_whole_gallery(tmp_path: Path) -> Non
     info = record["test_set"]
     assert info["images"] == 3 and info["captions"] == 6
     assert info["captions_with_unknown_pieces"] >= 3  # 'zebra' is no caption word of the task
+
+
+def test_suite_cell_scores_its_external_test_sets_and_knows_when_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    from seqbench.data.generators import sort_of_clevr as soc
+    from seqbench.executor import Cell, is_done
+    from seqbench.stages import run_cell
+
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / "home"))
+    split = soc.generate_split(2, seed=9, stream=1, counts={"relational": 2})
+    folder = tmp_path / "ref"
+    folder.mkdir()
+    columns = split.columns()
+    for i, image in enumerate(split.images):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    rows = [
+        {
+            "image": f"{split.questions.image[q]}.png",
+            "question": columns["question"][q],
+            "answers": [columns["answer"][q]],
+        }
+        for q in range(len(split.questions))
+    ]
+    (folder / "ref.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cell = Cell(TASK, MODEL, PRESET, 0, "test", "cpu", None, (f"local:{folder}",))
+    made = run_cell(cell)
+    assert sorted(r["task"] for r in made) == ["sort-of-clevr", "sort-of-clevr@ref"]
+    assert is_done(cell, made)
+    assert not is_done(cell, [r for r in made if r["task"] == TASK])

@@ -489,9 +489,11 @@ def run_cmd(
         check_ray_address(address)  # seconds, not minutes of Ray retries
 
     limits: int | dict[str, int] | None = effects_limit
+    test_sets: dict[str, list[str]] = {}
     if not tasks:
         suite = load_suite(preset)
         tasks = suite.tasks
+        test_sets = suite.test_sets
         if limits is None:
             limits = suite.effects_limit
         out.print(f"suite [bold]{suite.name}[/]: {suite.description}")
@@ -506,6 +508,7 @@ def run_cmd(
         jobs=jobs,
         address=address,
         on_records=lambda records: out.print(eval_table(records)),
+        test_sets=test_sets,
     )
     for path in paths:
         out.print(f"wrote {path}")
