@@ -1,8 +1,9 @@
 """Atomic file writes: a temp file in the same folder, fsync, then ``os.replace``.
 
 A killed process leaves either the old file or the new one, never half of one. Temp names
-carry the writer's pid (``.NAME.tmp<PID>-XXXX.tmp``), so :func:`remove_stale_temps` can tell
-the leftovers of a dead process from the work of a live one.
+carry the writer's pid and host (``.NAME.tmp<PID>h<HOST>-XXXX.tmp``), so
+:func:`remove_stale_temps` can tell the leftovers of a dead process from the work of a live
+one (another machine's temp files, in a shared home, only by age).
 """
 
 from __future__ import annotations
@@ -10,23 +11,29 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from seqbench.errors import SeqbenchError
 
-# ``.NAME.tmp<PID>-<random>.tmp``: files and folders in the middle of being written.
-TEMP_NAME = re.compile(r"^\..+\.tmp(?P<pid>\d+)-[^.]*\.tmp$")
+# ``.NAME.tmp<PID>h<HOST>-<random>.tmp``: files and folders in the middle of being written.
+TEMP_NAME = re.compile(r"^\..+\.tmp(?P<pid>\d+)h(?P<host>[0-9a-f]{6})-[^.]*\.tmp$")
+# A temp file of another machine (a shared $SEQBENCH_HOME) is stale only when this old.
+FOREIGN_TEMP_AGE_S = 24 * 3600
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 
 
 def _temp_prefix(target: Path) -> str:
-    return f".{target.name}.tmp{os.getpid()}-"
+    return f".{target.name}.tmp{os.getpid()}h{HOST_TAG}-"
 
 
 def disk_full(target: Path, err: OSError) -> SeqbenchError:
@@ -180,6 +187,15 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _writer_gone(path: Path, pid: int, host: str) -> bool:
+    if host == HOST_TAG:
+        return not pid_alive(pid)
+    try:  # pids of other machines cannot be checked here: go by age
+        return time.time() - path.lstat().st_mtime > FOREIGN_TEMP_AGE_S
+    except OSError:
+        return False
+
+
 def stale_temps(root: Path, max_depth: int = 6) -> list[Path]:
     """Temp files and folders under ``root`` whose writer process is gone."""
     found: list[Path] = []
@@ -190,7 +206,7 @@ def stale_temps(root: Path, max_depth: int = 6) -> list[Path]:
         here = Path(folder)
         for name in [*dirs, *files]:
             match = TEMP_NAME.match(name)
-            if match and not pid_alive(int(match["pid"])):
+            if match and _writer_gone(here / name, int(match["pid"]), match["host"]):
                 found.append(here / name)
         # Never descend into temp folders (removed whole) or deeper than layouts go.
         dirs[:] = [d for d in dirs if not TEMP_NAME.match(d) and len(here.parts) - base < max_depth]

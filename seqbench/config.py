@@ -137,6 +137,45 @@ class TaskSpec:
         return subset
 
 
+# Preset sizes every family reads the same way: a count >= 1, or null for "all".
+PRESET_COUNTS = ("max_train", "max_eval", "max_length", "image_size")
+
+
+def _check_preset(name: str, opts: Any, where: str) -> dict[str, Any]:
+    """A preset's mapping with its sizes, seed and fractions type- and range-checked."""
+    if not isinstance(opts, dict):
+        raise SeqbenchError(f"{where}: preset {name!r} must be a mapping", "see tasks/scan.yaml")
+    for key in PRESET_COUNTS:
+        value = opts.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise SeqbenchError(
+                f"{where}: presets.{name}.{key} = {value!r} is not a whole number >= 1",
+                f"set {key} to a count >= 1, or null for all",
+            )
+    seed = opts.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SeqbenchError(
+            f"{where}: presets.{name}.seed = {seed!r} is not a whole number >= 0", "e.g. seed: 0"
+        )
+    fraction = opts.get("dev_fraction")
+    if fraction is not None and (
+        isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1
+    ):
+        raise SeqbenchError(
+            f"{where}: presets.{name}.dev_fraction = {fraction!r} is not in (0, 1)",
+            "e.g. dev_fraction: 0.1",
+        )
+    for key in ("train", "model", "model_overrides", "train_overrides"):
+        if opts.get(key) is not None and not isinstance(opts[key], dict):
+            raise SeqbenchError(
+                f"{where}: presets.{name}.{key} must be a mapping, got {opts[key]!r}",
+                "see tasks/scan.yaml",
+            )
+    return dict(opts)
+
+
 def _reject_unknown(raw: dict[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -175,6 +214,7 @@ def load_task_spec(path: Path) -> TaskSpec:
         paths.check_name(subset, "subset", where)
     if not isinstance(raw["presets"], dict):
         raise SeqbenchError(f"{where}: presets must be a mapping", "see tasks/scan.yaml")
+    presets = {k: _check_preset(k, v or {}, where) for k, v in raw["presets"].items()}
     return TaskSpec(
         name=str(raw["name"]),
         family=raw["family"],
@@ -183,7 +223,7 @@ def load_task_spec(path: Path) -> TaskSpec:
         tokenizer=dict(raw["tokenizer"] or {}),
         metrics=list(raw["metrics"]),
         models=list(raw["models"]),
-        presets={k: dict(v or {}) for k, v in raw["presets"].items()},
+        presets=presets,
         subsets=list(raw.get("subsets") or []),
         default_subset=raw.get("default_subset"),
         size=str(raw.get("size", "")),

@@ -228,11 +228,16 @@ def _train_locked(
     force: bool,
 ) -> TrainResult:
     directory, config, opts = plan.directory, plan.model_config, plan.options
-    seed_everything(seed)
-    model = build_model(model_name, config, family=spec.family)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"])
-    )
+
+    def fresh() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        seed_everything(seed)
+        model = build_model(model_name, config, family=spec.family)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"])
+        )
+        return model, optimizer
+
+    model, optimizer = fresh()
     steps_per_epoch = max(1, math.ceil(split_size(prepared, "train") / int(opts["batch_size"])))
     total_steps = steps_per_epoch * int(opts["epochs"])
     params = sum(p.numel() for p in model.parameters())
@@ -241,20 +246,33 @@ def _train_locked(
     best_score, best_state, stale, step, dev_metric = -math.inf, None, 0, 0, ""
     start_epoch, stopped, spent = 0, False, 0.0
     resumed = None if force else checkpoints.load_resume(directory)
-    if resumed is not None and resumed[1].get("identity") == plan.identity:
+    if resumed is not None:
         tensors, state = resumed
-        model.load_state_dict(
-            {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-        )
-        best = {k[len("best.") :]: v for k, v in tensors.items() if k.startswith("best.")}
-        best_state = best or None
-        _load_optimizer(optimizer, tensors, state["optimizer"])
-        _set_rng_state(state["rng"], tensors["rng.torch"])
-        log, step, stale = list(state["log"]), int(state["step"]), int(state["stale"])
-        best_score = float(state["best_score"]) if state["best_score"] is not None else -math.inf
-        dev_metric, start_epoch = str(state["dev_metric"]), int(state["epoch"])
-        stopped, spent = bool(state["stopped"]), float(state["elapsed_s"])
-        console.print(f"resuming {model_name} from epoch {start_epoch} ({directory})")
+        try:
+            if checkpoints.identity_hash(state["identity"]) != checkpoints.identity_hash(
+                plan.identity
+            ):
+                raise ValueError("it belongs to another configuration")
+            model.load_state_dict(
+                {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+            )
+            best = {k[len("best.") :]: v for k, v in tensors.items() if k.startswith("best.")}
+            _load_optimizer(optimizer, tensors, state["optimizer"])
+            _set_rng_state(state["rng"], tensors["rng.torch"])
+            best_state = best or None
+            log, step, stale = list(state["log"]), int(state["step"]), int(state["stale"])
+            best_score = -math.inf if state["best_score"] is None else float(state["best_score"])
+            dev_metric, start_epoch = str(state["dev_metric"]), int(state["epoch"])
+            stopped, spent = bool(state["stopped"]), float(state["elapsed_s"])
+            console.print(f"resuming {model_name} from epoch {start_epoch} ({directory})")
+        except (KeyError, ValueError, TypeError, RuntimeError) as err:
+            console.print(
+                f"[yellow]warning:[/] resume state in {directory} unusable ({err}); "
+                "training from the start"
+            )
+            model, optimizer = fresh()
+            log, best_score, best_state, stale, step = [], -math.inf, None, 0, 0
+            start_epoch, stopped, spent, dev_metric = 0, False, 0.0, ""
 
     console.print(
         f"training [bold]{model_name}[/] on {prepared.key} ({preset}, seed {seed}): "

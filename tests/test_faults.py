@@ -141,6 +141,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SEQBENCH_TASKS", str(folder))
     monkeypatch.setenv("SEQBENCH_QUIET", "1")
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / "ref"))
+    from seqbench.config import load_task
+    from seqbench.families.base import family_for
+
+    # Trace 4 samples, not 32 (the forked children inherit the patch).
+    monkeypatch.setattr(type(family_for(load_task("scan")[0])), "trace_limit", 4)
     return tmp_path
 
 

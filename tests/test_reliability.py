@@ -105,6 +105,36 @@ def test_two_trainers_of_one_run_train_it_once(home: Path) -> None:
     assert info["weights_sha256"] == results_hash(weights)
 
 
+def _hold_exclusive(home: str, guarded: str, ready, done) -> None:  # noqa: ANN001
+    os.environ["SEQBENCH_HOME"] = home
+    from seqbench import locks
+
+    with locks.hold(Path(guarded), "the test artifact"):
+        ready.set()
+        done.wait(60)
+
+
+def test_a_second_writer_is_told_who_holds_the_lock(home: Path) -> None:
+    from seqbench import locks
+    from seqbench.errors import SeqbenchError
+
+    guarded = home / "runs" / "x"
+    ctx = multiprocessing.get_context("fork")
+    ready, done = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_exclusive, args=(str(home), str(guarded), ready, done))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(SeqbenchError, match=f"in use by pid {holder.pid} "):
+            with locks.hold(guarded, "the test artifact", wait=False):
+                pass
+    finally:
+        done.set()
+        holder.join(30)
+    with locks.hold(guarded, "the test artifact", wait=False):  # free once its holder is gone
+        pass
+
+
 # --- Medium ---------------------------------------------------------------------------------
 
 
@@ -275,17 +305,23 @@ def test_atomic_dir_never_leaves_the_target_missing(
 
 
 def test_stale_temps_of_dead_processes_are_removed(home: Path) -> None:
+    from seqbench import atomic
+
     dead = 2**22 + 12345  # above pid_max on common kernels: no such process
     records = home / "results" / "scan__simple" / "gru" / "cpu"
     records.mkdir(parents=True)
-    stale = records / f".x.json.tmp{dead}-abcd.tmp"
-    live = records / f".y.json.tmp{os.getpid()}-abcd.tmp"
+    host = atomic.HOST_TAG
+    stale = records / f".x.json.tmp{dead}h{host}-abcd.tmp"
+    live = records / f".y.json.tmp{os.getpid()}h{host}-abcd.tmp"
+    # Another machine's temp (shared home) is left alone while young.
+    foreign = records / f".z.json.tmp{dead}h{'0' if host != '000000' else '1'}{host[1:]}-ab.tmp"
+    foreign.write_text("another host writes this")
     stale.write_text("half")
     live.write_text("being written")
-    cache_tmp = home / "cache" / "scan__simple" / f".0123abcd.tmp{dead}-zz.tmp"
+    cache_tmp = home / "cache" / "scan__simple" / f".0123abcd.tmp{dead}h{host}-zz.tmp"
     cache_tmp.mkdir(parents=True)
     assert invoke("list", "models").exit_code == 0  # any start cleans up
-    assert not stale.exists() and live.exists() and not cache_tmp.exists()
+    assert not stale.exists() and live.exists() and foreign.exists() and not cache_tmp.exists()
     cache_tmp.mkdir(parents=True)
     result = invoke("cache", "clean")
     assert "1 temp file" in result.output or not cache_tmp.exists()
@@ -321,6 +357,16 @@ def test_bad_training_options_name_file_key_and_range(
     assert result.exit_code == 2
     assert "scan.yaml" in result.output and key in result.output
     assert not list(paths.runs_dir().rglob("config.json")) if paths.runs_dir().exists() else True
+
+
+@pytest.mark.parametrize("key, value", [("max_train", -5), ("max_eval", 0), ("seed", "x")])
+def test_bad_preset_sizes_name_file_and_key(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, value: object
+) -> None:
+    tasks_copy(tmp_path, monkeypatch, lambda spec: spec["presets"]["tiny"].update({key: value}))
+    result = invoke("prepare", "scan", *TINY)
+    assert result.exit_code == 2
+    assert "scan.yaml" in result.output and f"presets.tiny.{key}" in result.output
 
 
 def test_suite_tasks_must_be_a_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
