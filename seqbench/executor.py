@@ -23,6 +23,7 @@ from seqbench import paths
 from seqbench.accel.profile import resolve_profiles
 from seqbench.config import load_task, task_key
 from seqbench.errors import SeqbenchError
+from seqbench.families.base import family_for, test_set_spec
 from seqbench.registry import Registry
 
 
@@ -50,8 +51,6 @@ def profile_names(accels: str) -> list[str]:
 
 def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
     """True when a record exists for every profile of the cell."""
-    from seqbench.families.base import family_for, test_set_spec
-
     spec, subset = load_task(cell.task)
     keys = [task_key(spec, subset)]
     family = family_for(spec)

@@ -13,10 +13,11 @@ from typing import Any
 
 from seqbench import evaluate, results
 from seqbench.accel.profile import resolve_profiles
-from seqbench.config import load_task
+from seqbench.config import SourceSpec, load_task
 from seqbench.executor import Cell, run_cells
 from seqbench.families.base import Prepared, family_for
 from seqbench.models import MODEL_REGISTRY
+from seqbench.portable import eval_checkpoint
 from seqbench.progress import console
 from seqbench.report import write_reports
 from seqbench.train import TrainResult, train
@@ -94,8 +95,6 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         seed=cell.seed,
         effects_limit=cell.effects_limit,
     )
-    from seqbench.portable import eval_checkpoint
-
     for test_set in cell.test_sets:
         records += eval_checkpoint(
             None,
@@ -112,8 +111,6 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
 
 def _present(test_sets: list[str]) -> list[str]:
     """The test sets whose local folder or file exists (others are skipped, with a warning)."""
-    from seqbench.config import SourceSpec
-
     kept = []
     for test_set in test_sets:
         source = SourceSpec.from_cli(test_set)
