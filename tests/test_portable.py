@@ -289,6 +289,25 @@ def test_external_translation_test_set_uses_the_checkpoints_tokenizers(tmp_path:
     assert record["task"] == "scan@extra" and record["quality"]["samples"] == 3  # not re-split
     unknown = record["test_set"]["unknown"]
     assert unknown["src"]["sentences"] == 1 and unknown["tgt"]["sentences"] == 1
+    # Another split scheme's data is tokenized by its own SentencePiece models: refused plainly.
+    bundle_path = tmp_path / "gru.tar.gz"
+    result = invoke(
+        home,
+        "export",
+        "--task",
+        "scan",
+        "--model",
+        "gru",
+        "--preset",
+        "tiny",
+        "--out",
+        str(bundle_path),
+    )
+    assert result.exit_code == 0, result.output
+    result = invoke(
+        tmp_path / "other", "eval", "--checkpoint", str(bundle_path), "--task", "scan:length"
+    )
+    assert result.exit_code == 2 and "tokenized differently" in result.output
 
 
 def test_external_retrieval_test_set_is_one_whole_gallery(tmp_path: Path) -> None:
