@@ -89,10 +89,16 @@ class EvalOutcome:
     wall_s: float
     breakdown: dict[str, Any] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    lower_is_better: bool = False  # perplexity: training keeps the lowest dev score
 
     @property
     def score(self) -> float:
         return float(self.metrics[self.primary])
+
+    @property
+    def gain(self) -> float:
+        """The score oriented so that higher is better (what model selection maximises)."""
+        return -self.score if self.lower_is_better else self.score
 
 
 class TaskFamily(ABC):

@@ -64,7 +64,10 @@ FAMILY_METRICS: dict[str, list[str]] = {
     "translation": ["exact_match", "bleu", "chrf"],
     "vqa": ["vqa_accuracy", "non_relational", "relational"],
     "retrieval": ["t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "rsum"],
+    "lm": ["perplexity", "bpc", "kn3_perplexity", "kn3_bpc"],
 }
+# Quality metrics where lower is better (every other one ranks higher-is-better).
+LOWER_IS_BETTER = frozenset({"perplexity", "bpc", "kn3_perplexity", "kn3_bpc"})
 
 
 def plural(unit: str) -> str:
@@ -89,7 +92,7 @@ def columns_for(family: str, records: list[dict[str, Any]]) -> list[Column]:
     preferred = [m for m in FAMILY_METRICS.get(family, []) if m in seen]
     metrics = preferred + sorted(seen - set(preferred))
     unit = records[0]["host"]["unit"] if records else "unit"
-    quality = [Column(m, _metric(m), "{:.2f}", True) for m in metrics]
+    quality = [Column(m, _metric(m), "{:.2f}", m not in LOWER_IS_BETTER) for m in metrics]
     return KEY_COLUMNS + quality + cost_columns(unit)
 
 
