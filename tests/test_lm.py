@@ -272,3 +272,16 @@ def test_generate_cli_rejects_unknown_and_non_lm_models(home: Path) -> None:
     assert result.exit_code == 2 and "did you mean 'transformer-lm'" in result.output
     result = runner.invoke(cli, ["generate", "--model", "gru", "--prompt", "x"])
     assert result.exit_code == 2 and "needs a language model" in result.output
+
+
+def test_eval_record_prices_prefill_and_decode_separately(home: Path) -> None:
+    from seqbench.stages import eval_task
+
+    (record,) = eval_task("pydoc-lm", "transformer-lm", "tiny", accels="cpu")
+    phases = record["simulated"]["phases"]
+    # Two traced prompts of 15 tokens + bos, then 16 generated tokens each (context 32).
+    assert (phases["prefill"]["units"], phases["decode"]["units"]) == (32, 32)
+    assert phases["decode"]["samples"] == 2 and phases["decode"]["energy_J_per_unit"] > 0
+    assert record["quality"]["breakdown"]["context"] == 32
+    assert record["quality"]["breakdown"]["stride"] == 16
+    assert record["quality"]["metrics"]["kn3_perplexity"] > 1

@@ -251,6 +251,12 @@ class TaskFamily(ABC):
         effects, installed by the caller with ``ops.hooks``, see the real inference work.
         """
 
+    def trace_phases(self, model: nn.Module, prepared: Prepared, split: str) -> dict[str, int]:
+        """Extra traced work run inside ``ops.phase`` blocks (generation: ``prefill`` and
+        ``decode``), called under the tracer after :meth:`evaluate`; returns the units
+        (tokens) each phase produced. Families without phases keep this empty default."""
+        return {}
+
     def prepare_test_set(
         self,
         spec: TaskSpec,

@@ -31,11 +31,13 @@ from seqbench.data.tokenize import BOS_ID, EOS_ID, PAD_ID
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily
 from seqbench.families.lm import prepare
+from seqbench.families.lm.generate import Sampling, generate
 from seqbench.families.lm.kneser_ney import KneserNeyTrigram
 from seqbench.families.lm.sources import open_source
 from seqbench.families.lm.store import read_split
 from seqbench.progress import make_progress
 
+TRACE_PROMPTS = 2  # generations traced per checkpoint (prefill + decode phases)
 METRICS = ("perplexity", "bpc", "kn3_perplexity", "kn3_bpc")
 LOG2 = math.log(2.0)
 
@@ -205,6 +207,22 @@ class LMFamily(TaskFamily):
                         positions += range(w.end - w.scored + 1, w.end + 1)
                     bar.update(task, advance=len(chunk))
         return self._score(prepared, split, stream, nll, positions, wall_s, context, stride)
+
+    def trace_phases(self, model: nn.Module, prepared: Prepared, split: str) -> dict[str, int]:
+        """Greedy generation from ``TRACE_PROMPTS`` prompts of ``split`` (half a context each,
+        then tokens up to the context): the ``prefill`` and ``decode`` phases of the trace."""
+        stream = self.split_data(prepared, split)
+        context = self.context(prepared, model)
+        prompt = max(1, context // 2 - 1)
+        new = context - prompt - 1
+        if new < 1:
+            return {}
+        sampling = Sampling(max_tokens=new, temperature=0.0, top_k=0, stop_at_eos=False)
+        starts = range(1, len(stream) - prompt, context)[:TRACE_PROMPTS]
+        for start in starts:
+            generate(model, stream[start : start + prompt].tolist(), sampling)
+        n = len(starts)
+        return {"prefill": n * (prompt + 1), "decode": n * new, "sequences": n}
 
     def _score(
         self,
