@@ -3,6 +3,7 @@ the traced inference and the quality measured with the profile's functional effe
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ def cached_trace(
         outcome = family.evaluate(
             model, prepared, request.split, limit=limit, beam=request.beam, progress=False
         )
+        phases = family.trace_phases(model, prepared, request.split)
     trace = tracer.finish(
         samples=outcome.samples,
         units=outcome.units,
@@ -115,10 +117,43 @@ def cached_trace(
             "model": request.model,
             "checkpoint_sha256": checkpoint.sha256,
             "beam": request.beam,
+            **({"phases": phases} if phases else {}),
         },
     )
     trace.save(path)
     return trace
+
+
+def split_phases(trace: Trace) -> tuple[Trace, dict[str, Trace]]:
+    """The trace without its phase-labelled ops, and one trace per phase (``prefill``,
+    ``decode``: ``units`` the tokens that phase produced, ``samples`` the sequences)."""
+    units = trace.meta.get("phases") or {}
+    if not units:
+        return trace, {}
+    sequences = int(units.get("sequences", 1))
+    main = dataclasses.replace(trace, records=[r for r in trace.records if "phase" not in r.meta])
+    phased = {
+        name: dataclasses.replace(
+            trace,
+            records=[r for r in trace.records if r.meta.get("phase") == name],
+            samples=sequences,
+            units=int(count),
+        )
+        for name, count in units.items()
+        if name != "sequences" and count
+    }
+    return main, phased
+
+
+def simulate_phases(trace: Trace, profile: Any) -> dict[str, Any]:
+    """Simulated cost of the whole trace, with each generation phase priced on its own under
+    ``phases`` (prompt tokens/s from ``prefill``; generation tokens/s and J/token from
+    ``decode``)."""
+    main, phased = split_phases(trace)
+    out = simulate(main, profile).to_dict()
+    if phased:
+        out["phases"] = {name: simulate(t, profile).to_dict() for name, t in phased.items()}
+    return out
 
 
 def _quality(outcome: EvalOutcome) -> dict[str, Any]:
@@ -218,7 +253,7 @@ def run(
                     "units_per_s": host.units / host.wall_s if host.wall_s > 0 else None,
                     **host_info(),
                 },
-                simulated=simulate(trace, profile).to_dict(),
+                simulated=simulate_phases(trace, profile),
                 trace=trace.summary(),
             )
             record["path"] = str(results.save(record, results_root))

@@ -95,6 +95,25 @@ def active_hooks() -> tuple[OpHook, ...]:
     return _HOOKS.get()
 
 
+_PHASE: contextvars.ContextVar[str | None] = contextvars.ContextVar("seqbench_phase", default=None)
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Label the ops run inside the block with an inference phase (``prefill``, ``decode``):
+    hooks see it as ``meta["phase"]``, so a trace keeps the phases apart."""
+    token = _PHASE.set(name)
+    try:
+        yield
+    finally:
+        _PHASE.reset(token)
+
+
+def current_phase() -> str | None:
+    """The phase set by the innermost :func:`phase` block, or None."""
+    return _PHASE.get()
+
+
 def _run(
     op_class: OpClass,
     name: str,
@@ -106,6 +125,8 @@ def _run(
     if not installed:
         return compute(*inputs)
     meta = meta or {}
+    if (current := _PHASE.get()) is not None:
+        meta = {**meta, "phase": current}
     for hook in installed:
         inputs = hook.transform_inputs(op_class, name, inputs, meta)
     output = compute(*inputs)

@@ -14,6 +14,7 @@ from typing import Any
 from seqbench import evaluate, results
 from seqbench.accel.profile import resolve_profiles
 from seqbench.config import SourceSpec, load_task
+from seqbench.errors import SeqbenchError
 from seqbench.executor import Cell, run_cells
 from seqbench.families.base import Prepared, family_for
 from seqbench.models import MODEL_REGISTRY
@@ -81,6 +82,60 @@ def eval_task(
         console.print(f"no checkpoint of {model} for {prepared.key} yet: training one first")
         train(spec, subset, preset, model, seed=seed, prepared=prepared, family=family)
     return evaluate.run(request, prepared=prepared)
+
+
+def generate_text(
+    ref: str,
+    model: str,
+    preset: str,
+    prompt: str,
+    sampling: Any,
+    *,
+    seed: int = 0,
+    train_if_missing: bool = True,
+    on_text: Callable[[str], None] | None = None,
+) -> str:
+    """Sample a continuation of ``prompt`` from ``model`` trained on language-modelling task
+    ``ref`` (trained first when missing, as ``eval`` does); ``on_text`` streams the pieces."""
+    from seqbench import checkpoints
+    from seqbench.data.tokenize import SentencePieceTokenizer
+    from seqbench.families.lm.generate import generate
+
+    spec, subset = load_task(ref)
+    entry = MODEL_REGISTRY.get(model)
+    if spec.family != "lm" or entry.family != "lm":
+        lm_models = [n for n in MODEL_REGISTRY.names() if MODEL_REGISTRY.get(n).family == "lm"]
+        raise SeqbenchError(
+            f"generate needs a language model on an lm task, got {model!r} ({entry.family}) "
+            f"on {ref!r} ({spec.family})",
+            f"e.g. --task pydoc-lm with one of: {', '.join(lm_models)}",
+        )
+    request = evaluate.EvalRequest(spec=spec, subset=subset, preset=preset, model=model, seed=seed)
+    family = family_for(spec)
+    prepared, _ = family.prepare(spec, subset, preset)
+    found = evaluate.find_checkpoint(request, family, prepared)
+    if found is None:
+        if not train_if_missing:
+            raise evaluate.missing_checkpoint(request, prepared)
+        console.print(f"no checkpoint of {model} for {prepared.key} yet: training one first")
+        found = train(spec, subset, preset, model, seed=seed, prepared=prepared).checkpoint
+    network = checkpoints.load_model(found)
+    tok = SentencePieceTokenizer(prepared.directory / prepared.manifest["tokenizer"]["file"])
+    prompt_ids = tok.encode(prompt)
+    made: list[int] = []
+    shown = tok.decode(prompt_ids)
+
+    def stream(token: int) -> None:
+        # Decode prompt + continuation each time: a piece's leading space shows only in context.
+        nonlocal shown
+        made.append(token)
+        text = tok.decode(prompt_ids + made)
+        if on_text is not None and text.startswith(shown):
+            on_text(text[len(shown) :])
+        shown = text
+
+    generate(network, prompt_ids, sampling, stream)
+    return shown[len(tok.decode(prompt_ids)) :]
 
 
 def run_cell(cell: Cell) -> list[dict[str, Any]]:

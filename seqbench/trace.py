@@ -34,6 +34,7 @@ from torch import Tensor
 
 from seqbench import atomic, ops, paths
 from seqbench.errors import SeqbenchError
+from seqbench.ops import OpClass
 
 TRACE_VERSION = 1
 ATTENTION_THRESHOLDS = (0.001, 0.01, 0.05)  # probability below which an entry counts as sparse
@@ -210,11 +211,11 @@ class Tracer(ops.OpHook):
     def _observe(
         self, op_class: str, name: str, inputs: tuple[Tensor, ...], output: Tensor
     ) -> None:
-        if op_class == "softmax" and output.dim() >= 2:
+        if op_class == OpClass.SOFTMAX and output.dim() >= 2:
             self._observe_attention(output.detach().float())
-        elif op_class in ("matmul_static", "recurrent_step", "conv"):
+        elif op_class in (OpClass.MATMUL_STATIC, OpClass.RECURRENT_STEP, OpClass.CONV):
             self._observe_bits("static_input", inputs[0])
-        elif op_class == "matmul_dynamic":
+        elif op_class == OpClass.MATMUL_DYNAMIC:
             self._observe_bits("dynamic_input", inputs[0])
             self._observe_bits("dynamic_input", inputs[1])
             if name.endswith(".sv") and inputs[0].dim() >= 2:  # S [.., Lq, Lk] . V
@@ -322,28 +323,28 @@ def _describe(
         elem_bytes=inputs[0].element_size() if inputs[0].is_floating_point() else 4,
         meta={k: v for k, v in meta.items() if isinstance(v, (int, float, str, bool))},
     )
-    if op_class in ("matmul_static", "recurrent_step"):
+    if op_class in (OpClass.MATMUL_STATIC, OpClass.RECURRENT_STEP):
         x, w = inputs[0], inputs[-1]
         m, k, n = x.numel() // x.shape[-1], int(w.shape[1]), int(w.shape[0])
         rec.dims = {"g": 1, "m": m, "k": k, "n": n}
         rec.weight_operand, rec.elems_in, rec.elems_weight = len(inputs) - 1, x.numel(), w.numel()
-    elif op_class == "conv":
+    elif op_class == OpClass.CONV:
         x, w = inputs[0], inputs[-1]
         m = output.numel() // output.shape[1]
         k, n = int(w[0].numel()), int(w.shape[0])
         rec.dims = {"g": 1, "m": m, "k": k, "n": n}
         rec.weight_operand, rec.elems_in, rec.elems_weight = len(inputs) - 1, x.numel(), w.numel()
-    elif op_class == "matmul_dynamic":
+    elif op_class == OpClass.MATMUL_DYNAMIC:
         a, b = inputs
         g = output.numel() // (output.shape[-2] * output.shape[-1]) if output.dim() >= 2 else 1
         rec.dims = {"g": g, "m": int(a.shape[-2]), "k": int(a.shape[-1]), "n": int(b.shape[-1])}
         rec.meta["heads"] = int(a.shape[-3]) if a.dim() >= 4 else 1
         rec.elems_in = a.numel() + b.numel()
-    elif op_class == "similarity_search":
+    elif op_class == OpClass.SIMILARITY_SEARCH:
         q, gallery = inputs
         rec.dims = {"g": 1, "m": int(q.shape[0]), "k": int(q.shape[-1]), "n": int(gallery.shape[0])}
         rec.weight_operand, rec.elems_in, rec.elems_weight = 1, q.numel(), gallery.numel()
-    elif op_class == "embedding":
+    elif op_class == OpClass.EMBEDDING:
         ids, table = inputs
         rec.dims = {"m": ids.numel(), "n": int(table.shape[1])}
         rec.elems_in = ids.numel()

@@ -244,6 +244,7 @@ def _train_locked(
 
     log: list[dict[str, Any]] = []
     best_score, best_state, stale, step, dev_metric = -math.inf, None, 0, 0, ""
+    best_value: float | None = None  # the best dev score as reported (best_score: its gain)
     start_epoch, stopped, spent = 0, False, 0.0
     resumed = None if force else checkpoints.load_resume(directory)
     if resumed is not None:
@@ -262,6 +263,7 @@ def _train_locked(
             best_state = best or None
             log, step, stale = list(state["log"]), int(state["step"]), int(state["stale"])
             best_score = -math.inf if state["best_score"] is None else float(state["best_score"])
+            best_value = state.get("best_value", state["best_score"])
             dev_metric, start_epoch = str(state["dev_metric"]), int(state["epoch"])
             stopped, spent = bool(state["stopped"]), float(state["elapsed_s"])
             console.print(f"resuming {model_name} from epoch {start_epoch} ({directory})")
@@ -323,8 +325,9 @@ def _train_locked(
                 f"  epoch {epoch + 1}: loss {row['train_loss']:.4f}, "
                 f"dev {dev.primary} {dev.score:.2f}"
             )
-            if dev.score > best_score:
-                best_score, stale = dev.score, 0
+            if dev.gain > best_score:
+                best_score, stale = dev.gain, 0
+                best_value = dev.score
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 stale += 1
@@ -343,6 +346,7 @@ def _train_locked(
                     "stale": stale,
                     "stopped": stopped,
                     "best_score": best_score if math.isfinite(best_score) else None,
+                    "best_value": best_value,
                     "dev_metric": dev_metric,
                     "log": log,
                     "elapsed_s": round(time.perf_counter() - started, 3),
@@ -361,13 +365,14 @@ def _train_locked(
         "train_options": opts,
         "identity": plan.identity,
         "parameters": params,
-        "best_dev": {"metric": dev_metric, "value": best_score},
+        "best_dev": {"metric": dev_metric, "value": best_value},
         "epochs_run": len(log),
         "train_seconds": round(time.perf_counter() - started, 2),
         "threads": torch.get_num_threads(),
     }
     checkpoint = checkpoints.save(directory, model, info, log)
-    console.print(f"saved {directory} (best dev {best_score:.2f}, {info['train_seconds']:.0f} s)")
+    best = f"{best_value:.2f}" if best_value is not None else "none"
+    console.print(f"saved {directory} (best dev {best}, {info['train_seconds']:.0f} s)")
     return TrainResult(checkpoint, reused=False)
 
 

@@ -29,7 +29,7 @@ SPEC = (
 
 def test_every_family_package_registers_under_its_folder_name() -> None:
     discover()
-    assert family_names() == FAMILY_REGISTRY.names() == ["retrieval", "translation", "vqa"]
+    assert family_names() == FAMILY_REGISTRY.names() == ["lm", "retrieval", "translation", "vqa"]
     for name in family_names():
         family = FAMILY_REGISTRY.get(name)
         assert family.name == name
@@ -37,9 +37,11 @@ def test_every_family_package_registers_under_its_folder_name() -> None:
 
 
 def test_a_spec_naming_an_unimplemented_family_fails_on_load(tmp_path: Path) -> None:
-    path = tmp_path / "lm.yaml"
-    path.write_text(SPEC + "family: lm\n", encoding="utf-8")
-    with pytest.raises(SeqbenchError, match="unknown family 'lm'.*retrieval, translation, vqa"):
+    path = tmp_path / "binding.yaml"
+    path.write_text(SPEC + "family: binding\n", encoding="utf-8")
+    with pytest.raises(
+        SeqbenchError, match="unknown family 'binding'.*lm, retrieval, translation, vqa"
+    ):
         load_task_spec(path)
 
 

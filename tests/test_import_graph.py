@@ -45,18 +45,6 @@ LAYERS: list[tuple[str, ...]] = [
     ("seqbench.cli",),
 ]
 
-# The accel side of issue 11 (profile <-> mappings) is engineer s12's: until it lands, its
-# circle is the only one tolerated, and only among these modules.
-PENDING_ACCEL_CIRCLE = {
-    "seqbench.accel.profile",
-    "seqbench.accel.mappings",
-    "seqbench.accel.mappings.digital_cim",
-    "seqbench.accel.mappings.host",
-    "seqbench.accel.mappings.nand_search",
-    "seqbench.accel.mappings.reram",
-    "seqbench.accel.mappings.vector",
-}
-
 
 def module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
@@ -142,8 +130,7 @@ def test_the_checker_finds_a_circle_and_an_upward_edge(tmp_path: Path) -> None:
 
 
 def test_no_import_circles() -> None:
-    unexpected = [c for c in cycles(import_graph()) if not set(c) <= PENDING_ACCEL_CIRCLE]
-    assert unexpected == []
+    assert cycles(import_graph()) == []
 
 
 def test_no_module_imports_a_layer_above_it() -> None:

@@ -180,3 +180,22 @@ def test_cli_list_and_help():
     result = CliRunner().invoke(accels, ["list"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "multcim" in result.output and "6 / 14" in result.output
     assert "seqbench accels validate" in CliRunner().invoke(accels, ["--help"]).output
+
+
+def test_vocabularies_come_from_one_place():
+    """Op classes from ops.OpClass; effects and mapping kinds from their registries, which
+    every profile's names resolve in."""
+    from seqbench.accel import effects as effects_mod
+    from seqbench.accel.mappings import MAPPINGS
+    from seqbench.ops import OpClass
+
+    assert profile_mod.OP_CLASSES == tuple(c.value for c in OpClass)
+    for p in list_profiles().values():
+        assert set(p.mapping) <= set(profile_mod.OP_CLASSES)
+        for name in p.effects:
+            assert name in effects_mod.EFFECTS
+        for kind in p.mapping.values():
+            assert kind in MAPPINGS
+    assert {"crossbar", "digital_cim", "nand_search", "roofline", "vector"} <= set(MAPPINGS)
+    hooks = effects_mod.effect_hooks(load_profile(BUNDLED / "multcim.yaml"), seed=0)
+    assert [type(h).__name__ for h in hooks] == ["DigitalQuantEffect", "SoftmaxEffect"]

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from seqbench.accel.profile import Profile
+from seqbench.accel.view import ProfileView
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Chip:
     line_write_energy: float = 0.0  # J per array line
 
     @classmethod
-    def from_profile(cls, p: Profile) -> Chip | None:
+    def from_profile(cls, p: ProfileView) -> Chip | None:
         if not any(path.startswith("chip.") for path in p.params):
             return None
         arrays = None

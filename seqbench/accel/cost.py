@@ -27,6 +27,7 @@ from seqbench.accel.chip import Chip, Placement, Plan, cap_period, plan
 from seqbench.accel.mappings import CATEGORIES, MAPPINGS, Context, OpCost
 from seqbench.accel.profile import Profile, load_named
 from seqbench.errors import SeqbenchError
+from seqbench.ops import OpClass
 from seqbench.trace import OpRecord, Trace
 
 HOST = "host"
@@ -287,7 +288,7 @@ def attention_prefixes(trace: Trace) -> set[str]:
 def _skipped_projections(attentions: set[str], profile: Profile) -> set[str]:
     """K/V projections a decomposing profile never computes (ReTransformer)."""
     names = profile.setting("skip_projections") or []
-    if not names or profile.mapping.get("matmul_dynamic") != "crossbar_decomposed":
+    if not names or profile.mapping.get(OpClass.MATMUL_DYNAMIC) != "crossbar_decomposed":
         return set()
     return {f"{a}.{p}" for a in attentions for p in names}
 

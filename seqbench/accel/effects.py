@@ -1,7 +1,8 @@
 """Functional effects of a profile on the model: quality is measured with them switched on.
 
 ``effect_hooks(profile, seed)`` returns :class:`~seqbench.ops.OpHook` objects for the
-effects the profile lists (``effects:`` in its YAML; none for ``cpu``):
+effects the profile lists (``effects:`` in its YAML; none for ``cpu``), looked up in the
+:data:`EFFECTS` registry that ``@register_effect`` fills (a new effect is a class here):
 
 * ``crossbar_adc`` (ReRAM): inputs and weights quantized to the profile's precisions and
   sliced exactly as the crossbar mapping counts them (offset-encoded weights over
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -35,24 +37,40 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqbench import ops
-from seqbench.accel.profile import Profile
+from seqbench.accel.view import ProfileView
+from seqbench.registry import Registry
 
 ROW_CHUNK = 128  # query rows emulated at once (bounds memory of the bit-plane products)
 
 
-def effect_hooks(profile: Profile, seed: int = 0) -> list[ops.OpHook]:
-    """The profile's functional effects as op hooks (empty list for the ``cpu`` profile)."""
-    hooks: list[ops.OpHook] = []
-    effects = set(profile.effects)
-    if "crossbar_adc" in effects:
-        hooks.append(CrossbarEffect(profile, seed))
-    if "digital_quant" in effects:
-        hooks.append(DigitalQuantEffect(profile))
-    if effects & {"sparse_attention", "token_pruning", "softmax_lut"}:
-        hooks.append(SoftmaxEffect(profile, effects))
-    if "nand_similarity" in effects:
-        hooks.append(NandSimilarityEffect(profile, seed))
-    return hooks
+class ProfileEffect(ops.OpHook):
+    """An op hook built from a profile; subclasses register the effect names they serve."""
+
+    @classmethod
+    def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
+        raise NotImplementedError
+
+
+EFFECTS: Registry[type[ProfileEffect]] = Registry("effect")
+
+
+def register_effect(*names: str) -> Callable[[type[ProfileEffect]], type[ProfileEffect]]:
+    """Class decorator: the profile effect names (``effects:`` in a YAML) a hook serves."""
+
+    def wrap(cls: type[ProfileEffect]) -> type[ProfileEffect]:
+        for name in names:
+            EFFECTS.add(name, cls)
+        return cls
+
+    return wrap
+
+
+def effect_hooks(profile: ProfileView, seed: int = 0) -> list[ops.OpHook]:
+    """The profile's functional effects as op hooks (empty list for the ``cpu`` profile);
+    one hook per class, in the order the profile lists its effects."""
+    enabled = set(profile.effects)
+    classes = dict.fromkeys(EFFECTS.get(name) for name in profile.effects)
+    return [cls.from_profile(profile, seed, enabled) for cls in classes]
 
 
 def quantize(x: Tensor, bits: int) -> tuple[Tensor, float]:
@@ -71,7 +89,8 @@ def _digits(values: Tensor, width: int, total_bits: int) -> Tensor:
     )
 
 
-class CrossbarEffect(ops.OpHook):
+@register_effect("crossbar_adc")
+class CrossbarEffect(ProfileEffect):
     """Bit-sliced, ADC-quantized crossbar arithmetic, sliced exactly as the cost mapping is.
 
     Inputs: ``precision.input_bits`` integers, offset by 2^(B-1) to be unsigned and streamed
@@ -86,9 +105,13 @@ class CrossbarEffect(ops.OpHook):
     and chunks of query rows.
     """
 
-    OPS = ("matmul_static", "recurrent_step", "matmul_dynamic")
+    OPS = (ops.OpClass.MATMUL_STATIC, ops.OpClass.RECURRENT_STEP, ops.OpClass.MATMUL_DYNAMIC)
 
-    def __init__(self, profile: Profile, seed: int) -> None:
+    @classmethod
+    def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
+        return cls(profile, seed)
+
+    def __init__(self, profile: ProfileView, seed: int) -> None:
         g = profile.get
         self.rows = int(g("crossbar.rows", "count"))
         self.cell_bits = int(g("crossbar.bits_per_cell", "bits"))
@@ -118,7 +141,7 @@ class CrossbarEffect(ops.OpHook):
         return (qx * sx, *inputs[1:-1], qw * sw)
 
     def transform_output(self, op_class, name, inputs, output, meta):  # noqa: ANN001
-        if ops.OpClass(op_class).value not in self.OPS:
+        if ops.OpClass(op_class) not in self.OPS:
             return output
         with torch.no_grad():
             x = inputs[0]
@@ -216,17 +239,27 @@ class CrossbarEffect(ops.OpHook):
         return y
 
 
-class DigitalQuantEffect(ops.OpHook):
+@register_effect("digital_quant")
+class DigitalQuantEffect(ProfileEffect):
     """Inputs and weights of every product rounded to the profile's bit widths."""
 
-    OPS = ("matmul_static", "recurrent_step", "matmul_dynamic", "conv")
+    OPS = (
+        ops.OpClass.MATMUL_STATIC,
+        ops.OpClass.RECURRENT_STEP,
+        ops.OpClass.MATMUL_DYNAMIC,
+        ops.OpClass.CONV,
+    )
 
-    def __init__(self, profile: Profile) -> None:
+    @classmethod
+    def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
+        return cls(profile)
+
+    def __init__(self, profile: ProfileView) -> None:
         self.input_bits = int(profile.get("precision.input_bits", "bits"))
         self.weight_bits = int(profile.get("precision.weight_bits", "bits"))
 
     def transform_inputs(self, op_class, name, inputs, meta):  # noqa: ANN001
-        if ops.OpClass(op_class).value not in self.OPS:
+        if ops.OpClass(op_class) not in self.OPS:
             return inputs
         first, *rest = inputs
         qx, sx = quantize(first, self.input_bits)
@@ -242,10 +275,15 @@ def _is_attention(name: str) -> bool:
     return name.endswith(".softmax") or "attention" in name
 
 
-class SoftmaxEffect(ops.OpHook):
+@register_effect("sparse_attention", "token_pruning", "softmax_lut")
+class SoftmaxEffect(ProfileEffect):
     """LUT exponentials, attention-probability thresholding and token pruning."""
 
-    def __init__(self, profile: Profile, effects: set[str]) -> None:
+    @classmethod
+    def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
+        return cls(profile, enabled)
+
+    def __init__(self, profile: ProfileView, effects: set[str]) -> None:
         self.lut = "softmax_lut" in effects
         self.sparse = "sparse_attention" in effects
         self.prune = "token_pruning" in effects
@@ -300,11 +338,16 @@ def prune_mask(probs: Tensor, theta: float) -> Tensor:
     return keep.reshape(shape).to(probs.dtype)
 
 
-class NandSimilarityEffect(ops.OpHook):
+@register_effect("nand_similarity")
+class NandSimilarityEffect(ProfileEffect):
     """ICE's search: exact INT8 dot products on stored vectors whose bits flip at
     ``nand.bit_error_rate`` (seeded, fixed per stored gallery), top k straight from them."""
 
-    def __init__(self, profile: Profile, seed: int = 0) -> None:
+    @classmethod
+    def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
+        return cls(profile, seed)
+
+    def __init__(self, profile: ProfileView, seed: int = 0) -> None:
         self.vector_bits = int(profile.get("precision.vector_bits", "bits"))
         self.bit_error_rate = profile.get("nand.bit_error_rate", "fraction")
         self.seed = seed

@@ -26,20 +26,13 @@ import yaml
 
 from seqbench import paths
 from seqbench.accel import units
+from seqbench.accel.effects import EFFECTS
+from seqbench.accel.mappings import MAPPINGS
 from seqbench.errors import SeqbenchError
+from seqbench.ops import OpClass
 from seqbench.registry import Registry, did_you_mean
 
-OP_CLASSES = (
-    "matmul_static",
-    "matmul_dynamic",
-    "softmax",
-    "layernorm",
-    "elementwise",
-    "embedding",
-    "conv",
-    "recurrent_step",
-    "similarity_search",
-)
+OP_CLASSES = tuple(c.value for c in OpClass)  # one vocabulary: seqbench.ops.OpClass
 PIPELINES = ("none", "layer", "submatrix")
 TOP_LEVEL = {
     "name",
@@ -66,14 +59,6 @@ REQUIRED = (
     "assumed_count",
     "mapping",
     "parameters",
-)
-EFFECTS = (  # functional effects a profile may switch on (seqbench.accel.effects)
-    "crossbar_adc",
-    "softmax_lut",
-    "digital_quant",
-    "sparse_attention",
-    "token_pruning",
-    "nand_similarity",
 )
 
 
@@ -243,8 +228,8 @@ def load_profile(path: Path) -> Profile:
     for effect in profile.effects:
         if effect not in EFFECTS:
             raise SeqbenchError(
-                f"{where}: unknown effect {effect!r};{did_you_mean(effect, list(EFFECTS))}",
-                f"effects: {', '.join(EFFECTS)}",
+                f"{where}: unknown effect {effect!r};{did_you_mean(effect, EFFECTS.names())}",
+                f"effects: {', '.join(EFFECTS.names())}",
             )
     _check_requirements(profile, where)
     counted = len(profile.assumed_parameters())
@@ -335,8 +320,6 @@ def _parse_param(path: str, spec: Any, where: str) -> Param:
 
 
 def _parse_mapping(raw: Any, where: str) -> dict[str, str]:
-    from seqbench.accel.mappings import MAPPINGS
-
     if not isinstance(raw, dict):
         raise SeqbenchError(f"{where}: mapping must be `op_class: mapping_kind`", "see cpu.yaml")
     for op_class, kind in raw.items():
@@ -351,8 +334,6 @@ def _parse_mapping(raw: Any, where: str) -> dict[str, str]:
 
 
 def _check_requirements(profile: Profile, where: str) -> None:
-    from seqbench.accel.mappings import MAPPINGS
-
     for kind in sorted(set(profile.mapping.values())):
         for path, dim in MAPPINGS.get(kind).requires(profile).items():
             if path not in profile.params:

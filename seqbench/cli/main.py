@@ -318,6 +318,56 @@ def eval_cmd(
     )
 
 
+@cli.command("generate")
+@click.option("--task", default="pydoc-lm", show_default=True, help="A language-modelling task.")
+@click.option("--model", "model", default="transformer-lm", show_default=True, help="An lm model.")
+@click.option("--prompt", required=True, help="Text to continue.")
+@click.option("--max-tokens", type=int, default=50, show_default=True, help="Tokens to sample.")
+@click.option(
+    "--temperature", type=float, default=0.8, show_default=True, help="0 picks the argmax."
+)
+@click.option("--top-k", type=int, default=40, show_default=True, help="0 keeps every token.")
+@click.option("--no-train", is_flag=True, help="Fail instead of training a missing checkpoint.")
+@PRESET
+@SEED
+def generate_cmd(
+    task: str,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    temperature: float,
+    top_k: int,
+    no_train: bool,
+    preset: str,
+    seed: int,
+) -> None:
+    """Sample a continuation of a prompt from a trained language model, streaming tokens.
+
+    \b
+    Examples:
+      seqbench generate --task pydoc-lm --model transformer-lm --prompt "A class is"
+      seqbench generate --prompt "The with statement" --temperature 0 --max-tokens 30
+    """
+    from seqbench.families.lm.generate import Sampling
+    from seqbench.stages import generate_text
+
+    sampling = Sampling(max_tokens, temperature, top_k, seed)
+    started = []
+
+    def show(piece: str) -> None:
+        if not started:  # the prompt once the model accepted it
+            started.append(True)
+            out.print(prompt, end="", highlight=False, markup=False)
+        out.print(piece, end="", highlight=False, markup=False)
+        out.file.flush()
+
+    generate_text(
+        task, model, preset, prompt, sampling, seed=seed, train_if_missing=not no_train,
+        on_text=show,
+    )
+    out.print()
+
+
 def _print_test_set(info: dict[str, Any]) -> None:
     """What reading an external test set found: sizes, and what the checkpoint does not know
     (counted and scored as it is, never remapped)."""

@@ -89,10 +89,16 @@ class EvalOutcome:
     wall_s: float
     breakdown: dict[str, Any] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    lower_is_better: bool = False  # perplexity: training keeps the lowest dev score
 
     @property
     def score(self) -> float:
         return float(self.metrics[self.primary])
+
+    @property
+    def gain(self) -> float:
+        """The score oriented so that higher is better (what model selection maximises)."""
+        return -self.score if self.lower_is_better else self.score
 
 
 class TaskFamily(ABC):
@@ -244,6 +250,12 @@ class TaskFamily(ABC):
         Every model op must go through ``seqbench.ops`` so that tracing and accelerator
         effects, installed by the caller with ``ops.hooks``, see the real inference work.
         """
+
+    def trace_phases(self, model: nn.Module, prepared: Prepared, split: str) -> dict[str, int]:
+        """Extra traced work run inside ``ops.phase`` blocks (generation: ``prefill`` and
+        ``decode``), called under the tracer after :meth:`evaluate`; returns the units
+        (tokens) each phase produced. Families without phases keep this empty default."""
+        return {}
 
     def prepare_test_set(
         self,

@@ -64,7 +64,10 @@ FAMILY_METRICS: dict[str, list[str]] = {
     "translation": ["exact_match", "bleu", "chrf"],
     "vqa": ["vqa_accuracy", "non_relational", "relational"],
     "retrieval": ["t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "rsum"],
+    "lm": ["perplexity", "bpc", "kn3_perplexity", "kn3_bpc"],
 }
+# Quality metrics where lower is better (every other one ranks higher-is-better).
+LOWER_IS_BETTER = frozenset({"perplexity", "bpc", "kn3_perplexity", "kn3_bpc"})
 
 
 def plural(unit: str) -> str:
@@ -84,13 +87,29 @@ def cost_columns(unit: str) -> list[Column]:
     ]
 
 
+def _phase(phase: str, key: str, scale: float = 1.0) -> Callable[[dict[str, Any]], Any]:
+    def read(record: dict[str, Any]) -> Any:
+        return record["simulated"]["phases"][phase][key] * scale
+
+    return read
+
+
+# Generation phases priced on their own (records whose trace has ``meta.phases``).
+PHASE_COLUMNS = [
+    Column("sim prompt tokens/s", _phase("prefill", "throughput_units_per_s"), "{:,.4g}", True),
+    Column("sim gen tokens/s", _phase("decode", "throughput_units_per_s"), "{:,.4g}", True),
+    Column("gen µJ/token", _phase("decode", "energy_J_per_unit", 1e6), "{:.4g}", False),
+]
+
+
 def columns_for(family: str, records: list[dict[str, Any]]) -> list[Column]:
     seen = {m for r in records for m in r["quality"]["metrics"]}
     preferred = [m for m in FAMILY_METRICS.get(family, []) if m in seen]
     metrics = preferred + sorted(seen - set(preferred))
     unit = records[0]["host"]["unit"] if records else "unit"
-    quality = [Column(m, _metric(m), "{:.2f}", True) for m in metrics]
-    return KEY_COLUMNS + quality + cost_columns(unit)
+    quality = [Column(m, _metric(m), "{:.2f}", m not in LOWER_IS_BETTER) for m in metrics]
+    phases = PHASE_COLUMNS if any(r["simulated"].get("phases") for r in records) else []
+    return KEY_COLUMNS + quality + cost_columns(unit) + phases
 
 
 def best_marks(columns: list[Column], rows: list[dict[str, Any]]) -> set[tuple[int, int]]:

@@ -10,13 +10,15 @@ call of a trace record; the cost model multiplies by the record's count.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from seqbench.registry import Registry
 
 if TYPE_CHECKING:
-    from seqbench.accel.profile import Profile
+    from seqbench.accel.view import ProfileView
     from seqbench.trace import OpRecord
 
 CATEGORIES = (
@@ -86,7 +88,7 @@ class Context:
     """What a mapping may consult besides the op: the trace's measured statistics."""
 
     stats: dict[str, Any]
-    host: Profile | None = None
+    host: ProfileView | None = None
     decomposable: set[str] = field(default_factory=set)  # attention prefixes with both qk and sv
 
 
@@ -95,11 +97,11 @@ class Mapping:
 
     name = ""
 
-    def requires(self, profile: Profile) -> dict[str, str]:
+    def requires(self, profile: ProfileView) -> dict[str, str]:
         """Parameter path -> dimension this kind reads from ``profile``."""
         return {}
 
-    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+    def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
         raise NotImplementedError
 
 
@@ -119,10 +121,6 @@ class _HostFallback(Mapping):
 
 register(_HostFallback())
 
-from seqbench.accel.mappings import (  # noqa: E402,F401  (register the kinds)
-    digital_cim,
-    host,
-    nand_search,
-    reram,
-    vector,
-)
+# every module in this package registers its kinds on import (discovered, not listed)
+for _info in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_info.name}")

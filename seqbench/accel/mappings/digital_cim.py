@@ -27,9 +27,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from seqbench.accel.mappings import Context, Mapping, OpCost, register
+from seqbench.ops import OpClass
 
 if TYPE_CHECKING:
-    from seqbench.accel.profile import Profile
+    from seqbench.accel.view import ProfileView
     from seqbench.trace import OpRecord
 
 MECHANISMS = ("attention", "token", "bit")
@@ -67,7 +68,7 @@ def sparsity_factors(
 class DigitalCIM(Mapping):
     name = "digital_cim"
 
-    def requires(self, profile: Profile) -> dict[str, str]:
+    def requires(self, profile: ProfileView) -> dict[str, str]:
         return {
             "cim.energy_per_bit_mac": "energy_per_op",
             "cim.macs_per_cycle": "count",
@@ -79,8 +80,8 @@ class DigitalCIM(Mapping):
             "precision.activation_bits": "bits",
         }
 
-    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
-        dynamic = op.op_class == "matmul_dynamic"
+    def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
+        dynamic = op.op_class == OpClass.MATMUL_DYNAMIC
         enabled = set(profile.setting("mechanisms", MECHANISMS))
         f = sparsity_factors(
             ctx.stats, profile.settings, "dynamic_input" if dynamic else "static_input"

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 from seqbench.accel.mappings import Context, Mapping, OpCost, register
 from seqbench.accel.mappings.vector import CATEGORY, vector_ops
+from seqbench.ops import OpClass
 
 if TYPE_CHECKING:
-    from seqbench.accel.profile import Profile
+    from seqbench.accel.view import ProfileView
     from seqbench.trace import OpRecord
 
 FIELDS = {
@@ -27,7 +28,13 @@ FIELDS = {
     "call_overhead": "time",
     "bytes_per_element": "bytes",
 }
-PRODUCTS = ("matmul_static", "matmul_dynamic", "conv", "recurrent_step", "similarity_search")
+PRODUCTS = (
+    OpClass.MATMUL_STATIC,
+    OpClass.MATMUL_DYNAMIC,
+    OpClass.CONV,
+    OpClass.RECURRENT_STEP,
+    OpClass.SIMILARITY_SEARCH,
+)
 
 
 BLOCK = "processor"
@@ -36,17 +43,17 @@ BLOCK = "processor"
 class Roofline(Mapping):
     name = "roofline"
 
-    def requires(self, profile: Profile) -> dict[str, str]:
+    def requires(self, profile: ProfileView) -> dict[str, str]:
         return {f"{BLOCK}.{k}": dim for k, dim in FIELDS.items()}
 
-    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+    def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
         m = BLOCK
         elem = profile.get(f"{m}.bytes_per_element", "bytes")
         if op.op_class in PRODUCTS:
             flops = 2.0 * op.macs
             category = {
-                "matmul_dynamic": "matmul_dynamic",
-                "similarity_search": "search",
+                OpClass.MATMUL_DYNAMIC: "matmul_dynamic",
+                OpClass.SIMILARITY_SEARCH: "search",
             }.get(op.op_class, "matmul_static")
         else:
             flops = float(vector_ops(op))

@@ -24,7 +24,7 @@ from seqbench.accel.mappings.host import Roofline
 from seqbench.errors import SeqbenchError
 
 if TYPE_CHECKING:
-    from seqbench.accel.profile import Profile
+    from seqbench.accel.view import ProfileView
     from seqbench.trace import OpRecord
 
 COMMON = {
@@ -53,7 +53,7 @@ def _host_part(op: OpRecord, ctx: Context, queries: int, vectors: int) -> OpCost
 class NandSearch(Mapping):
     name = "nand_search"
 
-    def requires(self, profile: Profile) -> dict[str, str]:
+    def requires(self, profile: ProfileView) -> dict[str, str]:
         return {
             **COMMON,
             "nand.bytes_per_vvm": "bytes",
@@ -62,7 +62,7 @@ class NandSearch(Mapping):
             "system.search_power": "power",
         }
 
-    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+    def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
         queries, dims, vectors = op.dims["m"], op.dims["k"], op.dims["n"]
         top_k = int(op.meta.get("k", 1))
         gallery_bytes = vectors * dims * profile.get("precision.vector_bits", "bits") / 8
@@ -87,7 +87,7 @@ class NandSearch(Mapping):
 class NandHostScan(Mapping):
     name = "nand_host_scan"
 
-    def requires(self, profile: Profile) -> dict[str, str]:
+    def requires(self, profile: ProfileView) -> dict[str, str]:
         return {
             **COMMON,
             "nand.page_bytes": "bytes",
@@ -97,7 +97,7 @@ class NandHostScan(Mapping):
             "dram.energy": "energy_per_bit",
         }
 
-    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+    def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
         queries, dims, vectors = op.dims["m"], op.dims["k"], op.dims["n"]
         gallery_bytes = vectors * dims * profile.get("precision.vector_bits", "bits") / 8
         pages = math.ceil(gallery_bytes / profile.get("nand.page_bytes", "bytes"))

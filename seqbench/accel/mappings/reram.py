@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from seqbench.accel.mappings import Context, Mapping, OpCost, register
+from seqbench.ops import OpClass
 
 if TYPE_CHECKING:
-    from seqbench.accel.profile import Profile
+    from seqbench.accel.view import ProfileView
     from seqbench.trace import OpRecord
 
 CROSSBAR_PARAMS = {
@@ -116,7 +117,7 @@ class Crossbar:
     row_write_energy: float = 0.0  # per array line written (all its cells)
 
     @classmethod
-    def from_profile(cls, p: Profile) -> Crossbar:
+    def from_profile(cls, p: ProfileView) -> Crossbar:
         def i(path: str, dim: str) -> int:
             return int(round(p.get(path, dim)))
 
@@ -235,15 +236,16 @@ def _charge(
 class CrossbarStatic(Mapping):
     name = "crossbar"
 
-    def requires(self, profile: Profile) -> dict[str, str]:
+    def requires(self, profile: ProfileView) -> dict[str, str]:
         return dict(CROSSBAR_PARAMS)
 
-    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+    def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
         xb = Crossbar.from_profile(profile)
         d = op.dims
         work = crossbar_mvm(xb, d["g"] * d["m"], d["k"], d["n"])
         cost = OpCost(effective_macs=op.macs)
-        category = "matmul_dynamic" if op.op_class == "matmul_dynamic" else "matmul_static"
+        dynamic = op.op_class == OpClass.MATMUL_DYNAMIC
+        category = "matmul_dynamic" if dynamic else "matmul_static"
         _charge(cost, work, category)
         cost.count("arrays", work.arrays)
         return cost
@@ -258,10 +260,10 @@ class CrossbarWriteCompute(Mapping):
 
     name = "crossbar_write_compute"
 
-    def requires(self, profile: Profile) -> dict[str, str]:
+    def requires(self, profile: ProfileView) -> dict[str, str]:
         return {**CROSSBAR_PARAMS, **WRITE_PARAMS}
 
-    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+    def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
         xb = Crossbar.from_profile(profile)
         g, m, k, n = (op.dims[x] for x in "gmkn")
         heads = _heads(op)
@@ -287,10 +289,10 @@ class CrossbarDecomposed(Mapping):
 
     name = "crossbar_decomposed"
 
-    def requires(self, profile: Profile) -> dict[str, str]:
+    def requires(self, profile: ProfileView) -> dict[str, str]:
         return {**CROSSBAR_PARAMS, **WRITE_PARAMS}
 
-    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+    def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
         if op.role not in ("qk", "sv") or op.name.rsplit(".", 1)[0] not in ctx.decomposable:
             return CrossbarWriteCompute().cost(op, profile, ctx)
         xb = Crossbar.from_profile(profile)
@@ -335,7 +337,7 @@ class ReramSoftmax(Mapping):
 
     name = "reram_softmax"
 
-    def requires(self, profile: Profile) -> dict[str, str]:
+    def requires(self, profile: ProfileView) -> dict[str, str]:
         return {
             "softmax.search_energy": "energy",
             "softmax.search_latency": "time",
@@ -347,7 +349,7 @@ class ReramSoftmax(Mapping):
             "precision.activation_bits": "bits",
         }
 
-    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+    def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
         rows, cols = op.dims["rows"], op.dims["cols"]
         bits = profile.get("precision.activation_bits", "bits")
         lanes = profile.get("vector.lanes", "count")

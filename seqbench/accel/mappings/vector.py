@@ -11,24 +11,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from seqbench.accel.mappings import Context, Mapping, OpCost, register
+from seqbench.ops import OpClass
 
 if TYPE_CHECKING:
-    from seqbench.accel.profile import Profile
+    from seqbench.accel.view import ProfileView
     from seqbench.trace import OpRecord
 
-OPS_PER_ELEMENT = {"softmax": 5, "layernorm": 7, "embedding": 0}
+OPS_PER_ELEMENT = {OpClass.SOFTMAX: 5, OpClass.LAYERNORM: 7, OpClass.EMBEDDING: 0}
 ELEMENTWISE_OPS = {"relu": 1, "add": 1, "sub": 1, "mul": 1, "sigmoid": 4, "tanh": 5, "gelu": 8}
 CATEGORY = {
-    "softmax": "softmax",
-    "layernorm": "normalization",
-    "elementwise": "elementwise",
-    "embedding": "data_movement",
+    OpClass.SOFTMAX: "softmax",
+    OpClass.LAYERNORM: "normalization",
+    OpClass.ELEMENTWISE: "elementwise",
+    OpClass.EMBEDDING: "data_movement",
 }
 
 
 def vector_ops(op: OpRecord) -> float:
     """Elementary operations of one call of a non-product op."""
-    if op.op_class == "elementwise":
+    if op.op_class == OpClass.ELEMENTWISE:
         return ELEMENTWISE_OPS.get(str(op.meta.get("kind")), 1) * op.elems_out
     return OPS_PER_ELEMENT.get(op.op_class, 1) * op.elems_out
 
@@ -36,7 +37,7 @@ def vector_ops(op: OpRecord) -> float:
 class Vector(Mapping):
     name = "vector"
 
-    def requires(self, profile: Profile) -> dict[str, str]:
+    def requires(self, profile: ProfileView) -> dict[str, str]:
         return {
             "vector.energy_per_op": "energy_per_op",
             "vector.lanes": "count",
@@ -45,7 +46,7 @@ class Vector(Mapping):
             "precision.activation_bits": "bits",
         }
 
-    def cost(self, op: OpRecord, profile: Profile, ctx: Context) -> OpCost:
+    def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
         n_ops = vector_ops(op)
         lanes = profile.get("vector.lanes", "count")
         clock = profile.get("vector.clock", "frequency")
