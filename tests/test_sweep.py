@@ -89,6 +89,9 @@ def test_noisy_points_get_repeats(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert len(sweep.cells) == 2 * 1 + 2 * 3
     assert len({c.cell_id() for c in sweep.cells}) == len(sweep.cells)
     assert {c.noise_seed for c in sweep.cells} == {0, 1000, 2000}
+    # adc.energy is cost-only: the second cell of each functional signature comes last
+    firsts = sweep.cells[: len(sweep.cells) // 2]
+    assert {dict(c.overrides)["adc.energy"] for c in firsts} == {1}
 
 
 def test_pareto_front_and_quality_floor() -> None:

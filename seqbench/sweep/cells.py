@@ -77,12 +77,12 @@ def _request(cell: SweepCell) -> evaluate.EvalRequest:
     )
 
 
-def quality_key(cell: SweepCell, checkpoint_sha: str) -> str:
-    """What the quality under effects depends on: the functional parameters' values only."""
+def functional_signature(cell: SweepCell) -> str:
+    """What the quality under effects depends on besides the checkpoint: the values of the
+    parameters the effects read, the examples scored and the noise seed (when noisy)."""
     profile = grid.derive(load_named(cell.accel), dict(cell.overrides))
     functional = {p: profile.params[p].raw for p in sorted(grid.functional_paths(profile))}
     key = {
-        "checkpoint": checkpoint_sha,
         "split": cell.split,
         "limit": cell.effects_limit,
         "effects": profile.effects,
@@ -91,6 +91,11 @@ def quality_key(cell: SweepCell, checkpoint_sha: str) -> str:
         "noise_seed": cell.noise_seed if grid.is_noisy(profile) else None,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def quality_key(cell: SweepCell, checkpoint_sha: str) -> str:
+    """The quality cache's file name: the checkpoint and the cell's functional signature."""
+    return hashlib.sha256(f"{checkpoint_sha}{functional_signature(cell)}".encode()).hexdigest()[:16]
 
 
 def run_cell(cell: SweepCell) -> dict[str, Any]:

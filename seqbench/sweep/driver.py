@@ -25,7 +25,7 @@ from seqbench.families.base import family_for
 from seqbench.models import MODEL_REGISTRY
 from seqbench.progress import console, make_progress
 from seqbench.sweep import grid
-from seqbench.sweep.cells import SweepCell, run_cell
+from seqbench.sweep.cells import SweepCell, functional_signature, run_cell
 from seqbench.train import seed_everything, train
 
 # Exceptions that mean "the worker running the cell died", not "the cell is wrong".
@@ -96,7 +96,21 @@ def plan(
                     effects_limit,
                 )
             )
+    sweep.cells = _spread(sweep.cells)
     return sweep
+
+
+def _spread(cells: list[SweepCell]) -> list[SweepCell]:
+    """Cells reordered so that the first cell of each functional signature comes before any
+    cell that can reuse its quality: parallel workers then rarely score the same thing twice."""
+    seen: dict[str, int] = {}
+    rank = []
+    for cell in cells:
+        signature = functional_signature(cell)
+        rank.append(seen.get(signature, 0))
+        seen[signature] = rank[-1] + 1
+    order = sorted(range(len(cells)), key=lambda i: (rank[i], i))
+    return [cells[i] for i in order]
 
 
 def host_quality(sweep: Sweep) -> dict[str, Any]:
