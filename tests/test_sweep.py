@@ -228,3 +228,26 @@ def test_ray_cells_equal_the_in_process_ones(
     assert [_comparable(r) for r in baseline] == [_comparable(r) for r in other]
     assert not any(r["quality_reused"] for r in other)
     assert baseline[0]["profile_hash"] != baseline[1]["profile_hash"]
+
+
+def test_the_cli_refuses_a_bad_set_in_one_line_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from seqbench.cli.main import cli
+
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
+    monkeypatch.setenv("SEQBENCH_QUIET", "1")
+    args = ["sweep", "--task", "scan", "--model", "transformer", "--accel", "retransformer"]
+    for bad, message in (
+        ("adc.bitz=4,8", "did you mean 'adc.bits'"),
+        ("crossbar.rows=0", "crossbar.rows is 0 count"),
+        ("adc.bits=4;8", "'4;8' is not a number"),
+    ):
+        result = CliRunner().invoke(cli, [*args, "--set", bad], catch_exceptions=False)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "sweeps").exists() and not (tmp_path / "runs").exists()
+    result = CliRunner().invoke(cli, ["sweep", "--help"])
+    assert result.exit_code == 0 and "Example" in result.output

@@ -81,6 +81,7 @@ def derive(profile: Profile, overrides: dict[str, float]) -> Profile:
     """``profile`` with ``overrides``; a resized crossbar keeps the chip's cell count unless
     the chip's array budget is set too (one that cannot hold one array is refused)."""
     overrides = dict(overrides)
+    checked = profile.derive(overrides)  # the values as given, checked before any arithmetic
     resized = any(p in overrides for p in ARRAY_PATHS)
     if resized and not any(p in overrides for p in CHIP_PATHS) and profile.has(CHIP_PATHS[1]):
         arrays = _param(profile, "chip.tiles") * _param(profile, "chip.arrays_per_tile")
@@ -97,7 +98,8 @@ def derive(profile: Profile, overrides: dict[str, float]) -> Profile:
                 f"allowed: crossbar.rows x crossbar.cols <= {tile_cells:g} (cells per tile)",
             )
         overrides["chip.arrays_per_tile"] = per_tile
-    return profile.derive(overrides)
+        return profile.derive(overrides)
+    return checked
 
 
 def _param(profile: Profile, path: str) -> float:
