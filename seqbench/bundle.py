@@ -34,6 +34,7 @@ from seqbench import __version__, checkpoints, paths
 from seqbench.atomic import write_json, write_text
 from seqbench.data.cache import file_sha256 as sha256_file
 from seqbench.errors import SeqbenchError
+from seqbench.models import MODEL_REGISTRY
 
 FORMAT = "seqbench-model/1"
 MANIFEST = "seqbench-model.json"
@@ -235,8 +236,6 @@ def _unpacked(path: Path, scratch: Path) -> Iterator[Path]:
 
 def _verify(folder: Path, where: str) -> dict[str, Any]:
     """The manifest of a bundle folder after checking format, file hashes and the model."""
-    from seqbench.models import MODEL_REGISTRY
-
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:

@@ -26,7 +26,9 @@ from torch import nn
 from seqbench import paths
 from seqbench.atomic import atomic_dir, atomic_path, write_json
 from seqbench.errors import SeqbenchError
-from seqbench.models import build_model
+from seqbench.families import discover
+from seqbench.families.base import FAMILY_REGISTRY
+from seqbench.models import MODEL_REGISTRY, build_model
 
 # Bump when the checkpoint layout changes: older folders then no longer match.
 CHECKPOINT_FORMAT = 2
@@ -47,12 +49,7 @@ def code_version(model: str, family: str | None = None) -> str:
 
     Any edit to the code that builds or trains the model makes earlier checkpoints miss.
     """
-    from seqbench.families import discover
-    from seqbench.families.base import FAMILY_REGISTRY
-
     discover()  # registers the families (each package's family.py)
-    from seqbench.models.registry import MODEL_REGISTRY
-
     entry = MODEL_REGISTRY.get(model)
     objects: list[Any] = [entry.factory]
     family_name = family or entry.family

@@ -95,23 +95,37 @@ def active_hooks() -> tuple[OpHook, ...]:
     return _HOOKS.get()
 
 
-_PHASE: contextvars.ContextVar[str | None] = contextvars.ContextVar("seqbench_phase", default=None)
+# (key, value) pairs, immutable so that the default cannot be shared and mutated.
+_LABELS: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
+    "seqbench_op_labels", default=()
+)
 
 
 @contextlib.contextmanager
-def phase(name: str) -> Iterator[None]:
-    """Label the ops run inside the block with an inference phase (``prefill``, ``decode``):
-    hooks see it as ``meta["phase"]``, so a trace keeps the phases apart."""
-    token = _PHASE.set(name)
+def label(**labels: str) -> Iterator[None]:
+    """Label the ops run inside the block (hooks see the labels in ``meta``, so a trace keeps
+    differently labelled ops apart): ``phase`` (``prefill``/``decode``), ``modality``
+    (``image``/``text``/``cross``). Inner blocks add to, and override, outer ones."""
+    token = _LABELS.set(tuple({**dict(_LABELS.get()), **labels}.items()))
     try:
         yield
     finally:
-        _PHASE.reset(token)
+        _LABELS.reset(token)
 
 
-def current_phase() -> str | None:
-    """The phase set by the innermost :func:`phase` block, or None."""
-    return _PHASE.get()
+def phase(name: str) -> contextlib.AbstractContextManager[None]:
+    """Label the block's ops with an inference phase (``prefill``, ``decode``)."""
+    return label(phase=name)
+
+
+def modality(name: str) -> contextlib.AbstractContextManager[None]:
+    """Label the block's ops with the modality they work on (``image``, ``text``, ``cross``)."""
+    return label(modality=name)
+
+
+def current_labels() -> dict[str, str]:
+    """The labels of the innermost :func:`label` blocks."""
+    return dict(_LABELS.get())
 
 
 def _run(
@@ -125,8 +139,8 @@ def _run(
     if not installed:
         return compute(*inputs)
     meta = meta or {}
-    if (current := _PHASE.get()) is not None:
-        meta = {**meta, "phase": current}
+    if labels := _LABELS.get():
+        meta = {**meta, **dict(labels)}
     for hook in installed:
         inputs = hook.transform_inputs(op_class, name, inputs, meta)
     output = compute(*inputs)

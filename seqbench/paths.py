@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+from seqbench.errors import SeqbenchError
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
 
@@ -60,8 +62,6 @@ def check_name(name: object, what: str, where: str) -> str:
     Names read from files (result records, task specs, profiles) go into paths like names
     typed on the command line, so they get the same check.
     """
-    from seqbench.errors import SeqbenchError
-
     text = name if isinstance(name, str) else ""
     if not _SAFE_NAME.match(text) or ".." in text:
         raise SeqbenchError(

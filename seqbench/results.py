@@ -19,6 +19,7 @@ from typing import Any
 from seqbench import __version__, paths
 from seqbench.atomic import write_json
 from seqbench.errors import SeqbenchError
+from seqbench.progress import console
 
 SCHEMA_VERSION = 1
 # Older schemas we can still read, with the function that upgrades a record to the current one.
@@ -173,8 +174,6 @@ def _warn(warn: Any, message: str) -> None:
     if warn is not None:
         warn(message)
         return
-    from seqbench.progress import console
-
     console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
 
 

@@ -238,7 +238,7 @@ def _train_locked(
         return model, optimizer
 
     model, optimizer = fresh()
-    steps_per_epoch = max(1, math.ceil(split_size(prepared, "train") / int(opts["batch_size"])))
+    steps_per_epoch = family.steps_per_epoch(prepared, int(opts["batch_size"]))
     total_steps = steps_per_epoch * int(opts["epochs"])
     params = sum(p.numel() for p in model.parameters())
 

@@ -13,7 +13,7 @@ from seqbench.errors import SeqbenchError
 from seqbench.models import MODEL_REGISTRY, build_model
 from seqbench.ops import OpClass, OpHook
 
-VQA_MODELS = ["cnn-bow", "cnn-lstm", "san", "rn", "vl-transformer"]
+VQA_MODELS = ["cnn-bow", "cnn-lstm", "san", "rn", "vl-transformer", "vl-dual"]
 SMALL = {
     "num_answers": 10,
     "question_vocab_size": 30,

@@ -2,8 +2,10 @@
 
 Every record of the trace is priced by the mapping kind its op class maps to in the profile
 (:mod:`seqbench.accel.mappings`); ``host`` ops go to the ``fallback`` profile and are listed
-under ``host_fallback``. Costs are then composed per pipeline stage (a layer: the op name up
-to its layer index):
+under ``host_fallback``. The priced trace is then placed on the profile's fixed chip
+(:mod:`seqbench.accel.chip`: replication into free arrays, reloads when the weights do not
+fit, the power cap), and composed per pipeline stage (a layer: the op name up to its layer
+index):
 
 * ``none``: ops run one after another; the period between samples equals the latency;
 * ``layer`` (PipeLayer): within a sample ops are sequential, but consecutive samples overlap

@@ -262,7 +262,7 @@ def eval_cmd(
       seqbench eval --checkpoint rn-sort-of-clevr.tar.gz --accel all
       seqbench eval --task sort-of-clevr --model rn --test-set local:DIR   # external VQA set
     """
-    from seqbench.cli.tables import eval_table
+    from seqbench.cli.tables import detail_lines, eval_table
 
     if beam < 1:
         raise SeqbenchError(f"--beam must be >= 1, got {beam}", "use --beam 1 for greedy decoding")
@@ -312,6 +312,8 @@ def eval_cmd(
             train_if_missing=not no_train,
         )
     out.print(eval_table(records))
+    for line in detail_lines(records):
+        out.print(line, highlight=False)
     out.print(
         f"[dim]{len(records)} result record(s) written under "
         f"{Path(records[0]['path']).parents[2]}[/]"

@@ -43,3 +43,27 @@ def eval_table(records: list[dict[str, Any]]) -> Table:
             _fmt(sim.get("tops_per_w")),
         )
     return table
+
+
+def detail_lines(records: list[dict[str, Any]]) -> list[str]:
+    """Per profile, what the table has no room for: each sparsity mechanism's energy saving
+    (with the others on) and, for generation traces, the prefill and decode phases."""
+    lines = []
+    for record in records:
+        sim = record["simulated"]
+        mechanisms = sim.get("mechanisms") or {}
+        if mechanisms:
+            parts = ", ".join(
+                f"{name} {m['fraction']:.1%}" for name, m in mechanisms.items() if name != "all"
+            )
+            total = mechanisms.get("all", {}).get("fraction")
+            lines.append(
+                f"{record['profile']}: energy saved by {parts}"
+                + (f"; all together {total:.1%}" if total is not None else "")
+            )
+        for phase, cost in (sim.get("phases") or {}).items():
+            lines.append(
+                f"{record['profile']} {phase}: {cost['throughput_units_per_s']:,.4g} tokens/s, "
+                f"{cost['energy_J_per_unit'] * 1e6:.4g} µJ/token ({cost['units']} tokens traced)"
+            )
+    return lines

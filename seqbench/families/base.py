@@ -251,6 +251,14 @@ class TaskFamily(ABC):
         effects, installed by the caller with ``ops.hooks``, see the real inference work.
         """
 
+    def steps_per_epoch(self, prepared: Prepared, batch_size: int) -> int:
+        """Training batches per epoch (sets the learning-rate schedule's length): one per
+        ``batch_size`` train examples unless a family cuts its batches otherwise."""
+        entry = prepared.manifest.get("splits", {}).get("train", 0)
+        if isinstance(entry, dict):
+            entry = entry.get("size", entry.get("examples", 0))
+        return max(1, -(-int(entry) // batch_size))
+
     def trace_phases(self, model: nn.Module, prepared: Prepared, split: str) -> dict[str, int]:
         """Extra traced work run inside ``ops.phase`` blocks (generation: ``prefill`` and
         ``decode``), called under the tracer after :meth:`evaluate`; returns the units

@@ -56,6 +56,15 @@ class VQAConfig(ModelConfig):
     num_layers: int = 2
     d_ff: int = 128
     patch_size: int = 0  # px; > 0: linearly embedded patches instead of CNN regions
+    # vl-dual (text stream: d_model, num_heads, num_layers, d_ff above)
+    image_d_model: int = 64
+    image_heads: int = 4
+    image_layers: int = 1
+    image_d_ff: int = 128
+    co_d_model: int = 64  # the shared co-attention space
+    co_heads: int = 4
+    co_layers: int = 1
+    dual_shape: str = ""  # "vilbert-base": ViLBERT-base's stream and co-attention sizes
 
 
 def per_question(x: Tensor, image_index: Tensor | None) -> Tensor:

@@ -112,7 +112,6 @@ class Crossbar:
     input_bits: int
     output_bits: int
     encoding: str = "offset"
-    replication: int = 1
     write_latency: float = 0.0  # per array line written
     row_write_energy: float = 0.0  # per array line written (all its cells)
 
@@ -144,7 +143,6 @@ class Crossbar:
             input_bits=i("precision.input_bits", "bits"),
             output_bits=i("precision.output_bits", "bits"),
             encoding=str(p.setting("weight_encoding", "offset")),
-            replication=int(round(p.opt("crossbar.replication", "count", 1))),
             write_latency=p.opt("crossbar.write_latency", "time", 0.0),
             row_write_energy=p.opt("crossbar.row_write_energy", "energy", 0.0),
         )
@@ -197,7 +195,7 @@ def crossbar_mvm(xb: Crossbar, m: float, k: int, n: int) -> XbarWork:
         array_reads=reads,
         shift_adds=shift_adds,
         buffer_bits=buffer_bits,
-        time=m * slices * cycle / xb.replication,
+        time=m * slices * cycle,  # copies on free arrays: seqbench.accel.chip
         compute_energy=compute,
         buffer_energy=buffer_bits * xb.buffer_energy,
     )

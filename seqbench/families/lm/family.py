@@ -159,6 +159,11 @@ class LMFamily(TaskFamily):
         for i in range(0, len(starts), batch_size):
             yield LMBatch(stream[starts[i : i + batch_size, None] + span])
 
+    def steps_per_epoch(self, prepared: Prepared, batch_size: int) -> int:
+        """Windows of ``context + 1`` tokens in the train stream, ``batch_size`` per step."""
+        windows_ = max(1, (prepared.manifest["tokens"]["train"] - 1) // self.context(prepared))
+        return max(1, -(-windows_ // batch_size))
+
     def loss(self, model: nn.Module, batch: LMBatch) -> Tensor:
         logits = model(batch.ids[:, :-1])
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.ids[:, 1:].reshape(-1))

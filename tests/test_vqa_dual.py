@@ -1,0 +1,95 @@
+"""vl-dual (ViLBERT-style dual stream): co-attention shapes, ViLBERT's layer order and shape,
+and a trace whose attention ops say which modality they work on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqbench import ops
+from seqbench.accel import workloads
+from seqbench.errors import SeqbenchError
+from seqbench.models import build_model
+from seqbench.models.vqa_dual import CoAttention, schedule, shaped
+from seqbench.models.vqa_parts import VQAConfig
+from seqbench.trace import Tracer
+
+SMALL = {"num_answers": 10, "question_vocab_size": 30, "image_size": 75, "channels": 8,
+         "hidden": 32, "d_model": 24, "num_heads": 2, "num_layers": 3, "d_ff": 48,
+         "image_d_model": 40, "image_heads": 4, "image_layers": 2, "image_d_ff": 40,
+         "co_d_model": 32, "co_heads": 4, "co_layers": 2}  # fmt: skip
+
+
+def test_co_attention_with_different_lengths_and_widths() -> None:
+    torch.manual_seed(0)
+    text_over_image = ops.name_modules(CoAttention(d_q=24, d_kv=40, d_co=32, heads=4)).eval()
+    T, V = torch.randn(2, 5, 24), torch.randn(2, 9, 40)
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    mask[1, 6:] = False  # the second row has 6 real image tokens
+    out = text_over_image(T, V, mask)
+    assert out.shape == (2, 5, 24)
+    changed = V.clone()
+    changed[1, 6:] += 5.0  # masked keys/values change nothing
+    torch.testing.assert_close(text_over_image(T, changed, mask), out)
+    image_over_text = CoAttention(d_q=40, d_kv=24, d_co=32, heads=4)
+    assert image_over_text(V, T, torch.ones(2, 5, dtype=torch.bool)).shape == (2, 9, 40)
+
+
+def test_co_attention_width_must_split_into_heads() -> None:
+    with pytest.raises(SeqbenchError, match="not divisible by co_heads"):
+        CoAttention(8, 8, 30, 4)
+
+
+def test_layer_order_is_vilberts() -> None:
+    order = schedule(12, 6, 6)
+    # ViLBERT-base: text layers 0-5, then per connection k: text layer 5+k, image layer k-1.
+    assert order[:7] == [*(("text", i) for i in range(6)), ("co", 0)]
+    assert order[7:10] == [("text", 6), ("image", 0), ("co", 1)]
+    assert order[-2:] == [("image", 5), ("text", 11)]
+    assert sorted(order) == sorted(
+        [("text", i) for i in range(12)]
+        + [("image", i) for i in range(6)]
+        + [("co", k) for k in range(6)]
+    )
+    with pytest.raises(SeqbenchError, match="co_layers"):
+        schedule(2, 1, 2)
+
+
+def test_vilbert_base_shape_matches_the_simulators_workload() -> None:
+    cfg = shaped(VQAConfig(dual_shape="vilbert-base"))
+    ref = workloads.VILBERT_BASE
+    assert (cfg.num_layers, cfg.d_model, cfg.num_heads, cfg.d_ff) == tuple(
+        ref["text"][k] for k in ("layers", "hidden", "heads", "ffn")
+    )
+    assert (cfg.image_layers, cfg.image_d_model, cfg.image_heads, cfg.image_d_ff) == tuple(
+        ref["visual"][k] for k in ("layers", "hidden", "heads", "ffn")
+    )
+    assert (cfg.co_d_model, cfg.co_heads) == (
+        ref["connection"]["hidden"],
+        ref["connection"]["heads"],
+    )
+    assert cfg.co_layers == len(ref["t_biattention_id"])
+    with pytest.raises(SeqbenchError, match="unknown vl-dual shape"):
+        shaped(VQAConfig(dual_shape="vilbert-huge"))
+
+
+def test_trace_labels_every_attention_op_with_its_modality() -> None:
+    torch.manual_seed(0)
+    model = build_model("vl-dual", SMALL, family="vqa").eval()
+    tracer = Tracer(stats=False)
+    images, ids = torch.rand(2, 3, 75, 75), torch.randint(4, 30, (2, 7))
+    with torch.no_grad(), ops.hooks(tracer):
+        model(images, ids, torch.zeros(2, 0))
+    attention = [r for r in tracer._records.values() if r.op_class in ("softmax", "matmul_dynamic")]
+    modalities = {r.meta.get("modality") for r in attention}
+    assert modalities == {"text", "image", "cross"}
+    qk = {r.meta["modality"]: r for r in attention if r.name.endswith(".qk")}
+    # text: [CLS] + 7 words; image: [IMG] + 25 regions of the 5x5 map; cross: 8 x 26 or 26 x 8.
+    assert (qk["text"].dims["m"], qk["text"].dims["n"]) == (8, 8)
+    assert (qk["image"].dims["m"], qk["image"].dims["n"]) == (26, 26)
+    cross = {(r.dims["m"], r.dims["n"]) for r in attention if r.name.endswith(".qk")
+             and r.meta["modality"] == "cross"}  # fmt: skip
+    assert cross == {(8, 26), (26, 8)}
+    softmaxes = [r for r in attention if r.op_class == "softmax"]
+    # 3 text + 2 image self-attentions, 2 connection layers x 2 directions.
+    assert sum(r.count for r in softmaxes) == 3 + 2 + 2 * 2
