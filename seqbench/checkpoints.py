@@ -7,7 +7,8 @@ run folder holds the last finished epoch (weights, optimiser, schedule step, RNG
 which the same command carries on after a kill.
 
 The run id names everything that shapes the weights: preset, seed, prepared data, and a hash
-of the model config, the training options and the model family's code (:func:`identity`).
+of the model config, the training options and the declared code versions of the model
+and its family (:func:`identity`, :func:`code_version`).
 """
 
 from __future__ import annotations
@@ -45,23 +46,27 @@ def run_dir(task_key: str, model: str, rid: str) -> Path:
 
 
 def code_version(model: str, family: str | None = None) -> str:
-    """SHA-256 (16 hex) of the source of the model's module and its family's module.
+    """The declared code versions that shape a model's weights: ``model<N>.family<M>``.
 
-    Any edit to the code that builds or trains the model makes earlier checkpoints miss.
+    N is the ``VERSION`` of the module that builds the model, M that of its family's module
+    (1 where a module declares none), read the way generator versions are. A change that alters
+    what training produces bumps one of them, and earlier checkpoints then miss; an edit that
+    does not (a comment, a move, a refactor) keeps every trained checkpoint valid, so the
+    published suite is not retrained for hours after each code change.
     """
     discover()  # registers the families (each package's family.py)
     entry = MODEL_REGISTRY.get(model)
-    objects: list[Any] = [entry.factory]
+    model_version = _module_version(entry.factory)
     family_name = family or entry.family
+    family_version = 1
     if family_name in FAMILY_REGISTRY:
-        objects.append(type(FAMILY_REGISTRY.get(family_name)))
-    digest = hashlib.sha256()
-    for obj in objects:
-        try:
-            digest.update(inspect.getsource(inspect.getmodule(obj)).encode())
-        except (OSError, TypeError):  # no source (frozen install): fall back to the name
-            digest.update(f"{obj.__module__}.{obj.__qualname__}".encode())
-    return digest.hexdigest()[:16]
+        family_version = _module_version(type(FAMILY_REGISTRY.get(family_name)))
+    return f"model{model_version}.family{family_version}"
+
+
+def _module_version(obj: Any) -> int:
+    module = inspect.getmodule(obj)
+    return int(getattr(module, "VERSION", 1))
 
 
 def identity(

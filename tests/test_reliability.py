@@ -480,3 +480,18 @@ def test_duplicate_profile_names_do_not_silently_override(
     assert profiles["retransformer"].path == folder / "retransformer.yaml"
     err = capsys.readouterr().err.replace("\n", "")
     assert "zz-copy.yaml" in err and "already used by retransformer.yaml" in err
+
+
+def test_code_version_follows_declared_versions_not_source_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import inspect
+
+    from seqbench.checkpoints import code_version
+    from seqbench.models import MODEL_REGISTRY
+
+    before = code_version("gru", "translation")
+    assert before == "model1.family1"
+    module = inspect.getmodule(MODEL_REGISTRY.get("gru").factory)
+    monkeypatch.setattr(module, "VERSION", 2, raising=False)
+    assert code_version("gru", "translation") == "model2.family1"
