@@ -94,7 +94,7 @@ def _checkpoint(
     return found
 
 
-def _trace(
+def cached_trace(
     family: TaskFamily,
     model: torch.nn.Module,
     prepared: Prepared,
@@ -215,7 +215,7 @@ def run(
         host = family.evaluate(
             model, prepared, request.split, limit=request.limit, beam=request.beam
         )
-        trace = _trace(family, model, prepared, checkpoint, request)
+        trace = cached_trace(family, model, prepared, checkpoint, request)
 
         records = []
         for profile in profiles:
