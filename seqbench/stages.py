@@ -208,6 +208,20 @@ def write_report(
     return write_reports(records, formats, out_dir, plots=plots)
 
 
+def of_current_data(
+    records: list[dict[str, Any]], fingerprints: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The records that count as finished work now: a task's records on the data it prepares
+    today (``fingerprints``: task key -> fingerprint), so a source bound with ``prepare
+    --source`` is run instead of skipped; records of other keys (external test sets) stay."""
+    return [
+        r
+        for r in records
+        if r.get("task") not in fingerprints
+        or r.get("data_fingerprint") == fingerprints[str(r.get("task"))]
+    ]
+
+
 def run_suite(
     tasks: list[str],
     preset: str,
@@ -230,9 +244,11 @@ def run_suite(
     that is absent is skipped with a warning).
     """
     cells = []
+    fingerprints: dict[str, str] = {}
     for ref in tasks:
         spec, _ = load_task(ref)
         prepared, cached = prepare_task(ref, preset)
+        fingerprints[prepared.key] = prepared.fingerprint
         console.print(f"[bold]{prepared.key}[/]: data {'cached' if cached else 'prepared'}")
         models = spec.preset(preset).get("models", spec.models)
         limit = effects_limit.get(spec.family) if isinstance(effects_limit, dict) else effects_limit
@@ -248,7 +264,7 @@ def run_suite(
 
     run_cells(
         cells,
-        results.load_all(),
+        of_current_data(results.load_all(), fingerprints),
         run=run_cell,
         executor=executor,
         jobs=jobs,

@@ -116,3 +116,13 @@ def test_an_unreadable_source_is_never_remembered(home: Path, tmp_path: Path) ->
     result = invoke("prepare", "multi30k", "--preset", "tiny", "--source", f"local:{empty}")
     assert result.exit_code == 2 and "accepted layouts" in result.output
     assert not (home / "tasks" / "multi30k.yaml").exists()
+
+
+def test_a_run_after_binding_a_new_source_does_not_skip_on_old_records() -> None:
+    from seqbench.stages import of_current_data
+
+    old = {"task": "multi30k", "data_fingerprint": "hub00000"}
+    new = {"task": "multi30k", "data_fingerprint": "local000"}
+    external = {"task": "multi30k@test_2017_flickr", "data_fingerprint": "ext00000"}
+    kept = of_current_data([old, new, external], {"multi30k": "local000"})
+    assert kept == [new, external]
