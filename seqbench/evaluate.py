@@ -203,6 +203,7 @@ def run(
             model, prepared, request.split, limit=request.limit, beam=request.beam
         )
         trace = _trace(family, model, prepared, checkpoint, request)
+        extra = family.extra_workloads(model, prepared, request.split)
 
         records = []
         for profile in profiles:
@@ -256,6 +257,11 @@ def run(
                 simulated=simulate_phases(trace, profile),
                 trace=trace.summary(),
             )
+            if extra:
+                record["workloads"] = [
+                    {**facts, **({"simulated": simulate_phases(t, profile)} if t else {})}
+                    for facts, t in extra
+                ]
             record["path"] = str(results.save(record, results_root))
             records.append(record)
         return records
