@@ -82,7 +82,7 @@ def _checkpoint(
     return found
 
 
-def _trace(
+def cached_trace(
     family: TaskFamily,
     model: torch.nn.Module,
     prepared: Prepared,
@@ -202,7 +202,7 @@ def run(
         host = family.evaluate(
             model, prepared, request.split, limit=request.limit, beam=request.beam
         )
-        trace = _trace(family, model, prepared, checkpoint, request)
+        trace = cached_trace(family, model, prepared, checkpoint, request)
         extra = family.extra_workloads(model, prepared, request.split)
 
         records = []

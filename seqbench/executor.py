@@ -14,7 +14,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -81,11 +81,12 @@ Done = Callable[[Cell, list[dict[str, Any]]], None]
 Failed = Callable[[Cell, BaseException], None]
 
 
-def _run_cell_quietly(run: Run, cell_fields: dict[str, Any], threads: int) -> list[dict[str, Any]]:
-    """``run`` in a worker: no progress bars, the parent's torch thread count."""
+def _run_cell_quietly(run: Run, cell: Any, threads: int) -> Any:
+    """``run`` in a worker: no progress bars, the parent's torch thread count. ``cell`` is any
+    picklable frozen dataclass (a suite :class:`Cell`, a sweep cell)."""
     os.environ["SEQBENCH_QUIET"] = "1"
     torch.set_num_threads(threads)
-    return run(Cell(**cell_fields))
+    return run(cell)
 
 
 class Executor:
@@ -127,7 +128,7 @@ class LocalProcesses(Executor):
     def map(self, cells: list[Cell], run: Run, on_done: Done, on_failed: Failed) -> None:
         threads = _threads()
         with ProcessPoolExecutor(max_workers=self.jobs) as pool:
-            futures = {pool.submit(_run_cell_quietly, run, asdict(c), threads): c for c in cells}
+            futures = {pool.submit(_run_cell_quietly, run, c, threads): c for c in cells}
             for future in as_completed(futures):
                 try:
                     records = future.result()
@@ -159,7 +160,9 @@ def check_ray_address(address: str, timeout_s: float = 3.0) -> None:
 class RayExecutor(Executor):
     """Cells as Ray tasks: a local Ray instance, or ``address`` of an existing cluster."""
 
-    def __init__(self, jobs: int = 0, address: str | None = None) -> None:
+    def __init__(
+        self, jobs: int = 0, address: str | None = None, max_retries: int | None = None
+    ) -> None:
         try:
             import ray
         except ImportError as err:
@@ -169,6 +172,9 @@ class RayExecutor(Executor):
         self.ray = ray
         self.address = address
         self.jobs = jobs
+        # Ray's own retries of a task whose worker died (None: Ray's default, 3); a caller
+        # that counts attempts itself passes 0.
+        self.max_retries = max_retries
         if address is not None:
             check_ray_address(address)
 
@@ -188,8 +194,11 @@ class RayExecutor(Executor):
                 },
             )
         threads = _threads()
-        remote = ray.remote(num_cpus=threads)(_run_cell_quietly)
-        pending = {remote.remote(run, asdict(c), threads): c for c in cells}
+        options: dict[str, Any] = {"num_cpus": threads}
+        if self.max_retries is not None:
+            options["max_retries"] = self.max_retries
+        remote = ray.remote(**options)(_run_cell_quietly)
+        pending = {remote.remote(run, c, threads): c for c in cells}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:

@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
     # 4: what a stage calls: training, evaluation, the executor, the leaderboards
     ("seqbench.train", "seqbench.evaluate", "seqbench.executor", "seqbench.report"),
     # 5: the stages decide what runs (portable: the export/import/eval --checkpoint stages)
-    ("seqbench.stages", "seqbench.portable"),
+    ("seqbench.stages", "seqbench.portable", "seqbench.sweep"),
     # 6: the command line
     ("seqbench.cli",),
 ]

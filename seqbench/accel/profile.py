@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -150,6 +151,27 @@ class Profile:
         clone.params = {**self.params, path: replace(self.params[path], raw=raw)}
         return clone
 
+    def derive(self, overrides: dict[str, float]) -> Profile:
+        """A copy with parameters set to new values (each in the unit the YAML uses), checked
+        as loading checks the YAML (unknown names with did-you-mean, ranges, what the mappings
+        need); its hash covers the overrides, so records of derived profiles differ."""
+        where = f"profile {self.name} (--set)"
+        params = dict(self.params)
+        for path, raw in overrides.items():
+            if path not in params:
+                raise SeqbenchError(
+                    f"{where}: unknown parameter {path!r};{did_you_mean(path, list(params))}",
+                    f"its parameters are listed by `seqbench accels show {self.name}`",
+                )
+            spec = {"value": raw, "unit": params[path].unit, "source": "--set override"}
+            params[path] = _parse_param(path, spec, where)
+        clone = copy.copy(self)
+        clone.params = params
+        _check_requirements(clone, where)
+        change = json.dumps(sorted(overrides.items()))
+        clone.hash = hashlib.sha256(f"{self.hash}{change}".encode()).hexdigest()[:16]
+        return clone
+
     def summary(self) -> dict[str, Any]:
         """Name, hash and citation, for result records."""
         return {"name": self.name, "hash": self.hash, "citation": self.citation, "doi": self.doi}
@@ -269,6 +291,10 @@ def _parse_param(path: str, spec: Any, where: str) -> Param:
         raise SeqbenchError(
             f"{where}: parameter {path} is {value} {unit}; the cost model divides by it",
             f"a {units.dimension(unit)} must be > 0",
+        )
+    elif value < 1 and units.dimension(unit) == "bits":
+        raise SeqbenchError(
+            f"{where}: parameter {path} is {value} {unit}", "a bit width must be >= 1"
         )
     elif value < 0:
         raise SeqbenchError(

@@ -643,6 +643,9 @@ def _register_accels() -> None:
     from seqbench.cli.accels import accels
 
     cli.add_command(accels)
+    from seqbench.cli.sweep import sweep_cmd
+
+    cli.add_command(sweep_cmd)
 
 
 _register_accels()
