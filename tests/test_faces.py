@@ -11,7 +11,12 @@ from PIL import Image
 
 from seqbench import ops
 from seqbench.config import SourceSpec, load_task
-from seqbench.data.generators.synth_faces import generate
+from seqbench.data.generators.synth_faces import (
+    SPLIT_OFFSET,
+    Identity,
+    draw_identity,
+    generate,
+)
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import Prepared, family_for
 from seqbench.families.faces.protocol import gallery_and_probes, make_pairs, read_pairs_file
@@ -50,6 +55,18 @@ def test_generator_is_deterministic_and_identities_differ_between_splits() -> No
     # Same person index, different split: a different person (split seeds are offset).
     assert not np.array_equal(one["train"][0][2], one["test"][0][2])
     assert one["train"][0][2].shape == (24, 24, 3)
+
+
+def test_no_identity_is_in_both_train_and_test() -> None:
+    """Split seeds differ, so the people drawn for test are not the people drawn for train."""
+
+    def people(split: str, count: int) -> set[Identity]:
+        return {
+            draw_identity(np.random.default_rng([0, SPLIT_OFFSET[split], i])) for i in range(count)
+        }
+
+    train, test = people("train", 500), people("test", 300)
+    assert len(train) == 500 and len(test) == 300 and not train & test
 
 
 def test_pairs_are_balanced_distinct_and_in_equal_folds() -> None:
