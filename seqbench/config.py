@@ -191,6 +191,8 @@ def load_task_spec(path: Path) -> TaskSpec:
     if not isinstance(raw, dict):
         raise SeqbenchError(f"task spec {path} is not a mapping", "see tasks/scan.yaml")
     where = f"task spec {path.name}"
+    if "include" in raw:
+        raw = _with_included(raw, path, where)
     required = ("name", "family", "source", "tokenizer", "metrics", "models", "presets")
     missing = [k for k in required if k not in raw]
     if missing:
@@ -232,10 +234,40 @@ def load_task_spec(path: Path) -> TaskSpec:
     )
 
 
+def _with_included(raw: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
+    """``include: NAME`` (as in lm-eval-harness task YAMLs): the bundled spec NAME, with this
+    file's top-level keys replacing its keys (a user's spec names only what it changes)."""
+    name = str(raw["include"])
+    base_path = paths.tasks_dir() / f"{name}.yaml"
+    if not base_path.is_file() or base_path.resolve() == path.resolve():
+        raise SeqbenchError(
+            f"{where}: include {name!r} names no bundled task spec",
+            f"use one of: {', '.join(sorted(p.stem for p in paths.tasks_dir().glob('*.yaml')))}",
+        )
+    try:
+        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise SeqbenchError(f"cannot read task spec {base_path}: {err}", "fix the YAML") from err
+    if not isinstance(base, dict) or "include" in base:
+        raise SeqbenchError(
+            f"{where}: include {name!r} is not a plain spec", "include a bundled one"
+        )
+    merged = {**base, **{k: v for k, v in raw.items() if k != "include"}}
+    merged.setdefault("name", name)
+    return merged
+
+
 def discover_tasks(folder: Path | None = None) -> dict[str, Path]:
-    """Task name -> spec path, from file names (specs are parsed only when used)."""
-    folder = folder or paths.tasks_dir()
-    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+    """Task name -> spec path, from file names (specs are parsed only when used).
+
+    Without ``folder``: the bundled specs (or ``$SEQBENCH_TASKS``), then the user's task
+    folder ``$SEQBENCH_HOME/tasks`` whose specs replace bundled ones of the same name.
+    """
+    if folder is not None:
+        return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+    found = {p.stem: p for p in sorted(paths.tasks_dir().glob("*.yaml"))}
+    found.update({p.stem: p for p in sorted((paths.home() / "tasks").glob("*.yaml"))})
+    return dict(sorted(found.items()))
 
 
 def parse_task_ref(ref: str) -> tuple[str, str | None]:

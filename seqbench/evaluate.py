@@ -56,6 +56,18 @@ class EvalRequest:
         return min(limits) if limits else None
 
 
+def with_preset_limit(request: EvalRequest) -> EvalRequest:
+    """``request`` with its preset's ``test_limit`` when no ``--limit`` was given.
+
+    Only the unit-test preset (``tiny``) sets one. It limits scoring the way ``--limit`` does,
+    so the record is marked partial (``limit``, ``n``); the prepared test split stays whole.
+    """
+    if request.limit is not None:
+        return request
+    preset_limit = request.spec.preset(request.preset).get("test_limit")
+    return dataclasses.replace(request, limit=int(preset_limit)) if preset_limit else request
+
+
 def find_checkpoint(
     request: EvalRequest, family: TaskFamily, prepared: Prepared
 ) -> checkpoints.Checkpoint | None:
@@ -190,6 +202,7 @@ def run(
     """
     profiles = resolve_profiles(request.accels)
     family = family_for(request.spec)
+    request = with_preset_limit(request)
     if prepared is None:
         prepared, _ = family.prepare(request.spec, request.subset, request.preset)
     # Held to the end: `cache clean` leaves data a live eval reads.

@@ -182,15 +182,25 @@ def is_whole(record: dict[str, Any]) -> bool:
     return record.get("limit") is None
 
 
+def comparable_key(record: dict[str, Any]) -> tuple[str, ...]:
+    """What one report row stands for: (task, split, model, profile) and what makes scores
+    comparable, the checkpoint, the data fingerprint, the preset and the decode settings."""
+    checkpoint = record.get("checkpoint") or {}
+    sha = checkpoint.get("sha256") if isinstance(checkpoint, dict) else None
+    extra = (sha, record.get("data_fingerprint"), record.get("preset"), record.get("beam"))
+    return tuple(str(record[k]) for k in KEY_FIELDS) + tuple(str(v) for v in extra)
+
+
 def newest_per_key(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (task, split, model, profile) the newest whole-split record, in key order.
+    """Per :func:`comparable_key` the newest whole-split record, in key order.
 
     A partial (``--limit``) record stands in only where no whole-split record exists: a quick
-    check never replaces a full score.
+    check never replaces a full score. Two checkpoints, data sets, presets or beam sizes are
+    two rows, never one replacing the other.
     """
     best: dict[tuple[str, ...], dict[str, Any]] = {}
     for record in records:
-        key = tuple(str(record[k]) for k in KEY_FIELDS)
+        key = comparable_key(record)
         rank = (is_whole(record), record["timestamp"])
         if key not in best or rank > (is_whole(best[key]), best[key]["timestamp"]):
             best[key] = record

@@ -22,14 +22,36 @@ from seqbench.portable import eval_checkpoint
 from seqbench.progress import console
 from seqbench.report import write_reports
 from seqbench.train import TrainResult, train
+from seqbench.user_tasks import bind_source
 
 
 def prepare_task(
     ref: str, preset: str, *, source: str | None = None, force: bool = False
 ) -> tuple[Prepared, bool]:
-    """Prepare task ``ref`` (``NAME`` or ``NAME:SUBSET``); returns (prepared, was_cached)."""
+    """Prepare task ``ref`` (``NAME`` or ``NAME:SUBSET``); returns (prepared, was_cached).
+
+    A ``source`` (``local:PATH``, ``hub:ID``) becomes the task's source for every later stage:
+    it is written into the user's copy of the spec (:mod:`seqbench.user_tasks`).
+    """
     spec, subset = load_task(ref)
-    return family_for(spec).prepare(spec, subset, preset, source_override=source, force=force)
+    if source:
+        family = family_for(spec)
+        effective = family.effective_source(spec.source, source)
+        # Prepared first: a source that does not read is never written into the user's spec.
+        first = family.prepare(spec, subset, preset, source_override=source, force=force)
+        written = bind_source(spec, effective, source)
+        every = f" and for all its subsets ({', '.join(spec.subsets)})" if spec.subsets else ""
+        console.print(
+            f"{spec.name} now reads {effective.describe()} in every stage (train, eval, run)"
+            f"{every}: "
+            f"{written} (delete it to go back to the bundled spec)",
+            markup=False,
+            highlight=False,
+        )
+        spec, subset = load_task(ref)
+        prepared, _ = family_for(spec).prepare(spec, subset, preset)  # the same cache entry
+        return prepared, first[1]
+    return family_for(spec).prepare(spec, subset, preset, force=force)
 
 
 def train_task(

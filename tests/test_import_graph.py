@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
         "seqbench.search",
         "seqbench.results",
         "seqbench.suites",
+        "seqbench.user_tasks",
     ),
     # 2: models and accelerators, each over ops/trace only
     ("seqbench.models", "seqbench.accel", "seqbench.decode"),

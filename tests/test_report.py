@@ -9,9 +9,12 @@ import pytest
 
 from seqbench import report, results
 from seqbench.errors import SeqbenchError
+from seqbench.report.tables import best_marks
 
 
-def _record(model: str, profile: str, em: float, stamp: str, energy: float = 1e-6) -> dict:
+def _record(
+    model: str, profile: str, em: float, stamp: str, energy: float = 1e-6, **fields: object
+) -> dict:
     record = results.new_record(
         task="scan:simple",
         family="translation",
@@ -19,6 +22,8 @@ def _record(model: str, profile: str, em: float, stamp: str, energy: float = 1e-
         model=model,
         profile=profile,
         preset="tiny",
+        beam=1,
+        data_fingerprint="d0d0d0d0d0d0d0d0",
         checkpoint={"sha256": f"{model:0<12}"[:12] + "ffff"},
         quality={
             "metrics": {"exact_match": em, "bleu": em / 2},
@@ -32,9 +37,13 @@ def _record(model: str, profile: str, em: float, stamp: str, energy: float = 1e-
             "energy_J_per_unit": energy,
             "power_W": 0.5,
             "tops_per_w": 3.0,
+            "energy_J_per_sample": energy * 10,
+            "host_fallback": {},
         },
+        trace={"ops": {"matmul_static": {}, "softmax": {}}},
     )
     record["timestamp"] = stamp
+    record.update(fields)
     return record
 
 
@@ -80,12 +89,12 @@ GOLDEN_MD = """\
 
 seqbench 0.1.0 · git abc123 · generated 2026-11-26T00:00:00
 
-| task | split | n | model | profile | checkpoint | exact_match | bleu | host tokens/s | latency ms/sample | sim tokens/s | µJ/token | power W | TOPS/W |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
-| scan:simple | test | 100 | gru | cpu | gru000000000 | 50.00 | 25.00 | 1,000.0 | 2 | 500 | **0.5** | 0.5 | 3 |
-| scan:simple | test | 100 | transformer | cpu | transformer0 | **99.00** | **49.50** | 1,000.0 | 2 | 500 | 2 | 0.5 | 3 |
+| task | split | n | model | profile | checkpoint | data | preset | beam | exact_match | bleu | on chip % | host tokens/s | latency ms/sample | sim tokens/s | µJ/token | power W | TOPS/W |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| scan:simple | test | 100 | gru | cpu | gru000000000 | d0d0d0d0 | tiny | 1 | 50.00 | 25.00 | 100 | 1,000.0 | 2 | 500 | **0.5** | 0.5 | 3 |
+| scan:simple | test | 100 | transformer | cpu | transformer0 | d0d0d0d0 | tiny | 1 | **99.00** | **49.50** | 100 | 1,000.0 | 2 | 500 | 2 | 0.5 | 3 |
 
-Best value per ranked column within each task and split in **bold**. Signatures:
+Best value per ranked column in **bold**, only among comparable rows (same task, split, data, preset, beam and n). `on chip %`: share of the simulated energy spent on the profile's own hardware; `none` rows run every op on the host and show no cost. Signatures:
 
 - `nrefs:1|tok:13a`
 """
@@ -99,6 +108,50 @@ def test_golden_markdown() -> None:
     (table,) = report.build_tables(records)
     text = report.render_markdown(table, "2026-11-26T00:00:00", "abc123")
     assert text.startswith(GOLDEN_MD)
+
+
+def test_rows_keep_checkpoints_apart_and_best_only_among_comparable_rows() -> None:
+    stamp = "2026-01-01T00:00:00.000+00:00"
+    greedy = _record("transformer", "cpu", 60.0, stamp)
+    beam4 = _record("transformer", "cpu", 70.0, stamp, beam=4)
+    other_data = _record("gru", "cpu", 90.0, stamp, data_fingerprint="e1e1e1e1e1e1e1e1")
+    retrained = _record("gru", "cpu", 40.0, stamp)
+    retrained["checkpoint"] = {"sha256": "ab" * 32}
+    plain_gru = _record("gru", "cpu", 50.0, stamp)
+    # Each is its own row: none replaces another.
+    assert len(results.newest_per_key([greedy, beam4, other_data, retrained, plain_gru])) == 5
+    (table,) = report.build_tables([greedy, beam4, other_data, retrained, plain_gru])
+    marks = best_marks(table.columns, table.rows)
+    em = [c.header for c in table.columns].index("exact_match")
+    best = sorted(
+        (
+            table.rows[i]["model"],
+            table.rows[i]["beam"],
+            table.rows[i]["quality"]["metrics"]["exact_match"],
+        )
+        for i, c in marks
+        if c == em
+    )
+    # beam 4 and the other data set are alone in their groups: nothing to beat, no mark;
+    # among greedy rows on d0d0 data the transformer's 60 beats the gru's 50 and 40.
+    assert best == [("transformer", 1, 60.0)]
+
+
+def test_a_profile_that_runs_nothing_says_so_instead_of_copying_the_host() -> None:
+    stamp = "2026-01-01T00:00:00.000+00:00"
+    host = _record("transformer", "cpu", 60.0, stamp)
+    ice = _record("transformer", "ice", 60.0, stamp)
+    ice["simulated"]["host_fallback"] = {"matmul_static": {"energy_J": 1e-5}, "softmax": {}}
+    ice["simulated"]["notes"] = ["ran on the host (cpu): matmul_static, softmax"]
+    (table,) = report.build_tables([host, ice])
+    cells = dict(zip([c.header for c in table.columns], table.cells()[1], strict=True))
+    assert table.rows[1]["profile"] == "ice"
+    assert cells["on chip %"] == "none: all on cpu"
+    assert cells["µJ/token"] == "—" and cells["latency ms/sample"] == "—"
+    assert (
+        dict(zip([c.header for c in table.columns], table.cells()[0], strict=True))["µJ/token"]
+        == "1"
+    )
 
 
 def test_write_reports_all_formats(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -80,9 +82,24 @@ def test_simple_and_length_partition_every_command(
         assert len(train | test) == 20_910
 
 
-def test_simple_split_is_seeded() -> None:
-    assert scan.generate("simple", seed=0) == scan.generate("simple", seed=0)
-    assert scan.generate("simple", seed=0)["test"] != scan.generate("simple", seed=1)["test"]
+def test_simple_split_is_the_official_one(
+    scan_splits: dict[str, dict[str, list[tuple[str, str]]]],
+) -> None:
+    """The authors' simple test set (tasks_test_simple.txt): 4,182 commands, these among them."""
+    test = dict(scan_splits["simple"]["test"])
+    train = dict(scan_splits["simple"]["train"])
+    assert len(test) == 4_182 and len(train) == 16_728
+    # The first lines of the official tasks_test_simple.txt ...
+    assert test["turn opposite right thrice and turn opposite left"] == (
+        "I_TURN_RIGHT I_TURN_RIGHT I_TURN_RIGHT I_TURN_RIGHT I_TURN_RIGHT I_TURN_RIGHT "
+        "I_TURN_LEFT I_TURN_LEFT"
+    )
+    assert "run right twice after walk right twice" in test
+    assert "look around right twice and turn left thrice" in test
+    # ... and of tasks_train_simple.txt, which must not be in the test set.
+    for command in ("jump opposite right twice and turn opposite right thrice", "walk"):
+        assert command in train and command not in test
+    assert scan.generate("simple", seed=1) == scan.generate("simple", seed=0)  # a fixed draw
 
 
 def test_length_split_boundary(scan_splits: dict[str, dict[str, list[tuple[str, str]]]]) -> None:
@@ -137,3 +154,16 @@ def test_word_tokenizer_round_trip(scan_pairs: list[tuple[str, str]], tmp_path) 
     assert all(src.decode(src.encode(c)) == c for c, _ in sample)
     assert all(tgt.decode(tgt.encode(a)) == a for _, a in sample)
     assert all(len(tgt.encode(a)) == len(a.split()) for _, a in sample)  # one id per action
+
+
+SHARED_SCAN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scan"
+
+
+@pytest.mark.skipif(not SHARED_SCAN.is_dir(), reason="needs ../shared/data/scan (CI has it)")
+def test_simple_split_equals_the_published_files(
+    scan_splits: dict[str, dict[str, list[tuple[str, str]]]],
+) -> None:
+    for split in ("train", "test"):
+        with gzip.open(SHARED_SCAN / f"tasks_{split}_simple.txt.gz", "rt") as handle:
+            published = {scan.parse_line(line.strip()) for line in handle if line.strip()}
+        assert published == set(scan_splits["simple"][split])

@@ -60,7 +60,8 @@ def test_prepare_scan_tiny_layout_and_manifest(
     assert not cached
     assert prepared.directory.is_relative_to(translation_home / "cache" / "scan__simple")
     m = prepared.manifest
-    assert m["splits"] == {"train": 300, "dev": 50, "test": 50}
+    # A preset caps train and dev; the test split is always kept whole (4,182 official pairs).
+    assert m["splits"] == {"train": 300, "dev": 50, "test": 4_182}
     assert m["official_sizes"] == {"train": 16_728, "test": 4_182}
     carved = m["assembly"]["carved_dev"]
     assert carved["train"] + carved["dev"] == carved["official_train"] == 16_728
@@ -203,7 +204,7 @@ def test_batches_and_loss(
     assert (batch.tgt_out[torch.arange(len(lengths)), lengths - 1] == 3).all()  # eos last
     body = (batch.tgt_out[:, :-1] != 0) & (batch.tgt_out[:, :-1] != 3)  # tgt_in is shifted
     assert torch.equal(batch.tgt_in[:, 1:][body], batch.tgt_out[:, :-1][body])
-    in_order = list(family.batches(prepared, "test", 20, shuffle=False, seed=0))
+    in_order = list(family.batches(prepared, "dev", 20, shuffle=False, seed=0))
     assert [b.src.shape[0] for b in in_order] == [20, 20, 10]
 
     class Uniform(nn.Module):

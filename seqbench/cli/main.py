@@ -149,15 +149,22 @@ def list_cmd(what: str) -> None:
 @cli.command()
 @click.argument("tasks", nargs=-1)
 @PRESET
-@click.option("--source", help="Override the data source: local:PATH or hub:ID[:CONFIG].")
+@click.option(
+    "--source",
+    help="The task's data source from now on: local:PATH[::FORMAT] or hub:ID[:CONFIG]. "
+    "Written to $SEQBENCH_HOME/tasks/TASK.yaml, which train, eval and run then read too.",
+)
 @click.option("--force", is_flag=True, help="Rebuild even when a valid cache exists.")
 def prepare(tasks: tuple[str, ...], preset: str, source: str | None, force: bool) -> None:
     """Build, tokenize and cache task data (default: scan).
 
+    A folder of published files prepares as it is: Moses train/val/test_2016_flickr.de.gz
+    + .en.gz (Multi30k), split files train/valid/test .tsv|.jsonl|.parquet, SCAN tasks_*.txt.
+
     \b
     Examples:
       seqbench prepare scan:length --preset full
-      seqbench prepare multi30k --source local:data/fra.txt
+      seqbench prepare multi30k --preset full --source local:../shared/data/multi30k
     """
     from seqbench.stages import prepare_task
 
@@ -165,7 +172,30 @@ def prepare(tasks: tuple[str, ...], preset: str, source: str | None, force: bool
         prepared, cached = prepare_task(ref, preset, source=source, force=force)
         sizes = ", ".join(f"{k} {v:,}" for k, v in _split_sizes(prepared.manifest).items())
         state = "cached, nothing to do" if cached else "prepared"
-        out.print(f"{prepared.key} ({preset}): {state} — {sizes}\n  {prepared.directory}")
+        out.print(f"{prepared.key} ({preset}): {state} — {sizes}", highlight=False)
+        for line in _vocab_lines(prepared.manifest):
+            out.print(line, highlight=False)
+        out.print(f"  {prepared.directory}", highlight=False)
+
+
+def _vocab_lines(manifest: dict[str, Any]) -> list[str]:
+    """Vocabulary sizes per tokenizer, with a warning when one came out smaller than asked."""
+    tokenizer = manifest.get("tokenizer")
+    if not isinstance(tokenizer, dict):
+        return []
+    lines, sizes = [], []
+    for side, entry in tokenizer.items():
+        if not (isinstance(entry, dict) and "vocab_size" in entry):
+            continue
+        got, asked = int(entry["vocab_size"]), entry.get("asked")
+        sizes.append(f"{side} {got:,}" + (f" of {int(asked):,} asked" if asked else ""))
+        if asked and got < int(asked):
+            lines.append(
+                f"  [yellow]warning:[/] the {side} tokenizer has {got:,} pieces, fewer than the "
+                f"{int(asked):,} asked: its train text holds no more (lower the vocab size in "
+                "the spec's tokenizer: to silence this)"
+            )
+    return ([f"  vocabulary: {', '.join(sizes)}"] if sizes else []) + lines
 
 
 def _split_sizes(manifest: dict[str, Any]) -> dict[str, int]:

@@ -1,5 +1,7 @@
-"""Leaderboard tables: the newest whole-split result per (task, split, model, profile),
-one table per family, and their markdown, CSV and JSON renderings."""
+"""Leaderboard tables: the newest whole-split result per comparable key (task, split, model,
+profile, checkpoint, data, preset, decode settings), one table per family, and their markdown,
+CSV and JSON renderings. "Best" is marked only among rows scored on the same data the same way;
+a profile that runs none of the model's ops says so instead of repeating the host's figures."""
 
 from __future__ import annotations
 
@@ -36,8 +38,30 @@ class Column:
             return None
 
 
+def runs_nothing(record: dict[str, Any]) -> bool:
+    """Whether the profile ran none of the model's ops: every op class of the trace fell back
+    to the host (ICE on a translation model), so its cost figures are the host's."""
+    ops = set((record.get("trace") or {}).get("ops") or {})
+    fallback = set((record.get("simulated") or {}).get("host_fallback") or {})
+    return bool(ops) and ops <= fallback
+
+
+def on_chip_percent(record: dict[str, Any]) -> float | None:
+    """Share (%) of the simulated energy per sample spent on the profile's own hardware."""
+    sim = record["simulated"]
+    total = sim.get("energy_J_per_sample")
+    if runs_nothing(record):
+        return 0.0
+    if not total:
+        return None
+    host = sum(float(v.get("energy_J", 0.0)) for v in (sim.get("host_fallback") or {}).values())
+    return max(0.0, 100.0 * (1.0 - host / float(total)))
+
+
 def _sim(key: str, scale: float = 1.0) -> Callable[[dict[str, Any]], Any]:
     def read(record: dict[str, Any]) -> Any:
+        if runs_nothing(record):  # the host's figures under another name: not shown
+            return None
         value = record["simulated"][key]
         return None if value is None else value * scale
 
@@ -57,6 +81,10 @@ KEY_COLUMNS = [
     Column("profile", lambda r: r["profile"]),
     # The weights that produced the row (sha256 of model.safetensors, as `export` names them).
     Column("checkpoint", lambda r: r["checkpoint"]["sha256"][:12]),
+    # What else makes two scores comparable: the prepared data, the preset, the decoding.
+    Column("data", lambda r: str(r["data_fingerprint"])[:8]),
+    Column("preset", lambda r: r["preset"]),
+    Column("beam", lambda r: r["beam"], "{:d}"),
 ]
 
 # Metric order per family; metrics not listed follow in name order.
@@ -76,9 +104,18 @@ def plural(unit: str) -> str:
     return unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
 
 
+def _on_chip_text(record: dict[str, Any]) -> Any:
+    if runs_nothing(record):
+        fallback = (record["simulated"].get("notes") or [""])[-1]
+        host = fallback.partition("(")[2].partition(")")[0] or "host"
+        return f"none: all on {host}"
+    return on_chip_percent(record)
+
+
 def cost_columns(unit: str) -> list[Column]:
     units = plural(unit)
     return [
+        Column("on chip %", _on_chip_text, "{:.0f}"),
         Column(f"host {units}/s", lambda r: r["host"]["units_per_s"], "{:,.1f}", True),
         Column("latency ms/sample", _sim("latency_s_per_sample", 1e3), "{:.4g}", False),
         Column(f"sim {units}/s", _sim("throughput_units_per_s"), "{:,.4g}", True),
@@ -113,12 +150,20 @@ def columns_for(family: str, records: list[dict[str, Any]]) -> list[Column]:
     return KEY_COLUMNS + quality + cost_columns(unit) + phases
 
 
+def comparable_group(record: dict[str, Any]) -> tuple[str, ...]:
+    """Rows that may compete for "best": the same split of the same prepared data, scored on
+    the same number of examples with the same preset and decoding."""
+    n = (record.get("quality") or {}).get("samples")
+    keys = ("task", "split", "data_fingerprint", "preset", "beam")
+    return tuple(str(record.get(k)) for k in keys) + (str(n),)
+
+
 def best_marks(columns: list[Column], rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
-    """(row, column) cells holding the best value of a ranked column within each (task, split):
-    rows of different splits do not compete."""
-    groups: dict[tuple[str, str], list[int]] = {}
+    """(row, column) cells holding the best value of a ranked column within each group of
+    comparable rows (:func:`comparable_group`); other rows do not compete."""
+    groups: dict[tuple[str, ...], list[int]] = {}
     for i, r in enumerate(rows):
-        groups.setdefault((str(r.get("task")), str(r.get("split"))), []).append(i)
+        groups.setdefault(comparable_group(r), []).append(i)
     marks: set[tuple[int, int]] = set()
     for members in groups.values():
         marks |= _best_in(columns, rows, members)
@@ -179,7 +224,10 @@ def render_markdown(table: Table, stamp: str, sha: str) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Best value per ranked column within each task and split in **bold**. Signatures:",
+        "Best value per ranked column in **bold**, only among comparable rows (same task, split, "
+        "data, preset, beam and n). `on chip %`: share of the simulated energy spent on the "
+        "profile's own hardware; `none` rows run every op on the host and show no cost. "
+        "Signatures:",
         "",
     ]
     lines += [f"- `{s}`" for s in table.signatures()]

@@ -9,20 +9,21 @@ Grammar (the paper's Figure; the right-hand D of ``opposite``/``around`` is a di
     U -> walk | run | jump | look
 
 It generates exactly 20,910 distinct commands. The split rules reproduce the official files
-(``length``, ``addprim_*`` exactly; ``simple`` is a seeded random 80/20 split of the same size,
-since the official one was drawn once and cannot be re-derived).
+(``length``, ``addprim_*`` exactly); ``simple``, drawn at random once by the authors, is their
+exact split, stored as one bit per command (:mod:`seqbench.data.generators.scan_simple_split`).
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 
 from seqbench.data.generators import GENERATORS
+from seqbench.data.generators.scan_simple_split import simple_test_mask
 from seqbench.errors import SeqbenchError
 
 # Bump when commands, meanings or split rules change: prepared caches then miss.
-VERSION = 1
+# 2: ``simple`` is the authors' split (was a seeded random 80/20 draw of the same sizes).
+VERSION = 2
 
 Pair = tuple[str, str]
 
@@ -100,10 +101,10 @@ def _has_phrase(command: str, phrase: str) -> bool:
 
 
 def _split_simple(data: list[Pair], seed: int) -> tuple[list[Pair], list[Pair]]:
-    order = list(range(len(data)))
-    random.Random(seed).shuffle(order)
-    n_train = OFFICIAL_SIZES["simple"][0]
-    return [data[i] for i in order[:n_train]], [data[i] for i in order[n_train:]]
+    """The official simple split (``seed`` is not used: the authors' draw is fixed)."""
+    in_test = simple_test_mask(len(data))
+    train = [p for p, test in zip(data, in_test, strict=True) if not test]
+    return train, [p for p, test in zip(data, in_test, strict=True) if test]
 
 
 def _split_length(data: list[Pair], seed: int) -> tuple[list[Pair], list[Pair]]:
@@ -142,7 +143,7 @@ SPLITTERS: dict[str, Callable[[list[Pair], int], tuple[list[Pair], list[Pair]]]]
 def generate(subset: str | None = None, seed: int = 0) -> dict[str, list[Pair]]:
     """The ``train`` and ``test`` pairs of split scheme ``subset`` (default ``simple``).
 
-    ``seed`` only matters for ``simple`` (the random 80/20 draw).
+    ``seed`` is accepted for older specs and ignored: every split is fixed.
     """
     subset = subset or "simple"
     if subset not in SPLITTERS:

@@ -27,7 +27,8 @@ from seqbench.progress import console
 Document = tuple[str, str]  # (title, text)
 HOLDOUT_FRACTION = 0.05  # dev and test shares when a source has no splits of its own
 HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
-PYDOC_VERSION = 1  # bump when the topic split changes
+PYDOC_VERSION = 2  # bump when the topic split changes (2: topics sharing text stay together)
+SHARED_LINE = 60  # characters: a shared line this long means two documents share text
 
 
 @dataclass(frozen=True)
@@ -39,20 +40,63 @@ class OpenedSource:
     read: Callable[[], dict[str, list[Document]]]
 
 
+def text_groups(docs: list[Document]) -> list[list[int]]:
+    """Documents that share text, grouped: two documents sharing any line of at least
+    ``SHARED_LINE`` characters are in one group (pydoc's ``compound`` topic holds the whole
+    text of ``if``, ``while``, ``try``...: split apart they would leak test text into train)."""
+    parent = list(range(len(docs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_owner: dict[str, int] = {}
+    for i, (_, text) in enumerate(docs):
+        for line in text.splitlines():
+            key = line.strip()
+            if len(key) >= SHARED_LINE:
+                parent[root(i)] = root(first_owner.setdefault(key, i))
+    groups: dict[int, list[int]] = {}
+    for i in range(len(docs)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
 def split_documents(docs: list[Document], seed: int) -> dict[str, list[Document]]:
-    """Whole documents to train/dev/test, seeded, ~90/5/5 (at least one each), in source order."""
-    if len(docs) < 3:
+    """Whole groups of documents (:func:`text_groups`) to train/dev/test, seeded, about
+    90/5/5 of the characters (at least one group each), documents in source order.
+
+    Groups are drawn in a seeded order; test, then dev, takes each drawn group that fits its
+    5% share until the share is reached; a group too large for the share stays in train.
+    """
+    groups = text_groups(docs)
+    if len(groups) < 3:
         raise SeqbenchError(
-            f"only {len(docs)} document(s): cannot make train/dev/test without splitting one",
+            f"only {len(groups)} separate document(s): cannot make train/dev/test without "
+            "putting one text in two splits",
             "provide at least 3 documents (separate them with a blank line in a .txt file)",
         )
-    n_hold = max(1, round(len(docs) * HOLDOUT_FRACTION))
-    order = list(range(len(docs)))
+    size = [sum(len(docs[i][1]) for i in g) for g in groups]
+    share = HOLDOUT_FRACTION * sum(size)
+    order = list(range(len(groups)))
     random.Random(seed).shuffle(order)
-    test, dev = set(order[:n_hold]), set(order[n_hold : 2 * n_hold])
+    where: dict[int, str] = {}
+    filled = {"test": 0, "dev": 0}
+    for held in ("test", "dev"):
+        for g in order:
+            if g not in where and filled[held] < share and size[g] <= share:
+                where[g] = held
+                filled[held] += size[g]
+        if not filled[held]:  # every group exceeds the share: the smallest one left
+            g = min((k for k in order if k not in where), key=lambda k: size[k])
+            where[g] = held
+            filled[held] = size[g]
     out: dict[str, list[Document]] = {s: [] for s in SPLITS}
+    owner = {i: where.get(g, "train") for g, members in enumerate(groups) for i in members}
     for i, doc in enumerate(docs):
-        out["test" if i in test else "dev" if i in dev else "train"].append(doc)
+        out[owner[i]].append(doc)
     return out
 
 

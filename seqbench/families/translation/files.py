@@ -9,6 +9,11 @@ Local layouts (``--source local:PATH[::FORMAT]``):
 - a folder with split files named train / dev|valid|validation|val / test: ``train.tsv``,
   ``train-00000-of-00002.parquet``, ``valid.jsonl``, SCAN's ``tasks_train_length.txt``, or
   Moses ``train.de`` + ``train.en``. A folder without a dev split gets one carved from train.
+  Moses folders may hold several test sets, as the published Multi30k does
+  (``test_2016_flickr.de.gz``, ``test_2017_flickr.de.gz``): the first in name order is ``test``,
+  every other one is kept whole as an extra split named after its files (``test_2017_flickr``).
+
+Any file may be gzip-compressed (``.gz``, read transparently).
 
 Formats are a registry (:data:`FORMATS`); ``fields`` map src/tgt to JSON/parquet field paths
 (``en``, ``translation.de``), to Moses language suffixes, or to TSV column numbers (default
@@ -18,8 +23,10 @@ Formats are a registry (:data:`FORMATS`); ``fields`` map src/tgt to JSON/parquet
 
 from __future__ import annotations
 
+import gzip
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +35,7 @@ import pyarrow.parquet as pq
 
 from seqbench.data.generators.scan import parse_line as parse_scan_line
 from seqbench.data.jsonl import json_lines
-from seqbench.data.splits import SPLIT_ALIASES, split_of
+from seqbench.data.splits import split_of
 from seqbench.errors import SeqbenchError
 from seqbench.registry import Registry
 
@@ -67,7 +74,8 @@ class Located:
     """A local source resolved to its format and the shards of each split."""
 
     format: str
-    splits: dict[str, list[Shard]]  # train/dev/test, or "all" for one undivided file
+    splits: dict[str, list[Shard]]  # train/dev/test (+ extra test sets), or "all"
+    names: dict[str, str] = field(default_factory=dict)  # our split -> the source's file stem
 
     def files(self) -> list[Path]:
         return sorted({p for shards in self.splits.values() for shard in shards for p in shard})
@@ -88,11 +96,17 @@ class Located:
 
 def _lines(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                text = handle.read()
+        else:
+            text = path.read_text(encoding="utf-8")
     except FileNotFoundError as err:
         raise SeqbenchError(f"no such file: {path}", "check the --source path") from err
     except UnicodeDecodeError as err:
         raise SeqbenchError(f"{path} is not UTF-8 text ({err.reason})", FORMAT_HINT) from err
+    except (gzip.BadGzipFile, EOFError) as err:
+        raise SeqbenchError(f"{path} is not a readable gzip file ({err})", FORMAT_HINT) from err
     return text.splitlines()
 
 
@@ -212,12 +226,18 @@ FORMATS.add("scan", Format("scan", read_scan))
 # --- locating files -----------------------------------------------------------------------
 
 
+def _plain_name(path: Path) -> str:
+    """The file name without a trailing ``.gz`` (what says the format)."""
+    return path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+
+
 def _sniff(path: Path) -> str | None:
     """The format of a ``.txt`` file from its first non-blank line."""
+    opener: Any = gzip.open if path.suffix.lower() == ".gz" else open
     try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
             first = next((line for line in handle if line.strip()), "")
-    except OSError:
+    except (OSError, EOFError):
         return None
     if first.startswith("IN: ") and " OUT: " in first:
         return "scan"
@@ -225,21 +245,73 @@ def _sniff(path: Path) -> str | None:
 
 
 def _format_of(path: Path) -> str | None:
-    suffix = path.suffix.lower()
+    suffix = Path(_plain_name(path)).suffix.lower()
     if suffix == ".txt":
         return _sniff(path)
     return next((f.name for f in map(FORMATS.get, FORMATS.names()) if suffix in f.suffixes), None)
 
 
+LAYOUTS = (
+    "Moses: train.SRC + train.TGT, val|valid|dev.*, test*.* (e.g. test_2016_flickr.de.gz); "
+    "split files train/valid/test .tsv|.jsonl|.parquet; SCAN tasks_train_*.txt + "
+    "tasks_test_*.txt; any of them .gz"
+)
+
+
+def _moses_stems(folder: Path, fields: Fields) -> list[str]:
+    """Stems ``X`` with both ``X.SRC`` and ``X.TGT`` (each maybe ``.gz``) in ``folder``."""
+    pattern = re.compile(rf"^(.+)\.({re.escape(fields.src)}|{re.escape(fields.tgt)})(\.gz)?$")
+    langs: dict[str, set[str]] = {}
+    for path in folder.iterdir():
+        match = pattern.match(path.name)
+        if match and path.is_file():
+            langs.setdefault(match.group(1), set()).add(match.group(2))
+    return sorted(stem for stem, found in langs.items() if len(found) == 2)
+
+
+def _moses_file(folder: Path, stem: str, lang: str) -> Path:
+    plain = folder / f"{stem}.{lang}"
+    return plain if plain.is_file() else folder / f"{stem}.{lang}.gz"
+
+
+def _locate_moses(folder: Path, fields: Fields) -> Located | None:
+    """A Moses folder: our splits by stem name; extra test sets kept under their stem."""
+    by_split: dict[str, list[str]] = {}
+    for stem in _moses_stems(folder, fields):
+        split = split_of(stem)
+        if split:
+            by_split.setdefault(split, []).append(stem)
+    if "train" not in by_split:
+        return None
+    splits: dict[str, list[Shard]] = {}
+    for split, stems in by_split.items():
+        shard = lambda stem: (  # noqa: E731
+            _moses_file(folder, stem, fields.src),
+            _moses_file(folder, stem, fields.tgt),
+        )
+        splits[split] = [shard(stems[0])]
+        if split == "test":  # later test sets (test_2017_flickr...) stay whole, own names
+            splits.update({stem: [shard(stem)] for stem in stems[1:]})
+    return Located("moses", splits, {s: v[0] for s, v in by_split.items()})
+
+
+def _found_names(folder: Path, limit: int = 12) -> str:
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more if names else "nothing"
+
+
 def _locate_folder(folder: Path, fmt: str | None, fields: Fields) -> Located:
-    moses = {
-        split: [(folder / f"{alias}.{fields.src}", folder / f"{alias}.{fields.tgt}")]
-        for split, aliases in SPLIT_ALIASES.items()
-        for alias in aliases
-        if (folder / f"{alias}.{fields.src}").is_file()
-    }
-    if fmt == "moses" or (fmt is None and "train" in moses):
-        return Located("moses", moses)
+    if fmt in ("moses", None):
+        moses = _locate_moses(folder, fields)
+        if moses is not None:
+            return moses
+        if fmt == "moses":
+            raise SeqbenchError(
+                f"{folder} has no Moses train.{fields.src} + train.{fields.tgt} "
+                f"(found: {_found_names(folder)})",
+                f"accepted layouts: {LAYOUTS}",
+            )
     found: dict[str, dict[str, list[Shard]]] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         split = split_of(path.name)
@@ -249,14 +321,18 @@ def _locate_folder(folder: Path, fmt: str | None, fields: Fields) -> Located:
             found.setdefault(kind, {}).setdefault(split, []).append((path,))
     if not found:
         raise SeqbenchError(
-            f"{folder} holds no train/valid/test files in a known format",
-            "name files train.tsv/valid.tsv/test.tsv (or .jsonl/.parquet), or point at one file",
+            f"{folder} holds no train/valid/test files in a known format "
+            f"(found: {_found_names(folder)}; languages {fields.src}->{fields.tgt})",
+            f"accepted layouts: {LAYOUTS}; or point at one file",
         )
     if len(found) > 1:
         raise SeqbenchError(f"{folder} mixes formats {sorted(found)}", FORMAT_HINT)
     kind, splits = next(iter(found.items()))
     if "train" not in splits:
-        raise SeqbenchError(f"{folder} has no train file", "add train.* or point at one file")
+        raise SeqbenchError(
+            f"{folder} has no train file (found: {_found_names(folder)})",
+            f"add train.* or point at one file; accepted layouts: {LAYOUTS}",
+        )
     if set(splits) == {"train"}:
         return Located(kind, {"all": splits["train"]})
     return Located(kind, splits)
@@ -282,9 +358,10 @@ def locate(location: str, fmt: str | None = None, fields: Fields | None = None) 
         if kind is None:
             raise SeqbenchError(f"cannot tell the format of {path}", FORMAT_HINT)
         return Located(kind, {"all": [(path,)]})
-    prefix = (Path(f"{path}.{fields.src}"), Path(f"{path}.{fields.tgt}"))
-    if all(p.is_file() for p in prefix):
-        return Located("moses", {"all": [prefix]})
+    for gz in ("", ".gz"):
+        prefix = (Path(f"{path}.{fields.src}{gz}"), Path(f"{path}.{fields.tgt}{gz}"))
+        if all(p.is_file() for p in prefix):
+            return Located("moses", {"all": [prefix]})
     raise SeqbenchError(f"no such file or folder: {path}", "check the --source path")
 
 

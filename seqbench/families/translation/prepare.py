@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from seqbench.data.splits import SPLITS
 from seqbench.data.tokenize import SentencePieceTokenizer, train_sentencepiece
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import split_caps
@@ -63,8 +62,11 @@ def build_cache(
         raw = opened.read()
         progress.update(reading, total=1, completed=1)
         assembled, assembly = assemble(raw, seed, data["dev_fraction"] or 0.05)
-        limits = split_caps(data)
-        pairs = {s: cap(assembled[s], limits[s], seed + i) for i, s in enumerate(SPLITS)}
+        limits = split_caps(data)  # train and dev only: a test set is always kept whole
+        pairs = {
+            s: cap(v, limits.get(s) if s in ("train", "dev") else None, seed + i)
+            for i, (s, v) in enumerate(assembled.items())
+        }
         sample = cap(pairs["train"], tokenizer["max_sentences"], seed)
         for side in ("src", "tgt"):
             train_sentencepiece(
@@ -76,7 +78,7 @@ def build_cache(
             )
         toks = {side: SentencePieceTokenizer(tmp / f"{side}.model") for side in ("src", "tgt")}
         splits: dict[str, SplitData] = {}
-        for split in SPLITS:
+        for split in pairs:
             src, tgt = [p[0] for p in pairs[split]], [p[1] for p in pairs[split]]
             splits[split] = SplitData(
                 src,
@@ -94,15 +96,21 @@ def build_cache(
         "family": "translation",
         "source": opened.description,
         "source_identity": opened.identity,
-        "splits": {s: len(splits[s]) for s in SPLITS},
+        "splits": {s: len(v) for s, v in splits.items()},
         "official_sizes": {s: len(v) for s, v in raw.items()},
         "assembly": assembly,
         "dropped_long_train_pairs": dropped,
         "data_options": data,
         "tokenizer": {
             **tokenizer,
-            "src": {"file": "src.model", "vocab_size": toks["src"].vocab_size},
-            "tgt": {"file": "tgt.model", "vocab_size": toks["tgt"].vocab_size},
+            **{
+                side: {
+                    "file": f"{side}.model",
+                    "vocab_size": toks[side].vocab_size,
+                    "asked": tokenizer[f"{side}_vocab_size"],
+                }
+                for side in ("src", "tgt")
+            },
         },
         "lengths": {
             s: {"src": length_stats(d.src_ids), "tgt": length_stats(d.tgt_ids)}

@@ -85,7 +85,12 @@ def _open_local(
 ) -> OpenedSource:
     fields = Fields.of(source.fields)
     located = files.locate(str(source.local), source.format, fields)
-    identity = {"format": located.format, "fields": source.fields, "files": located.identity()}
+    identity = {
+        "format": located.format,
+        "fields": source.fields,
+        "files": located.identity(),
+        "split_files": located.names,
+    }
     description = f"local {source.local} ({located.format})"
     return OpenedSource(identity, description, lambda: files.read_located(located, fields))
 
@@ -97,8 +102,10 @@ def _offline_error(hub_id: str, config: str | None, fields: Fields) -> SeqbenchE
     name = hub_id + (f" [{config}]" if config else "")
     return SeqbenchError(
         f"cannot fetch {name} from the Hugging Face hub: offline and not in the local HF cache",
-        f"download it where there is network and pass --source local:PATH (split files "
-        f"train/validation/test .jsonl or .parquet with fields {fields.src!r}, {fields.tgt!r})",
+        f"download it where there is network, then once `seqbench prepare TASK --source "
+        f"local:PATH` (Moses train/val/test*.{fields.src}|.{fields.tgt}[.gz] files, or "
+        f"train/validation/test .jsonl or .parquet with fields {fields.src!r}, {fields.tgt!r}); "
+        "train, eval and run then read it too",
     )
 
 
@@ -194,10 +201,13 @@ def assemble(
         dev, train = _take(rest, n_hold, rng)
         note = {"split_from_one_file": len(data), "fractions": [0.9, 0.05, 0.05]}
         return {"train": train, "dev": dev, "test": test}, note
-    splits = {k: list(v) for k, v in raw.items() if k in SPLITS}
+    splits = {k: list(v) for k, v in raw.items()}
     note: dict[str, Any] = {}
     if "test" not in splits:
-        raise SeqbenchError("the source has no test split", "add a test file or use one file")
+        raise SeqbenchError(
+            f"the source has no test split (found splits: {', '.join(sorted(splits))})",
+            "add a test file (test.*, test_2016_flickr.de.gz...) or point at one file",
+        )
     if "dev" not in splits:
         official = len(splits["train"])
         n_dev = max(1, round(official * dev_fraction))
@@ -209,7 +219,8 @@ def assemble(
             "train": len(splits["train"]),
             "dev": n_dev,
         }
-    return {s: splits[s] for s in SPLITS}, note
+    extra = sorted(s for s in splits if s not in SPLITS)  # further test sets, kept whole
+    return {s: splits[s] for s in (*SPLITS, *extra)}, note
 
 
 def cap(pairs: list[Pair], limit: int | None, seed: int) -> list[Pair]:
