@@ -216,6 +216,7 @@ def run(
             model, prepared, request.split, limit=request.limit, beam=request.beam
         )
         trace = cached_trace(family, model, prepared, checkpoint, request)
+        extra = family.extra_workloads(model, prepared, request.split)
 
         records = []
         for profile in profiles:
@@ -269,6 +270,11 @@ def run(
                 simulated=simulate_phases(trace, profile),
                 trace=trace.summary(),
             )
+            if extra:
+                record["workloads"] = [
+                    {**facts, **({"simulated": simulate_phases(t, profile)} if t else {})}
+                    for facts, t in extra
+                ]
             record["path"] = str(results.save(record, results_root))
             records.append(record)
         return records

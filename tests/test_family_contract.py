@@ -29,7 +29,11 @@ SPEC = (
 
 def test_every_family_package_registers_under_its_folder_name() -> None:
     discover()
-    assert family_names() == FAMILY_REGISTRY.names() == ["lm", "retrieval", "translation", "vqa"]
+    assert (
+        family_names()
+        == FAMILY_REGISTRY.names()
+        == ["faces", "lm", "retrieval", "translation", "vqa"]
+    )
     for name in family_names():
         family = FAMILY_REGISTRY.get(name)
         assert family.name == name

@@ -291,8 +291,9 @@ def eval_cmd(
       seqbench eval --task scan --model transformer --accel all --beam 4
       seqbench eval --checkpoint rn-sort-of-clevr.tar.gz --accel all
       seqbench eval --task sort-of-clevr --model rn --test-set local:DIR   # external VQA set
+      seqbench eval --task synth-faces --model face-embed --accel ice,cpu  # + gallery scaling
     """
-    from seqbench.cli.tables import detail_lines, eval_table
+    from seqbench.cli.tables import detail_lines, eval_table, workloads_table
 
     if beam < 1:
         raise SeqbenchError(f"--beam must be >= 1, got {beam}", "use --beam 1 for greedy decoding")
@@ -342,6 +343,8 @@ def eval_cmd(
             train_if_missing=not no_train,
         )
     out.print(eval_table(records))
+    if (scaling := workloads_table(records)) is not None:
+        out.print(scaling)
     for line in detail_lines(records):
         out.print(line, highlight=False)
     out.print(

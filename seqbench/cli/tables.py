@@ -67,3 +67,38 @@ def detail_lines(records: list[dict[str, Any]]) -> list[str]:
                 f"{cost['energy_J_per_unit'] * 1e6:.4g} µJ/token ({cost['units']} tokens traced)"
             )
     return lines
+
+
+def workloads_table(records: list[dict[str, Any]]) -> Table | None:
+    """The extra workloads (faces: the gallery search by size): host-measured searches/s,
+    then each profile's simulated searches/s and energy per search; None when there are none."""
+    rows = records[0].get("workloads") or []
+    if not rows:
+        return None
+    table = Table(title="gallery search by size (exact top-10, host-run; profiles simulated)",
+                  title_justify="left")
+    for header in ("gallery", "vectors", "dim", "INT8 MB", "host searches/s", "rank-1"):
+        table.add_column(header, justify="right")
+    for record in records:
+        table.add_column(f"{record['profile']} searches/s", justify="right")
+        table.add_column(f"{record['profile']} µJ/search", justify="right")
+    for i, row in enumerate(rows):
+        if row.get("skipped"):
+            cells = ["—"] * (4 + 2 * len(records))
+            cells[2] = f"skipped ({row['why']})"
+            table.add_row(row["name"], f"{row['vectors']:,}", *cells)
+            continue
+        cells = [
+            row["name"],
+            f"{row['vectors']:,}",
+            str(row["dim"]),
+            f"{row['bytes_int8'] / 1e6:.4g}",
+            _fmt(row["host_searches_per_s"], "{:,.4g}"),
+            _fmt(100 * row["rank1"], "{:.1f}"),
+        ]
+        for record in records:
+            sim = record["workloads"][i].get("simulated") or {}
+            cells.append(_fmt(sim.get("throughput_units_per_s"), "{:,.4g}"))
+            cells.append(_fmt(sim.get("energy_J_per_unit") and sim["energy_J_per_unit"] * 1e6))
+        table.add_row(*cells)
+    return table

@@ -265,6 +265,14 @@ class TaskFamily(ABC):
         (tokens) each phase produced. Families without phases keep this empty default."""
         return {}
 
+    def extra_workloads(
+        self, model: nn.Module, prepared: Prepared, split: str
+    ) -> list[tuple[dict[str, Any], Any]]:
+        """Workloads measured beside the split's own (faces: the gallery search at ICE's
+        data-set sizes), each ``(facts, trace)``; the eval stage prices every trace on every
+        profile (a ``None`` trace is listed unpriced). Most families have none."""
+        return []
+
     def prepare_test_set(
         self,
         spec: TaskSpec,

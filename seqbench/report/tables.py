@@ -93,6 +93,7 @@ FAMILY_METRICS: dict[str, list[str]] = {
     "vqa": ["vqa_accuracy", "non_relational", "relational"],
     "retrieval": ["t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "rsum"],
     "lm": ["perplexity", "bpc", "kn3_perplexity", "kn3_bpc"],
+    "faces": ["accuracy", "tar_at_far_1e-3", "rank1", "raw_pixel_accuracy", "accuracy_std"],
 }
 # Quality metrics where lower is better (every other one ranks higher-is-better).
 LOWER_IS_BETTER = frozenset({"perplexity", "bpc", "kn3_perplexity", "kn3_bpc"})

@@ -1,0 +1,61 @@
+"""Audio features: decoding a clip and its log-mel spectrogram (the ImageBind recipe).
+
+The spectrogram comes from librosa (``librosa.feature.melspectrogram``), not a hand-written
+filterbank: 16 kHz audio, a 25 ms window (400 samples) every 10 ms (160), 128 mel bins, as
+ImageBind's audio preprocessing (which follows AST); log-compressed (``power_to_db``).
+torchaudio would be the other kept library, but no torchaudio release matches torch 2.13.0
+(PyPI's newest is 2.11.1), so librosa it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from seqbench.errors import SeqbenchError
+
+SAMPLE_RATE = 16_000
+N_MELS = 128
+WIN_LENGTH = 400  # 25 ms
+HOP_LENGTH = 160  # 10 ms
+N_FFT = 512
+
+
+def log_mel(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """float32 [N_MELS, frames] log-mel power (dB, top 80 dB kept) of a mono clip."""
+    import librosa  # imported here: it is slow to import and only audio tasks need it
+
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(wave, dtype=np.float32),
+        sr=sample_rate,
+        n_fft=N_FFT,
+        win_length=WIN_LENGTH,
+        hop_length=HOP_LENGTH,
+        n_mels=N_MELS,
+        power=2.0,
+    )
+    return librosa.power_to_db(mel, ref=1.0, top_db=80.0).astype(np.float32)
+
+
+def frames(seconds: float, sample_rate: int = SAMPLE_RATE) -> int:
+    """Spectrogram frames of a clip of ``seconds`` (librosa centres frames: 1 + n // hop)."""
+    return 1 + int(seconds * sample_rate) // HOP_LENGTH
+
+
+def load_clip(path: Path, seconds: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A local audio file as mono float32 at ``sample_rate``, cut or zero-padded to
+    ``seconds``; a file that fails to decode raises one line naming it."""
+    import librosa
+
+    if not Path(path).is_file():
+        raise SeqbenchError(f"audio file {path} not found", "restore it or drop its pair")
+    try:
+        wave, _ = librosa.load(str(path), sr=sample_rate, mono=True)
+    except Exception as err:  # librosa raises what its backends raise (soundfile, audioread)
+        raise SeqbenchError(
+            f"cannot decode audio file {path}: {type(err).__name__}: {err}",
+            "replace it with a valid WAV/FLAC/OGG file or drop its pair from the JSONL",
+        ) from err
+    n = int(seconds * sample_rate)
+    return np.pad(wave[:n], (0, max(0, n - len(wave)))).astype(np.float32)
