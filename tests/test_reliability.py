@@ -369,6 +369,17 @@ def test_bad_preset_sizes_name_file_and_key(
     assert "scan.yaml" in result.output and f"presets.tiny.{key}" in result.output
 
 
+def test_unknown_preset_key_names_file_key_and_suggestion(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks_copy(tmp_path, monkeypatch, lambda spec: spec["presets"]["tiny"].update(max_trian=5))
+    result = invoke("prepare", "scan", *TINY)
+    assert result.exit_code == 2
+    assert "scan.yaml" in result.output and "presets.tiny" in result.output
+    assert "'max_trian'" in result.output and "max_train" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_suite_tasks_must_be_a_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from seqbench.errors import SeqbenchError
     from seqbench.suites import load_suite

@@ -36,7 +36,7 @@ from seqbench.data.tokenize import PAD_ID
 from seqbench.errors import SeqbenchError
 from seqbench.families import discover
 from seqbench.progress import console
-from seqbench.registry import Registry
+from seqbench.registry import Registry, did_you_mean
 
 # Samples traced per (checkpoint, split) unless a family says otherwise: enough for stable
 # statistics, cheap to simulate.
@@ -113,6 +113,9 @@ class TaskFamily(ABC):
 
     name: str = ""
     data_option_keys: tuple[str, ...] = ("max_train", "max_eval", "seed")
+    # Preset options the family reads beyond the data options and PRESET_KEYS (e.g. an
+    # evaluation's stride): a preset key in neither is a typo and is refused.
+    preset_option_keys: tuple[str, ...] = ()
     source_override_keeps: tuple[str, ...] = ("fields", "splits")
     subset_in_fingerprint: bool = False
     trace_limit: int | None = TRACE_SAMPLES
@@ -347,9 +350,39 @@ def pad_ids(rows: list[list[int]]) -> Tensor:
 FAMILY_REGISTRY: Registry[TaskFamily] = Registry("family")
 
 
+# Preset options every family reads (the model, training and tokenizer settings).
+PRESET_KEYS = (
+    "models",
+    "model",
+    "model_overrides",
+    "train",
+    "train_overrides",
+    "tokenizer",
+    "test_limit",
+)
+
+
 def family_for(spec: TaskSpec) -> TaskFamily:
-    """The family object interpreting ``spec`` (imports the family packages on first use)."""
-    return family_named(spec.family)
+    """The family object interpreting ``spec`` (imports the family packages on first use).
+
+    The spec's preset keys are checked against what that family reads, so a typo fails here
+    with the file and key instead of being silently ignored.
+    """
+    family = family_named(spec.family)
+    check_preset_keys(spec, family)
+    return family
+
+
+def check_preset_keys(spec: TaskSpec, family: TaskFamily) -> None:
+    """Refuse a preset key that neither the family nor the shared stages read."""
+    known = {*PRESET_KEYS, *family.data_option_keys, *family.preset_option_keys}
+    where = f"task spec {spec.path.name}" if spec.path else f"task {spec.name!r}"
+    for preset, options in spec.presets.items():
+        for key in sorted(set(options) - known):
+            raise SeqbenchError(
+                f"{where}: presets.{preset} has unknown key {key!r};{did_you_mean(key, known)}",
+                f"keys the {family.name} family reads: {', '.join(sorted(known))}",
+            )
 
 
 def family_named(name: str) -> TaskFamily:

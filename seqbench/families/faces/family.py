@@ -77,6 +77,7 @@ class FacesFamily(TaskFamily):
     # The gallery search's cost depends on the gallery size: trace the whole split.
     trace_limit: int | None = None
     data_option_keys = prepare.DATA_OPTIONS
+    preset_option_keys = ("scaling",)  # the gallery-size scaling table
     source_override_keeps = ("options",)
 
     def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:

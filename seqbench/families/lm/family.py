@@ -90,6 +90,7 @@ class LMFamily(TaskFamily):
 
     name = "lm"
     data_option_keys = prepare.DATA_OPTIONS
+    preset_option_keys = ("stride",)  # the evaluation window's stride
     trace_limit = 4  # scoring windows traced per checkpoint (each `context` tokens)
 
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
