@@ -26,6 +26,7 @@ from torch import nn
 
 from seqbench import paths
 from seqbench.atomic import atomic_dir, atomic_path, write_json
+from seqbench.data.cache import file_sha256
 from seqbench.errors import SeqbenchError
 from seqbench.families import discover
 from seqbench.families.base import FAMILY_REGISTRY
@@ -94,14 +95,6 @@ def identity(
 def identity_hash(ident: dict[str, Any]) -> str:
     blob = json.dumps(ident, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
