@@ -99,6 +99,9 @@ def test_a_training_step_leaves_the_image_encoder_unchanged(
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1)
     batch = next(family.batches(prepared, "train", 16, shuffle=True, seed=0))
     loss = family.loss(model, batch)
+    # bind-audio never sees an audio-text pair: its loss ignores the captions entirely.
+    other_captions = batch._replace(captions=torch.randint(4, 20, batch.captions.shape))
+    assert torch.equal(loss, family.loss(model, other_captions))
     loss.backward()
     optimizer.step()
     assert torch.isfinite(loss) and not model.teacher.training

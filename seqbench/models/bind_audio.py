@@ -101,7 +101,7 @@ class BindAudio(ops.Traced):
         self.teacher = build_model(str(teacher["model"]), dict(teacher["config"]))
         for p in self.teacher.parameters():
             p.requires_grad_(False)
-        embed_dim = int(teacher["config"].get("embed_dim", self.teacher.W_image.out_features))
+        embed_dim = int(self.teacher.W_image.out_features)  # the teacher's shared space
         self.audio_encoder = AudioViT(c)
         self.W_audio = ops.Linear(self.audio_encoder.out_dim, embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / c.init_temperature)))
