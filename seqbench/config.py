@@ -109,6 +109,9 @@ class TaskSpec:
     subsets: list[str] = field(default_factory=list)
     default_subset: str | None = None
     size: str = ""
+    # A model distilled from another task's checkpoint names it: {task: NAME, model: MODEL}
+    # (binding: the frozen clip whose embedding space the audio encoder joins).
+    teacher: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -176,6 +179,20 @@ def _check_preset(name: str, opts: Any, where: str) -> dict[str, Any]:
     return dict(opts)
 
 
+def _check_teacher(raw: Any, where: str) -> dict[str, str]:
+    """``teacher: {task: NAME, model: MODEL}`` (both names), or {} when the spec has none."""
+    if raw is None:
+        return {}
+    hint = "e.g. `teacher: {task: shapes-captions, model: clip}`"
+    if not isinstance(raw, dict):
+        raise SeqbenchError(f"{where}: teacher must be a mapping, got {raw!r}", hint)
+    _reject_unknown(raw, {"task", "model"}, f"{where}: teacher")
+    for key in ("task", "model"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise SeqbenchError(f"{where}: teacher.{key} must be a name", hint)
+    return {"task": raw["task"], "model": raw["model"]}
+
+
 def _reject_unknown(raw: dict[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -197,7 +214,7 @@ def load_task_spec(path: Path) -> TaskSpec:
     missing = [k for k in required if k not in raw]
     if missing:
         raise SeqbenchError(f"{where} lacks {missing}", "see tasks/scan.yaml for a complete spec")
-    known = set(required) | {"description", "subsets", "default_subset", "size"}
+    known = set(required) | {"description", "subsets", "default_subset", "size", "teacher"}
     _reject_unknown(raw, known, where)
     unknown_presets = sorted(set(raw["presets"] or {}) - set(PRESETS))
     if unknown_presets:
@@ -229,6 +246,7 @@ def load_task_spec(path: Path) -> TaskSpec:
         subsets=list(raw.get("subsets") or []),
         default_subset=raw.get("default_subset"),
         size=str(raw.get("size", "")),
+        teacher=_check_teacher(raw.get("teacher"), where),
         path=path,
         raw=raw,
     )

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from seqbench import checkpoints, locks
-from seqbench.config import TaskSpec
+from seqbench.config import TaskSpec, load_task
 from seqbench.data import cache as data_cache
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import Prepared, TaskFamily, family_for
@@ -170,13 +170,64 @@ class RunPlan:
     model_config: dict[str, Any]
     options: dict[str, Any]
     identity: dict[str, Any]
+    teacher: checkpoints.Checkpoint | None = None  # whose weights the model starts from
+
+
+def teacher_checkpoint(
+    spec: TaskSpec, preset: str, seed: int, *, train_missing: bool
+) -> checkpoints.Checkpoint | None:
+    """The finished checkpoint of the spec's ``teacher:`` (same preset and seed), trained
+    through the normal path when missing and ``train_missing``; None when there is none."""
+    if not spec.teacher:
+        return None
+    teacher_spec, subset = load_task(spec.teacher["task"])
+    if teacher_spec.teacher:
+        raise SeqbenchError(
+            f"teacher task {teacher_spec.name!r} of {spec.name!r} has a teacher itself",
+            "name a teacher task that trains on its own (e.g. shapes-captions)",
+        )
+    model = spec.teacher["model"]
+    if train_missing:
+        return train(teacher_spec, subset, preset, model, seed=seed).checkpoint
+    teacher_family = family_for(teacher_spec)
+    prepared, _ = teacher_family.prepare(teacher_spec, subset, preset)
+    plan = plan_run(teacher_spec, prepared, teacher_family, model, preset, seed)
+    return checkpoints.find(plan.directory)
+
+
+def teacher_entry(spec: TaskSpec, teacher: checkpoints.Checkpoint | None) -> dict[str, Any]:
+    """What the student's model config records of its teacher: the architecture to rebuild
+    and the checkpoint's identity and weights hash, so a new teacher means a new student."""
+    entry: dict[str, Any] = {"task": spec.teacher["task"], "model": spec.teacher["model"]}
+    if teacher is None:  # not trained yet: no student of it can exist either
+        return {**entry, "weights_sha256": None}
+    return {
+        **entry,
+        "config": teacher.config,
+        "identity": checkpoints.identity_hash(teacher.info.get("identity", {})),
+        "weights_sha256": teacher.sha256,
+    }
 
 
 def plan_run(
-    spec: TaskSpec, prepared: Prepared, family: TaskFamily, model_name: str, preset: str, seed: int
+    spec: TaskSpec,
+    prepared: Prepared,
+    family: TaskFamily,
+    model_name: str,
+    preset: str,
+    seed: int,
+    *,
+    train_teacher: bool = False,
 ) -> RunPlan:
-    """The model config, checked training options and checkpoint folder of one run."""
+    """The model config, checked training options and checkpoint folder of one run.
+
+    A spec with a ``teacher:`` resolves it first (trains it when ``train_teacher``); the
+    teacher's identity and weights hash join the model config, hence the run's identity.
+    """
     config = family.model_config(prepared, model_name, preset)
+    teacher = teacher_checkpoint(spec, preset, seed, train_missing=train_teacher)
+    if spec.teacher:
+        config["teacher"] = teacher_entry(spec, teacher)
     where = f"task spec {spec.path.name if spec.path else spec.name} (preset {preset})"
     opts = check_options({**DEFAULTS, **family.train_options(spec, preset, model_name)}, where)
     ident = checkpoints.identity(
@@ -188,7 +239,8 @@ def plan_run(
         seed=seed,
     )
     rid = checkpoints.run_id(preset, seed, prepared.fingerprint, checkpoints.identity_hash(ident))
-    return RunPlan(checkpoints.run_dir(prepared.key, model_name, rid), config, opts, ident)
+    directory = checkpoints.run_dir(prepared.key, model_name, rid)
+    return RunPlan(directory, config, opts, ident, teacher)
 
 
 def learning_rate(step: int, total: int, opts: dict[str, Any]) -> float:
@@ -220,7 +272,7 @@ def train(
     family = family or family_for(spec)
     if prepared is None:
         prepared, _ = family.prepare(spec, subset, preset)
-    plan = plan_run(spec, prepared, family, model_name, preset, seed)
+    plan = plan_run(spec, prepared, family, model_name, preset, seed, train_teacher=True)
     directory = plan.directory
     with (
         data_cache.reading(prepared.directory),
@@ -294,6 +346,8 @@ def _train_locked(
     def fresh() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         seed_everything(seed)
         model = build_model(model_name, config, family=spec.family)
+        if plan.teacher is not None:  # a distilled model holds its teacher (kept frozen)
+            model.teacher.load_state_dict(checkpoints.load_model(plan.teacher).state_dict())
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"])
         )

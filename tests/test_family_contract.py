@@ -32,7 +32,7 @@ def test_every_family_package_registers_under_its_folder_name() -> None:
     assert (
         family_names()
         == FAMILY_REGISTRY.names()
-        == ["faces", "lm", "retrieval", "translation", "vqa"]
+        == ["binding", "faces", "lm", "retrieval", "translation", "vqa"]
     )
     for name in family_names():
         family = FAMILY_REGISTRY.get(name)
@@ -41,10 +41,10 @@ def test_every_family_package_registers_under_its_folder_name() -> None:
 
 
 def test_a_spec_naming_an_unimplemented_family_fails_on_load(tmp_path: Path) -> None:
-    path = tmp_path / "binding.yaml"
-    path.write_text(SPEC + "family: binding\n", encoding="utf-8")
+    path = tmp_path / "speech.yaml"
+    path.write_text(SPEC + "family: speech\n", encoding="utf-8")
     with pytest.raises(
-        SeqbenchError, match="unknown family 'binding'.*lm, retrieval, translation, vqa"
+        SeqbenchError, match="unknown family 'speech'.*lm, retrieval, translation, vqa"
     ):
         load_task_spec(path)
 

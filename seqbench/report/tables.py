@@ -93,6 +93,11 @@ FAMILY_METRICS: dict[str, list[str]] = {
     "vqa": ["vqa_accuracy", "non_relational", "relational"],
     "retrieval": ["t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "rsum"],
     "lm": ["perplexity", "bpc", "kn3_perplexity", "kn3_bpc"],
+    "binding": [
+        "a2i_r1", "a2i_r5", "a2i_r10", "i2a_r1", "i2a_r5", "i2a_r10",
+        "a2t_r1", "a2t_r5", "a2t_r10", "t2a_r1", "t2a_r5", "t2a_r10",
+        "arith_r1", "arith_r5", "arith_r10", "arith_image_only_r1", "arith_audio_only_r1",
+    ],
     "faces": ["accuracy", "tar_at_far_1e-3", "rank1", "raw_pixel_accuracy", "accuracy_std"],
 }
 # Quality metrics where lower is better (every other one ranks higher-is-better).
