@@ -18,6 +18,9 @@ class Measurement:
     """One table row: seqbench's rate against a reference's, both in ``unit`` (higher = faster).
 
     ``reference`` is None where there is nothing to compare against; ``note`` is a footnote.
+    Training rows also carry seqbench's achieved model FLOP/s, its MFU and the reference's
+    (fractions of the measured peak matmul FLOP/s at the row's dtype and thread count) and,
+    on bf16 rows, ``speedup``: seqbench's rate over its own fp32 row (end to end).
     """
 
     benchmark: str
@@ -25,6 +28,10 @@ class Measurement:
     reference: float | None
     unit: str
     note: str = ""
+    flops_per_s: float | None = None
+    mfu: float | None = None
+    reference_mfu: float | None = None
+    speedup: float | None = None
 
     @property
     def ratio(self) -> float | None:

@@ -24,7 +24,12 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench import decode_speed, prepare_speed, train_throughput  # noqa: E402
+from bench import (  # noqa: E402
+    decode_speed,
+    effects_rescore,
+    prepare_speed,
+    train_throughput,
+)
 from bench.bench_simulator import time_simulations, transformer_base_trace  # noqa: E402
 from bench.common import Measurement  # noqa: E402
 from seqbench.accel.profile import resolve_profiles  # noqa: E402
@@ -53,6 +58,9 @@ BENCHMARKS: dict[str, Callable[[bool], list[Measurement]]] = {
     "decode": lambda quick: decode_speed.measure(
         decode_speed.QUICK if quick else decode_speed.FULL
     ),
+    "effects": lambda quick: effects_rescore.measure(
+        effects_rescore.QUICK if quick else effects_rescore.FULL
+    ),
     "prepare": lambda quick: prepare_speed.measure(
         prepare_speed.QUICK if quick else prepare_speed.FULL
     ),
@@ -66,6 +74,27 @@ def _number(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _times(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}x"
+
+
+# Columns only training rows fill: shown when some row has them. (header, cell of a row)
+TRAINING_COLUMNS: list[tuple[str, str, Callable[[Measurement], str]]] = [
+    (
+        "flops_per_s",
+        "GFLOP/s",
+        lambda r: _number(None if r.flops_per_s is None else r.flops_per_s / 1e9),
+    ),
+    ("mfu", "MFU", lambda r: _percent(r.mfu)),
+    ("reference_mfu", "ref MFU", lambda r: _percent(r.reference_mfu)),
+    ("speedup", "vs fp32", lambda r: _times(r.speedup)),
+]
+
+
 def render(rows: list[Measurement], title: str) -> tuple[Table, list[str]]:
     """The results table and its footnotes (each row's note, numbered)."""
     table = Table(title=title, title_justify="left")
@@ -73,6 +102,9 @@ def render(rows: list[Measurement], title: str) -> tuple[Table, list[str]]:
     for column in ("seqbench", "reference", "ratio"):
         table.add_column(column, justify="right")
     table.add_column("unit")
+    extra = [c for c in TRAINING_COLUMNS if any(getattr(r, c[0]) is not None for r in rows)]
+    for _, header, _ in extra:
+        table.add_column(header, justify="right")
     notes: list[str] = []
     for row in rows:
         label = row.benchmark
@@ -80,8 +112,14 @@ def render(rows: list[Measurement], title: str) -> tuple[Table, list[str]]:
             if row.note not in notes:
                 notes.append(row.note)
             label += f" [{notes.index(row.note) + 1}]"
-        ratio = "—" if row.ratio is None else f"{row.ratio:.2f}x"
-        table.add_row(label, _number(row.seqbench), _number(row.reference), ratio, row.unit)
+        table.add_row(
+            label,
+            _number(row.seqbench),
+            _number(row.reference),
+            _times(row.ratio),
+            row.unit,
+            *(cell(row) for _, _, cell in extra),
+        )
     return table, [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
 
 

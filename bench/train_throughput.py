@@ -2,21 +2,31 @@
 
 Both sides train on the same real SCAN batches (the translation family's own batching and
 loss), with the same optimizer and step as ``seqbench.train``: AdamW, gradient clipping at
-1.0. Each side gets ``warmup`` untimed steps, then ``rounds`` interleaved timed passes over
-``steps`` batches; the fastest pass counts.
+1.0, the forward and loss inside ``seqbench.train.autocast(precision)``. Each side gets
+``warmup`` untimed steps, then ``rounds`` interleaved timed passes over ``steps`` batches;
+the fastest pass counts. Rows run at fp32 and, where the CPU has native bf16, at bf16
+autocast; every precision of a model is timed in the same interleaved rounds.
+
+FLOPs are counted, not estimated: ``torch.utils.flop_counter.FlopCounterMode`` over one
+forward + backward of every timed batch (matmuls, convolutions and attention products: the
+work MFU conventionally counts; the optimizer's elementwise update is not).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import Measurement, best_seconds, scan
+from bench.peak_flops import peak_matmul_flops
 from bench.reference_models import ReferenceAttentionGRU, ReferenceTransformer
+from seqbench import train as seqbench_train
 from seqbench.families.translation.family import Seq2SeqBatch, TranslationFamily
 from seqbench.models import build_model
 from seqbench.models.rnn import AttentionGRUConfig
@@ -32,10 +42,14 @@ class TrainSettings:
     warmup: int = 5
     steps: int = 20
     rounds: int = 3
+    peak_size: int = 2048  # the square matmul whose speed is the peak
+    precisions: tuple[str, ...] = ("fp32", "bf16")  # bf16 only where the CPU has it natively
 
 
 FULL = TrainSettings()
-QUICK = TrainSettings(preset="tiny", batch_size=32, warmup=1, steps=2, rounds=1)
+QUICK = TrainSettings(
+    preset="tiny", batch_size=32, warmup=1, steps=2, rounds=1, peak_size=256, precisions=("fp32",)
+)
 
 
 def reference_transformer(config: dict[str, Any]) -> nn.Module:
@@ -77,7 +91,10 @@ REFERENCES: dict[str, tuple[str, Callable[[dict[str, Any]], nn.Module]]] = {
 
 
 def trainer(
-    model: nn.Module, family: TranslationFamily, batches: list[Seq2SeqBatch]
+    model: nn.Module,
+    family: TranslationFamily,
+    batches: list[Seq2SeqBatch],
+    precision: str = "fp32",
 ) -> Callable[[], None]:
     """A closure running one training step per batch, exactly like ``seqbench.train``."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -85,7 +102,8 @@ def trainer(
 
     def run() -> None:
         for batch in batches:
-            loss = family.loss(model, batch)
+            with seqbench_train.autocast(precision):
+                loss = family.loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -98,13 +116,33 @@ def parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def training_flops(
+    model: nn.Module, family: TranslationFamily, batches: list[Seq2SeqBatch], precision: str
+) -> int:
+    """FLOPs of one forward + backward over ``batches`` (counted; gradients discarded)."""
+    model.train()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        for batch in batches:
+            with seqbench_train.autocast(precision):
+                loss = family.loss(model, batch)
+            loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
 def measure(settings: TrainSettings = FULL) -> list[Measurement]:
-    """One row per model in :data:`REFERENCES`: target tokens/s, seqbench vs reference."""
+    """Rows per model in :data:`REFERENCES` and precision: target tokens/s, seqbench vs the
+    reference at the same precision, with FLOP/s, MFU and (bf16) the speed-up over fp32."""
     family, prepared = scan(settings.preset)
     stream = family.batches(prepared, "train", settings.batch_size, shuffle=True, seed=0)
     batches = [b for _, b in zip(range(settings.warmup + settings.steps), stream, strict=False)]
     warmup, timed = batches[: settings.warmup], batches[settings.warmup :]
     tokens = sum(int((b.tgt_out != 0).sum()) for b in timed)
+    native_bf16 = seqbench_train.cpu_has_native_bf16()
+    precisions = [p for p in settings.precisions if p != "bf16" or native_bf16]
+    peaks = {p: peak_matmul_flops(p, settings.peak_size, settings.rounds) for p in precisions}
+    threads = torch.get_num_threads()
     rows = []
     for name, (ref_name, build_reference) in REFERENCES.items():
         config = family.model_config(prepared, name, settings.preset)
@@ -112,21 +150,49 @@ def measure(settings: TrainSettings = FULL) -> list[Measurement]:
         ours = build_model(name, config, family="translation")
         torch.manual_seed(0)
         theirs = build_reference(config)
-        for model in (ours, theirs):
-            trainer(model, family, warmup)()
-        seconds = best_seconds(
-            {"seqbench": trainer(ours, family, timed), "ref": trainer(theirs, family, timed)},
-            settings.rounds,
-        )
-        rows.append(
-            Measurement(
-                f"train {name}",
-                tokens / seconds["seqbench"],
-                tokens / seconds["ref"],
-                "tgt tokens/s",
-                f"reference: {ref_name}; {parameters(ours):,} vs {parameters(theirs):,} parameters;"
-                f" SCAN {settings.preset}, batch {settings.batch_size}, AdamW, {len(timed)} steps"
-                f" after {len(warmup)} warm-up, best of {settings.rounds}",
+        candidates: dict[str, Callable[[], None]] = {}
+        flops: dict[str, int] = {}
+        for precision in precisions:
+            # each precision trains its own copies, from the same initial weights
+            pair = {"seqbench": copy.deepcopy(ours), "ref": copy.deepcopy(theirs)}
+            for side, model in pair.items():
+                flops[f"{side} {precision}"] = training_flops(model, family, timed, precision)
+                trainer(model, family, warmup, precision)()
+                candidates[f"{side} {precision}"] = trainer(model, family, timed, precision)
+        seconds = best_seconds(candidates, settings.rounds)
+        for precision in precisions:
+            ours_s, ref_s = seconds[f"seqbench {precision}"], seconds[f"ref {precision}"]
+            achieved = flops[f"seqbench {precision}"] / ours_s
+            speedup = None if precision == "fp32" else seconds["seqbench fp32"] / ours_s
+            ref_speedup = (
+                ""
+                if precision == "fp32"
+                else (f"; reference {precision} vs fp32: {seconds['ref fp32'] / ref_s:.2f}x")
             )
-        )
+            rows.append(
+                Measurement(
+                    f"train {name} {precision}",
+                    tokens / ours_s,
+                    tokens / ref_s,
+                    "tgt tokens/s",
+                    f"reference: {ref_name}; {parameters(ours):,} vs {parameters(theirs):,}"
+                    f" parameters; SCAN {settings.preset}, batch {settings.batch_size}, AdamW,"
+                    f" {len(timed)} steps after {len(warmup)} warm-up, best of {settings.rounds};"
+                    f" {flops[f'seqbench {precision}'] / len(timed) / 1e9:.2f} vs"
+                    f" {flops[f'ref {precision}'] / len(timed) / 1e9:.2f} GFLOP per step"
+                    f" (forward + backward, counted)" + ref_speedup,
+                    flops_per_s=achieved,
+                    mfu=achieved / peaks[precision],
+                    reference_mfu=flops[f"ref {precision}"] / ref_s / peaks[precision],
+                    speedup=speedup,
+                )
+            )
+    note = (
+        f"MFU's denominator: the fastest of {settings.rounds} {settings.peak_size}^2 matmuls"
+        f" (2n^3 FLOPs) at {threads} thread(s), the same dtype as the row"
+    )
+    rows += [
+        Measurement(f"peak matmul {p}", peak / 1e9, None, "GFLOP/s", note)
+        for p, peak in peaks.items()
+    ]
     return rows

@@ -252,6 +252,8 @@ def run(
                     "trained_on": checkpoint.info.get("data_fingerprint"),
                     "parameters": checkpoint.info.get("parameters"),
                     "train_seconds": checkpoint.info.get("train_seconds"),
+                    # What training ran in (fp32 or bf16 autocast); None: before it was kept.
+                    "train_precision": checkpoint.info.get("precision"),
                 },
                 profile_hash=profile.hash,
                 profile_citation=profile.citation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -48,6 +49,12 @@ OPTION_RANGES: dict[str, tuple[type, float | None, float | None]] = {
     "label_smoothing": (float, 0.0, 1.0),
 }
 FREE_FORM_OPTIONS = {"curriculum"}
+# Training options that take one of a few words: the words allowed, the first being what an
+# unset option means. Not in DEFAULTS: a run's identity (its checkpoint folder) holds the
+# options it was given, so a spec that sets ``precision`` opts in and older runs keep theirs.
+CHOICE_OPTIONS: dict[str, tuple[str, ...]] = {"precision": ("fp32", "bf16", "auto")}
+# /proc/cpuinfo flags of a CPU with native bf16 arithmetic (AVX512-BF16 dot products, AMX).
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def check_options(opts: dict[str, Any], where: str) -> dict[str, Any]:
@@ -55,8 +62,16 @@ def check_options(opts: dict[str, Any], where: str) -> dict[str, Any]:
     for key, value in opts.items():
         if key in FREE_FORM_OPTIONS:
             continue
+        if key in CHOICE_OPTIONS:
+            allowed = ", ".join(CHOICE_OPTIONS[key])
+            if value not in CHOICE_OPTIONS[key]:
+                raise SeqbenchError(
+                    f"{where}: training option {key} = {value!r} is not one of {allowed}",
+                    f"set {key} to one of: {allowed}",
+                )
+            continue
         if key not in OPTION_RANGES:
-            known = sorted([*OPTION_RANGES, *FREE_FORM_OPTIONS])
+            known = sorted([*OPTION_RANGES, *FREE_FORM_OPTIONS, *CHOICE_OPTIONS])
             raise SeqbenchError(
                 f"{where}: unknown training option {key!r}", f"known options: {', '.join(known)}"
             )
@@ -77,6 +92,53 @@ def check_options(opts: dict[str, Any], where: str) -> dict[str, Any]:
                 f"set {key} to a value {span}",
             )
     return opts
+
+
+def cpu_flags() -> set[str] | None:
+    """The CPU feature flags from /proc/cpuinfo, or None where there is no such file."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX): then bf16 autocast is
+    the fast path; elsewhere it is emulated and slower than fp32, so ``auto`` keeps fp32."""
+    flags = cpu_flags()
+    if flags is not None:
+        return bool(flags & BF16_CPU_FLAGS)
+    # No /proc/cpuinfo (macOS, Windows): ask torch's own CPU probe where it has one.
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(probe()) if probe is not None else False
+
+
+def resolve_precision(requested: str) -> str:
+    """The precision a run actually uses: ``auto`` is bf16 where the CPU has it natively."""
+    if requested == "auto":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    if requested not in CHOICE_OPTIONS["precision"]:
+        raise SeqbenchError(
+            f"unknown precision {requested!r}",
+            f"use one of: {', '.join(CHOICE_OPTIONS['precision'])}",
+        )
+    return requested
+
+
+def autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
+    """The context a training forward and loss run in: bf16 autocast, or nothing for fp32.
+
+    Weights, gradients and the optimizer stay fp32. Autocast runs the products (linear,
+    matmul, convolutions) in bf16 and the losses in fp32; other ops follow their inputs, and
+    ``nn.GRU``/``nn.LSTM`` stay fp32 (not on CPU autocast's bf16 list).
+    """
+    if resolve_precision(precision) == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @dataclass
@@ -292,6 +354,7 @@ def _train_locked(
         return model, optimizer
 
     model, optimizer = fresh()
+    precision = resolve_precision(str(opts.get("precision", "fp32")))
     steps_per_epoch = family.steps_per_epoch(prepared, int(opts["batch_size"]))
     total_steps = steps_per_epoch * int(opts["epochs"])
     params = sum(p.numel() for p in model.parameters())
@@ -333,6 +396,7 @@ def _train_locked(
     console.print(
         f"training [bold]{model_name}[/] on {prepared.key} ({preset}, seed {seed}): "
         f"{params:,} parameters, {opts['epochs']} epochs x {steps_per_epoch} steps"
+        + ("" if precision == "fp32" else f", {precision} autocast")
     )
     started = time.perf_counter() - spent
     with make_progress() as progress:
@@ -353,7 +417,8 @@ def _train_locked(
             ):
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(step, total_steps, opts)
-                loss = family.loss(model, batch)
+                with autocast(precision):
+                    loss = family.loss(model, batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if opts["clip_norm"]:
@@ -423,6 +488,7 @@ def _train_locked(
         "epochs_run": len(log),
         "train_seconds": round(time.perf_counter() - started, 2),
         "threads": torch.get_num_threads(),
+        "precision": precision,  # what ran (``auto`` resolved on this CPU)
     }
     checkpoint = checkpoints.save(directory, model, info, log)
     best = f"{best_value:.2f}" if best_value is not None else "none"

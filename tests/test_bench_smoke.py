@@ -19,8 +19,14 @@ def test_quick_run_prints_a_positive_table(
         assert column in out
     assert "cores" in out and "thread(s)" in out
     names = [row.benchmark for row in rows]
-    for expected in ("train transformer", "train gru-attn", "decode beam 1", "decode beam 4"):
+    for expected in ("train transformer fp32", "train gru-attn fp32", "decode beam 1"):
         assert expected in names
+    assert "decode beam 4" in names and "peak matmul fp32" in names
+    assert "effects re-score: retransformer" in names
+    for row in rows:
+        if row.benchmark.startswith("train"):  # FLOPs counted, MFU against the measured peak
+            assert row.flops_per_s and row.flops_per_s > 0 and 0 < row.mfu < 1, row
+    assert "MFU" in out
     assert any(name.startswith("tokenize") for name in names)
     assert any(name.startswith("generate Sort-of-CLEVR") for name in names)
     assert sum(name.startswith("simulate:") for name in names) >= 2
@@ -34,4 +40,4 @@ def test_quick_run_prints_a_positive_table(
 def test_unknown_benchmark_names_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         run.main(["--only", "trian"])
-    assert "known: train, decode, prepare, simulator" in capsys.readouterr().err
+    assert "known: train, decode, effects, prepare, simulator" in capsys.readouterr().err

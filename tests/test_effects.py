@@ -282,3 +282,90 @@ def test_token_pruning_cost_drops_exactly_the_keys_the_model_no_longer_sees():
     assert by_role["sv"] == pytest.approx(1 - dropped)
     assert by_role["qk"] == 1.0
     assert sim.mechanisms["token"]["energy_saved_J_per_unit"] > 0
+
+
+def _reference_quantize(x: torch.Tensor, bits: int) -> tuple[torch.Tensor, float]:
+    """The plain formula quantize() computes faster (issue 18: same results, less time)."""
+    top = 2 ** (bits - 1) - 1
+    peak = float(x.detach().abs().max())
+    scale = peak / top if peak > 0 else 1.0
+    return torch.clamp(torch.round(x / scale), -top, top), scale
+
+
+def _quantize_cases() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(3)
+    big = torch.randn(4, 3, 9, 7, generator=g) * 50
+    return [
+        big,
+        big.transpose(-1, -2),  # a key cache as K^T: reduced in memory order
+        big[..., ::2],  # strided, neither it nor its transpose contiguous
+        -big.abs(),  # the peak is a minimum
+        torch.zeros(3, 4),
+        torch.full((2, 2), 1e-44),  # subnormal peak: the scale leaves float32's range
+        torch.tensor([1.0, float("nan"), -300.0]),
+        torch.tensor([[1.0, float("inf")], [-2.0, 0.5]]),
+        (big / 7).to(torch.bfloat16),
+        big.double(),
+    ]
+
+
+@pytest.mark.parametrize("bits", [4, 8, 16])
+def test_quantize_equals_the_reference_formula_bit_for_bit(bits: int) -> None:
+    from seqbench.accel.effects import quantize
+
+    for x in _quantize_cases():
+        (q, scale), (ref_q, ref_scale) = quantize(x, bits), _reference_quantize(x, bits)
+        assert scale == ref_scale or (scale != scale and ref_scale != ref_scale)
+        assert q.dtype == ref_q.dtype and q.shape == ref_q.shape
+        assert torch.equal(q.nan_to_num(7.5), ref_q.nan_to_num(7.5)), (x, bits)
+
+
+def _reference_lut_softmax(self, scores: torch.Tensor, dim: int) -> torch.Tensor:  # noqa: ANN001
+    """SoftmaxEffect's LUT softmax written out of place (the formula the fast one keeps)."""
+    z = scores - scores.amax(dim=dim, keepdim=True).nan_to_num(0.0)
+    step = self.range / (self.entries - 1)
+    grid = torch.round(torch.clamp(z, min=-self.range) / step) * step
+    e = torch.where(torch.isinf(z), torch.zeros_like(z), torch.exp(grid))
+    return e / e.sum(dim=dim, keepdim=True).clamp(min=1e-30)
+
+
+@pytest.mark.parametrize("name", ["retransformer", "pipelayer", "multcim"])
+def test_rescored_outputs_are_identical_to_the_plain_formulas(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vectorised effects (fused quantize, in-place LUT softmax, a dynamic product's
+    output reused as its ideal) give bit-identical outputs to the plain formulas."""
+    from seqbench import decode
+    from seqbench.accel import effects
+
+    model = tiny_transformer()
+    src, tgt = torch.randint(4, 12, (5, 7)), torch.randint(4, 11, (5, 6))
+
+    def rescore() -> tuple[torch.Tensor, list[list[int]]]:
+        hooks = effect_hooks(load_named(name), seed=0)
+        with torch.no_grad(), ops.hooks(*hooks):
+            return model(src, tgt), decode.greedy(model, src, 9)  # K/V cache: growing K^T
+
+    fast = rescore()
+    monkeypatch.setattr(effects, "quantize", _reference_quantize)
+    monkeypatch.setattr(SoftmaxEffect, "_lut_softmax", _reference_lut_softmax)
+    monkeypatch.setattr(CrossbarEffect, "_sees_raw_output", lambda self: False)
+    slow = rescore()
+    assert torch.equal(fast[0], slow[0]) and fast[1] == slow[1]
+
+
+def test_a_dynamic_product_is_recomputed_after_a_hook_that_changes_outputs() -> None:
+    effect = CrossbarEffect(load_named("retransformer"), seed=0)
+
+    class Shift(ops.OpHook):
+        def transform_output(self, op_class, name, inputs, output, meta):  # noqa: ANN001
+            return output + 1
+
+    a, b = torch.randn(2, 3, 4), torch.randn(2, 4, 5)
+    with ops.hooks(effect):
+        assert effect._sees_raw_output()
+        alone = ops.matmul(a, b, name="qk")
+    with ops.hooks(ops.OpHook(), Shift(), effect):  # a recording-only hook would not matter
+        assert not effect._sees_raw_output()
+        shifted = ops.matmul(a, b, name="qk")
+    assert torch.allclose(shifted, alone + 1, atol=1e-6)  # the crossbar error added to x + 1

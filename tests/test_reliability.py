@@ -345,7 +345,7 @@ def test_bad_numbers_on_the_command_line(home: Path, args: tuple[str, ...], text
 
 @pytest.mark.parametrize(
     "key, value",
-    [("epochs", -1), ("batch_size", 0), ("lr", "fast"), ("epochz", 3)],
+    [("epochs", -1), ("batch_size", 0), ("lr", "fast"), ("epochz", 3), ("precision", "fp16")],
 )
 def test_bad_training_options_name_file_key_and_range(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, value: object

@@ -73,12 +73,33 @@ def effect_hooks(profile: ProfileView, seed: int = 0) -> list[ops.OpHook]:
     return [cls.from_profile(profile, seed, enabled) for cls in classes]
 
 
+def peak_magnitude(x: Tensor) -> float:
+    """``max |x|`` over the whole tensor, as ``x.abs().max()`` gives it (NaN included).
+
+    One pass without a temporary: max(-min, max). A whole-tensor reduction is the same in any
+    element order, so a transposed view (a key cache as K^T) is reduced in its memory order:
+    reducing across the strides costs several times more.
+    """
+    x = x.detach()
+    if not x.is_contiguous() and x.dim() >= 2 and x.mT.is_contiguous():
+        x = x.mT
+    low, high = torch.aminmax(x)
+    return float(torch.maximum(-low, high))
+
+
 def quantize(x: Tensor, bits: int) -> tuple[Tensor, float]:
     """Symmetric per-tensor quantization: (integers as float, scale)."""
     top = 2 ** (bits - 1) - 1
-    peak = float(x.detach().abs().max())
+    peak = peak_magnitude(x)
     scale = peak / top if peak > 0 else 1.0
-    return torch.clamp(torch.round(x / scale), -top, top), scale
+    # In place on the one new tensor: the values of clamp(round(x / scale)), fewer passes.
+    q = torch.div(x, scale).round_()
+    # |x| <= peak, so |x / scale| <= top (1 + 2^-23) rounds to at most top: the clamp only
+    # acts with a non-finite peak, a scale below float32's normal range, or coarser dtypes.
+    exact = x.dtype in (torch.float32, torch.float64) and math.isfinite(peak)
+    if not (exact and scale >= torch.finfo(torch.float32).tiny):
+        q.clamp_(-top, top)
+    return q, scale
 
 
 def _digits(values: Tensor, width: int, total_bits: int) -> Tensor:
@@ -150,9 +171,23 @@ class CrossbarEffect(ProfileEffect):
                 if op_class != ops.OpClass.MATMUL_DYNAMIC
                 else inputs[1]
             )
-            ideal = torch.matmul(x, w)
+            if op_class == ops.OpClass.MATMUL_DYNAMIC and self._sees_raw_output():
+                ideal = output  # it is torch.matmul(x, w) already: no second product
+            else:
+                ideal = torch.matmul(x, w)
             emulated = self.matmul(x, w, name, static=op_class != ops.OpClass.MATMUL_DYNAMIC)
-        return output + (emulated - ideal).to(output.dtype)
+            error = emulated.sub_(ideal)  # emulated is a fresh tensor: reuse it
+        return output + (error if error.dtype == output.dtype else error.to(output.dtype))
+
+    def _sees_raw_output(self) -> bool:
+        """Whether no hook ahead of this one may have changed the op's output (then a dynamic
+        product's output is exactly ``torch.matmul`` of the inputs this hook sees)."""
+        for hook in ops.active_hooks():
+            if hook is self:
+                return True
+            if type(hook).transform_output is not ops.OpHook.transform_output:
+                return False
+        return False  # called outside ops.hooks: recompute
 
     def _encode(self, qw: Tensor, name: str) -> tuple[Tensor, Tensor, Tensor]:
         """(cells [T, ..., K, N] as stored (flipped where ISAAC flips, with conductance
@@ -196,7 +231,7 @@ class CrossbarEffect(ProfileEffect):
                 self._weights[key] = cached
         qw, sw, encoded = cached
         if encoded is None:  # every column sum is converted exactly: integer arithmetic
-            return torch.matmul(qx, qw) * (sx * sw)
+            return torch.matmul(qx, qw).mul_(sx * sw)
         return self._emulate(qx, qw, encoded) * (sx * sw)
 
     def _emulate(self, qx: Tensor, qw: Tensor, encoded: tuple[Tensor, Tensor, Tensor]) -> Tensor:
@@ -311,9 +346,10 @@ class SoftmaxEffect(ProfileEffect):
     def _lut_softmax(self, scores: Tensor, dim: int) -> Tensor:
         z = scores - scores.amax(dim=dim, keepdim=True).nan_to_num(0.0)
         step = self.range / (self.entries - 1)
-        grid = torch.round(torch.clamp(z, min=-self.range) / step) * step
-        e = torch.where(torch.isinf(z), torch.zeros_like(z), torch.exp(grid))
-        return e / e.sum(dim=dim, keepdim=True).clamp(min=1e-30)
+        # in place on fresh tensors: the values of round(clamp(z) / step) * step, exp, where
+        grid = torch.clamp(z, min=-self.range).div_(step).round_().mul_(step)
+        e = grid.exp_().masked_fill_(torch.isinf(z), 0.0)
+        return e.div_(e.sum(dim=dim, keepdim=True).clamp_(min=1e-30))
 
 
 def prune_mask(probs: Tensor, theta: float) -> Tensor:
