@@ -300,14 +300,30 @@ class Seq2SeqAttentionGRU(ops.Traced):
                 for W, f, r in zip(self.bridge, finals, reverse_finals, strict=True)
             ]
         keys = self.attention.project_keys(H)
-        return {"H": H, "keys": keys, "mask": mask, "states": states}
+        padding = ~mask
+        # A flag, not a tensor: beam search's row selection keeps it (still a safe answer).
+        has_empty_row = bool(padding.all(dim=-1).any())
+        return {
+            "H": H,
+            "keys": keys,
+            "mask": mask,
+            "padding": padding,
+            "has_empty_row": has_empty_row,
+            "states": states,
+        }
 
     def _advance(self, state: State, e_t: Tensor) -> tuple[Tensor, State]:
         """One decoder step from the embedded previous token ``e_t`` [B,emb];
         returns ([s_t; c_t] [B, h + key_dim], new state)."""
         s_prev = state["states"][-1][0]
         context, _ = self.attention(
-            s_prev, state["H"], state["H"], state["mask"], projected_keys=state["keys"]
+            s_prev,
+            state["H"],
+            state["H"],
+            state["mask"],
+            projected_keys=state["keys"],
+            padding=state["padding"],
+            has_empty_row=state["has_empty_row"],
         )
         s_t, states = self.decoder.step(torch.cat([e_t, context], dim=-1), state["states"])
         return torch.cat([s_t, context], dim=-1), {**state, "states": states}
