@@ -116,8 +116,10 @@ def test_suites_name_the_tasks_run_takes_by_default() -> None:
 
     full = load_suite("full")
     assert {"sort-of-clevr", "shapes-captions", "scan:length"} <= set(full.tasks)
-    assert full.effects_limit == {"translation": 500}  # retrieval keeps its whole gallery
-    assert load_suite("quick").tasks == ("scan",)
+    assert not full.effects_limit  # issue 18: effects profiles score whole test splits
+    quick = load_suite("quick")
+    assert quick.tasks == ("scan",)
+    assert quick.effects_limit == {"translation": 300}  # the 5-minute demo samples
 
 
 def test_unknown_suite_is_one_line(home: Path) -> None:
