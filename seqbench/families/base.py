@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from seqbench.config import SourceSpec, TaskSpec, task_key
 from seqbench.data import cache
+from seqbench.data.splits import SPLITS
 from seqbench.data.tokenize import PAD_ID
 from seqbench.errors import SeqbenchError
 from seqbench.families import discover
@@ -337,6 +338,17 @@ def _read_split_cached(family: TaskFamily, directory: str, split: str, files_key
 def split_caps(data: dict[str, Any]) -> dict[str, int | None]:
     """Per-split size caps from the data options: ``max_train`` and ``max_eval`` (dev, test)."""
     return {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
+
+
+def capped_split_sizes(data: dict[str, Any]) -> dict[str, int | None]:
+    """Examples per split of an image-based family (retrieval, binding): the preset's
+    ``images`` per split, capped by ``max_train``/``max_eval``."""
+    caps = split_caps(data)
+    sizes = {}
+    for split in SPLITS:
+        given = [int(v) for v in (data["images"].get(split), caps[split]) if v is not None]
+        sizes[split] = min(given) if given else None
+    return sizes
 
 
 def pad_ids(rows: list[list[int]]) -> Tensor:

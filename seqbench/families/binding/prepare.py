@@ -22,7 +22,7 @@ from seqbench.data.scene_sounds import VERSION as SOUNDS_VERSION
 from seqbench.data.splits import SPLITS
 from seqbench.data.tokenize import SentencePieceTokenizer
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import split_caps
+from seqbench.families.base import capped_split_sizes
 from seqbench.families.binding.arithmetic import combinations
 from seqbench.families.binding.sources import load_records
 from seqbench.families.binding.store import codes_to_db, read_split, write_split
@@ -32,16 +32,6 @@ DATA_OPTIONS = ("seed", "images", "max_train", "max_eval", "image_size", "arithm
 DEFAULT_IMAGE_SIZE = 64  # px
 TOKENIZER_FILE = "caption.model"
 ARITHMETIC_FILE = "arithmetic.json"
-
-
-def split_sizes(data: dict[str, Any]) -> dict[str, int | None]:
-    """Pairs per split: the preset's ``images`` capped by ``max_train``/``max_eval``."""
-    caps = split_caps(data)
-    sizes = {}
-    for split in SPLITS:
-        given = [int(v) for v in (data["images"].get(split), caps[split]) if v is not None]
-        sizes[split] = min(given) if given else None
-    return sizes
 
 
 def source_identity(source: SourceSpec) -> dict[str, Any]:
@@ -67,7 +57,7 @@ def build_cache(
     tmp: Path, source: SourceSpec, data: dict[str, Any], teacher_tokenizer: Path
 ) -> dict[str, Any]:
     """Load, featurise, tokenize and write every split and the arithmetic set."""
-    records = load_records(source, split_sizes(data), data["seed"])
+    records = load_records(source, capped_split_sizes(data), data["seed"])
     shutil.copyfile(teacher_tokenizer, tmp / TOKENIZER_FILE)
     tok = SentencePieceTokenizer(tmp / TOKENIZER_FILE)
     max_tokens = int(data["teacher"]["max_tokens"])

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from seqbench.atomic import atomic_path
+from seqbench.data.arrow import read_table
 from seqbench.data.audio import log_mel
 from seqbench.data.tokenize import SentencePieceTokenizer
 from seqbench.errors import SeqbenchError
@@ -112,13 +113,7 @@ def _schema(image_size: int, mel_shape: tuple[int, int]) -> pa.Schema:
 def read_split(directory: Path, name: str) -> BindingSplit:
     """A prepared split in memory (the family memoises it per process)."""
     path = directory / f"{name}.arrow"
-    try:
-        with pa.memory_map(str(path)) as source:
-            table = pa.ipc.open_file(source).read_all()
-    except (OSError, pa.ArrowInvalid) as err:
-        raise SeqbenchError(
-            f"prepared split {path} is unreadable ({err})", "run `seqbench prepare --force TASK`"
-        ) from err
+    table = read_table(path)
     meta = table.schema.metadata
     shape = tuple(int(x) for x in meta[b"shape"].decode().split(","))
     mel_shape = tuple(int(x) for x in meta[b"mel_shape"].decode().split(","))

@@ -20,7 +20,7 @@ from seqbench.data.tokenize import (
     train_sentencepiece,
 )
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import split_caps
+from seqbench.families.base import capped_split_sizes
 from seqbench.families.retrieval.sources import load_records
 from seqbench.families.retrieval.store import write_split
 from seqbench.progress import make_progress
@@ -28,16 +28,6 @@ from seqbench.progress import make_progress
 DATA_OPTIONS = ("seed", "images", "max_train", "max_eval", "image_size")
 DEFAULT_IMAGE_SIZE = 64  # px
 TOKENIZER_FILE = "caption.model"
-
-
-def split_sizes(data: dict[str, Any]) -> dict[str, int | None]:
-    """Images per split: the preset's ``images`` capped by ``max_train``/``max_eval``."""
-    caps = split_caps(data)
-    sizes = {}
-    for split in SPLITS:
-        given = [int(v) for v in (data["images"].get(split), caps[split]) if v is not None]
-        sizes[split] = min(given) if given else None
-    return sizes
 
 
 def tokenizer_settings(raw: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +62,7 @@ def build_cache(
     tmp: Path, source: SourceSpec, data: dict[str, Any], tokenizer: dict[str, Any]
 ) -> dict[str, Any]:
     """Load, tokenize and write every split; returns the manifest."""
-    splits = load_records(source, split_sizes(data), data["seed"])
+    splits = load_records(source, capped_split_sizes(data), data["seed"])
     missing = [s for s in SPLITS if s not in splits]
     if missing:
         raise SeqbenchError(f"{source.describe()} gave no {missing} split", "check the spec")

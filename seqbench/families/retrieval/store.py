@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 
 from seqbench.atomic import atomic_path
+from seqbench.data.arrow import read_table
 from seqbench.data.tokenize import SentencePieceTokenizer
-from seqbench.errors import SeqbenchError
 from seqbench.families.retrieval.sources import RetrievalRecord, image_array
 
 _IPC = pa.ipc.IpcWriteOptions(compression="zstd")
@@ -80,13 +80,7 @@ def write_split(
 def read_split(directory: Path, name: str) -> RetrievalSplit:
     """A prepared split in memory (the family memoises it per process)."""
     path = directory / f"{name}.arrow"
-    try:
-        with pa.memory_map(str(path)) as source:
-            table = pa.ipc.open_file(source).read_all()
-    except (OSError, pa.ArrowInvalid) as err:
-        raise SeqbenchError(
-            f"prepared split {path} is unreadable ({err})", "run `seqbench prepare --force TASK`"
-        ) from err
+    table = read_table(path)
     shape = tuple(int(x) for x in table.schema.metadata[b"shape"].decode().split(","))
     # A bytearray keeps the array writable (torch warns about read-only numpy memory).
     pixels = bytearray(b"".join(table.column("pixels").to_pylist()))

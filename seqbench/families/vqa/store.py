@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from seqbench.data.arrow import read_table
 from seqbench.data.images import load_array
 from seqbench.errors import SeqbenchError
 from seqbench.families.vqa.sources import RawExample
@@ -203,24 +204,13 @@ def write_split(directory: Path, name: str, split: VQASplit) -> None:
     _write(directory / f"{name}.questions.arrow", questions)
 
 
-def _read(path: Path) -> pa.Table:
-    try:
-        with pa.memory_map(str(path)) as source:
-            return pa.ipc.open_file(source).read_all()
-    except (OSError, pa.ArrowInvalid) as err:
-        raise SeqbenchError(
-            f"prepared split {path} is unreadable ({err})",
-            "run `seqbench prepare --force TASK` to rebuild the cache",
-        ) from err
-
-
 def read_split(directory: Path, name: str) -> VQASplit:
     """Load a prepared split into memory (the family memoises it per process)."""
-    images = _read(directory / f"{name}.images.arrow")
+    images = read_table(directory / f"{name}.images.arrow")
     h, w, c = (int(x) for x in images.schema.metadata[b"shape"].decode().split(","))
     column = images.column("pixels").combine_chunks()
     flat = np.frombuffer(column.buffers()[1], dtype=np.uint8, count=len(column) * h * w * c)
-    q = _read(directory / f"{name}.questions.arrow")
+    q = read_table(directory / f"{name}.questions.arrow")
     vector = q.column("vector").combine_chunks()
     size = len(vector[0]) if len(vector) else 0
     values = vector.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
