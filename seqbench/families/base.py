@@ -340,6 +340,16 @@ def split_caps(data: dict[str, Any]) -> dict[str, int | None]:
     return {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
 
 
+def local_files_identity(path: Path) -> list[tuple[str, int, int]]:
+    """(absolute path, size, mtime ns) of a local source's file, or of every file under its
+    folder: what a fingerprint hashes so that an edited file rebuilds the cache."""
+    path = path.expanduser()
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    return [
+        (str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()
+    ]
+
+
 def capped_split_sizes(data: dict[str, Any]) -> dict[str, int | None]:
     """Examples per split of an image-based family (retrieval, binding): the preset's
     ``images`` per split, capped by ``max_train``/``max_eval``."""

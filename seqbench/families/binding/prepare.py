@@ -22,7 +22,7 @@ from seqbench.data.scene_sounds import VERSION as SOUNDS_VERSION
 from seqbench.data.splits import SPLITS
 from seqbench.data.tokenize import SentencePieceTokenizer
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import capped_split_sizes
+from seqbench.families.base import capped_split_sizes, local_files_identity
 from seqbench.families.binding.arithmetic import combinations
 from seqbench.families.binding.sources import load_records
 from seqbench.families.binding.store import codes_to_db, read_split, write_split
@@ -45,11 +45,7 @@ def source_identity(source: SourceSpec) -> dict[str, Any]:
         identity["version"] = generator_version(str(source.generator))
         identity["sounds_version"] = SOUNDS_VERSION
     elif source.kind == "local":
-        path = Path(str(source.local)).expanduser()
-        files = sorted(path.rglob("*")) if path.is_dir() else [path]
-        identity["files"] = [
-            (str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()
-        ]
+        identity["files"] = local_files_identity(Path(str(source.local)))
     return identity
 
 

@@ -20,7 +20,7 @@ from seqbench.data.tokenize import (
     train_sentencepiece,
 )
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import capped_split_sizes
+from seqbench.families.base import capped_split_sizes, local_files_identity
 from seqbench.families.retrieval.sources import load_records
 from seqbench.families.retrieval.store import write_split
 from seqbench.progress import make_progress
@@ -50,11 +50,7 @@ def source_identity(source: SourceSpec) -> dict[str, Any]:
     if source.kind == "generator":
         identity["version"] = generator_version(str(source.generator))
     elif source.kind == "local":
-        path = Path(str(source.local)).expanduser()
-        files = sorted(path.rglob("*")) if path.is_dir() else [path]
-        identity["files"] = [
-            (str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()
-        ]
+        identity["files"] = local_files_identity(Path(str(source.local)))
     return identity
 
 
