@@ -11,7 +11,7 @@ from seqbench.accel import workloads
 from seqbench.errors import SeqbenchError
 from seqbench.models import build_model
 from seqbench.models.vqa_dual import CoAttention, schedule, shaped
-from seqbench.models.vqa_parts import VQAConfig
+from seqbench.models.vqa_parts import CellColours, VQAConfig
 from seqbench.trace import Tracer
 
 SMALL = {"num_answers": 10, "question_vocab_size": 30, "image_size": 75, "channels": 8,
@@ -93,3 +93,42 @@ def test_trace_labels_every_attention_op_with_its_modality() -> None:
     softmaxes = [r for r in attention if r.op_class == "softmax"]
     # 3 text + 2 image self-attentions, 2 connection layers x 2 directions.
     assert sum(r.count for r in softmaxes) == 3 + 2 + 2 * 2
+
+
+def test_cell_colours_average_the_pixels_nearest_each_cell() -> None:
+    torch.manual_seed(0)
+    stem = ops.name_modules(CellColours(4, stride=16, side=5, image_size=75)).eval()
+    # every cell's weights form a mean over its pixels, and every pixel belongs to one cell
+    torch.testing.assert_close(stem.pool.sum(1), torch.ones(25))
+    assert torch.equal((stem.pool > 0).sum(0), torch.ones(75 * 75, dtype=torch.long))
+    blank = torch.zeros(1, 3, 75, 75)
+    ink = blank.clone()
+    ink[0, 1, 14:19, 30:35] = 1.0  # a blot around pixel (x 32, y 16): cell row 1, column 2
+    changed = (stem(ink) - stem(blank)).abs().sum(1)[0]  # [5, 5]
+    assert changed[1, 2] > 0
+    changed[1, 2] = 0
+    assert changed.abs().max() == 0
+
+
+def test_colour_channels_join_each_region_and_need_cnn_regions() -> None:
+    torch.manual_seed(0)
+    model = build_model("vl-dual", {**SMALL, "colour_channels": 6}, family="vqa").eval()
+    assert model.W_img.in_features == 8 + 6 + 2  # CNN channels, colours, (x, y)
+    logits = model(torch.rand(2, 3, 75, 75), torch.randint(4, 30, (2, 7)), torch.zeros(2, 0))
+    assert logits.shape == (2, 10)
+    with pytest.raises(SeqbenchError, match="colour_channels applies to CNN regions"):
+        build_model("vl-dual", {**SMALL, "colour_channels": 6, "patch_size": 15}, family="vqa")
+
+
+def test_image_tokens_can_carry_product_tags_and_a_norm() -> None:
+    torch.manual_seed(0)
+    options = {**SMALL, "coordinate_tags": "product", "image_embedding_norm": True}
+    model = ops.name_modules(build_model("vl-dual", options, family="vqa")).eval()
+    assert model.W_img.in_features == 3 * 8 + 2  # [o, o*x, o*y, x, y]
+    tracer = Tracer(stats=False)
+    with torch.no_grad(), ops.hooks(tracer):
+        model(torch.rand(2, 3, 75, 75), torch.randint(4, 30, (2, 7)), torch.zeros(2, 0))
+    names = {r.name for r in tracer._records.values()}
+    assert {"image_norm", "tag_x", "tag_y"} <= {n.rsplit(".", 1)[-1] for n in names}
+    with pytest.raises(SeqbenchError, match="unknown coordinate_tags"):
+        build_model("vl-dual", {**SMALL, "coordinate_tags": "polar"}, family="vqa")

@@ -65,6 +65,8 @@ class VQAConfig(ModelConfig):
     co_heads: int = 4
     co_layers: int = 1
     dual_shape: str = ""  # "vilbert-base": ViLBERT-base's stream and co-attention sizes
+    image_embedding_norm: bool = False  # LayerNorm on the image tokens (ViLBERT's embedding)
+    colour_channels: int = 0  # > 0: each CNN region also gets its CellColours (that many)
 
 
 def per_question(x: Tensor, image_index: Tensor | None) -> Tensor:
@@ -128,6 +130,40 @@ class CNNTrunk(ops.Traced):
         return side
 
 
+class CellColours(ops.Traced):
+    """How much of each learned colour every feature-map cell holds: per-pixel colour features
+    (a 1x1 convolution and ReLU) averaged over the pixels nearest each cell's centre.
+
+    A stack of strided 3x3 convolutions mixes colour with shape and neighbours. Measured on
+    Sort-of-CLEVR with a linear probe for "this cell holds colour c": 64-77% balanced accuracy
+    from a fresh 4-layer trunk, 74-82% after three quick-preset epochs of vl-dual, 97-98% from
+    the trained relation network's trunk (whose FiLM gives the CNN a direct question signal).
+    A model that finds an object by its colour name through attention alone starts with
+    little to match; here colour is a per-pixel function, pooled linearly, for every cell.
+    """
+
+    def __init__(self, channels: int, stride: int, side: int, image_size: int):
+        super().__init__()
+        self.conv = ops.Conv2d(3, channels, kernel_size=1)
+        # Cell (i, j) of a trunk of this stride is centred on pixel (stride*i, stride*j) (the
+        # convolutions pad by 1); it averages the pixels within stride/2 of that centre.
+        centre = torch.arange(image_size)
+        owner = torch.div(centre + stride // 2, stride, rounding_mode="floor").clamp(max=side - 1)
+        rows = nn.functional.one_hot(owner, side).float()  # [H, side]
+        pool = torch.einsum("ya,xb->yxab", rows, rows).reshape(image_size**2, side * side)
+        pool = (pool / pool.sum(0, keepdim=True)).T.contiguous()  # [R, H*W]: a fixed weight
+        self.register_buffer("pool", pool, persistent=False)
+        self.side = side
+
+    def forward(self, images: Tensor) -> Tensor:
+        """[N,3,H,W] -> [N,channels,side,side] mean colour features per cell."""
+        name = self.trace_name
+        colours = ops.elementwise("relu", self.conv(images), name=f"{name}.relu")
+        n, c = colours.shape[:2]
+        pooled = ops.linear(colours.flatten(2), self.pool, name=f"{name}.pool")  # [N,C,R]
+        return pooled.view(n, c, self.side, self.side)
+
+
 def regions(feature_map: Tensor) -> Tensor:
     """Feature-map cells as objects with their coordinates: [N,C,h,w] -> [N, h*w, C+2].
 
@@ -139,6 +175,18 @@ def regions(feature_map: Tensor) -> Tensor:
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(1, h * w, 2)
     cells = feature_map.flatten(2).transpose(1, 2)
     return torch.cat([cells, grid.expand(n, -1, -1)], dim=-1)
+
+
+COORDINATE_TAGS = ("concat", "product")
+
+
+def tag_products(objects: Tensor, name: str) -> Tensor:
+    """Regions ``[o, x, y]`` -> ``[o, o*x, o*y, x, y]``: "channel c at position (x, y)" becomes
+    linear in the input (with ``(x, y)`` alone a ReLU has to form the product)."""
+    features, xy = objects[..., :-2], objects[..., -2:]
+    at_x = ops.elementwise("mul", features, xy[..., :1], name=f"{name}.tag_x")
+    at_y = ops.elementwise("mul", features, xy[..., 1:], name=f"{name}.tag_y")
+    return torch.cat([features, at_x, at_y, xy], dim=-1)
 
 
 class MLP(ops.Traced):

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from seqbench import ops
 from seqbench.errors import SeqbenchError
 from seqbench.models.registry import register_model
 from seqbench.models.vqa_parts import (
+    COORDINATE_TAGS,
     MLP,
     BatchNorm1d,
     CNNTrunk,
@@ -40,10 +40,10 @@ from seqbench.models.vqa_parts import (
     per_question,
     question_encoder,
     regions,
+    tag_products,
 )
 
 CONDITIONING = ("concat", "film")
-COORDINATE_TAGS = ("concat", "product")
 
 
 class RelationNetwork(ops.Traced):
@@ -132,11 +132,7 @@ class RelationNetwork(ops.Traced):
         """``[o, o*x, o*y, x, y]``: "channel c at position (x, y)" becomes linear in the input,
         so g's first layer reads where the queried object is without building the product
         from ReLUs (the plateau the concatenated tags sit on for epochs)."""
-        name = self.trace_name
-        features, xy = objects[..., :-2], objects[..., -2:]
-        at_x = ops.elementwise("mul", features, xy[..., :1], name=f"{name}.tag_x")
-        at_y = ops.elementwise("mul", features, xy[..., 1:], name=f"{name}.tag_y")
-        return torch.cat([features, at_x, at_y, xy], dim=-1)
+        return tag_products(objects, self.trace_name)
 
     def condition_objects(self, features: Tensor, q: Tensor, image_index: Tensor | None) -> Tensor:
         """FiLM (Perez et al. 2018): ``x * (1 + gamma(q)) + beta(q)`` per channel, per question."""
