@@ -397,7 +397,13 @@ def generate_cmd(
         out.file.flush()
 
     generate_text(
-        task, model, preset, prompt, sampling, seed=seed, train_if_missing=not no_train,
+        task,
+        model,
+        preset,
+        prompt,
+        sampling,
+        seed=seed,
+        train_if_missing=not no_train,
         on_text=show,
     )
     out.print()

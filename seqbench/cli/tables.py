@@ -75,8 +75,10 @@ def workloads_table(records: list[dict[str, Any]]) -> Table | None:
     rows = records[0].get("workloads") or []
     if not rows:
         return None
-    table = Table(title="gallery search by size (exact top-10, host-run; profiles simulated)",
-                  title_justify="left")
+    table = Table(
+        title="gallery search by size (exact top-10, host-run; profiles simulated)",
+        title_justify="left",
+    )
     for header in ("gallery", "vectors", "dim", "INT8 MB", "host searches/s", "rank-1"):
         table.add_column(header, justify="right")
     for record in records:
