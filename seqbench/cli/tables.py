@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from seqbench.report.tables import plural
+from seqbench.report.tables import on_chip_text, plural, runs_nothing
 
 
 def _fmt(value: Any, spec: str = "{:.4g}") -> str:
@@ -33,9 +33,14 @@ def eval_table(records: list[dict[str, Any]]) -> Table:
     for record in records:
         sim = record["simulated"]
         quality = record["quality"]["metrics"]
+        scores = [_fmt(quality.get(m), "{:.2f}") for m in metrics]
+        if runs_nothing(record):
+            # not a copy of the host's row: this profile runs none of the model's operators
+            table.add_row(record["profile"], *scores, on_chip_text(record), *["—"] * 4)
+            continue
         table.add_row(
             record["profile"],
-            *[_fmt(quality.get(m), "{:.2f}") for m in metrics],
+            *scores,
             _fmt(sim.get("latency_s_per_sample") and sim["latency_s_per_sample"] * 1e3),
             _fmt(sim.get("throughput_units_per_s"), "{:,.4g}"),
             _fmt(sim.get("energy_J_per_unit") and sim["energy_J_per_unit"] * 1e6),

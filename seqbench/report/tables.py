@@ -123,7 +123,8 @@ def plural(unit: str) -> str:
     return unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
 
 
-def _on_chip_text(record: dict[str, Any]) -> Any:
+def on_chip_text(record: dict[str, Any]) -> Any:
+    """``none: all on HOST`` for a profile that runs none of the ops, else the on-chip %."""
     if runs_nothing(record):
         fallback = (record["simulated"].get("notes") or [""])[-1]
         host = fallback.partition("(")[2].partition(")")[0] or "host"
@@ -134,7 +135,7 @@ def _on_chip_text(record: dict[str, Any]) -> Any:
 def cost_columns(unit: str) -> list[Column]:
     units = plural(unit)
     return [
-        Column("on chip %", _on_chip_text, "{:.0f}"),
+        Column("on chip %", on_chip_text, "{:.0f}"),
         Column(f"host {units}/s", lambda r: r["host"]["units_per_s"], "{:,.1f}", True),
         Column("latency ms/sample", _sim("latency_s_per_sample", 1e3), "{:.4g}", False),
         Column(f"sim {units}/s", _sim("throughput_units_per_s"), "{:,.4g}", True),
