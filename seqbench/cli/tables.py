@@ -66,7 +66,7 @@ def detail_lines(records: list[dict[str, Any]]) -> list[str]:
                 f"{record['profile']}: energy saved by {parts}"
                 + (f"; all together {total:.1%}" if total is not None else "")
             )
-        for phase, cost in (sim.get("phases") or {}).items():
+        for phase, cost in ({} if runs_nothing(record) else sim.get("phases") or {}).items():
             lines.append(
                 f"{record['profile']} {phase}: {cost['throughput_units_per_s']:,.4g} tokens/s, "
                 f"{cost['energy_J_per_unit'] * 1e6:.4g} µJ/token ({cost['units']} tokens traced)"

@@ -147,6 +147,8 @@ def cost_columns(unit: str) -> list[Column]:
 
 def _phase(phase: str, key: str, scale: float = 1.0) -> Callable[[dict[str, Any]], Any]:
     def read(record: dict[str, Any]) -> Any:
+        if runs_nothing(record):  # the host's phases under another name, as in _sim
+            return None
         return record["simulated"]["phases"][phase][key] * scale
 
     return read
