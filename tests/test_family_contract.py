@@ -92,7 +92,8 @@ def test_trace_limit_is_part_of_the_contract() -> None:
 
 
 def test_split_caps_and_padding() -> None:
-    assert split_caps({"max_train": 10, "max_eval": 3}) == {"train": 10, "dev": 3, "test": 3}
+    # a test split is never capped (issue 13): max_eval caps dev only
+    assert split_caps({"max_train": 10, "max_eval": 3}) == {"train": 10, "dev": 3, "test": None}
     padded = pad_ids([[5, 6, 7], [8], []])
     assert padded.dtype == torch.long
     assert padded.tolist() == [[5, 6, 7], [8, PAD_ID, PAD_ID], [PAD_ID, PAD_ID, PAD_ID]]

@@ -48,7 +48,7 @@ def family() -> LMFamily:
     return LMFamily()
 
 
-def _spec(tmp_path: Path, source: dict, vocab: int = 60) -> TaskSpec:
+def _spec(tmp_path: Path, source: dict, vocab: int = 60, max_eval: int | None = None) -> TaskSpec:
     raw = {
         "name": "toy-lm",
         "family": "lm",
@@ -57,7 +57,7 @@ def _spec(tmp_path: Path, source: dict, vocab: int = 60) -> TaskSpec:
         "metrics": ["perplexity"],
         "models": ["transformer-lm"],
         "presets": {
-            "tiny": {"max_train": None, "max_eval": None, "seed": 0, "model": {"context": 8}}
+            "tiny": {"max_train": None, "max_eval": max_eval, "seed": 0, "model": {"context": 8}}
         },
     }
     path = tmp_path / "toy-lm.yaml"
@@ -145,6 +145,18 @@ def test_hub_shaped_parquet_folder(home: Path, tmp_path: Path, family: LMFamily)
     prepared, _ = family.prepare(spec, None, "tiny")
     assert prepared.manifest["splits"] == {"train": 12, "dev": 3, "test": 3}
     assert prepared.manifest["documents"]["test"][0] == "Article test 0"
+
+
+def test_max_eval_caps_dev_documents_but_never_the_test_split(
+    home: Path, tmp_path: Path, family: LMFamily
+) -> None:
+    folder = tmp_path / "wikitext"
+    folder.mkdir()
+    for split, n in (("train", 6), ("validation", 4), ("test", 4)):
+        rows = [f" = Article {split} {i} = \n{_paragraphs(1, i)[0]} \n" for i in range(n)]
+        pq.write_table(pa.table({"text": rows}), folder / f"{split}-00000-of-00001.parquet")
+    prepared, _ = family.prepare(_spec(tmp_path, {"hub": str(folder)}, max_eval=1), None, "tiny")
+    assert prepared.manifest["splits"] == {"train": 6, "dev": 1, "test": 4}
 
 
 def test_local_txt_single_file_is_split_by_paragraph(

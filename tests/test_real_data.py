@@ -126,3 +126,13 @@ def test_a_run_after_binding_a_new_source_does_not_skip_on_old_records() -> None
     external = {"task": "multi30k@test_2017_flickr", "data_fingerprint": "ext00000"}
     kept = of_current_data([old, new, external], {"multi30k": "local000"})
     assert kept == [new, external]
+
+
+def test_prepare_says_how_many_long_train_pairs_the_preset_dropped() -> None:
+    from seqbench.cli.main import _dropped_lines
+
+    manifest = {"dropped_long_train_pairs": 1, "data_options": {"max_length": 64}}
+    assert _dropped_lines(manifest) == [
+        "  train: 1 pair(s) longer than 64 tokens dropped (the preset's max_length)"
+    ]
+    assert _dropped_lines({"dropped_long_train_pairs": 0}) == []

@@ -152,6 +152,27 @@ def test_a_profile_that_runs_nothing_says_so_instead_of_copying_the_host() -> No
         dict(zip([c.header for c in table.columns], table.cells()[0], strict=True))["µJ/token"]
         == "1"
     )
+    # the table `seqbench eval` prints says the same, not the host's figures again
+    from rich.console import Console
+
+    from seqbench.cli.tables import eval_table
+
+    console = Console(width=200, record=True)
+    console.print(eval_table([host, ice]))
+    ice_line = next(line for line in console.export_text().splitlines() if "│ ice" in line)
+    assert "none: all on cpu" in ice_line and ice_line.split("none")[1].count("—") == 4
+    # nor its prefill/decode phase columns (a language model's records)
+    phases = {
+        phase: {"throughput_units_per_s": 10.0, "energy_J_per_unit": 1e-6}
+        for phase in ("prefill", "decode")
+    }
+    for record in (host, ice):
+        record["simulated"]["phases"] = phases
+    (table,) = report.build_tables([host, ice])
+    headers = [c.header for c in table.columns]
+    ice_cells = dict(zip(headers, table.cells()[1], strict=True))
+    host_cells = dict(zip(headers, table.cells()[0], strict=True))
+    assert ice_cells["sim gen tokens/s"] == "—" and host_cells["sim gen tokens/s"] == "10"
 
 
 def test_write_reports_all_formats(tmp_path: Path) -> None:

@@ -185,3 +185,14 @@ def test_missing_local_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SeqbenchError, match="no such file"):
         load_records(SourceSpec(local=str(tmp_path / "nope.jsonl")), {"test": 1}, seed=0)
     assert not (tmp_path / "nope.jsonl").exists()  # nothing was created in its place
+
+
+def test_a_test_split_from_its_own_pool_is_read_whole_whatever_its_size() -> None:
+    def records(ids: list[str]) -> list[RetrievalRecord]:
+        return [RetrievalRecord(i, ("c",), lambda: b"") for i in ids]
+
+    pools = {"train": records([f"t{i}" for i in range(6)]), "test": records(["a", "b", "c"])}
+    mapping = {"test": "test", "dev": "train", "train": "train"}
+    out = carve(pools, mapping, {"test": 2, "dev": 2, "train": 3}, seed=0)
+    assert [r.image_id for r in out["test"]] == ["a", "b", "c"]  # never capped
+    assert len(out["dev"]) == 2 and len(out["train"]) == 3  # train and dev are

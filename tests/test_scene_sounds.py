@@ -85,7 +85,7 @@ def test_audio_file_that_fails_to_decode_is_named(tmp_path: Path) -> None:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(SAMPLE_RATE)
-        samples = (0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / SAMPLE_RATE) * 32767)
+        samples = 0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / SAMPLE_RATE) * 32767
         out.writeframes(samples.astype("<i2").tobytes())
     clip = load_clip(good, 2.0)
     assert clip.shape == (32000,) and np.abs(clip[8000:]).max() == 0.0

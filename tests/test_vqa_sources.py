@@ -132,6 +132,21 @@ def test_vqav2_from_local_parquet(home: Path) -> None:
     assert tuple(train.images[red, 5, 5]) == (255, 0, 0)
 
 
+def test_max_eval_caps_dev_but_never_the_test_split(home: Path) -> None:
+    from seqbench.families.base import split_caps
+
+    assert split_caps({"max_train": 5, "max_eval": 7}) == {"train": 5, "dev": 7, "test": None}
+    folder = clevr_folder(home / "clevr", n_images=20)
+    spec, subset = load_task("clevr")
+    family = family_for(spec)
+    # the tiny preset caps dev at max_eval questions; CLEVR's val (our test) has 60
+    assert spec.preset("tiny")["max_eval"] < 60
+    prepared = family.prepare(spec, subset, "tiny", source_override=f"local:{folder}")[0]
+    sizes = {name: s["size"] for name, s in prepared.manifest["splits"].items()}
+    assert sizes["test"] == 60
+    assert sizes["dev"] <= spec.preset("tiny")["max_eval"]
+
+
 def test_vqav2_scores_ten_human_answers(home: Path) -> None:
     from seqbench.families.vqa.family import score
 

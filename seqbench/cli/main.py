@@ -173,7 +173,7 @@ def prepare(tasks: tuple[str, ...], preset: str, source: str | None, force: bool
         sizes = ", ".join(f"{k} {v:,}" for k, v in _split_sizes(prepared.manifest).items())
         state = "cached, nothing to do" if cached else "prepared"
         out.print(f"{prepared.key} ({preset}): {state} — {sizes}", highlight=False)
-        for line in _vocab_lines(prepared.manifest):
+        for line in _vocab_lines(prepared.manifest) + _dropped_lines(prepared.manifest):
             out.print(line, highlight=False)
         out.print(f"  {prepared.directory}", highlight=False)
 
@@ -196,6 +196,16 @@ def _vocab_lines(manifest: dict[str, Any]) -> list[str]:
                 "the spec's tokenizer: to silence this)"
             )
     return ([f"  vocabulary: {', '.join(sizes)}"] if sizes else []) + lines
+
+
+def _dropped_lines(manifest: dict[str, Any]) -> list[str]:
+    """What the preset's ``max_length`` removed from train, so its size is not a surprise."""
+    dropped = int(manifest.get("dropped_long_train_pairs") or 0)
+    if not dropped:
+        return []
+    limit = manifest.get("data_options", {}).get("max_length")
+    longer = f"longer than {limit} tokens" if limit else "over the preset's max_length"
+    return [f"  train: {dropped:,} pair(s) {longer} dropped (the preset's max_length)"]
 
 
 def _split_sizes(manifest: dict[str, Any]) -> dict[str, int]:
@@ -397,7 +407,13 @@ def generate_cmd(
         out.file.flush()
 
     generate_text(
-        task, model, preset, prompt, sampling, seed=seed, train_if_missing=not no_train,
+        task,
+        model,
+        preset,
+        prompt,
+        sampling,
+        seed=seed,
+        train_if_missing=not no_train,
         on_text=show,
     )
     out.print()

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from seqbench.report.tables import plural
+from seqbench.report.tables import on_chip_text, plural, runs_nothing
 
 
 def _fmt(value: Any, spec: str = "{:.4g}") -> str:
@@ -33,9 +33,14 @@ def eval_table(records: list[dict[str, Any]]) -> Table:
     for record in records:
         sim = record["simulated"]
         quality = record["quality"]["metrics"]
+        scores = [_fmt(quality.get(m), "{:.2f}") for m in metrics]
+        if runs_nothing(record):
+            # not a copy of the host's row: this profile runs none of the model's operators
+            table.add_row(record["profile"], *scores, on_chip_text(record), *["—"] * 4)
+            continue
         table.add_row(
             record["profile"],
-            *[_fmt(quality.get(m), "{:.2f}") for m in metrics],
+            *scores,
             _fmt(sim.get("latency_s_per_sample") and sim["latency_s_per_sample"] * 1e3),
             _fmt(sim.get("throughput_units_per_s"), "{:,.4g}"),
             _fmt(sim.get("energy_J_per_unit") and sim["energy_J_per_unit"] * 1e6),
@@ -61,7 +66,7 @@ def detail_lines(records: list[dict[str, Any]]) -> list[str]:
                 f"{record['profile']}: energy saved by {parts}"
                 + (f"; all together {total:.1%}" if total is not None else "")
             )
-        for phase, cost in (sim.get("phases") or {}).items():
+        for phase, cost in ({} if runs_nothing(record) else sim.get("phases") or {}).items():
             lines.append(
                 f"{record['profile']} {phase}: {cost['throughput_units_per_s']:,.4g} tokens/s, "
                 f"{cost['energy_J_per_unit'] * 1e6:.4g} µJ/token ({cost['units']} tokens traced)"
@@ -75,8 +80,10 @@ def workloads_table(records: list[dict[str, Any]]) -> Table | None:
     rows = records[0].get("workloads") or []
     if not rows:
         return None
-    table = Table(title="gallery search by size (exact top-10, host-run; profiles simulated)",
-                  title_justify="left")
+    table = Table(
+        title="gallery search by size (exact top-10, host-run; profiles simulated)",
+        title_justify="left",
+    )
     for header in ("gallery", "vectors", "dim", "INT8 MB", "host searches/s", "rank-1"):
         table.add_column(header, justify="right")
     for record in records:

@@ -336,8 +336,23 @@ def _read_split_cached(family: TaskFamily, directory: str, split: str, files_key
 
 
 def split_caps(data: dict[str, Any]) -> dict[str, int | None]:
-    """Per-split size caps from the data options: ``max_train`` and ``max_eval`` (dev, test)."""
-    return {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
+    """Per-split size caps from the data options: ``max_train`` (train), ``max_eval`` (dev).
+
+    A test split is never capped: its scores must compare with published ones, so it is
+    prepared whole and only ``eval --limit`` (recorded as partial) scores fewer.
+    """
+    return {"train": data["max_train"], "dev": data["max_eval"], "test": None}
+
+
+# Until max_eval stopped capping test splits, a preset with max_eval set prepared a capped
+# test split: such presets hash this marker too, so their old caches miss instead of serving a
+# capped test split. Presets without max_eval prepared the same data before and keep theirs.
+WHOLE_TEST_MARKER = {"test_split": "whole"}
+
+
+def mark_whole_test(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` plus :data:`WHOLE_TEST_MARKER` where ``max_eval`` is set (see there)."""
+    return {**data, **WHOLE_TEST_MARKER} if data.get("max_eval") is not None else data
 
 
 def local_files_identity(path: Path) -> list[tuple[str, int, int]]:
@@ -352,7 +367,8 @@ def local_files_identity(path: Path) -> list[tuple[str, int, int]]:
 
 def capped_split_sizes(data: dict[str, Any]) -> dict[str, int | None]:
     """Examples per split of an image-based family (retrieval, binding): the preset's
-    ``images`` per split, capped by ``max_train``/``max_eval``."""
+    ``images`` per split, capped by ``max_train``/``max_eval`` (dev). ``images.test`` is the
+    size of a generated or carved test split; a source's own test split is read whole."""
     caps = split_caps(data)
     sizes = {}
     for split in SPLITS:

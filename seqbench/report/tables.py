@@ -94,9 +94,23 @@ FAMILY_METRICS: dict[str, list[str]] = {
     "retrieval": ["t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "rsum"],
     "lm": ["perplexity", "bpc", "kn3_perplexity", "kn3_bpc"],
     "binding": [
-        "a2i_r1", "a2i_r5", "a2i_r10", "i2a_r1", "i2a_r5", "i2a_r10",
-        "a2t_r1", "a2t_r5", "a2t_r10", "t2a_r1", "t2a_r5", "t2a_r10",
-        "arith_r1", "arith_r5", "arith_r10", "arith_image_only_r1", "arith_audio_only_r1",
+        "a2i_r1",
+        "a2i_r5",
+        "a2i_r10",
+        "i2a_r1",
+        "i2a_r5",
+        "i2a_r10",
+        "a2t_r1",
+        "a2t_r5",
+        "a2t_r10",
+        "t2a_r1",
+        "t2a_r5",
+        "t2a_r10",
+        "arith_r1",
+        "arith_r5",
+        "arith_r10",
+        "arith_image_only_r1",
+        "arith_audio_only_r1",
     ],
     "faces": ["accuracy", "tar_at_far_1e-3", "rank1", "raw_pixel_accuracy", "accuracy_std"],
 }
@@ -109,7 +123,8 @@ def plural(unit: str) -> str:
     return unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
 
 
-def _on_chip_text(record: dict[str, Any]) -> Any:
+def on_chip_text(record: dict[str, Any]) -> Any:
+    """``none: all on HOST`` for a profile that runs none of the ops, else the on-chip %."""
     if runs_nothing(record):
         fallback = (record["simulated"].get("notes") or [""])[-1]
         host = fallback.partition("(")[2].partition(")")[0] or "host"
@@ -120,7 +135,7 @@ def _on_chip_text(record: dict[str, Any]) -> Any:
 def cost_columns(unit: str) -> list[Column]:
     units = plural(unit)
     return [
-        Column("on chip %", _on_chip_text, "{:.0f}"),
+        Column("on chip %", on_chip_text, "{:.0f}"),
         Column(f"host {units}/s", lambda r: r["host"]["units_per_s"], "{:,.1f}", True),
         Column("latency ms/sample", _sim("latency_s_per_sample", 1e3), "{:.4g}", False),
         Column(f"sim {units}/s", _sim("throughput_units_per_s"), "{:,.4g}", True),
@@ -132,6 +147,8 @@ def cost_columns(unit: str) -> list[Column]:
 
 def _phase(phase: str, key: str, scale: float = 1.0) -> Callable[[dict[str, Any]], Any]:
     def read(record: dict[str, Any]) -> Any:
+        if runs_nothing(record):  # the host's phases under another name, as in _sim
+            return None
         return record["simulated"]["phases"][phase][key] * scale
 
     return read

@@ -10,7 +10,8 @@ cache folder::
                                        captions (generated scenes only; arithmetic.py)
     manifest.json                      sizes, log-mel shape and statistics, fingerprint
 
-Preset data options: ``seed``, ``images: {train, dev, test}``, ``max_train``/``max_eval``,
+Preset data options: ``seed``, ``images: {train, dev, test}`` (a local test file is read
+whole), ``max_train``/``max_eval`` (train/dev),
 ``image_size`` (px), ``arithmetic`` (combined scenes in the arithmetic set). The spec's
 ``teacher: {task, model}`` names the clip checkpoint whose frozen towers the audio encoder
 is bound to; the train stage trains or reuses it (``train.teacher_checkpoint``).

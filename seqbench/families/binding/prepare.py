@@ -46,6 +46,10 @@ def source_identity(source: SourceSpec) -> dict[str, Any]:
         identity["sounds_version"] = SOUNDS_VERSION
     elif source.kind == "local":
         identity["files"] = local_files_identity(Path(str(source.local)))
+    if source.kind != "generator":
+        # a source's own test split is read whole now (it was cut to images.test before):
+        # this marker makes those older caches miss
+        identity["test_split"] = "whole"
     return identity
 
 

@@ -26,10 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.config import SourceSpec
+from seqbench.config import SourceSpec, TaskSpec
 from seqbench.data.tokenize import BOS_ID, EOS_ID, PAD_ID
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily
+from seqbench.families.base import (
+    FAMILY_REGISTRY,
+    EvalOutcome,
+    Prepared,
+    TaskFamily,
+    mark_whole_test,
+)
 from seqbench.families.lm import prepare
 from seqbench.families.lm.generate import Sampling, generate
 from seqbench.families.lm.kneser_ney import KneserNeyTrigram
@@ -92,6 +98,9 @@ class LMFamily(TaskFamily):
     data_option_keys = prepare.DATA_OPTIONS
     preset_option_keys = ("stride",)  # the evaluation window's stride
     trace_limit = 4  # scoring windows traced per checkpoint (each `context` tokens)
+
+    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
+        return mark_whole_test(super().data_options(spec, preset))
 
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         return prepare.tokenizer_settings(raw)

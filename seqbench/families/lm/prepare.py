@@ -20,6 +20,7 @@ from seqbench.data.tokenize import (
     train_sentencepiece,
 )
 from seqbench.errors import SeqbenchError
+from seqbench.families.base import split_caps
 from seqbench.families.lm.sources import Document, OpenedSource
 from seqbench.families.lm.store import write_split
 from seqbench.progress import make_progress
@@ -65,7 +66,7 @@ def build_cache(
         reading = progress.add_task(f"read {opened.description}", total=None, info="")
         raw = opened.read()
         progress.update(reading, total=1, completed=1)
-        caps = {"train": data["max_train"], "dev": data["max_eval"], "test": data["max_eval"]}
+        caps = split_caps(data)  # train and dev only: a test split is always kept whole
         docs = {s: raw.get(s, [])[: caps[s]] if caps[s] else raw.get(s, []) for s in SPLITS}
         for split in SPLITS:
             if not lines(docs[split]):

@@ -9,7 +9,8 @@ writes a cache folder::
     manifest.json                      sizes, image size, tokenizer, fingerprint
 
 Preset data options: ``seed``, ``images: {train, dev, test}`` (generated counts; for real
-sources the sizes of carved splits and caps), ``max_train``/``max_eval`` (image caps),
+sources the sizes of carved splits, and caps of train and dev: a source's own test split is
+read whole), ``max_train``/``max_eval`` (train/dev image caps),
 ``image_size`` (px). Training batches keep a generated scene's foils together (hard
 negatives); evaluation embeds every image and caption once, then searches both ways with
 :class:`seqbench.search.VectorIndex`, so a trace holds the ``similarity_search`` records.

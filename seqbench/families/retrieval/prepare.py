@@ -51,6 +51,10 @@ def source_identity(source: SourceSpec) -> dict[str, Any]:
         identity["version"] = generator_version(str(source.generator))
     elif source.kind == "local":
         identity["files"] = local_files_identity(Path(str(source.local)))
+    if source.kind != "generator":
+        # a source's own test split is read whole now (it was cut to images.test before):
+        # this marker makes those older caches miss
+        identity["test_split"] = "whole"
     return identity
 
 

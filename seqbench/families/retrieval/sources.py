@@ -268,7 +268,10 @@ def carve(
                     f"give the preset `images: {{{split}: N}}`",
                 )
             candidates = random.Random(f"{seed}-{split}").sample(candidates, len(candidates))
-        chosen = candidates if size is None else candidates[:size]
+        # a test split from its own pool is read whole; one carved from a shared pool is
+        # defined by its size
+        whole = size is None or (split == "test" and not shared)
+        chosen = candidates if whole else candidates[:size]
         taken.update(r.image_id for r in chosen)
         out[split] = chosen
     return out

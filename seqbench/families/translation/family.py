@@ -7,9 +7,9 @@ one SentencePiece model per side on train only, and writes a cache folder::
     src.model tgt.model                      SentencePiece (pad=0 unk=1 bos=2 eos=3)
     manifest.json                            sizes, vocab sizes, length stats, max_len, hashes
 
-Preset data options: ``max_train``, ``max_eval`` (dev and test), ``seed``, ``dev_fraction``,
-``max_length`` (drop longer train pairs, in tokens), ``tokenizer`` (overrides the spec's);
-``train.label_smoothing`` for the loss.
+Preset data options: ``max_train``, ``max_eval`` (dev; a test split is never capped),
+``seed``, ``dev_fraction``, ``max_length`` (drop longer train pairs, in tokens), ``tokenizer``
+(overrides the spec's); ``train.label_smoothing`` for the loss.
 """
 
 from __future__ import annotations

@@ -8,10 +8,11 @@ train, trains a SentencePiece model on the train questions and writes a cache fo
     question.model                              SentencePiece (pad=0 unk=1 bos=2 eos=3)
     manifest.json                               sizes, answer vocabulary, image size, hashes
 
-Preset data options: ``max_train``/``max_eval`` (questions), ``seed``, ``images`` (generated
-images per split), ``questions`` (generated questions per image and type), ``dev_fraction``,
-``image_size`` (px, real images are resized to it), ``answers`` (answer-vocabulary size),
-``carve`` (dev/test shares of a shared source split), ``tokenizer`` (overrides the spec's);
+Preset data options: ``max_train``/``max_eval`` (train/dev questions; a test split is never
+capped), ``seed``, ``images`` (generated images per split), ``questions`` (generated
+questions per image and type), ``dev_fraction``, ``image_size`` (px, real images are resized
+to it), ``answers`` (answer-vocabulary size), ``carve`` (dev/test shares of a shared source
+split), ``tokenizer`` (overrides the spec's);
 the source option ``image_norm`` (``signed`` or ``ink``) says how pixels become inputs.
 ``train.questions_per_image`` groups that many questions of one image in a training batch,
 so the CNN runs once for them.
@@ -41,6 +42,7 @@ from seqbench.families.base import (
     EvalOutcome,
     Prepared,
     TaskFamily,
+    mark_whole_test,
     pad_ids,
 )
 from seqbench.families.vqa import prepare, store, test_set
@@ -198,7 +200,7 @@ class VQAFamily(TaskFamily):
     def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
         out = super().data_options(spec, preset)
         out["dev_fraction"] = float(out["dev_fraction"] or prepare.DEFAULT_DEV_FRACTION)
-        return out
+        return mark_whole_test(out)
 
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         """The question tokenizer: one SentencePiece model (4,000 pieces unless the spec says)."""
