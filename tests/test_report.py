@@ -187,3 +187,35 @@ def test_write_reports_all_formats(tmp_path: Path) -> None:
     assert payload["rows"][0]["exact_match"] == 50.0
     with pytest.raises(SeqbenchError, match="no result records"):
         report.write_reports([], ["md"], tmp_path)
+
+
+def test_the_gallery_scaling_rows_are_a_table_on_the_board() -> None:
+    from seqbench.report.tables import render_markdown
+
+    stamp = "2026-01-01T00:00:00.000+00:00"
+    rows = []
+    for profile, rate in (("cpu", 400.0), ("ice", 2.5)):
+        record = _record("face-embed", profile, 90.0, stamp)
+        record["workloads"] = [
+            {
+                "name": "1M",
+                "vectors": 1_000_000,
+                "dim": 128,
+                "bytes_int8": 128_000_000,
+                "queries": 16,
+                "host_searches_per_s": 66.9,
+                "rank1": 1.0,
+                "simulated": {"throughput_units_per_s": rate, "energy_J_per_unit": 5e-4},
+            },
+            {"name": "CASIA", "vectors": 15_625_000, "skipped": True, "why": "over max_vectors"},
+        ]
+        rows.append(record)
+    (table,) = report.build_tables(rows)
+    text = render_markdown(table, stamp, "abc")
+    assert "## Gallery search by size" in text
+    assert "| 1M | 1,000,000 | 128 | 16 | 66.9 | 100.0 | cpu | 400 | 500 |" in text
+    assert "| 1M | 1,000,000 | 128 | 16 | 66.9 | 100.0 | ice | 2.5 | 500 |" in text
+    assert "| CASIA | 15,625,000 | skipped (over max_vectors) |" in text
+    # a board without workloads gets no such section
+    (plain,) = report.build_tables([_record("gru", "cpu", 50.0, stamp)])
+    assert "Gallery search" not in render_markdown(plain, stamp, "abc")

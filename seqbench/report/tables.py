@@ -259,7 +259,57 @@ def render_markdown(table: Table, stamp: str, sha: str) -> str:
         "latency, simulated throughput, energy, power and TOPS/W come from the per-operator "
         "simulator on the named profile (`seqbench accels show PROFILE`).",
     ]
+    lines += workload_lines(table)
     return "\n".join(lines) + "\n"
+
+
+def workload_lines(table: Table) -> list[str]:
+    """The records' extra workloads as a long table (faces: the gallery search at each size,
+    up to ICE's own data sets), one row per (checkpoint, gallery, profile); [] when none."""
+    records = [r for r in table.rows if r.get("workloads") and not runs_nothing(r)]
+    if not records:
+        return []
+    lines = [
+        "",
+        "## Gallery search by size",
+        "",
+        "The exact top-10 search runs on the host at every size: the real enrolled test "
+        "embeddings plus seeded random INT8 distractors, searched by `probes` real test probes "
+        "(host searches/s; rank-1 of those probes). Each profile's figures are simulated from "
+        "that search's trace.",
+        "",
+        "| model | checkpoint | gallery | vectors | INT8 MB | probes | host searches/s | rank-1 | "
+        "profile | sim searches/s | µJ/search |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        key = (record["model"], record["checkpoint"]["sha256"][:12])
+        groups.setdefault(key, []).append(record)
+    for (model, checkpoint), group in sorted(groups.items()):
+        group.sort(key=lambda r: r["profile"])
+        for i, row in enumerate(group[0]["workloads"]):
+            head = [model, checkpoint, row["name"], f"{row['vectors']:,}"]
+            if row.get("skipped"):
+                cells = [f"skipped ({row['why']})"] + ["—"] * 6
+                lines.append("| " + " | ".join(head + cells) + " |")
+                continue
+            head += [
+                f"{row['bytes_int8'] / 1e6:.4g}",
+                f"{row['queries']:,}",
+                f"{row['host_searches_per_s']:,.4g}",
+                f"{100 * row['rank1']:.1f}",
+            ]
+            for record in group:
+                sim = record["workloads"][i].get("simulated") or {}
+                rate, energy = sim.get("throughput_units_per_s"), sim.get("energy_J_per_unit")
+                cells = [
+                    record["profile"],
+                    "—" if rate is None else f"{rate:,.4g}",
+                    "—" if energy is None else f"{energy * 1e6:.4g}",
+                ]
+                lines.append("| " + " | ".join(head + cells) + " |")
+    return lines
 
 
 def render_csv(table: Table, stamp: str, sha: str) -> str:
