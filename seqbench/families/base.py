@@ -345,7 +345,8 @@ def split_caps(data: dict[str, Any]) -> dict[str, int | None]:
 
 
 # Until max_eval stopped capping test splits, a preset with max_eval set prepared a capped
-# test split: such presets hash this marker too, so their old caches miss instead of serving a
+# test split (and a real retrieval/binding source's test split was cut to images.test): such
+# presets and sources hash this marker too, so their old caches miss instead of serving a
 # capped test split. Presets without max_eval prepared the same data before and keep theirs.
 WHOLE_TEST_MARKER = {"test_split": "whole"}
 

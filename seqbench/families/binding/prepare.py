@@ -22,7 +22,7 @@ from seqbench.data.scene_sounds import VERSION as SOUNDS_VERSION
 from seqbench.data.splits import SPLITS
 from seqbench.data.tokenize import SentencePieceTokenizer
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import capped_split_sizes, local_files_identity
+from seqbench.families.base import WHOLE_TEST_MARKER, capped_split_sizes, local_files_identity
 from seqbench.families.binding.arithmetic import combinations
 from seqbench.families.binding.sources import load_records
 from seqbench.families.binding.store import codes_to_db, read_split, write_split
@@ -47,9 +47,8 @@ def source_identity(source: SourceSpec) -> dict[str, Any]:
     elif source.kind == "local":
         identity["files"] = local_files_identity(Path(str(source.local)))
     if source.kind != "generator":
-        # a source's own test split is read whole now (it was cut to images.test before):
-        # this marker makes those older caches miss
-        identity["test_split"] = "whole"
+        # a source's own test split is read whole now (it was cut to images.test before)
+        identity.update(WHOLE_TEST_MARKER)
     return identity
 
 

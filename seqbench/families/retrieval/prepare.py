@@ -20,7 +20,7 @@ from seqbench.data.tokenize import (
     train_sentencepiece,
 )
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import capped_split_sizes, local_files_identity
+from seqbench.families.base import WHOLE_TEST_MARKER, capped_split_sizes, local_files_identity
 from seqbench.families.retrieval.sources import load_records
 from seqbench.families.retrieval.store import write_split
 from seqbench.progress import make_progress
@@ -52,9 +52,8 @@ def source_identity(source: SourceSpec) -> dict[str, Any]:
     elif source.kind == "local":
         identity["files"] = local_files_identity(Path(str(source.local)))
     if source.kind != "generator":
-        # a source's own test split is read whole now (it was cut to images.test before):
-        # this marker makes those older caches miss
-        identity["test_split"] = "whole"
+        # a source's own test split is read whole now (it was cut to images.test before)
+        identity.update(WHOLE_TEST_MARKER)
     return identity
 
 

@@ -62,11 +62,8 @@ def build_cache(
         raw = opened.read()
         progress.update(reading, total=1, completed=1)
         assembled, assembly = assemble(raw, seed, data["dev_fraction"] or 0.05)
-        limits = split_caps(data)  # train and dev only: a test set is always kept whole
-        pairs = {
-            s: cap(v, limits.get(s) if s in ("train", "dev") else None, seed + i)
-            for i, (s, v) in enumerate(assembled.items())
-        }
+        limits = split_caps(data)  # train and dev only: test sets are never capped
+        pairs = {s: cap(v, limits.get(s), seed + i) for i, (s, v) in enumerate(assembled.items())}
         sample = cap(pairs["train"], tokenizer["max_sentences"], seed)
         for side in ("src", "tgt"):
             train_sentencepiece(
