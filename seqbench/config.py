@@ -179,7 +179,7 @@ def _check_preset(name: str, opts: Any, where: str) -> dict[str, Any]:
     return dict(opts)
 
 
-def _check_teacher(raw: Any, where: str) -> dict[str, str]:
+def check_teacher(raw: Any, where: str) -> dict[str, str]:
     """``teacher: {task: NAME, model: MODEL}`` (both names), or {} when the spec has none."""
     if raw is None:
         return {}
@@ -246,7 +246,7 @@ def load_task_spec(path: Path) -> TaskSpec:
         subsets=list(raw.get("subsets") or []),
         default_subset=raw.get("default_subset"),
         size=str(raw.get("size", "")),
-        teacher=_check_teacher(raw.get("teacher"), where),
+        teacher=check_teacher(raw.get("teacher"), where),
         path=path,
         raw=raw,
     )

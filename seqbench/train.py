@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from seqbench import checkpoints, locks
-from seqbench.config import TaskSpec, load_task
+from seqbench.config import TaskSpec, check_teacher, load_task
 from seqbench.data import cache as data_cache
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import Prepared, TaskFamily, family_for
@@ -173,20 +173,29 @@ class RunPlan:
     teacher: checkpoints.Checkpoint | None = None  # whose weights the model starts from
 
 
+def teacher_of(spec: TaskSpec, config: dict[str, Any], where: str) -> dict[str, str]:
+    """The run's teacher ``{task, model}``: the spec's ``teacher:`` (every model of the task)
+    or the model's own ``teacher`` option (a pretrained part one model starts from, such as
+    vl-dual's region CNN); {} when there is none."""
+    if spec.teacher:
+        return spec.teacher
+    return check_teacher(config.get("teacher"), where)
+
+
 def teacher_checkpoint(
-    spec: TaskSpec, preset: str, seed: int, *, train_missing: bool
+    teacher: dict[str, str], preset: str, seed: int, *, train_missing: bool
 ) -> checkpoints.Checkpoint | None:
-    """The finished checkpoint of the spec's ``teacher:`` (same preset and seed), trained
-    through the normal path when missing and ``train_missing``; None when there is none."""
-    if not spec.teacher:
+    """The finished checkpoint of ``teacher`` (same preset and seed), trained through the
+    normal path when missing and ``train_missing``; None when there is none."""
+    if not teacher:
         return None
-    teacher_spec, subset = load_task(spec.teacher["task"])
+    teacher_spec, subset = load_task(teacher["task"])
     if teacher_spec.teacher:
         raise SeqbenchError(
-            f"teacher task {teacher_spec.name!r} of {spec.name!r} has a teacher itself",
+            f"teacher task {teacher_spec.name!r} has a teacher itself",
             "name a teacher task that trains on its own (e.g. shapes-captions)",
         )
-    model = spec.teacher["model"]
+    model = teacher["model"]
     if train_missing:
         return train(teacher_spec, subset, preset, model, seed=seed).checkpoint
     teacher_family = family_for(teacher_spec)
@@ -195,18 +204,31 @@ def teacher_checkpoint(
     return checkpoints.find(plan.directory)
 
 
-def teacher_entry(spec: TaskSpec, teacher: checkpoints.Checkpoint | None) -> dict[str, Any]:
+def teacher_entry(teacher: dict[str, str], ckpt: checkpoints.Checkpoint | None) -> dict[str, Any]:
     """What the student's model config records of its teacher: the architecture to rebuild
     and the checkpoint's identity and weights hash, so a new teacher means a new student."""
-    entry: dict[str, Any] = {"task": spec.teacher["task"], "model": spec.teacher["model"]}
-    if teacher is None:  # not trained yet: no student of it can exist either
+    entry: dict[str, Any] = {"task": teacher["task"], "model": teacher["model"]}
+    if ckpt is None:  # not trained yet: no student of it can exist either
         return {**entry, "weights_sha256": None}
     return {
         **entry,
-        "config": teacher.config,
-        "identity": checkpoints.identity_hash(teacher.info.get("identity", {})),
-        "weights_sha256": teacher.sha256,
+        "config": ckpt.config,
+        "identity": checkpoints.identity_hash(ckpt.info.get("identity", {})),
+        "weights_sha256": ckpt.sha256,
     }
+
+
+def load_teacher(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """The teacher checkpoint's weights into ``model.teacher``: all of them, or the part the
+    model keeps (vl-dual keeps only its teacher's CNN), by the teacher's own keys."""
+    wanted = model.teacher.state_dict().keys()
+    missing = sorted(set(wanted) - set(state))
+    if missing:
+        raise SeqbenchError(
+            f"the teacher checkpoint lacks {missing[0]!r} ({len(missing)} weight(s) missing)",
+            "train the teacher again with this seqbench version",
+        )
+    model.teacher.load_state_dict({key: state[key] for key in wanted})
 
 
 def plan_run(
@@ -225,10 +247,11 @@ def plan_run(
     teacher's identity and weights hash join the model config, hence the run's identity.
     """
     config = family.model_config(prepared, model_name, preset)
-    teacher = teacher_checkpoint(spec, preset, seed, train_missing=train_teacher)
-    if spec.teacher:
-        config["teacher"] = teacher_entry(spec, teacher)
     where = f"task spec {spec.path.name if spec.path else spec.name} (preset {preset})"
+    named = teacher_of(spec, config, f"{where}: model {model_name}")
+    teacher = teacher_checkpoint(named, preset, seed, train_missing=train_teacher)
+    if named:
+        config["teacher"] = teacher_entry(named, teacher)
     opts = check_options({**DEFAULTS, **family.train_options(spec, preset, model_name)}, where)
     ident = checkpoints.identity(
         model=model_name,
@@ -347,7 +370,7 @@ def _train_locked(
         seed_everything(seed)
         model = build_model(model_name, config, family=spec.family)
         if plan.teacher is not None:  # a distilled model holds its teacher (kept frozen)
-            model.teacher.load_state_dict(checkpoints.load_model(plan.teacher).state_dict())
+            load_teacher(model, checkpoints.load_model(plan.teacher).state_dict())
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"])
         )

@@ -24,7 +24,11 @@ def _record(
         preset="tiny",
         beam=1,
         data_fingerprint="d0d0d0d0d0d0d0d0",
-        checkpoint={"sha256": f"{model:0<12}"[:12] + "ffff"},
+        checkpoint={
+            "sha256": f"{model:0<12}"[:12] + "ffff",
+            "parameters": 1234567 if model == "transformer" else 890,
+            "train_seconds": 61.4,
+        },
         quality={
             "metrics": {"exact_match": em, "bleu": em / 2},
             "primary": "exact_match",
@@ -89,10 +93,10 @@ GOLDEN_MD = """\
 
 seqbench 0.1.0 · git abc123 · generated 2026-11-26T00:00:00
 
-| task | split | n | model | profile | checkpoint | data | preset | beam | exact_match | bleu | on chip % | host tokens/s | latency ms/sample | sim tokens/s | µJ/token | power W | TOPS/W |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
-| scan:simple | test | 100 | gru | cpu | gru000000000 | d0d0d0d0 | tiny | 1 | 50.00 | 25.00 | 100 | 1,000.0 | 2 | 500 | **0.5** | 0.5 | 3 |
-| scan:simple | test | 100 | transformer | cpu | transformer0 | d0d0d0d0 | tiny | 1 | **99.00** | **49.50** | 100 | 1,000.0 | 2 | 500 | 2 | 0.5 | 3 |
+| task | split | n | model | profile | checkpoint | params | train s | data | preset | beam | exact_match | bleu | on chip % | host tokens/s | latency ms/sample | sim tokens/s | µJ/token | power W | TOPS/W |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| scan:simple | test | 100 | gru | cpu | gru000000000 | 890 | 61 | d0d0d0d0 | tiny | 1 | 50.00 | 25.00 | 100 | 1,000.0 | 2 | 500 | **0.5** | 0.5 | 3 |
+| scan:simple | test | 100 | transformer | cpu | transformer0 | 1,234,567 | 61 | d0d0d0d0 | tiny | 1 | **99.00** | **49.50** | 100 | 1,000.0 | 2 | 500 | 2 | 0.5 | 3 |
 
 Best value per ranked column in **bold**, only among comparable rows (same task, split, data, preset, beam and n). `on chip %`: share of the simulated energy spent on the profile's own hardware; `none` rows run every op on the host and show no cost. Signatures:
 

@@ -132,3 +132,59 @@ def test_image_tokens_can_carry_product_tags_and_a_norm() -> None:
     assert {"image_norm", "tag_x", "tag_y"} <= {n.rsplit(".", 1)[-1] for n in names}
     with pytest.raises(SeqbenchError, match="unknown coordinate_tags"):
         build_model("vl-dual", {**SMALL, "coordinate_tags": "polar"}, family="vqa")
+
+
+RN_SMALL = {"num_answers": 10, "question_vocab_size": 30, "image_size": 75, "channels": 8,
+            "g_hidden": 16, "g_layers": 2, "f_hidden": 16, "embed": 8,
+            "question_dim": 16}  # fmt: skip
+
+
+def region_teacher_options() -> dict:
+    return {**SMALL, "teacher": {"task": "sort-of-clevr", "model": "rn", "config": RN_SMALL}}
+
+
+@pytest.mark.parametrize("name", ["vl-dual", "vl-transformer"])
+def test_a_region_teacher_gives_the_regions_and_stays_frozen(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(name, region_teacher_options(), family="vqa")
+    assert model.vision is None and model.W_img.in_features == 8 + 2
+    assert set(model.teacher.state_dict()) == {f"cnn.{k}" for k in model.teacher.cnn.state_dict()}
+    frozen = {k: v.clone() for k, v in model.teacher.state_dict().items()}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model.train()
+    images, questions = torch.rand(4, 3, 75, 75), torch.randint(4, 30, (4, 7))
+    loss = model(images, questions, torch.zeros(4, 0)).logsumexp(-1).mean()
+    loss.backward()
+    optimizer.step()
+    # weights and batch-norm statistics unchanged; the streams did learn
+    assert all(torch.equal(v, model.teacher.state_dict()[k]) for k, v in frozen.items())
+    assert not model.teacher.training and model.W_img.weight.grad is not None
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.regions_of(images), model.teacher.cnn.eval()(images), rtol=0, atol=0
+        )
+
+
+def test_a_region_teacher_must_be_trained_and_have_a_cnn() -> None:
+    untrained = {**SMALL, "teacher": {"task": "sort-of-clevr", "model": "rn"}}
+    with pytest.raises(SeqbenchError, match="not trained yet"):
+        build_model("vl-dual", untrained, family="vqa")
+    no_cnn = {**SMALL, "teacher": {"task": "sort-of-clevr", "model": "vl-transformer",
+                                   "config": {**SMALL, "patch_size": 15}}}  # fmt: skip
+    with pytest.raises(SeqbenchError, match="no CNN trunk"):
+        build_model("vl-dual", no_cnn, family="vqa")
+
+
+def test_the_teachers_cnn_weights_load_by_its_own_keys() -> None:
+    from seqbench.train import load_teacher
+
+    torch.manual_seed(0)
+    model = build_model("vl-dual", region_teacher_options(), family="vqa")
+    rn = build_model("rn", RN_SMALL, family="vqa")
+    load_teacher(model, rn.state_dict())  # the whole rn: only its CNN is kept
+    assert all(
+        torch.equal(v, rn.cnn.state_dict()[k]) for k, v in model.teacher.cnn.state_dict().items()
+    )
+    partial = {k: v for k, v in rn.state_dict().items() if not k.startswith("cnn.blocks.0.")}
+    with pytest.raises(SeqbenchError, match="teacher checkpoint lacks 'cnn.blocks.0"):
+        load_teacher(model, partial)

@@ -3,14 +3,17 @@ per-type accuracy, out-of-vocabulary answers, and a tiny end-to-end CLI run."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 from torch import Tensor, nn
 
+from seqbench import paths
 from seqbench.config import load_task
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import Prepared, family_for, split_data
@@ -195,3 +198,38 @@ def test_tiny_cli_train_and_eval(home: Path) -> None:
     assert "vqa_" in result.output
     records = list((home / "home" / "results").rglob("*.json"))
     assert records
+
+
+def _tasks_with_vl_dual_teacher(tmp_path: Path, teacher: object) -> Path:
+    folder = tmp_path / "tasks"
+    shutil.copytree(paths.tasks_dir(), folder)
+    spec = yaml.safe_load((folder / "sort-of-clevr.yaml").read_text())
+    spec["presets"]["tiny"].setdefault("model_overrides", {})["vl-dual"]["teacher"] = teacher
+    (folder / "sort-of-clevr.yaml").write_text(yaml.safe_dump(spec))
+    return folder
+
+
+def test_vl_dual_starts_from_its_region_teachers_checkpoint(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    teacher = {"task": "sort-of-clevr", "model": "rn"}
+    monkeypatch.setenv("SEQBENCH_TASKS", str(_tasks_with_vl_dual_teacher(home, teacher)))
+    from seqbench import checkpoints
+    from seqbench.stages import train_task
+
+    student = train_task("sort-of-clevr", "vl-dual", "tiny").checkpoint  # trains rn first
+    entry = student.config["teacher"]
+    rn = train_task("sort-of-clevr", "rn", "tiny")
+    assert rn.reused and entry["weights_sha256"] == rn.checkpoint.sha256
+    rn_cnn = checkpoints.load_model(rn.checkpoint).cnn.state_dict()
+    loaded = checkpoints.load_model(student).teacher.cnn.state_dict()
+    assert all(torch.equal(v, loaded[k]) for k, v in rn_cnn.items())
+
+
+def test_a_malformed_model_teacher_is_named(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _tasks_with_vl_dual_teacher(home, {"task": "sort-of-clevr"})
+    monkeypatch.setenv("SEQBENCH_TASKS", str(folder))
+    from seqbench.stages import train_task
+
+    with pytest.raises(SeqbenchError, match=r"model vl-dual: teacher.model must be a name"):
+        train_task("sort-of-clevr", "vl-dual", "tiny")

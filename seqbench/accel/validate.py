@@ -47,7 +47,7 @@ TRANSFORMER_BASE = {
 # ICE's data sets as INT8 face vectors (MICRO'22, public reading notes); 512-d assumed.
 ICE_DATASETS = {"CelebA": 80e6, "VGGFace2": 680e6, "CASIA": 2e9}
 ICE_DIMS = 512
-MEASURED_SPARSITY = "measured/vl-transformer-sort-of-clevr.yaml"
+MEASURED_SPARSITY = "measured/vl-dual-sort-of-clevr.yaml"
 
 
 @dataclass
@@ -279,9 +279,9 @@ def _multcim(reg: Any) -> list[Check]:
             "uJ/token",
             "ISSCC'23 16.1 / JSSC'24 abstract",
             f"ViLBERT-base (12 text + 6 visual + 6 connection layers), 20 text tokens + 37 "
-            f"regions assumed; sparsities measured by seqbench's tracer on a trained quick "
-            f"vl-transformer on Sort-of-CLEVR ({MEASURED_SPARSITY}); each mechanism's saving "
-            f"with the other two on: {savings}; all three {total:.1%} "
+            f"regions assumed; sparsities measured by seqbench's tracer on the trained full "
+            f"vl-dual (dual stream, co-attention) on Sort-of-CLEVR ({MEASURED_SPARSITY}); "
+            f"each mechanism's saving with the other two on: {savings}; all three {total:.1%} "
             f"(dense {dense.energy_J_per_unit * 1e6:.2f} uJ/token)",
             missing="MulTCIM's macro energy per MAC, clock and macro size, and its measured "
             "sparsities on ViLBERT (JSSC'24 evaluation)",

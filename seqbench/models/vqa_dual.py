@@ -15,6 +15,9 @@ Image-token options (all off by default; the Sort-of-CLEVR full preset turns the
   (and BERT's text one) ends.
 - ``colour_channels``: :class:`~seqbench.models.vqa_parts.CellColours` beside the CNN channels.
 - ``coordinate_tags: product``: tokens ``[o, o*x, o*y, x, y]`` (as the relation network's).
+- ``teacher: {task, model}``: the regions come from that trained model's CNN, frozen (the train
+  stage trains or finds it; only its CNN is kept), as ViLBERT's come from a detector trained
+  beforehand rather than with the streams.
 
 Why: on Sort-of-CLEVR the plain model sits on the CNN+MLP plateau. Its cross-modal attention
 stays uniform (mean entropy of text-over-image weights 3.25 nats of the 3.26 maximum after
@@ -24,7 +27,9 @@ stays at chance. The image tokens were small beside the normalised text stream a
 colour poorly (see ``CellColours``). With the three options left/top rose above chance on the
 quick preset within two to three epochs, which no other change tried did (pre-norm, learned
 cell embeddings, patches, mean pooling, lr 3e-4 or 3e-3, no clipping, a non-relational
-curriculum).
+curriculum). On the full preset they still left the plateau late or never (test 80.90 after
+six epochs, 71.05 after nine); with regions from the trained rn's frozen CNN (``teacher``) dev
+accuracy was 89.9 after one epoch and 98.9 by the fourth (test 98.00, relational 96.25).
 
 Every op runs under ``ops.modality`` (``text``, ``image`` or ``cross``), so the trace labels
 each attention product with the modality it works on.
@@ -50,13 +55,15 @@ from seqbench.models.vqa_parts import (
     CNNTrunk,
     VQAConfig,
     per_question,
+    region_teacher,
     regions,
     tag_products,
 )
 from seqbench.models.vqa_transformer import PatchEmbedding
 
 # Bump when what training produces changes (checkpoints.code_version): 2 = image-token options
-# (embedding norm, cell colours, product coordinate tags; off by default).
+# (embedding norm, cell colours, product coordinate tags; off by default). A region teacher
+# (off by default) gives a new config, hence a new run: no bump.
 VERSION = 2
 
 # ViLBERT-base (bert_base_6layer_6conect.json of the public code): text = BERT-base, image
@@ -173,8 +180,12 @@ class DualStreamTransformer(ops.Traced):
         cfg = shaped(cfg)
         dt, dv, dc = cfg.d_model, cfg.image_d_model, cfg.co_d_model
         self.order = schedule(cfg.num_layers, cfg.image_layers, cfg.co_layers)
-        if cfg.patch_size > 0:
-            self.vision: nn.Module = PatchEmbedding(dv, cfg.patch_size)
+        self.teacher = region_teacher(cfg)
+        self.vision: nn.Module | None = None
+        if self.teacher is not None:
+            channels = self.teacher.cnn.channels
+        elif cfg.patch_size > 0:
+            self.vision = PatchEmbedding(dv, cfg.patch_size)
             channels = dv
         else:
             self.vision = CNNTrunk(cfg.channels, cfg.conv_layers)
@@ -218,6 +229,20 @@ class DualStreamTransformer(ops.Traced):
         self.classifier = MLP([dc, cfg.hidden, cfg.num_answers], drop)
         self.pad_id = cfg.pad_id
 
+    def train(self, mode: bool = True) -> DualStreamTransformer:
+        """Train the streams; a region teacher stays in eval mode (frozen batch statistics)."""
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def regions_of(self, images: Tensor) -> Tensor:
+        """The image's feature map [N, C, side, side] (the teacher's CNN when there is one)."""
+        if self.teacher is not None:
+            return self.teacher.cnn(images)
+        assert self.vision is not None
+        return self.vision(images)
+
     def streams(
         self, image_tokens: Tensor, question_ids: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -249,7 +274,7 @@ class DualStreamTransformer(ops.Traced):
         image_index: Tensor | None = None,
     ) -> Tensor:
         with ops.modality("image"):
-            features = self.vision(images)
+            features = self.regions_of(images)
             if self.colours is not None:
                 features = torch.cat([features, self.colours(images)], dim=1)
             cells = regions(features)

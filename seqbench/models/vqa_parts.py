@@ -9,8 +9,9 @@ goes through the CNN once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 from seqbench import ops
 from seqbench.errors import SeqbenchError
 from seqbench.models.config import ModelConfig
+from seqbench.models.registry import build_model
 from seqbench.models.rnn import RecurrentStack
 from seqbench.registry import Registry
 
@@ -67,6 +69,9 @@ class VQAConfig(ModelConfig):
     dual_shape: str = ""  # "vilbert-base": ViLBERT-base's stream and co-attention sizes
     image_embedding_norm: bool = False  # LayerNorm on the image tokens (ViLBERT's embedding)
     colour_channels: int = 0  # > 0: each CNN region also gets its CellColours (that many)
+    # {task, model, config, weights_sha256...}: a trained model whose CNN gives the regions
+    # (frozen), filled by the train stage from the model's `teacher: {task, model}` option
+    teacher: dict[str, Any] = field(default_factory=dict)
 
 
 def per_question(x: Tensor, image_index: Tensor | None) -> Tensor:
@@ -128,6 +133,43 @@ class CNNTrunk(ops.Traced):
         for _ in range(conv_layers):
             side = (side - 1) // 2 + 1  # kernel 3, stride 2, padding 1
         return side
+
+
+class RegionTeacher(nn.Module):
+    """The part of a trained VQA model a region student keeps: its CNN, under the teacher's
+    own key ``cnn`` (so the teacher checkpoint's ``cnn.*`` weights load as they are)."""
+
+    def __init__(self, cnn: CNNTrunk) -> None:
+        super().__init__()
+        self.cnn = cnn
+
+
+def region_teacher(cfg: VQAConfig) -> RegionTeacher | None:
+    """The CNN of the trained model that gives a transformer's regions, frozen (ViLBERT's
+    regions come from a detector trained beforehand); None without ``teacher``. Its weights
+    arrive with the train stage (from the teacher's checkpoint) or with the model's own."""
+    teacher = cfg.teacher
+    if not teacher:
+        return None
+    if not teacher.get("config"):
+        raise SeqbenchError(
+            f"the teacher {teacher.get('model')!r} of {teacher.get('task')!r} is not trained yet",
+            f"run `seqbench train {teacher.get('task')} --model {teacher.get('model')}`",
+        )
+    if cfg.patch_size > 0:
+        raise SeqbenchError(
+            "a region teacher gives CNN regions, not patches", "set patch_size: 0 or drop teacher"
+        )
+    model = build_model(str(teacher["model"]), dict(teacher["config"]))
+    if not isinstance(getattr(model, "cnn", None), CNNTrunk):
+        raise SeqbenchError(
+            f"region teacher {teacher.get('model')!r} has no CNN trunk to give regions",
+            "name a CNN VQA model (e.g. rn)",
+        )
+    kept = RegionTeacher(model.cnn)
+    for p in kept.parameters():
+        p.requires_grad_(False)
+    return kept.eval()
 
 
 class CellColours(ops.Traced):

@@ -2,7 +2,8 @@
 
 The input sequence is ``[CLS] + image tokens + question tokens``. Image tokens are the CNN
 feature-map cells (or, with ``patch_size > 0``, linearly embedded image patches), each with
-its (x, y) coordinates, projected to ``d_model``; question tokens are word embeddings plus
+its (x, y) coordinates, projected to ``d_model`` (with ``teacher: {task, model}`` the cells come
+from that trained model's frozen CNN, as vl-dual's can); question tokens are word embeddings plus
 sinusoidal positions. A learned type vector marks each modality. The encoder's attention is
 written from explicit ops (:mod:`seqbench.models.attention`), so the trace sees Q.K^T,
 softmax and S.V; the answer is a classifier on the ``[CLS]`` output.
@@ -19,7 +20,14 @@ from seqbench import ops
 from seqbench.models.attention import SinusoidalPositionalEncoding
 from seqbench.models.registry import register_model
 from seqbench.models.transformer import TransformerEncoder
-from seqbench.models.vqa_parts import MLP, CNNTrunk, VQAConfig, per_question, regions
+from seqbench.models.vqa_parts import (
+    MLP,
+    CNNTrunk,
+    VQAConfig,
+    per_question,
+    region_teacher,
+    regions,
+)
 
 IMAGE, TEXT = 0, 1  # rows of the type embedding
 
@@ -42,8 +50,12 @@ class VisionLanguageTransformer(ops.Traced):
     def __init__(self, cfg: VQAConfig):
         super().__init__()
         d = cfg.d_model
-        if cfg.patch_size > 0:
-            self.vision: nn.Module = PatchEmbedding(d, cfg.patch_size)
+        self.teacher = region_teacher(cfg)
+        self.vision: nn.Module | None = None
+        if self.teacher is not None:
+            channels = self.teacher.cnn.channels
+        elif cfg.patch_size > 0:
+            self.vision = PatchEmbedding(d, cfg.patch_size)
             channels = d
         else:
             self.vision = CNNTrunk(cfg.channels, cfg.conv_layers)
@@ -57,6 +69,20 @@ class VisionLanguageTransformer(ops.Traced):
         self.classifier = MLP([d, cfg.hidden, cfg.num_answers], cfg.dropout)
         self.pad_id = cfg.pad_id
 
+    def train(self, mode: bool = True) -> VisionLanguageTransformer:
+        """Train the encoder; a region teacher stays in eval mode (frozen batch statistics)."""
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def regions_of(self, images: Tensor) -> Tensor:
+        """The image's feature map (the teacher's CNN when there is one)."""
+        if self.teacher is not None:
+            return self.teacher.cnn(images)
+        assert self.vision is not None
+        return self.vision(images)
+
     def forward(
         self,
         images: Tensor,
@@ -65,7 +91,7 @@ class VisionLanguageTransformer(ops.Traced):
         image_index: Tensor | None = None,
     ) -> Tensor:
         name = self.trace_name
-        image_tokens = self.W_img(regions(self.vision(images)))
+        image_tokens = self.W_img(regions(self.regions_of(images)))
         image_tokens = ops.elementwise(
             "add", image_tokens, self.type_embedding[IMAGE], name=f"{name}.image_type"
         )

@@ -81,6 +81,10 @@ KEY_COLUMNS = [
     Column("profile", lambda r: r["profile"]),
     # The weights that produced the row (sha256 of model.safetensors, as `export` names them).
     Column("checkpoint", lambda r: r["checkpoint"]["sha256"][:12]),
+    # What the weights cost: their count (frozen parts included) and the run's own training
+    # wall clock (a teacher it starts from trained separately; "—" for imported weights).
+    Column("params", lambda r: r["checkpoint"]["parameters"], "{:,}"),
+    Column("train s", lambda r: r["checkpoint"]["train_seconds"], "{:,.0f}"),
     # What else makes two scores comparable: the prepared data, the preset, the decoding.
     Column("data", lambda r: str(r["data_fingerprint"])[:8]),
     Column("preset", lambda r: r["preset"]),
