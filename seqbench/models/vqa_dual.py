@@ -53,13 +53,12 @@ from seqbench.models.vqa_parts import (
     MLP,
     CellColours,
     CNNTrunk,
+    RegionStudent,
     VQAConfig,
     per_question,
-    region_teacher,
     regions,
     tag_products,
 )
-from seqbench.models.vqa_transformer import PatchEmbedding
 
 # Bump when what training produces changes (checkpoints.code_version): 2 = image-token options
 # (embedding norm, cell colours, product coordinate tags; off by default). A region teacher
@@ -172,7 +171,7 @@ class ConnectionLayer(ops.Traced):
         return T_new, V_new
 
 
-class DualStreamTransformer(ops.Traced):
+class DualStreamTransformer(RegionStudent, ops.Traced):
     """ViLBERT-style two-stream encoder with co-attention, answer from ``[CLS] * [IMG]``."""
 
     def __init__(self, cfg: VQAConfig):
@@ -180,16 +179,7 @@ class DualStreamTransformer(ops.Traced):
         cfg = shaped(cfg)
         dt, dv, dc = cfg.d_model, cfg.image_d_model, cfg.co_d_model
         self.order = schedule(cfg.num_layers, cfg.image_layers, cfg.co_layers)
-        self.teacher = region_teacher(cfg)
-        self.vision: nn.Module | None = None
-        if self.teacher is not None:
-            channels = self.teacher.cnn.channels
-        elif cfg.patch_size > 0:
-            self.vision = PatchEmbedding(dv, cfg.patch_size)
-            channels = dv
-        else:
-            self.vision = CNNTrunk(cfg.channels, cfg.conv_layers)
-            channels = cfg.channels
+        channels = self.init_regions(cfg, dv)
         self.colours: CellColours | None = None
         if cfg.colour_channels > 0:
             if cfg.patch_size > 0:
@@ -228,20 +218,6 @@ class DualStreamTransformer(ops.Traced):
         self.text_pool, self.image_pool = ops.Linear(dt, dc), ops.Linear(dv, dc)
         self.classifier = MLP([dc, cfg.hidden, cfg.num_answers], drop)
         self.pad_id = cfg.pad_id
-
-    def train(self, mode: bool = True) -> DualStreamTransformer:
-        """Train the streams; a region teacher stays in eval mode (frozen batch statistics)."""
-        super().train(mode)
-        if self.teacher is not None:
-            self.teacher.eval()
-        return self
-
-    def regions_of(self, images: Tensor) -> Tensor:
-        """The image's feature map [N, C, side, side] (the teacher's CNN when there is one)."""
-        if self.teacher is not None:
-            return self.teacher.cnn(images)
-        assert self.vision is not None
-        return self.vision(images)
 
     def streams(
         self, image_tokens: Tensor, question_ids: Tensor

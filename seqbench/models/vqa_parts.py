@@ -135,6 +135,18 @@ class CNNTrunk(ops.Traced):
         return side
 
 
+class PatchEmbedding(ops.Traced):
+    """Non-overlapping ``p x p`` patches, each linearly mapped to ``d``: a stride-p conv."""
+
+    def __init__(self, d: int, patch_size: int):
+        super().__init__()
+        self.proj = ops.Conv2d(3, d, kernel_size=patch_size, stride=patch_size)
+        self.channels = d
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.proj(images)
+
+
 class RegionTeacher(nn.Module):
     """The part of a trained VQA model a region student keeps: its CNN, under the teacher's
     own key ``cnn`` (so the teacher checkpoint's ``cnn.*`` weights load as they are)."""
@@ -170,6 +182,41 @@ def region_teacher(cfg: VQAConfig) -> RegionTeacher | None:
     for p in kept.parameters():
         p.requires_grad_(False)
     return kept.eval()
+
+
+class RegionStudent(nn.Module):
+    """A model whose regions come from its frozen ``teacher`` (a :class:`RegionTeacher`) when
+    it has one, else from its own ``vision`` module."""
+
+    teacher: RegionTeacher | None
+    vision: nn.Module | None
+
+    def init_regions(self, cfg: VQAConfig, patch_width: int) -> int:
+        """Set ``teacher`` and ``vision`` from ``cfg`` (the teacher's CNN, ``patch_width``-wide
+        patches or an own CNN); returns the channels each region has."""
+        self.teacher = region_teacher(cfg)
+        self.vision = None
+        if self.teacher is not None:
+            return self.teacher.cnn.channels
+        if cfg.patch_size > 0:
+            self.vision = PatchEmbedding(patch_width, cfg.patch_size)
+            return patch_width
+        self.vision = CNNTrunk(cfg.channels, cfg.conv_layers)
+        return cfg.channels
+
+    def train(self, mode: bool = True) -> RegionStudent:
+        """Train the model; a region teacher stays in eval mode (frozen batch statistics)."""
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def regions_of(self, images: Tensor) -> Tensor:
+        """The image's feature map [N, C, side, side] (the teacher's CNN when there is one)."""
+        if self.teacher is not None:
+            return self.teacher.cnn(images)
+        assert self.vision is not None
+        return self.vision(images)
 
 
 class CellColours(ops.Traced):

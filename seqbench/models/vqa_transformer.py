@@ -22,44 +22,22 @@ from seqbench.models.registry import register_model
 from seqbench.models.transformer import TransformerEncoder
 from seqbench.models.vqa_parts import (
     MLP,
-    CNNTrunk,
+    RegionStudent,
     VQAConfig,
     per_question,
-    region_teacher,
     regions,
 )
 
 IMAGE, TEXT = 0, 1  # rows of the type embedding
 
 
-class PatchEmbedding(ops.Traced):
-    """Non-overlapping ``p x p`` patches, each linearly mapped to ``d``: a stride-p conv."""
-
-    def __init__(self, d: int, patch_size: int):
-        super().__init__()
-        self.proj = ops.Conv2d(3, d, kernel_size=patch_size, stride=patch_size)
-        self.channels = d
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.proj(images)
-
-
-class VisionLanguageTransformer(ops.Traced):
+class VisionLanguageTransformer(RegionStudent, ops.Traced):
     """``[CLS] ; W_img regions ; E(question) + P`` -> TransformerEncoder -> MLP on [CLS]."""
 
     def __init__(self, cfg: VQAConfig):
         super().__init__()
         d = cfg.d_model
-        self.teacher = region_teacher(cfg)
-        self.vision: nn.Module | None = None
-        if self.teacher is not None:
-            channels = self.teacher.cnn.channels
-        elif cfg.patch_size > 0:
-            self.vision = PatchEmbedding(d, cfg.patch_size)
-            channels = d
-        else:
-            self.vision = CNNTrunk(cfg.channels, cfg.conv_layers)
-            channels = cfg.channels
+        channels = self.init_regions(cfg, d)
         self.W_img = ops.Linear(channels + 2, d)
         self.embedding = ops.Embedding(cfg.question_vocab_size, d, padding_idx=cfg.pad_id)
         self.positions = SinusoidalPositionalEncoding(d, max(cfg.max_question_len, 64))
@@ -68,20 +46,6 @@ class VisionLanguageTransformer(ops.Traced):
         self.encoder = TransformerEncoder(d, cfg.num_heads, cfg.num_layers, cfg.d_ff, cfg.dropout)
         self.classifier = MLP([d, cfg.hidden, cfg.num_answers], cfg.dropout)
         self.pad_id = cfg.pad_id
-
-    def train(self, mode: bool = True) -> VisionLanguageTransformer:
-        """Train the encoder; a region teacher stays in eval mode (frozen batch statistics)."""
-        super().train(mode)
-        if self.teacher is not None:
-            self.teacher.eval()
-        return self
-
-    def regions_of(self, images: Tensor) -> Tensor:
-        """The image's feature map (the teacher's CNN when there is one)."""
-        if self.teacher is not None:
-            return self.teacher.cnn(images)
-        assert self.vision is not None
-        return self.vision(images)
 
     def forward(
         self,
