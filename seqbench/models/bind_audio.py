@@ -28,7 +28,7 @@ from seqbench import ops
 from seqbench.errors import SeqbenchError
 from seqbench.models.config import ModelConfig
 from seqbench.models.dual_encoder import l2_normalize
-from seqbench.models.registry import build_model, register_model
+from seqbench.models.registry import build_teacher, register_model
 from seqbench.models.transformer import TransformerEncoder
 
 VERSION = 1
@@ -91,22 +91,12 @@ class BindAudio(ops.Traced):
 
     def __init__(self, c: BindAudioConfig) -> None:
         super().__init__()
-        teacher = c.teacher
-        if not teacher.get("config"):
-            raise SeqbenchError(
-                f"the teacher {teacher.get('model')!r} of {teacher.get('task')!r} is not "
-                "trained yet",
-                f"run `seqbench train {teacher.get('task')} --model {teacher.get('model')}`",
-            )
-        self.teacher = build_model(str(teacher["model"]), dict(teacher["config"]))
-        for p in self.teacher.parameters():
-            p.requires_grad_(False)
+        self.teacher = build_teacher(c.teacher)
         embed_dim = int(self.teacher.W_image.out_features)  # the teacher's shared space
         self.audio_encoder = AudioViT(c)
         self.W_audio = ops.Linear(self.audio_encoder.out_dim, embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / c.init_temperature)))
         self.max_log_scale = math.log(c.max_logit_scale)
-        self.teacher.eval()
 
     def train(self, mode: bool = True) -> BindAudio:
         """Train the audio tower; the teacher stays in eval mode (frozen, no dropout)."""

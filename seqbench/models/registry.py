@@ -53,3 +53,18 @@ def build_model(name: str, config: dict[str, Any], family: str | None = None) ->
             f"{family} models: {', '.join(others)}",
         )
     return ops.name_modules(entry.factory(dict(config)))
+
+
+def build_teacher(teacher: dict[str, Any]) -> nn.Module:
+    """A student's teacher rebuilt from the entry the train stage put in the student's config
+    (``{task, model, config, weights_sha256...}``), every weight frozen, in eval mode; its
+    weights come from the teacher's checkpoint (train stage) or the student's own."""
+    if not teacher.get("config"):
+        raise SeqbenchError(
+            f"the teacher {teacher.get('model')!r} of {teacher.get('task')!r} is not trained yet",
+            f"run `seqbench train {teacher.get('task')} --model {teacher.get('model')}`",
+        )
+    model = build_model(str(teacher["model"]), dict(teacher["config"]))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()

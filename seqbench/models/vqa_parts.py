@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from seqbench import ops
 from seqbench.errors import SeqbenchError
 from seqbench.models.config import ModelConfig
-from seqbench.models.registry import build_model
+from seqbench.models.registry import build_teacher
 from seqbench.models.rnn import RecurrentStack
 from seqbench.registry import Registry
 
@@ -163,25 +163,17 @@ def region_teacher(cfg: VQAConfig) -> RegionTeacher | None:
     teacher = cfg.teacher
     if not teacher:
         return None
-    if not teacher.get("config"):
-        raise SeqbenchError(
-            f"the teacher {teacher.get('model')!r} of {teacher.get('task')!r} is not trained yet",
-            f"run `seqbench train {teacher.get('task')} --model {teacher.get('model')}`",
-        )
     if cfg.patch_size > 0:
         raise SeqbenchError(
             "a region teacher gives CNN regions, not patches", "set patch_size: 0 or drop teacher"
         )
-    model = build_model(str(teacher["model"]), dict(teacher["config"]))
+    model = build_teacher(teacher)  # frozen, eval
     if not isinstance(getattr(model, "cnn", None), CNNTrunk):
         raise SeqbenchError(
             f"region teacher {teacher.get('model')!r} has no CNN trunk to give regions",
             "name a CNN VQA model (e.g. rn)",
         )
-    kept = RegionTeacher(model.cnn)
-    for p in kept.parameters():
-        p.requires_grad_(False)
-    return kept.eval()
+    return RegionTeacher(model.cnn).eval()
 
 
 class RegionStudent(nn.Module):
