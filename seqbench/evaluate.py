@@ -14,7 +14,7 @@ import torch
 
 from seqbench import checkpoints, ops, results
 from seqbench.accel.cost import simulate
-from seqbench.accel.effects import effect_hooks
+from seqbench.accel.effects import calibrate, effect_hooks
 from seqbench.accel.profile import resolve_profiles
 from seqbench.config import TaskSpec
 from seqbench.data import cache as data_cache
@@ -136,6 +136,25 @@ def cached_trace(
     return trace
 
 
+# Training examples a calibrated effect (an ADC whose range is set per layer) runs on first.
+CALIBRATION_EXAMPLES = 32
+
+
+def calibrate_effects(
+    hooks: list[ops.OpHook], family: TaskFamily, model: torch.nn.Module, prepared: Prepared
+) -> None:
+    """Set the data-calibrated ranges of ``hooks`` (``adc_range: calibrated``) on the first
+    :data:`CALIBRATION_EXAMPLES` of the training split, never on the split being scored."""
+
+    def run() -> None:
+        prepared.require_split("train")
+        family.evaluate(
+            model, prepared, "train", limit=CALIBRATION_EXAMPLES, beam=1, progress=False
+        )
+
+    calibrate(hooks, run)
+
+
 def split_phases(trace: Trace) -> tuple[Trace, dict[str, Trace]]:
     """The trace without its phase-labelled ops, and one trace per phase (``prefill``,
     ``decode``: ``units`` the tokens that phase produced, ``samples`` the sequences)."""
@@ -222,6 +241,7 @@ def run(
         for profile in profiles:
             hooks = effect_hooks(profile, request.seed)
             if hooks:
+                calibrate_effects(hooks, family, model, prepared)
                 seed_everything(request.seed)
                 with ops.hooks(*hooks):
                     quality = family.evaluate(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,8 +16,10 @@ from seqbench.accel.effects import (
     CrossbarEffect,
     NandSimilarityEffect,
     SoftmaxEffect,
+    calibrate,
     effect_hooks,
     prune_mask,
+    quantize,
 )
 from seqbench.accel.profile import load_named
 
@@ -196,6 +200,7 @@ def _tiny_trained_classifier():
         opt.zero_grad()
         torch.nn.functional.cross_entropy(forward(x[:500]), labels[:500]).backward()
         opt.step()
+    forward.train_inputs = x[:500]  # what a calibrated ADC may look at
     return forward, x[500:], labels[500:]
 
 
@@ -218,6 +223,91 @@ def test_fewer_adc_bits_never_raise_accuracy_of_a_trained_model(name):
     ordered = [accuracy[b] for b in sorted(accuracy, reverse=True)]
     assert all(a >= b for a, b in zip(ordered, ordered[1:], strict=False)), accuracy
     assert accuracy[4] < accuracy[default] - 0.2, accuracy
+
+
+def _adc_hook(profile, bits: int, adc_range: str, train_inputs=None):  # noqa: ANN001, ANN202
+    """A crossbar hook at ``bits`` with ``adc_range``, calibrated on ``train_inputs``."""
+    derived = profile.with_value("adc.bits", bits)
+    derived.settings = {**derived.settings, "adc_range": adc_range}
+    hook = CrossbarEffect(derived, seed=0)
+    if train_inputs is not None:
+        calibrate([hook], lambda: train_inputs.forward(train_inputs.x))
+    return hook
+
+
+def _accuracy_by_bits(forward, x, labels, adc_range, bits_list, rows=64):  # noqa: ANN001, ANN202
+    profile = load_named("retransformer").with_value("crossbar.rows", rows)
+    calibration = SimpleNamespace(forward=forward, x=forward.train_inputs)
+    out, error = {}, {}
+    with torch.no_grad():
+        ideal = forward(x)
+        for bits in bits_list:
+            hook = _adc_hook(profile, bits, adc_range, calibration)
+            with ops.hooks(hook):
+                logits = forward(x)
+            out[bits] = float((logits.argmax(-1) == labels).float().mean())
+            error[bits] = float((logits - ideal).norm() / ideal.norm())
+    return out, error
+
+
+@pytest.mark.parametrize("adc_range", ["full", "calibrated"])
+def test_quality_never_rises_as_adc_bits_fall(adc_range):
+    """64-row arrays: 96 is the largest column sum, so 7 and 8 bits are exact; below, the
+    accuracy of a trained classifier never rises and the output error never falls."""
+    forward, x, labels = _tiny_trained_classifier()
+    bits_list = [8, 7, 6, 5, 4, 3, 2]
+    accuracy, error = _accuracy_by_bits(forward, x, labels, adc_range, bits_list)
+    ordered = [accuracy[b] for b in bits_list]
+    assert all(a >= b for a, b in zip(ordered, ordered[1:], strict=False)), accuracy
+    errors = [error[b] for b in bits_list]
+    assert all(a <= b for a, b in zip(errors, errors[1:], strict=False)), error
+    assert accuracy[2] < accuracy[8] - 0.2, accuracy
+
+
+def test_calibrated_adc_range_is_at_least_as_good_as_full_scale():
+    """At equal bits a range set from the layer's own partial sums (clipping the rare tail)
+    never scores below the full scale on a tiny trained model, and errs less where lossy."""
+    forward, x, labels = _tiny_trained_classifier()
+    bits_list = [6, 5, 4, 3]
+    full, full_error = _accuracy_by_bits(forward, x, labels, "full", bits_list)
+    cal, cal_error = _accuracy_by_bits(forward, x, labels, "calibrated", bits_list)
+    assert all(cal[b] >= full[b] for b in bits_list), (cal, full)
+    assert all(cal_error[b] < full_error[b] for b in bits_list), (cal_error, full_error)
+    assert cal[4] > full[4] + 0.1, (cal, full)  # the point of calibrating
+
+
+@pytest.mark.parametrize("adc_range", ["full", "calibrated"])
+def test_isaac_setting_is_exact_either_way(adc_range):
+    """ISAAC's 8-bit ADC with the flipped encoding resolves every 128-row sum (192 <= 255): no
+    calibration is needed and the crossbar's product is the exact integer one."""
+    profile = load_named("retransformer")
+    assert profile.setting("adc_range") == "calibrated"  # the profile's own choice
+    g = torch.Generator().manual_seed(3)
+    x, w = torch.randn(5, 300, generator=g), torch.randn(300, 7, generator=g)
+    hook = _adc_hook(profile, 8, adc_range)
+    assert hook.adc_exact and not hook.needs_calibration
+    assert not calibrate([hook], lambda: hook.matmul(x, w, "fc"))
+    qx, sx = quantize(x, 8)
+    qw, sw = quantize(w, 8)
+    emulated = hook._emulate(qx, qw, hook._encode(qw, "fc"), "fc") * (sx * sw)
+    torch.testing.assert_close(emulated, (qx @ qw) * (sx * sw), rtol=0, atol=1e-4)
+    torch.testing.assert_close(hook.matmul(x, w, "fc"), (qx @ qw) * (sx * sw))
+
+
+def test_calibration_reads_only_the_calibration_run():
+    """The windows come from the calibration pass alone: scoring afterwards does not move them,
+    and a layer never calibrated keeps the full scale."""
+    profile = load_named("retransformer").with_value("crossbar.rows", 64)
+    g = torch.Generator().manual_seed(4)
+    w = torch.randn(64, 16, generator=g)
+    hook = _adc_hook(profile, 4, "calibrated")
+    calibrate([hook], lambda: hook.matmul(torch.randn(32, 64, generator=g), w, "fc"))
+    low, step = hook.window("fc", (8, 4))
+    hook.matmul(torch.randn(32, 64, generator=g) * 5, w, "fc")
+    assert torch.equal(hook.window("fc", (8, 4))[0], low)
+    assert torch.equal(hook.window("fc", (8, 4))[1], step)
+    assert (step <= hook.full_scale / hook.levels).all()
+    assert torch.equal(hook.window("other", (8, 4))[1], torch.full((8, 4), 96 / 15))
 
 
 def test_adc_emulation_follows_the_mapping_slices():
@@ -369,3 +459,61 @@ def test_a_dynamic_product_is_recomputed_after_a_hook_that_changes_outputs() -> 
         assert not effect._sees_raw_output()
         shifted = ops.matmul(a, b, name="qk")
     assert torch.allclose(shifted, alone + 1, atol=1e-6)  # the crossbar error added to x + 1
+
+
+def _sampled(table, level: float, n: int = 40000, **kw):  # noqa: ANN001, ANN202
+    g = torch.Generator().manual_seed(11)
+    return table.sample(torch.full((n,), level, dtype=torch.float64), g, **kw)
+
+
+def test_noise_table_mean_and_spread_are_reproduced_by_sampling(tmp_path):
+    """Sampling 40,000 cells per level reproduces the table: mean within 4 standard errors,
+    sigma within 3% (its standard error at this n is 0.35%); with the published table's read
+    noise the spread is sqrt(sigma^2 + (g q s)^2), s = sqrt(ln((t0 + t_read) / (2 t_read)))."""
+    from seqbench.accel.noise import load_noise_table
+
+    (tmp_path / "noise").mkdir()
+    (tmp_path / "noise" / "t.yaml").write_text(
+        "source: test\nlevels:\n  - {level: 0.0, mean: 0.05, sigma: 0.01}\n"
+        "  - {level: 1.0, mean: 0.9, sigma: 0.05}\n"
+    )
+    table = load_noise_table("t", tmp_path / "p.yaml")
+    for level, mean, sigma in ((0.0, 0.05, 0.01), (1.0, 0.9, 0.05), (0.5, 0.475, 0.03)):
+        g = _sampled(table, level)
+        assert abs(float(g.mean()) - mean) < 4 * sigma / 200, (level, float(g.mean()))
+        assert abs(float(g.std()) / sigma - 1) < 0.03, (level, float(g.std()))
+    published = load_noise_table("pcm-nandakumar2019", load_named("retransformer").path)
+    s = math.sqrt(math.log((20 + 2.5e-7) / (2 * 2.5e-7)))
+    for i, level in enumerate(published.levels[1:], start=1):
+        g = _sampled(published, level)
+        spread = math.hypot(published.sigma[i], published.mean[i] * published.read_q[i] * s)
+        assert abs(float(g.mean()) - published.mean[i]) < 4 * spread / 200
+        assert abs(float(g.std()) / spread - 1) < 0.03, (level, float(g.std()), spread)
+    # drift: a day after programming every level has sunk by about (t / t0)^-nu
+    later = _sampled(published, 1.0, t_inference=86400.0)
+    assert float(later.mean()) < (86420 / 20) ** -0.04
+
+
+def test_noise_table_drives_the_crossbar_and_stays_seeded():
+    """noise_scale 0 leaves the ISAAC setting exact; 1 perturbs it, the same way per seed."""
+    profile = load_named("retransformer").with_value("crossbar.rows", 64)
+    g = torch.Generator().manual_seed(5)
+    x, w = torch.randn(8, 64, generator=g), torch.randn(64, 16, generator=g)
+    quiet = CrossbarEffect(profile, seed=0)
+    assert quiet.noise is not None and not quiet.noisy
+    noisy = [
+        CrossbarEffect(profile.with_value("nonideal.noise_scale", 1), seed=s) for s in (1, 1, 2)
+    ]
+    a, b, c = (h.matmul(x, w, "fc") for h in noisy)
+    exact = quiet.matmul(x, w, "fc")
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert 0 < float((a - exact).norm() / exact.norm()) < 1
+
+
+def test_a_missing_noise_table_is_one_clear_error():
+    from seqbench.errors import SeqbenchError
+
+    profile = load_named("retransformer")
+    profile.settings = {**profile.settings, "noise_table": "nope"}
+    with pytest.raises(SeqbenchError, match="pcm-nandakumar2019"):
+        CrossbarEffect(profile, seed=0)

@@ -37,10 +37,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqbench import ops
+from seqbench.accel.noise import load_noise_table
 from seqbench.accel.view import ProfileView
+from seqbench.errors import SeqbenchError
 from seqbench.registry import Registry
 
 ROW_CHUNK = 128  # query rows emulated at once (bounds memory of the bit-plane products)
+ADC_RANGES = ("full", "calibrated")  # settings.adc_range of a crossbar profile
 
 
 class ProfileEffect(ops.OpHook):
@@ -71,6 +74,24 @@ def effect_hooks(profile: ProfileView, seed: int = 0) -> list[ops.OpHook]:
     enabled = set(profile.effects)
     classes = dict.fromkeys(EFFECTS.get(name) for name in profile.effects)
     return [cls.from_profile(profile, seed, enabled) for cls in classes]
+
+
+def calibrate(hooks: list[ops.OpHook], run: Callable[[], Any]) -> bool:
+    """Let the hooks that set a range from data (a calibrated ADC) record it: ``run`` is one
+    forward pass over a calibration batch (from the training split), run with every hook
+    installed and the calibrating ones converting exactly. Returns whether any needed it."""
+    needing = [h for h in hooks if getattr(h, "needs_calibration", False)]
+    if not needing:
+        return False
+    for hook in needing:
+        hook.begin_calibration()
+    try:
+        with ops.hooks(*hooks):
+            run()
+    finally:
+        for hook in needing:
+            hook.end_calibration()
+    return True
 
 
 def peak_magnitude(x: Tensor) -> float:
@@ -141,15 +162,97 @@ class CrossbarEffect(ProfileEffect):
         self.dac_bits = int(g("dac.bits", "bits"))
         self.adc_bits = int(g("adc.bits", "bits"))
         self.sigma = profile.opt("nonideal.conductance_sigma", "fraction", 0.0)
+        self.noise_scale = profile.opt("nonideal.noise_scale", "fraction", 1.0)
+        self.t_inference = profile.opt("nonideal.t_inference", "time", 0.0)
+        table = profile.setting("noise_table")
+        self.noise = load_noise_table(str(table), profile.path) if table else None
         self.offset = profile.setting("weight_encoding", "offset") == "offset"
+        self.adc_range = str(profile.setting("adc_range", "full"))
+        if self.adc_range not in ADC_RANGES:
+            raise SeqbenchError(
+                f"profile {profile.name}: unknown adc_range {self.adc_range!r}",
+                f"settings.adc_range is one of {', '.join(ADC_RANGES)}",
+            )
         self.seed = seed
         full_scale = self.rows * (2**self.dac_bits - 1) * (2**self.cell_bits - 1)
         if self.offset:
             # flipped columns keep every sum within half the range (Shafiee et al. ISCA'16)
             full_scale = math.ceil(full_scale / 2)
         self.full_scale = full_scale
-        self.adc_exact = full_scale <= 2**self.adc_bits - 1
+        self.levels = 2**self.adc_bits - 1  # conversion steps between the lowest and top code
+        self.adc_exact = full_scale <= self.levels
+        # A calibrated range only differs from the full one when the full scale needs more
+        # levels than the ADC has (ISAAC's 8-bit ADC resolves every sum either way).
+        self.needs_calibration = self.adc_range == "calibrated" and not self.adc_exact
+        self._histograms: dict[str, Tensor] = {}  # calibration: sums counted [S, T, sums]
+        self._windows: dict[str, tuple[Tensor, Tensor]] = {}  # name -> (low, step) [S, T]
+        self._collecting = False
         self._weights: dict[tuple, tuple] = {}  # static weights: encoded once per hook
+
+    @property
+    def noisy(self) -> bool:
+        return self.sigma > 0 or (self.noise is not None and self.noise_scale > 0)
+
+    # --- ADC range calibration (settings.adc_range: calibrated) ----------------------------
+
+    def begin_calibration(self) -> None:
+        """Convert exactly and count each layer's partial sums (see :func:`calibrate`)."""
+        self._histograms, self._windows, self._collecting = {}, {}, True
+
+    def end_calibration(self) -> None:
+        """Fix every calibrated layer's ADC window from the sums counted."""
+        self._collecting = False
+        self._windows = {name: self._fit_window(h) for name, h in self._histograms.items()}
+        self._histograms = {}
+
+    def _observe(self, name: str, P: Tensor) -> None:
+        """Count the column sums of layer ``name`` per (input slice, weight slice)."""
+        S, T = P.shape[:2]
+        bins = self.full_scale + 1
+        values = P.flatten(2).round().clamp(0, self.full_scale).long()
+        index = values + (torch.arange(S * T).view(S, T, 1) * bins)
+        counts = torch.bincount(index.flatten(), minlength=S * T * bins).view(S, T, bins)
+        seen = self._histograms.get(name)
+        self._histograms[name] = counts if seen is None else seen + counts
+
+    def _fit_window(self, counts: Tensor) -> tuple[Tensor, Tensor]:
+        """Per slice pair, the (low, step) with the least squared conversion error over the
+        counted sums: the full scale or a window of power-of-two step, clipping outside."""
+        S, T, bins = counts.shape
+        values = torch.arange(bins, dtype=torch.float64)
+        weight = counts.double().view(S * T, 1, bins)
+        candidates = [(0.0, max(1.0, self.full_scale / self.levels))]  # the full scale
+        step = 1.0
+        while step * self.levels < self.full_scale:
+            width = step * self.levels
+            candidates += [(float(lo), step) for lo in range(0, int(self.full_scale - width) + 1)]
+            step *= 2
+        low = torch.tensor([c[0] for c in candidates], dtype=torch.float64).view(1, -1, 1)
+        size = torch.tensor([c[1] for c in candidates], dtype=torch.float64).view(1, -1, 1)
+        best_low = torch.empty(S * T, dtype=torch.float64)
+        best_step = torch.empty(S * T, dtype=torch.float64)
+        for i in range(S * T):  # [candidates, bins] per slice pair keeps memory small
+            q = torch.round((values - low) / size) * size + low
+            q = torch.minimum(torch.maximum(q, low), low + size * self.levels)
+            error = ((q - values) ** 2 * weight[i]).sum(-1).view(-1)
+            j = int(torch.argmin(error))  # ties: the first, i.e. the full scale
+            best_low[i], best_step[i] = low.view(-1)[j], size.view(-1)[j]
+        return best_low.view(S, T).float(), best_step.view(S, T).float()
+
+    def window(self, name: str, shape: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """(lowest code's value, step) per (input slice, weight slice) [S, T] of layer
+        ``name``: the full scale, or the calibrated window.
+
+        Calibrated: the layer's partial sums on the calibration batch are counted per slice
+        pair and the window with the least squared error over them is kept (optimal
+        clipping, as calibrated ADC references are set in NeuroSim-style and CrossSim-style
+        simulators), among the full scale and windows of a power-of-two step: the digital
+        side still only shifts and adds, and the low reference folds into the offset
+        correction it already does. A layer never seen in calibration keeps the full scale.
+        """
+        if name in self._windows:
+            return self._windows[name]
+        return torch.zeros(shape), torch.full(shape, max(1.0, self.full_scale / self.levels))
 
     def transform_inputs(self, op_class, name, inputs, meta):  # noqa: ANN001
         """Convolutions: inputs and weights at the crossbar's precision (ADC not emulated)."""
@@ -212,8 +315,11 @@ class CrossbarEffect(ProfileEffect):
             shifts = [2.0 ** (t * self.cell_bits) for t in range(len(pos))]
             coef = torch.tensor(shifts + [-s for s in shifts])
             cells, flip = digits, torch.zeros_like(digits, dtype=torch.bool)
-        if self.sigma > 0:
-            gen = torch.Generator().manual_seed(self.seed * 1000003 + zlib.crc32(name.encode()))
+        gen = torch.Generator().manual_seed(self.seed * 1000003 + zlib.crc32(name.encode()))
+        if self.noise is not None and self.noise_scale > 0:  # measured per-level statistics
+            level = self.noise.sample(cells / top, gen, self.noise_scale, self.t_inference)
+            cells = level * top
+        if self.sigma > 0:  # the simple case: one lognormal sigma for every cell
             cells = cells * torch.exp(torch.randn(cells.shape, generator=gen) * self.sigma)
         return cells, flip, coef
 
@@ -225,16 +331,18 @@ class CrossbarEffect(ProfileEffect):
         cached = self._weights.get(key) if key else None
         if cached is None:
             qw, sw = quantize(w, self.weight_bits)
-            exact = self.adc_exact and self.sigma == 0
+            exact = self.adc_exact and not self.noisy and not self._collecting
             cached = (qw, sw, None if exact else self._encode(qw, name))
             if key:
                 self._weights[key] = cached
         qw, sw, encoded = cached
         if encoded is None:  # every column sum is converted exactly: integer arithmetic
             return torch.matmul(qx, qw).mul_(sx * sw)
-        return self._emulate(qx, qw, encoded) * (sx * sw)
+        return self._emulate(qx, qw, encoded, name) * (sx * sw)
 
-    def _emulate(self, qx: Tensor, qw: Tensor, encoded: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+    def _emulate(
+        self, qx: Tensor, qw: Tensor, encoded: tuple[Tensor, Tensor, Tensor], name: str = ""
+    ) -> Tensor:
         cells, flip, w_coef = encoded
         top = 2**self.cell_bits - 1
         a = 2 ** (self.input_bits - 1)
@@ -247,7 +355,10 @@ class CrossbarEffect(ProfileEffect):
         X = X.reshape(S, 1, *([1] * (nb - (qx.dim() - 2))), *X.shape[1:])
         C = cells.reshape(1, T, *([1] * (nb - (qw.dim() - 2))), *cells.shape[1:])
         Fl = flip.reshape(C.shape) if self.offset else None
-        step = max(1.0, self.full_scale / (2**self.adc_bits - 1))  # integer sums stay exact
+        low, step = self.window(name, (S, T))
+        view = (S, T) + (1,) * (nb + 2)
+        low, step = low.reshape(view), step.reshape(view)
+        high = low + step * self.levels
         K = qx.shape[-1]
         out_shape = torch.broadcast_shapes(qx.shape[:-2], qw.shape[:-2])
         out_shape = out_shape + (qx.shape[-2], qw.shape[-1])
@@ -258,7 +369,12 @@ class CrossbarEffect(ProfileEffect):
             for k0 in range(0, K, self.rows):
                 Xt, Ct = Xr[..., k0 : k0 + self.rows], C[..., k0 : k0 + self.rows, :]
                 P = torch.matmul(Xt, Ct)  # [S, T, ..., m, N]: what each ADC conversion sees
-                P = torch.clamp(torch.round(P / step) * step, 0, self.full_scale)
+                if self._collecting:  # calibration: exact conversions, sums recorded
+                    self._observe(name, P)
+                else:  # the ADC: levels from `low` in `step`s, clipped outside
+                    P = torch.minimum(
+                        torch.maximum(torch.round((P - low) / step) * step + low, low), high
+                    )
                 if Fl is not None:  # un-flip digitally: S = top . sum(x digits) - S'
                     flipped = Fl[..., k0 : k0 + 1, :]
                     P = torch.where(flipped, top * Xt.sum(-1, keepdim=True) - P, P)
@@ -430,11 +546,15 @@ def describe(hooks: list[ops.OpHook]) -> list[dict[str, Any]]:
             "adc_bits",
             "cell_bits",
             "sigma",
+            "adc_range",
+            "noise_scale",
             "threshold",
             "theta",
         ):
             if hasattr(h, key):
                 value = getattr(h, key)
                 entry[key] = value if not isinstance(value, float) or math.isfinite(value) else None
+        if getattr(h, "noise", None) is not None:
+            entry["noise_table"] = h.noise.name
         out.append(entry)
     return out

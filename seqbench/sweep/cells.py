@@ -120,6 +120,7 @@ def run_cell(cell: SweepCell) -> dict[str, Any]:
             quality = json.loads(cache.read_text(encoding="utf-8"))
         else:
             hooks = effect_hooks(profile, cell.noise_seed)
+            evaluate.calibrate_effects(hooks, family, model, prepared)
             seed_everything(cell.seed)
             with ops.hooks(*hooks):
                 outcome = family.evaluate(

@@ -17,7 +17,7 @@ from seqbench.errors import SeqbenchError
 
 # Parameters whose value > 0 makes an effect draw seeded random numbers (effects.py): points
 # with them are repeated with different noise seeds and their spread reported.
-NOISE_PARAMETERS = ("nonideal.conductance_sigma", "nand.bit_error_rate")
+NOISE_PARAMETERS = ("nonideal.conductance_sigma", "nonideal.noise_scale", "nand.bit_error_rate")
 # The chip's array budget; while none of these is swept, a swept crossbar size keeps the chip's
 # cell count (tiles x arrays_per_tile x rows x cols) of the base profile: bigger arrays, fewer.
 CHIP_PATHS = ("chip.tiles", "chip.arrays_per_tile")
@@ -117,7 +117,12 @@ def base_values(profile: Profile, axes: list[Axis]) -> dict[str, float]:
 
 def is_noisy(profile: Profile) -> bool:
     """Whether an effect of ``profile`` draws seeded noise (repeats make sense)."""
-    return any(profile.has(p) and _param(profile, p) > 0 for p in NOISE_PARAMETERS)
+    return any(
+        profile.has(p)
+        and _param(profile, p) > 0
+        and (p != "nonideal.noise_scale" or profile.setting("noise_table"))
+        for p in NOISE_PARAMETERS
+    )
 
 
 class _Recording(dict):
