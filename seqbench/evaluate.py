@@ -14,7 +14,7 @@ import torch
 
 from seqbench import checkpoints, ops, results
 from seqbench.accel.cost import simulate
-from seqbench.accel.effects import calibrate, effect_hooks
+from seqbench.accel.effects import calibrate, effect_hooks, priced_trace, pruning_shares
 from seqbench.accel.profile import resolve_profiles
 from seqbench.config import TaskSpec
 from seqbench.data import cache as data_cache
@@ -289,7 +289,8 @@ def run(
                     "units_per_s": host.units / host.wall_s if host.wall_s > 0 else None,
                     **host_info(),
                 },
-                simulated=simulate_phases(trace, profile),
+                # priced on the tokens the function kept (MulTCIM's pruner), else as traced
+                simulated=simulate_phases(priced_trace(trace, pruning_shares(hooks)), profile),
                 trace=trace.summary(),
             )
             if extra:

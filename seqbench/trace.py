@@ -4,9 +4,13 @@ A :class:`Tracer` is an :class:`~seqbench.ops.OpHook`: install it around real in
 real eval batches and it records every op that goes through :mod:`seqbench.ops` (class,
 shapes, MACs, elements moved, which operand is the weight) plus measured statistics:
 
-* attention sparsity: fraction of (unmasked) attention probabilities under a threshold;
+* attention sparsity: fraction of (unmasked) attention probabilities under a threshold, a
+  multiple of the row's uniform share 1/n (:mod:`seqbench.sparsity`);
 * token sparsity: fraction of keys a cumulative-attention rule would prune (keep the most
   attended keys until their share of attention reaches ``theta``; the rest are prunable);
+* per op, the share of its products MulTCIM's pruner and attention rule leave (``keep``, by
+  ``"theta|alpha"``; ``theta`` 1 and ``alpha`` 0 are "off"), with pruned tokens carried into
+  the stream's later layers exactly as the ``token_pruning`` effect carries them;
 * bit sparsity of the 8-bit quantized matmul inputs: zero-bit fraction, mean effective
   bitwidth (MSB position) and the mean of the per-group (16 inputs) maximum bitwidth;
 * sequence lengths (query and key lengths of the attention products).
@@ -32,12 +36,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from seqbench import atomic, ops, paths
+from seqbench import atomic, ops, paths, sparsity
 from seqbench.errors import SeqbenchError
 from seqbench.ops import OpClass
+from seqbench.sparsity import rule as _rule
 
-TRACE_VERSION = 1
-ATTENTION_THRESHOLDS = (0.001, 0.01, 0.05)  # probability below which an entry counts as sparse
+TRACE_VERSION = 2  # 2: relative attention thresholds, per-op pruning `keep`
+# below this multiple of its row's uniform share 1/n a probability counts as sparse
+ATTENTION_THRESHOLDS = (0.1, 0.25, 0.5)
 TOKEN_THETAS = (0.9, 0.95, 0.99)  # cumulative attention share the kept tokens must reach
 BIT_WIDTH = 8  # bit statistics are measured on symmetric 8-bit quantized operands
 BIT_GROUP = 16  # inputs per bit-serial MAC group (effective-bitwidth balancing)
@@ -69,6 +75,9 @@ class OpRecord:
     weight_operand: int | None = None
     dims: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    # share of the op's products left by the token pruner / attention rule, by "theta|alpha"
+    # (mean over calls; absent: the op is never pruned)
+    keep: dict[str, float] = field(default_factory=dict)
 
     @property
     def stage(self) -> str:
@@ -189,6 +198,8 @@ class Tracer(ops.OpHook):
         self._bits: dict[str, dict[str, _Mean]] = {}
         self._lengths = {"query": _Mean(), "key": _Mean()}
         self._max_key = 0
+        self._pruners = {theta: sparsity.TokenPruner(theta) for theta in TOKEN_THETAS}
+        self._pending: dict[str, dict[str, float]] = {}  # attention -> S.V keep, per rule
 
     # --- OpHook -----------------------------------------------------------------------------
 
@@ -197,14 +208,50 @@ class Tracer(ops.OpHook):
         shapes = [list(t.shape) for t in inputs]
         meta_key = json.dumps(meta, sort_keys=True, default=str)
         key = (name, op_class, json.dumps(shapes), meta_key)
-        existing = self._records.get(key)
-        if existing is not None:
-            existing.count += 1
+        rec = self._records.get(key)
+        if rec is not None:
+            rec.count += 1
         else:
-            self._records[key] = _describe(op_class, name, inputs, output, meta)
+            rec = self._records[key] = _describe(op_class, name, inputs, output, meta)
         if self.collect_stats:
             with torch.no_grad():
                 self._observe(op_class, name, inputs, output)
+                keep = self._keep(op_class, name, inputs, output)
+            if keep is not None or rec.keep:
+                for rule in set(rec.keep) | set(keep or {}):
+                    old = rec.keep.get(rule, 1.0)
+                    new = (keep or {}).get(rule, 1.0)
+                    rec.keep[rule] = old + (new - old) / rec.count
+
+    # --- what MulTCIM's pruner and attention rule leave, per op ----------------------------
+
+    def _keep(
+        self, op_class: str, name: str, inputs: tuple[Tensor, ...], output: Tensor
+    ) -> dict[str, float] | None:
+        """This call's share of products left, by rule; None when no rule touches the op."""
+        if op_class == OpClass.SOFTMAX and sparsity.is_attention(name) and output.dim() >= 2:
+            if output.shape[-1] > 1:
+                self._pending[name.rsplit(".", 1)[0]] = self._attention_keep(name, output.float())
+            return None
+        if op_class == OpClass.MATMUL_DYNAMIC and name.endswith(".sv"):
+            return self._pending.pop(name[: -len(".sv")], None)
+        out: dict[str, float] = {}
+        for theta, pruner in self._pruners.items():
+            share = sparsity.later_layer_share(pruner, op_class, name, inputs, output)
+            if share is not None:
+                out.update({_rule(theta, a): share for a in (0.0, *ATTENTION_THRESHOLDS)})
+        return out or None
+
+    def _attention_keep(self, name: str, probs: Tensor) -> dict[str, float]:
+        """Share of the valid probabilities left (S.V products MulTCIM computes) by rule."""
+        valid = max(1, int((probs > 0).sum()))
+        out = {}
+        for theta in (1.0, *TOKEN_THETAS):
+            left = probs if theta == 1.0 else self._pruners[theta].prune(name, probs)[0]
+            for alpha in (0.0, *ATTENTION_THRESHOLDS):
+                kept = left > 0 if alpha == 0.0 else sparsity.above_threshold(left, alpha)
+                out[_rule(theta, alpha)] = float(kept.sum()) / valid
+        return out
 
     # --- statistics -------------------------------------------------------------------------
 
@@ -230,22 +277,14 @@ class Tracer(ops.OpHook):
         if n_valid == 0:
             return
         for threshold, mean in self._attention.items():
-            mean.add(float(((probs < threshold) & valid).sum()) / n_valid, n_valid)
+            dropped = valid & ~sparsity.above_threshold(probs, threshold)
+            mean.add(float(dropped.sum()) / n_valid, n_valid)
         if probs.shape[-1] < 2:
             return
-        # key importance: attention received, averaged over heads and queries
-        lead = (
-            probs.reshape(probs.shape[0], -1, probs.shape[-1]) if probs.dim() > 2 else probs[None]
-        )
-        importance = lead.mean(dim=1)
-        keys_valid = (importance > 0).sum(dim=-1).clamp(min=1)
-        share = importance / importance.sum(dim=-1, keepdim=True).clamp(min=1e-30)
-        cumulative = share.sort(dim=-1, descending=True).values.cumsum(dim=-1)
+        keys_valid = (sparsity.key_importance(probs) > 0).sum(dim=-1).clamp(min=1)
         for theta, mean in self._tokens.items():
-            kept = (cumulative < theta).sum(dim=-1) + 1
-            kept = torch.minimum(kept, keys_valid)
-            pruned = 1.0 - kept.float() / keys_valid.float()
-            mean.add(float(pruned.mean()), float(keys_valid.sum()))
+            pruned = sparsity.pruned_keys(probs, theta).sum(dim=-1)
+            mean.add(float((pruned.float() / keys_valid.float()).mean()), float(keys_valid.sum()))
 
     def _observe_bits(self, kind: str, x: Tensor) -> None:
         if not x.is_floating_point() or x.numel() == 0:
@@ -293,7 +332,7 @@ class Tracer(ops.OpHook):
         if samples <= 0 or units <= 0:
             raise SeqbenchError("a trace needs at least one sample and one unit", "")
         stats = {
-            "attention_sparsity": _values({str(k): v for k, v in self._attention.items()}),
+            "attention_sparsity_relative": _values({str(k): v for k, v in self._attention.items()}),
             "token_sparsity": _values({str(k): v for k, v in self._tokens.items()}),
             "bit_sparsity": {k: _values(v) for k, v in self._bits.items()},
             "bit_width": BIT_WIDTH,

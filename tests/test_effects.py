@@ -18,10 +18,10 @@ from seqbench.accel.effects import (
     SoftmaxEffect,
     calibrate,
     effect_hooks,
-    prune_mask,
     quantize,
 )
 from seqbench.accel.profile import load_named
+from seqbench.sparsity import pruned_keys
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +122,7 @@ def test_conductance_variation_is_seeded():
 
 def test_token_pruning_really_drops_tokens():
     probs = torch.tensor([[[[0.6, 0.25, 0.13, 0.02]]]])  # [B, h, Lq, Lk]
-    assert prune_mask(probs, 0.9).flatten().tolist() == [1, 1, 1, 0]
+    assert pruned_keys(probs, 0.9).flatten().tolist() == [False, False, False, True]
     p = load_named("multcim")
     hook = SoftmaxEffect(p, {"token_pruning"})
     scores = torch.log(probs)
@@ -132,7 +132,7 @@ def test_token_pruning_really_drops_tokens():
 
 
 def test_sparse_attention_drops_small_probabilities():
-    hook = SoftmaxEffect(load_named("multcim"), {"sparse_attention"})  # threshold 0.01
+    hook = SoftmaxEffect(load_named("multcim"), {"sparse_attention"})  # 0.25 x 1/3
     probs = torch.tensor([[0.5, 0.495, 0.005]])
     out = hook.transform_output(
         ops.OpClass.SOFTMAX, "x.softmax", (probs.log(),), probs, {"dim": -1}
@@ -369,7 +369,8 @@ def test_token_pruning_cost_drops_exactly_the_keys_the_model_no_longer_sees():
     for rec in (r for r in trace.records if r.macs):
         single = type(trace)([rec], trace.samples, trace.units, trace.unit, trace.stats)
         by_role[rec.role] = simulate(single, multcim).effective_macs / (rec.macs * rec.count)
-    assert by_role["sv"] == pytest.approx(1 - dropped)
+    # per product: a few scores underflow to exactly 0 and count as masked, hence rel=1e-3
+    assert by_role["sv"] == pytest.approx(1 - dropped, rel=1e-3)
     assert by_role["qk"] == 1.0
     assert sim.mechanisms["token"]["energy_saved_J_per_unit"] > 0
 

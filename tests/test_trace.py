@@ -95,9 +95,10 @@ def test_attention_and_token_sparsity_measured():
     # one query over four keys with probabilities 0.6, 0.25, 0.13, 0.02 (softmax of the logs)
     scores = torch.log(torch.tensor([[[0.6, 0.25, 0.13, 0.02]]]))
     trace = trace_of(lambda: ops.softmax(scores, dim=-1, name="a.softmax"))
-    attention = trace.stats["attention_sparsity"]
-    assert attention["0.001"] == pytest.approx(0.0)
-    assert attention["0.05"] == pytest.approx(0.25)  # 0.02 is under 0.05
+    attention = trace.stats["attention_sparsity_relative"]
+    # thresholds are multiples of the row's uniform share 1/4: 0.02 is under 0.1 x 0.25
+    assert attention["0.1"] == pytest.approx(0.25)
+    assert attention["0.5"] == pytest.approx(0.25)  # 0.13 is not under 0.125
     tokens = trace.stats["token_sparsity"]
     # keep the most attended keys until their share reaches theta: 0.6, 0.85, 0.98, 1.0
     assert tokens["0.9"] == pytest.approx(0.25)  # three keys reach 0.98 >= 0.9
@@ -107,7 +108,7 @@ def test_attention_and_token_sparsity_measured():
 def test_masked_probabilities_are_not_counted_as_sparse():
     scores = torch.tensor([[[0.0, 0.0, float("-inf"), float("-inf")]]])
     trace = trace_of(lambda: ops.softmax(scores, dim=-1, name="a.softmax"))
-    assert trace.stats["attention_sparsity"]["0.05"] == 0.0
+    assert trace.stats["attention_sparsity_relative"]["0.5"] == 0.0
 
 
 def test_bit_sparsity_of_quantized_inputs():

@@ -8,7 +8,10 @@ effects the profile lists (``effects:`` in its YAML; none for ``cpu``), looked u
   sliced exactly as the crossbar mapping counts them (offset-encoded weights over
   ``crossbar.bits_per_cell`` cells with ISAAC's column flip, inputs ``dac.bits`` at a time);
   every row tile's column sum per (input slice, weight slice) is rounded by an ``adc.bits``
-  ADC over its full scale; optional seeded lognormal conductance variation per cell. When the
+  ADC over its full scale or, with ``settings.adc_range: calibrated``, over a window set per
+  layer from partial sums counted on training examples (:func:`calibrate`); optional seeded
+  conductance noise per cell: a lognormal sigma, or a measured per-level table
+  (:mod:`seqbench.accel.noise`). When the
   ADC resolves every possible column sum (ISAAC's 8-bit ADC with its flip does) the integer
   arithmetic is computed directly (same result, much faster); with fewer bits accuracy
   falls. Applied to static products, RNN steps and (written-operand) dynamic products;
@@ -17,9 +20,10 @@ effects the profile lists (``effects:`` in its YAML; none for ``cpu``), looked u
 * ``softmax_lut`` (ReTransformer): exact max, exponentials from a ``softmax.lut_entries``
   table over ``softmax.lut_range``.
 * ``digital_quant`` (digital CIM): inputs and weights rounded to their bit widths.
-* ``sparse_attention`` / ``token_pruning`` (MulTCIM): attention probabilities under
-  ``attention_threshold`` are dropped; keys outside the cumulative-attention share
-  ``token_theta`` are pruned (their probability columns zeroed), rows renormalised.
+* ``sparse_attention`` / ``token_pruning`` (MulTCIM): probabilities under
+  ``attention_threshold`` times the row's uniform share 1/n are dropped; keys outside the
+  cumulative-attention share ``token_theta`` are pruned, and in a layered self-attention stay
+  pruned in every later layer of the stream (:mod:`seqbench.sparsity`); rows renormalised.
 * ``nand_similarity`` (ICE): exact INT8 (``precision.vector_bits``) dot products on the
   stored gallery with seeded bit errors at ``nand.bit_error_rate``; the top k come straight
   out of the NAND.
@@ -27,6 +31,7 @@ effects the profile lists (``effects:`` in its YAML; none for ``cpu``), looked u
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from collections.abc import Callable
@@ -36,11 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqbench import ops
+from seqbench import ops, sparsity
 from seqbench.accel.noise import load_noise_table
 from seqbench.accel.view import ProfileView
 from seqbench.errors import SeqbenchError
 from seqbench.registry import Registry
+from seqbench.trace import Trace
 
 ROW_CHUNK = 128  # query rows emulated at once (bounds memory of the bit-plane products)
 ADC_RANGES = ("full", "calibrated")  # settings.adc_range of a crossbar profile
@@ -354,11 +360,10 @@ class CrossbarEffect(ProfileEffect):
         nb = max(qx.dim(), qw.dim()) - 2
         X = X.reshape(S, 1, *([1] * (nb - (qx.dim() - 2))), *X.shape[1:])
         C = cells.reshape(1, T, *([1] * (nb - (qw.dim() - 2))), *cells.shape[1:])
-        Fl = flip.reshape(C.shape) if self.offset else None
+        Fl = flip.reshape(C.shape).float() if self.offset else None
         low, step = self.window(name, (S, T))
         view = (S, T) + (1,) * (nb + 2)
         low, step = low.reshape(view), step.reshape(view)
-        high = low + step * self.levels
         K = qx.shape[-1]
         out_shape = torch.broadcast_shapes(qx.shape[:-2], qw.shape[:-2])
         out_shape = out_shape + (qx.shape[-2], qw.shape[-1])
@@ -371,13 +376,12 @@ class CrossbarEffect(ProfileEffect):
                 P = torch.matmul(Xt, Ct)  # [S, T, ..., m, N]: what each ADC conversion sees
                 if self._collecting:  # calibration: exact conversions, sums recorded
                     self._observe(name, P)
-                else:  # the ADC: levels from `low` in `step`s, clipped outside
-                    P = torch.minimum(
-                        torch.maximum(torch.round((P - low) / step) * step + low, low), high
-                    )
+                else:  # the ADC: codes 0..levels from `low` in `step`s, clipped outside
+                    P.sub_(low).div_(step).round_().clamp_(0, self.levels).mul_(step).add_(low)
                 if Fl is not None:  # un-flip digitally: S = top . sum(x digits) - S'
                     flipped = Fl[..., k0 : k0 + 1, :]
-                    P = torch.where(flipped, top * Xt.sum(-1, keepdim=True) - P, P)
+                    # in place, as where(flipped, c - P, P): P . (1 - 2 flipped) + flipped . c
+                    P.mul_(1 - 2 * flipped).addcmul_(flipped, top * Xt.sum(-1, keepdim=True))
                 acc = acc + torch.einsum("st...,st->...", P, coef)
             y[..., r0 : r0 + ROW_CHUNK, :] = acc
         if (
@@ -422,13 +426,10 @@ class DigitalQuantEffect(ProfileEffect):
         return tuple(o.to(i.dtype) for o, i in zip(out, inputs, strict=False))
 
 
-def _is_attention(name: str) -> bool:
-    return name.endswith(".softmax") or "attention" in name
-
-
 @register_effect("sparse_attention", "token_pruning", "softmax_lut")
 class SoftmaxEffect(ProfileEffect):
-    """LUT exponentials, attention-probability thresholding and token pruning."""
+    """LUT exponentials, MulTCIM's attention sparsity and its runtime token pruner (the rules
+    of :mod:`seqbench.sparsity`, which the trace and the cost model read too)."""
 
     @classmethod
     def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
@@ -441,23 +442,52 @@ class SoftmaxEffect(ProfileEffect):
         if self.lut:
             self.entries = int(profile.get("softmax.lut_entries", "count"))
             self.range = profile.get("softmax.lut_range", "fraction")
-        self.threshold = float(profile.setting("attention_threshold", 0.01))
+        # a multiple of the row's uniform share 1/n (sparsity.above_threshold)
+        self.threshold = float(profile.setting("attention_threshold", 0.25))
         self.theta = float(profile.setting("token_theta", 0.95))
+        self.pruner = sparsity.TokenPruner(self.theta)
+        # what the function used, per op name: [products left, products] (priced_trace)
+        self.used: dict[str, list[float]] = {}
+        self._pending: dict[str, float] = {}  # attention -> share of S.V products left
+
+    @property
+    def rule(self) -> str:
+        """The (theta, alpha) key of the rules this hook applies (OpRecord.keep)."""
+        return sparsity.rule(
+            self.theta if self.prune else 1.0, self.threshold if self.sparse else 0.0
+        )
 
     def transform_output(self, op_class, name, inputs, output, meta):  # noqa: ANN001
-        if op_class != ops.OpClass.SOFTMAX or not _is_attention(name):
+        if op_class != ops.OpClass.SOFTMAX or not sparsity.is_attention(name):
             return output
         probs = output
         if self.lut:
             probs = self._lut_softmax(inputs[0], int(meta.get("dim", -1)))
         if self.prune and probs.dim() >= 2 and probs.shape[-1] > 1:
-            probs = probs * prune_mask(probs, self.theta)
+            probs, _ = self.pruner.prune(name, probs)
         if self.sparse:
-            probs = torch.where(probs < self.threshold, torch.zeros_like(probs), probs)
+            kept = sparsity.above_threshold(probs, self.threshold)
+            probs = sparsity.renormalise(torch.where(kept, probs, 0.0), probs)
         if self.prune or self.sparse:
-            total = probs.sum(dim=-1, keepdim=True)
-            probs = torch.where(total > 0, probs / total.clamp(min=1e-30), output)
+            valid = max(1, int((output > 0).sum()))
+            self._pending[name.rsplit(".", 1)[0]] = int((probs > 0).sum()) / valid
         return probs.to(output.dtype)
+
+    def record(self, op_class, name, inputs, output, meta):  # noqa: ANN001
+        """Note the share of each pruned op's products the function really used."""
+        if not (self.prune or self.sparse):
+            return
+        op_class = ops.OpClass(op_class).value
+        share = None
+        if op_class == ops.OpClass.MATMUL_DYNAMIC and name.endswith(".sv"):
+            share = self._pending.pop(name[: -len(".sv")], None)
+        elif self.prune:
+            share = sparsity.later_layer_share(self.pruner, op_class, name, inputs, output)
+        if share is not None:
+            products = float(output.numel() * inputs[0].shape[-1])
+            used = self.used.setdefault(name, [0.0, 0.0])
+            used[0] += share * products
+            used[1] += products
 
     def _lut_softmax(self, scores: Tensor, dim: int) -> Tensor:
         z = scores - scores.amax(dim=dim, keepdim=True).nan_to_num(0.0)
@@ -466,28 +496,6 @@ class SoftmaxEffect(ProfileEffect):
         grid = torch.clamp(z, min=-self.range).div_(step).round_().mul_(step)
         e = grid.exp_().masked_fill_(torch.isinf(z), 0.0)
         return e.div_(e.sum(dim=dim, keepdim=True).clamp_(min=1e-30))
-
-
-def prune_mask(probs: Tensor, theta: float) -> Tensor:
-    """1 for keys inside the cumulative-attention share ``theta``, 0 for pruned keys.
-
-    Importance of a key = attention it receives averaged over heads and queries; the most
-    important keys are kept until their share reaches ``theta`` (at least one key).
-    """
-    lead = probs.reshape(probs.shape[0], -1, probs.shape[-1]) if probs.dim() > 2 else probs[None]
-    importance = lead.mean(dim=1)  # [B, Lk]
-    share = importance / importance.sum(dim=-1, keepdim=True).clamp(min=1e-30)
-    order = share.argsort(dim=-1, descending=True)
-    cumulative = share.gather(-1, order).cumsum(dim=-1)
-    keep_sorted = torch.cat(
-        [torch.ones_like(cumulative[..., :1], dtype=torch.bool), cumulative[..., :-1] < theta],
-        dim=-1,
-    )
-    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-    shape = [probs.shape[0]] + [1] * (probs.dim() - 2) + [probs.shape[-1]]
-    if probs.dim() == 2:
-        shape = [1, probs.shape[-1]]
-    return keep.reshape(shape).to(probs.dtype)
 
 
 @register_effect("nand_similarity")
@@ -533,6 +541,33 @@ class NandSimilarityEffect(ProfileEffect):
             scores = qq @ codes.T  # exact integer arithmetic (the scales do not reorder)
             # ties broken towards lower index, deterministically
             return torch.sort(scores, dim=-1, descending=True, stable=True).indices[:, :k]
+
+
+def pruning_shares(hooks: list[ops.OpHook]) -> dict[str, list]:
+    """Per op name, ``[rule, share]``: the share of its products the function used while
+    scoring under ``hooks`` (MulTCIM's token pruner and attention rule; JSON-friendly)."""
+    return {
+        name: [h.rule, kept / total]
+        for h in hooks
+        if isinstance(h, SoftmaxEffect)
+        for name, (kept, total) in h.used.items()
+        if total > 0
+    }
+
+
+def priced_trace(trace: Trace, shares: dict[str, list]) -> Trace:
+    """``trace`` with each pruned op's share of products (:func:`pruning_shares`) put in for
+    its rule, so the cost model prices the tokens the function kept; each mechanism alone
+    stays as the trace measured it. Unchanged when nothing was pruned."""
+    if not shares:
+        return trace
+    records = [
+        dataclasses.replace(r, keep={**r.keep, shares[r.name][0]: float(shares[r.name][1])})
+        if r.name in shares
+        else r
+        for r in trace.records
+    ]
+    return dataclasses.replace(trace, records=records)
 
 
 def describe(hooks: list[ops.OpHook]) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from seqbench import checkpoints, evaluate, ops, results
 from seqbench.accel.cost import simulate
-from seqbench.accel.effects import describe, effect_hooks
+from seqbench.accel.effects import describe, effect_hooks, priced_trace, pruning_shares
 from seqbench.accel.profile import load_named
 from seqbench.atomic import write_json
 from seqbench.config import load_task
@@ -112,7 +112,6 @@ def run_cell(cell: SweepCell) -> dict[str, Any]:
             raise evaluate.missing_checkpoint(request, prepared)
         model = checkpoints.load_model(checkpoint)
         trace = evaluate.cached_trace(family, model, prepared, checkpoint, request)
-        simulated = simulate(trace, profile).to_dict()
         key = quality_key(cell, checkpoint.sha256)
         cache = Path(cell.state) / "quality" / f"{key}.json"
         reused = cache.is_file()
@@ -137,8 +136,11 @@ def run_cell(cell: SweepCell) -> dict[str, Any]:
                 "signature": outcome.signature,
                 "samples": outcome.samples,
                 "effects": describe(hooks),
+                "pruning_shares": pruning_shares(hooks),  # what the cost prices (MulTCIM)
             }
             write_json(cache, quality)
+        shares = quality.get("pruning_shares") or {}
+        simulated = simulate(priced_trace(trace, shares), profile).to_dict()
     return results.new_record(
         task=prepared.key,
         family=request.spec.family,

@@ -6,14 +6,16 @@ Three measured sparsities cut the work, each reported separately under ``mechani
 each credited exactly where the functional effects (``sparse_attention``, ``token_pruning``)
 change what the model computes:
 
-* attention: S.V skips the V rows of probabilities under ``attention_threshold`` (the
-  trace's measured fraction at that threshold). Q.K^T gets no credit: knowing which scores
-  will be small before computing them needs a predictor, which the design does not have;
-* token: keys a cumulative-attention rule (share ``token_theta``) prunes are zeroed in that
-  attention's probabilities, so S.V skips their V rows (and V is not written for them). The
-  tokens still pass through Q.K^T and every static product, as they do in the function;
-  MulTCIM's pruner also removes tokens from later layers, which would need a model-level
-  pruner in the function and is not credited;
+* attention: S.V skips the products of probabilities under ``attention_threshold`` times
+  their row's uniform share 1/n. Q.K^T gets no credit: knowing which scores will be small
+  before computing them needs a predictor, which the design does not have;
+* token: the runtime pruner keeps the keys holding ``token_theta`` of the attention; S.V
+  skips the pruned keys' products, and in a layered self-attention stream the pruned tokens'
+  keys and values are not produced or used in any later layer (their W_k and W_v rows, Q.K^T
+  and S.V columns): exactly the products the ``token_pruning`` effect leaves unused, read per
+  op from the trace (``OpRecord.keep``, measured with the same rules, :mod:`seqbench.sparsity`);
+  an analytic workload without per-op records falls back to the trace's sparsity statistics
+  on S.V alone;
 * bit: zero most-significant bits of the (sign-magnitude) inputs are skipped; energy follows
   the mean effective bitwidth; time follows the per-group maximum (a bit-serial group waits
   for its longest input) unless effective-bitwidth balancing (``ebb``) evens the groups.
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
     from seqbench.trace import OpRecord
 
 MECHANISMS = ("attention", "token", "bit")
+# Statistics recorded before the attention rule became relative (accelerators/measured/*.yaml)
+# counted probabilities under this absolute value.
+LEGACY_ATTENTION_THRESHOLD = 0.01
 
 
 def _stat(stats: dict[str, Any], key: str, level: float) -> float:
@@ -48,14 +53,20 @@ def _stat(stats: dict[str, Any], key: str, level: float) -> float:
 def sparsity_factors(
     stats: dict[str, Any], settings: dict[str, Any], kind: str
 ) -> dict[str, float]:
-    """Keep ratios (attention, token) and bit fractions (energy, time) from the trace stats."""
+    """Keep ratios (attention, token: the analytic fallback) and bit fractions (energy, time)
+    from the trace stats."""
     width = int(stats.get("bit_width", 8)) - 1  # magnitude bits of the measured operands
     bits = (stats.get("bit_sparsity") or {}).get(kind) or {}
     mean_eff = float(bits.get("mean_eff_bits", width))
     group_max = float(bits.get("mean_group_max_bits", mean_eff))
+    if "attention_sparsity_relative" in stats:
+        attention = _stat(
+            stats, "attention_sparsity_relative", float(settings.get("attention_threshold", 0.25))
+        )
+    else:  # measured before the relative rule: the old absolute 0.01 until remeasured
+        attention = _stat(stats, "attention_sparsity", LEGACY_ATTENTION_THRESHOLD)
     return {
-        "attention_keep": 1.0
-        - _stat(stats, "attention_sparsity", float(settings.get("attention_threshold", 0.01))),
+        "attention_keep": 1.0 - attention,
         "token_keep": 1.0
         - _stat(stats, "token_sparsity", float(settings.get("token_theta", 0.95))),
         "bit_energy": mean_eff / width if width else 1.0,
@@ -63,6 +74,18 @@ def sparsity_factors(
         if width
         else 1.0,
     }
+
+
+def op_keep(op: OpRecord, settings: dict[str, Any], on: set[str]) -> float | None:
+    """Share of ``op``'s products left with mechanisms ``on`` (from the trace's per-op record
+    at the nearest measured rule), or None when the trace has no per-op record for it."""
+    if not op.keep:
+        return None
+    theta = float(settings.get("token_theta", 0.95)) if "token" in on else 1.0
+    alpha = float(settings.get("attention_threshold", 0.25)) if "attention" in on else 0.0
+    rules = [tuple(float(v) for v in rule.split("|")) for rule in op.keep]
+    nearest = min(rules, key=lambda r: (abs(r[0] - theta), abs(r[1] - alpha)))
+    return float(op.keep[f"{nearest[0]:g}|{nearest[1]:g}"])
 
 
 class DigitalCIM(Mapping):
@@ -94,15 +117,20 @@ class DigitalCIM(Mapping):
 
         def work(on: set[str]) -> tuple[float, float, float, float]:
             """(effective MACs, energy J, time bits per MAC, written bits) with ``on``."""
-            keep = 1.0
-            if op.role == "sv":  # zero probabilities (thresholded, pruned keys) skip V rows
-                keep *= f["token_keep"] if "token" in on else 1.0
-                keep *= f["attention_keep"] if "attention" in on else 1.0
+            keep = op_keep(op, profile.settings, on)
+            written_keep = op_keep(op, profile.settings, on - {"attention"})
+            if keep is None:  # an analytic workload: its statistics, on S.V alone
+                keep = 1.0
+                if op.role == "sv":  # zero probabilities (thresholded, pruned keys)
+                    keep *= f["token_keep"] if "token" in on else 1.0
+                    keep *= f["attention_keep"] if "attention" in on else 1.0
+                written_keep = keep
             macs = op.macs * keep
             e_frac, t_frac = (f["bit_energy"], f["bit_time"]) if "bit" in on else (1.0, 1.0)
             energy_bits = 1 + (in_bits - 1) * e_frac  # sign bit + effective magnitude bits
             time_bits = 1 + (in_bits - 1) * t_frac
-            written = g * k * n * w_bits * keep if dynamic else 0.0  # K^T / V into the macro
+            # K^T / V written into the macro: not for pruned keys (thresholding still needs V)
+            written = g * k * n * w_bits * written_keep if dynamic else 0.0
             return macs, macs * energy_bits * e_bit, time_bits, written
 
         macs, compute_e, time_bits, written = work(enabled)
