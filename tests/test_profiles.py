@@ -93,6 +93,20 @@ def test_missing_field_rejected(tmp_path):
     )
 
 
+def test_old_energy_per_byte_name_refused_with_the_new_one(tmp_path):
+    """The key was renamed for its unit (pJ/bit); the old spelling names the fix in one line."""
+    with pytest.raises(
+        SeqbenchError,
+        match=r"processor.energy_per_byte is now "
+        r"processor.energy_per_bit.*rename `energy_per_byte:`",
+    ) as info:
+        text = (BUNDLED / "cpu.yaml").read_text().replace("energy_per_bit:", "energy_per_byte:")
+        path = tmp_path / "old.yaml"
+        path.write_text(text)
+        load_profile(path)
+    assert "\n" not in str(info.value)
+
+
 def test_negative_energy_rejected(tmp_path):
     _fails(
         tmp_path,

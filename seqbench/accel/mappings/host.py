@@ -1,7 +1,7 @@
 """Roofline pricing of a processor: the reference CPU and the papers' baseline GPUs/boards.
 
 An op takes max(FLOPs / peak, bytes / bandwidth) plus a per-call overhead (kernel launch or
-dispatch), and costs FLOPs x energy_per_flop + bytes x energy_per_byte + time x
+dispatch), and costs FLOPs x energy_per_flop + bytes x 8 x energy_per_bit + time x
 static_power, all read from the profile's ``processor`` block. Every number is pinned in the
 profile with its source: nothing is measured on the machine seqbench runs on, so a priced
 row is the same everywhere (the host's own speed is reported in the record's host columns).
@@ -23,7 +23,7 @@ FIELDS = {
     "peak_flops": "compute_rate",
     "mem_bandwidth": "bandwidth",
     "energy_per_flop": "energy_per_op",
-    "energy_per_byte": "energy_per_bit",
+    "energy_per_bit": "energy_per_bit",
     "static_power": "power",
     "call_overhead": "time",
     "bytes_per_element": "bytes",
@@ -68,7 +68,7 @@ class Roofline(Mapping):
             category, t, flops * profile.get(f"{m}.energy_per_flop", "energy_per_op") + e_static
         )
         cost.add(
-            "data_movement", 0.0, moved * 8 * profile.get(f"{m}.energy_per_byte", "energy_per_bit")
+            "data_movement", 0.0, moved * 8 * profile.get(f"{m}.energy_per_bit", "energy_per_bit")
         )
         cost.count("flops", flops)
         cost.count("memory_bound_calls", 1.0 if t_memory > t_compute else 0.0)
