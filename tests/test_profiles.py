@@ -186,13 +186,13 @@ def test_cli_show_lists_sources_and_assumed_parameters():
     result = CliRunner().invoke(accels, ["show", "reretransformer"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "10.1145/3400302.3415640" in result.output
-    assert "12 of 38 parameters assumed" in result.output
+    assert "13 of 39 parameters assumed" in result.output
     assert "ISAAC ISCA'16 Table 1" in result.output and "ASSUMED" in result.output
 
 
 def test_cli_list_and_help():
     result = CliRunner().invoke(accels, ["list"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0 and "multcim" in result.output and "6 / 14" in result.output
+    assert result.exit_code == 0 and "multcim" in result.output and "6 / 16" in result.output
     assert "seqbench accels validate" in CliRunner().invoke(accels, ["--help"]).output
 
 

@@ -134,19 +134,46 @@ def plan(
 
 
 def _replicate(placements: list[Placement], free: float, result: Plan) -> float:
-    """Copy the currently slowest op while its copy fits in ``free`` arrays; arrays spent."""
-    heap = [(-p.time, i) for i, p in enumerate(placements) if p.time > 0 and p.arrays > 0]
+    """Copy the slowest ops into ``free`` arrays so that the slowest time is as low as the
+    arrays allow (copies split an op's input vectors, never more copies than vectors); arrays
+    spent. The level is found by bisection on the target time, then the arrays left over go,
+    one copy at a time, to the currently slowest op that still fits."""
+    ops = [p for p in placements if p.time > 0 and p.arrays > 0]
+    if not ops:
+        return 0.0
+
+    def copies_at(level: float) -> list[int]:
+        return [max(1, min(math.floor(p.vectors), math.ceil(p.time / level))) for p in ops]
+
+    def spent_at(copies: list[int]) -> float:
+        return sum((c - 1) * p.arrays for c, p in zip(copies, ops, strict=True))
+
+    high = max(p.time for p in ops)  # one copy each: nothing spent
+    low = min(p.time / max(1.0, math.floor(p.vectors)) for p in ops)
+    if spent_at(copies_at(low)) <= free:
+        high = low
+    for _ in range(100):
+        if high / low < 1 + 1e-9:
+            break
+        mid = math.sqrt(low * high)
+        if spent_at(copies_at(mid)) <= free:
+            high = mid
+        else:
+            low = mid
+    copies = copies_at(high)
+    spent = spent_at(copies)
+    heap = [(-p.time / c, i) for i, (c, p) in enumerate(zip(copies, ops, strict=True))]
     heapq.heapify(heap)
-    spent = 0.0
     while heap:
         _, i = heapq.heappop(heap)
-        p = placements[i]
-        copies = result.replication[p.name]
-        if p.arrays > free - spent or copies >= p.vectors:
+        p = ops[i]
+        if p.arrays > free - spent or copies[i] >= p.vectors:
             continue  # this op cannot grow; a cheaper one may still
-        result.replication[p.name] = copies + 1
+        copies[i] += 1
         spent += p.arrays
-        heapq.heappush(heap, (-p.time / (copies + 1), i))
+        heapq.heappush(heap, (-p.time / copies[i], i))
+    for c, p in zip(copies, ops, strict=True):
+        result.replication[p.name] = c
     return spent
 
 

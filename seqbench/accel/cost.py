@@ -22,6 +22,7 @@ work raises it (an *effective* efficiency).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,8 +133,16 @@ class _Stage:
 ARRAY_COUNTERS = ("arrays", "pinned_arrays", "operand_arrays")
 
 
-def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> Simulation:
-    """Price ``trace`` on ``profile``; ``host`` overrides the profile's ``fallback`` profile."""
+def simulate(
+    trace: Trace,
+    profile: Profile,
+    *,
+    host: Profile | None = None,
+    only: Callable[[OpRecord], bool] | None = None,
+) -> Simulation:
+    """Price ``trace`` on ``profile``; ``host`` overrides the profile's ``fallback`` profile.
+    ``only`` keeps the ops it accepts in the time and energy (e.g. one part's latency), after
+    the whole trace has been placed on the chip."""
     if host is None and profile.fallback and profile.fallback != profile.name:
         host = load_named(profile.fallback)
     ctx = Context(stats=trace.stats, host=host if host is not None else profile)
@@ -154,15 +163,17 @@ def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> 
         priced.append((op, cost, on_host))
     chip = Chip.from_profile(profile)
     layout = _place(chip, priced, arrays) if chip else None
-    stages: dict[str, _Stage] = {}
+    stages: dict[str, list[_Stage]] = {}
     fallback: dict[str, dict[str, float]] = {}
     host_energy = 0.0
     for op, cost, on_host in priced:
+        if only is not None and not only(op):
+            continue
         copies = layout.replication.get(op.name, 1) if layout else 1
         if copies > 1:  # the copies split the op's input vectors
             cost.time["matmul_static"] = cost.time.get("matmul_static", 0.0) / copies
         total.merge(cost, op.count)
-        stage = stages.setdefault(op.stage, _Stage())
+        stage = _segment(stages.setdefault(op.stage, [_Stage()]), cost, profile)
         t = cost.time_s * op.count
         stage.time += t
         stage.hideable += cost.hideable_s * op.count
@@ -295,16 +306,33 @@ def _skipped_projections(attentions: set[str], profile: Profile) -> set[str]:
     return {f"{a}.{p}" for a in attentions for p in names}
 
 
+def _segment(segments: list[_Stage], cost: OpCost, profile: Profile) -> _Stage:
+    """The stage segment an op joins. In a sub-matrix pipeline an operand written into arrays
+    on the critical path (PipeLayer's K^T, V) needs the products before it to have finished:
+    such an op opens a new segment unless no product ran since the last one (V's write then
+    overlaps K^T's)."""
+    current = segments[-1]
+    barrier = profile.pipeline == "submatrix" and cost.time.get("writes", 0.0) > 0
+    if barrier and current.static_time > 0:
+        current = _Stage()
+        segments.append(current)
+    return current
+
+
 def _compose(stages: Any, profile: Profile) -> tuple[float, float]:
-    """(latency, period) of all samples from per-stage totals, by pipeline granularity."""
+    """(latency, period) of all samples from per-stage segments, by pipeline granularity:
+    within a sub-matrix stage each segment overlaps block by block; segments run in turn."""
     latency, slowest = 0.0, 0.0
     block_rows = profile.opt("pipeline.block_rows", "count", 0.0)
-    for s in stages:
-        t = s.time
-        if profile.pipeline == "submatrix" and block_rows and s.rows:
-            blocks = max(1, math.ceil(s.rows / block_rows))
-            t = s.longest + (s.time - s.longest) / blocks
-        t += max(0.0, s.hideable - s.static_time)
+    for segments in stages:
+        rows = max(s.rows for s in segments)
+        t = 0.0
+        for s in segments:
+            part = s.time
+            if profile.pipeline == "submatrix" and block_rows and rows:
+                blocks = max(1, math.ceil(rows / block_rows))
+                part = s.longest + (s.time - s.longest) / blocks
+            t += part + max(0.0, s.hideable - s.static_time)
         latency += t
         slowest = max(slowest, t)
     period = latency if profile.pipeline == "none" else slowest

@@ -20,7 +20,9 @@ Kinds:
   S.V = (S.X).W_V, so arrays hold the static W_K^T, W_V and the layer input X, written once
   per attention (one copy serves both products with ``decomposition.x_copies: 1``) while
   Q = X.W_Q is computed (hideable). Each head's weight product runs on its own arrays, in
-  parallel; the product on X queues the heads on the shared X arrays. The per-head products
+  parallel; the product on X shares ``decomposition.x_head_copies`` copies of X between the
+  heads (one copy: they queue). With ``pipeline.block_rows`` the two chained products of a
+  head overlap block by block (the sub-matrix pipeline). The per-head products
   now reduce over d_model instead of
   d_head: h times the MACs of the plain products; the K/V projections disappear.
 * ``reram_softmax``: ReTransformer's hybrid softmax: in-array max search (bit-serial,
@@ -222,9 +224,16 @@ def write_operand(
 
 
 def _charge(
-    cost: OpCost, work: XbarWork, category: str, parallel: float = 1.0, scale: float = 1.0
+    cost: OpCost,
+    work: XbarWork,
+    category: str,
+    parallel: float = 1.0,
+    scale: float = 1.0,
+    timed: bool = True,
 ) -> None:
-    cost.add(category, work.time * scale / parallel, work.compute_energy * scale)
+    """Energy and counters of ``work`` x ``scale``; its time too unless the caller composes it."""
+    time = work.time * scale / parallel if timed else 0.0
+    cost.add(category, time, work.compute_energy * scale)
     cost.add("data_movement", 0.0, work.buffer_energy * scale)
     cost.count("adc_conversions", work.adc_conversions * scale)
     cost.count("array_reads", work.array_reads * scale)
@@ -309,22 +318,32 @@ class CrossbarDecomposed(Mapping):
             first = crossbar_mvm(xb, m, keys, d_model)
             second = crossbar_mvm(xb, m, d_model, d_head)
         # The per-head weight product (W_K,h^T or W_V,h) has its own arrays, so the heads run
-        # it side by side; the product on X uses the attention's shared copy of X, so its
-        # heads queue for those arrays: one head at a time per copy (x_copies counts copies
-        # of X, and with one copy both products also share it).
+        # it side by side; the product on X uses the attention's copies of X, so its heads
+        # share them: x_head_copies copies serve min(heads, copies) heads at once (one copy:
+        # the heads queue). x_copies counts copies per product (one dual-access copy serves
+        # both products).
         weight_work, x_work = (first, second) if op.role == "qk" else (second, first)
-        _charge(cost, weight_work, "matmul_dynamic", parallel=heads, scale=g)
-        _charge(cost, x_work, "matmul_dynamic", parallel=1, scale=g)
+        head_copies = min(heads, max(1.0, profile.opt("decomposition.x_head_copies", "count", 1)))
+        t_weight = weight_work.time * g / heads
+        t_x = x_work.time * g / head_copies
+        # the sub-matrix pipeline streams one block of query rows from the first product into
+        # the second, so the two chained products overlap block by block
+        block_rows = profile.opt("pipeline.block_rows", "count", 0.0)
+        blocks = max(1, math.ceil(m / block_rows)) if block_rows else 1
+        chained = max(t_weight, t_x) + min(t_weight, t_x) / blocks
+        cost.add("matmul_dynamic", chained)
+        for work in (weight_work, x_work):
+            _charge(cost, work, "matmul_dynamic", scale=g, timed=False)
         cost.count("pinned_arrays", weight_work.arrays * heads)
         x_copies = profile.opt("decomposition.x_copies", "count", 2)
         if op.role == "qk" or x_copies >= 2:  # one dual-access copy of X serves both products
-            cost.count("operand_arrays", x_work.arrays)
+            cost.count("operand_arrays", x_work.arrays * head_copies)
         cost.effective_macs = g * m * d_model * (k + n)  # both roles: m.k.d + m.d.n per head
         write_now = op.role == "qk" or x_copies >= 2
-        if write_now:  # X (keys x d_model) once per attention, shared by the heads
+        if write_now:  # X (keys x d_model) once per attention per copy, written in parallel
             incremental = m < keys
             rows = m if incremental else keys
-            w_time, w_energy, cells = write_operand(xb, rows, d_model)
+            w_time, w_energy, cells = write_operand(xb, rows, d_model, copies=head_copies)
             cost.add("writes", w_time * batches, w_energy * batches, hideable=True)
             cost.count("cell_writes", cells * batches)
         return cost
