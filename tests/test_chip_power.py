@@ -68,3 +68,42 @@ def test_overheads_are_charged_per_action_from_the_trace():
         assert one.counters[f"energy_J.{component}"] > 0
     static = one.breakdown["chip_io"]["energy_J"]
     assert static >= chip_power.static_power(isaac) * one.period_s_per_sample * (1 - 1e-9)
+
+
+def test_isaac_rows_meet_their_tolerances():
+    """Acceptance: ISAAC's IMA component powers within 10%, its chip power at peak within 15%
+    (predicted from the components: the profile gives no chip power)."""
+    from seqbench.accel import validate
+
+    isaac = load_named("isaac")
+    assert not isaac.has("chip.peak_power") and not isaac.assumed_parameters()
+    rows = [c for c in validate.run_validation() if c.paper_name == "ISAAC (reference)"]
+    checks = {c.claim: c for c in rows}
+    assert all(c.reference for c in rows)
+    for part in ("ADC", "DACs", "crossbar arrays", "shift-and-add"):
+        c = checks[f"IMA {part} power at peak"]
+        assert abs(c.error) <= 0.10 and c.status == "reproduced", c
+    chip = checks["chip power at peak (predicted from components)"]
+    assert abs(chip.error) <= 0.15 and chip.tolerance == 0.15
+    eff = checks["computing efficiency at peak"]
+    assert eff.missing and "380.7" in eff.missing  # the accounting is named, not fitted
+
+
+def test_dimc_macros_one_fitted_constant_through_the_mapping():
+    """Each macro's energy goes through the digital-CIM mapping (scaling the fitted constant
+    scales every priced figure); only the macros with published test conditions fit it."""
+    from seqbench.accel import macros
+    from seqbench.accel.profile import profile_registry
+
+    reg = profile_registry()
+    data = macros.load_macros()
+    activity = data["activity"]["input_toggle"] * data["activity"]["weight_density"]
+    capacitance, known = macros.fit_capacitance(data["macros"], activity)
+    assert known == ["DIMC1", "DIMC3"]
+    dimc2 = data["macros"]["DIMC2"]
+    one = macros.priced_fj_per_mac(reg, dimc2, capacitance, activity)
+    two = macros.priced_fj_per_mac(reg, dimc2, 2 * capacitance, activity)
+    assert two == pytest.approx(2 * one)
+    by_name = {row["paper_name"]: row for row in macros.macro_rows(reg)}
+    assert len(by_name) >= 2 and all(row["unit"] == "fJ/MAC" for row in by_name.values())
+    assert "calibrated" in by_name["DIMC macro DIMC1"]["missing"]
