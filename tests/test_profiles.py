@@ -37,6 +37,7 @@ def test_profiles_with_citations_and_assumed_counts():
         "gtx-1080",
         "titan-rtx",
         "edge-cpu",
+        "isaac",
     }
     for p in profiles.values():
         assert p.doi.startswith("10.") and p.citation and p.title
@@ -51,7 +52,7 @@ def test_profiles_with_citations_and_assumed_counts():
 def test_resolve_names_aliases_lists_and_all():
     assert [p.name for p in resolve_profiles("reretransformer")] == ["retransformer"]
     assert [p.name for p in resolve_profiles("cpu, ice,cpu")] == ["cpu", "ice"]
-    assert len(resolve_profiles("all")) == 8
+    assert len(resolve_profiles("all")) == 9
     with pytest.raises(SeqbenchError, match="did you mean 'multcim'"):
         resolve_profiles("multcin")
 
@@ -186,7 +187,7 @@ def test_cli_show_lists_sources_and_assumed_parameters():
     result = CliRunner().invoke(accels, ["show", "reretransformer"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "10.1145/3400302.3415640" in result.output
-    assert "13 of 39 parameters assumed" in result.output
+    assert "13 of 44 parameters assumed" in result.output
     assert "ISAAC ISCA'16 Table 1" in result.output and "ASSUMED" in result.output
 
 

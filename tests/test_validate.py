@@ -59,6 +59,8 @@ def test_every_headline_has_a_state_earned_by_the_protocol(checks):
     rows use that calibration; every other row names the missing fact and a sensitivity run."""
     calibrated: dict[str, int] = {}
     for c in checks:
+        if c.reference:  # ISAAC and the DIMC macros: test_chip_power / the macro tests
+            continue
         state, status = c.state, c.status
         if c.transcription_of:
             assert "transcription" in status and c.transcription_of in status

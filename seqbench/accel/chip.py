@@ -13,7 +13,9 @@ price every op as if its arrays existed; :func:`plan` then places the trace on t
   ``crossbar.row_write_energy`` per array line, arrays written in parallel), and no layer
   pipeline spans the rounds;
 * the chip cannot draw more than ``peak_power``: a period that would need more is stretched
-  (and a reload that would is slowed) until it does not.
+  (and a reload that would is slowed) until it does not. A crossbar chip without a
+  ``chip.peak_power`` is bounded by the sum of its components at their rated rates
+  (:func:`seqbench.accel.chip_power.component_sum`).
 
 Written operands (K^T/V for PipeLayer, X for ReTransformer) and the per-head weights of the
 decomposition occupy arrays too but are not replicated. Profiles without a ``chip`` block
@@ -27,6 +29,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqbench.accel import chip_power
 from seqbench.accel.view import ProfileView
 
 
@@ -39,6 +42,7 @@ class Chip:
     array_rows: int = 0
     write_latency: float = 0.0  # s per array line
     line_write_energy: float = 0.0  # J per array line
+    line_bits: float = 0.0  # weight bits one array line holds (cols x bits per cell)
 
     @classmethod
     def from_profile(cls, p: ProfileView) -> Chip | None:
@@ -47,10 +51,15 @@ class Chip:
         arrays = None
         if p.has("chip.tiles") and p.has("chip.arrays_per_tile"):
             arrays = int(p.get("chip.tiles", "count") * p.get("chip.arrays_per_tile", "count"))
+        peak = p.get("chip.peak_power", "power") if p.has("chip.peak_power") else None
+        if peak is None and chip_power.is_crossbar_chip(p):
+            peak = chip_power.component_sum(p)
         return cls(
             arrays=arrays,
-            peak_power=p.get("chip.peak_power", "power") if p.has("chip.peak_power") else None,
+            peak_power=peak,
             array_rows=int(p.opt("crossbar.rows", "count", 0)),
+            line_bits=p.opt("crossbar.cols", "count", 0.0)
+            * p.opt("crossbar.bits_per_cell", "bits", 0.0),
             write_latency=p.opt("crossbar.write_latency", "time", 0.0),
             line_write_energy=p.opt("crossbar.row_write_energy", "energy", 0.0),
         )
@@ -78,6 +87,7 @@ class Plan:
     replication: dict[str, int] = field(default_factory=dict)
     reload_time_s: float = 0.0  # per batch (the trace's samples)
     reload_energy_J: float = 0.0
+    reload_bits: float = 0.0  # weight bits loaded onto the chip per batch
     peak_power_W: float | None = None
     power_capped: bool = False
 
@@ -126,6 +136,7 @@ def plan(
     result.arrays_used = float(chip.arrays)
     lines = weights * chip.array_rows
     result.reload_energy_J = lines * chip.line_write_energy
+    result.reload_bits = lines * chip.line_bits
     # arrays of one round are written in parallel, one line after another
     result.reload_time_s = result.rounds * chip.array_rows * chip.write_latency
     if chip.peak_power:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqbench.accel import chip_power
 from seqbench.accel.chip import Chip, Placement, Plan, cap_period, plan
 from seqbench.accel.mappings import CATEGORIES, MAPPINGS, Context, OpCost
 from seqbench.accel.profile import Profile, load_named
@@ -166,6 +167,7 @@ def simulate(
     stages: dict[str, list[_Stage]] = {}
     fallback: dict[str, dict[str, float]] = {}
     host_energy = 0.0
+    host_bits = 0.0  # operands and results crossing the chip's I/O to the host and back
     for op, cost, on_host in priced:
         if only is not None and not only(op):
             continue
@@ -183,6 +185,8 @@ def simulate(
             stage.rows = max(stage.rows, op.dims.get("m", 0))
         if on_host:
             host_energy += cost.energy_J * op.count
+            bits = profile.opt("precision.activation_bits", "bits", 8.0 * op.elem_bytes)
+            host_bits += (op.elems_in + op.elems_out) * bits * op.count
             entry = fallback.setdefault(op.op_class, {"calls": 0.0, "time_s": 0.0, "energy_J": 0.0})
             entry["calls"] += op.count / trace.samples
             entry["time_s"] += t / trace.samples
@@ -193,10 +197,18 @@ def simulate(
         total.add("writes", layout.reload_time_s, layout.reload_energy_J)
         latency += layout.reload_time_s
         period = latency
+    reload_bits = layout.reload_bits if layout and not layout.fits else 0.0
+    io_energy = chip_power.chip_io_energy(profile, host_bits + reload_bits)
+    if io_energy:
+        total.add("chip_io", 0.0, io_energy)
     chip_energy = total.energy_J - host_energy
     if layout:
         period, layout.power_capped = cap_period(period, chip_energy, layout.peak_power_W)
         latency = max(latency, period)
+    static = chip_power.static_power(profile) * period  # the link's PHYs, while the chip runs
+    if static:
+        total.add("chip_io", 0.0, static)
+        chip_energy += static
     n = trace.samples
     breakdown = {
         c: {"time_s": total.time.get(c, 0.0) / n, "energy_J": total.energy.get(c, 0.0) / n}

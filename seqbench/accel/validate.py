@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from seqbench import paths
-from seqbench.accel import workloads
+from seqbench.accel import macros, validate_isaac, workloads
 from seqbench.accel.cost import Simulation, simulate
 from seqbench.accel.mappings.reram import Crossbar, crossbar_mvm
 from seqbench.accel.profile import Profile, profile_registry
@@ -572,4 +572,6 @@ def _ice(reg: Any) -> list[Check]:
 def run_validation(folder: Path | None = None) -> list[Check]:
     """Every headline check, in paper order."""
     reg = profile_registry(folder)
-    return [*_retransformer(reg), *_multcim(reg), *_pipelayer(reg), *_ice(reg)]
+    papers = [*_retransformer(reg), *_multcim(reg), *_pipelayer(reg), *_ice(reg)]
+    rows = [*validate_isaac.isaac_rows(reg), *macros.macro_rows(reg)]
+    return [*papers, *(Check(**row, reference=True) for row in rows)]

@@ -61,6 +61,15 @@ CROSSBAR_PARAMS = {
     "precision.input_bits": "bits",
     "precision.output_bits": "bits",
 }
+# Chip overheads as components (Accelergy's vocabulary), each charged per action when the
+# profile prices it: bits over the bus between the tile buffer and the arrays, bits through
+# the router into or out of a tile, and bit accesses of the arrays' input / output registers.
+OVERHEAD_PARAMS = {
+    "bus.energy": "energy_per_bit",
+    "router.energy": "energy_per_bit",
+    "registers.input_energy": "energy_per_bit",
+    "registers.output_energy": "energy_per_bit",
+}
 # One write step programs one array line (a row of K^T / V / X, all its cells at once):
 # latency and energy are per line written (PipeLayer HPCA'17 gives both per write "spike",
 # NVSim; ReFloat's simulator by the same first author charges 50.88 ns per row write).
@@ -109,13 +118,17 @@ class Crossbar:
     dac_bits: int
     dac_energy: float  # per row driven per input slice
     shift_add_energy: float  # per shift-and-add
-    buffer_energy: float  # per bit moved
+    buffer_energy: float  # per bit access of the tile buffer (a write or a read)
     weight_bits: int
     input_bits: int
     output_bits: int
     encoding: str = "offset"
     write_latency: float = 0.0  # per array line written
     row_write_energy: float = 0.0  # per array line written (all its cells)
+    bus_energy: float = 0.0  # per bit between the tile buffer and the arrays
+    router_energy: float = 0.0  # per bit into or out of a tile
+    input_register_energy: float = 0.0  # per bit access (write or read)
+    output_register_energy: float = 0.0  # per bit access (write or read)
 
     @classmethod
     def from_profile(cls, p: ProfileView) -> Crossbar:
@@ -147,6 +160,10 @@ class Crossbar:
             encoding=str(p.setting("weight_encoding", "offset")),
             write_latency=p.opt("crossbar.write_latency", "time", 0.0),
             row_write_energy=p.opt("crossbar.row_write_energy", "energy", 0.0),
+            bus_energy=p.opt("bus.energy", "energy_per_bit", 0.0),
+            router_energy=p.opt("router.energy", "energy_per_bit", 0.0),
+            input_register_energy=p.opt("registers.input_energy", "energy_per_bit", 0.0),
+            output_register_energy=p.opt("registers.output_energy", "energy_per_bit", 0.0),
         )
 
     @property
@@ -158,7 +175,11 @@ class Crossbar:
 
 @dataclass(frozen=True)
 class XbarWork:
-    """Counts, time (s) and energies (J) of m input vectors through a k x n weight."""
+    """Counts, time (s) and energies (J) of m input vectors through a k x n weight.
+
+    ``components`` is the energy (J) by component; ``compute_energy`` sums the arrays and
+    their converters, ``buffer_energy`` the data movement around them (tile buffer, bus,
+    router, registers)."""
 
     arrays: int
     adc_conversions: float
@@ -167,8 +188,19 @@ class XbarWork:
     shift_adds: float
     buffer_bits: float
     time: float
-    compute_energy: float
-    buffer_energy: float
+    components: dict[str, float]
+
+    @property
+    def compute_energy(self) -> float:
+        return sum(self.components[c] for c in COMPUTE_COMPONENTS)
+
+    @property
+    def buffer_energy(self) -> float:
+        return sum(self.components[c] for c in MOVEMENT_COMPONENTS)
+
+
+COMPUTE_COMPONENTS = ("adc", "dac", "arrays", "shift_add")
+MOVEMENT_COMPONENTS = ("buffer", "bus", "router", "registers")
 
 
 def crossbar_mvm(xb: Crossbar, m: float, k: int, n: int) -> XbarWork:
@@ -183,13 +215,26 @@ def crossbar_mvm(xb: Crossbar, m: float, k: int, n: int) -> XbarWork:
     shift_adds = conversions + m * n * (row_tiles - 1)
     used_cols = min(xb.cols, n * cpw)
     cycle = max(xb.read_latency, math.ceil(used_cols / xb.adcs_per_array) / xb.adc_rate)
-    buffer_bits = m * k * xb.input_bits * col_tiles + m * n * xb.output_bits
-    compute = (
-        conversions * xb.adc_energy
-        + dac_ops * xb.dac_energy
-        + reads * xb.read_energy
-        + shift_adds * xb.shift_add_energy
-    )
+    # Inputs arrive in the tile buffer once and are read once per column tile; each row
+    # tile's partial sums pass the output registers, the summed outputs go back to the
+    # buffer and on: every bit is written, then read (Accelergy's ISAAC eDRAM derivation
+    # counts the same two accesses per bit).
+    inputs_in = m * k * xb.input_bits
+    inputs_to_arrays = inputs_in * col_tiles
+    outputs = m * n * xb.output_bits
+    partial_outputs = outputs * row_tiles
+    buffer_bits = inputs_to_arrays + outputs
+    components = {
+        "adc": conversions * xb.adc_energy,
+        "dac": dac_ops * xb.dac_energy,
+        "arrays": reads * xb.read_energy,
+        "shift_add": shift_adds * xb.shift_add_energy,
+        "buffer": (inputs_in + buffer_bits + outputs) * xb.buffer_energy,
+        "bus": buffer_bits * xb.bus_energy,
+        "router": (inputs_in + outputs) * xb.router_energy,
+        "registers": 2 * inputs_to_arrays * xb.input_register_energy
+        + 2 * partial_outputs * xb.output_register_energy,
+    }
     return XbarWork(
         arrays=row_tiles * col_tiles,
         adc_conversions=conversions,
@@ -198,8 +243,7 @@ def crossbar_mvm(xb: Crossbar, m: float, k: int, n: int) -> XbarWork:
         shift_adds=shift_adds,
         buffer_bits=buffer_bits,
         time=m * slices * cycle,  # copies on free arrays: seqbench.accel.chip
-        compute_energy=compute,
-        buffer_energy=buffer_bits * xb.buffer_energy,
+        components=components,
     )
 
 
@@ -238,6 +282,8 @@ def _charge(
     cost.count("adc_conversions", work.adc_conversions * scale)
     cost.count("array_reads", work.array_reads * scale)
     cost.count("dac_ops", work.dac_ops * scale)
+    for component, energy in work.components.items():
+        cost.count(f"energy_J.{component}", energy * scale)
 
 
 class CrossbarStatic(Mapping):
