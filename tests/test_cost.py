@@ -376,6 +376,19 @@ def test_free_arrays_replicate_the_slowest_weights_only_as_far_as_they_fit():
     assert big["energy_J_per_sample"] == pytest.approx(slow["energy_J_per_sample"])
 
 
+def test_weights_that_do_not_fit_still_replicate_within_their_rounds():
+    """VGG-A's weights need about 2.2x ISAAC's arrays: two rounds per batch, and the arrays a
+    round leaves over hold copies of its convolutions, so the batch runs faster than one copy
+    each would, and every copy is written with its round."""
+    trace = workloads.vgg("A")
+    sim = simulate(trace, load_named("pipelayer"), host=load_named("cpu")).to_dict()
+    chip = sim["chip"]
+    assert not chip["weights_fit"] and chip["reload_rounds"] >= 2
+    assert chip["replication_max"] > 1
+    lines = chip["reload_energy_J_per_batch"] / 3.91e-9 / 128  # arrays written per batch
+    assert lines > chip["arrays_needed"]  # the copies too
+
+
 @pytest.mark.parametrize("name", ["retransformer", "multcim", "ice"])
 def test_power_never_exceeds_the_chips_peak(name):
     """With a peak far below what the unconstrained schedule draws, the period stretches."""
