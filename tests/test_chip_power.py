@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,31 @@ def test_dimc_macros_one_fitted_constant_through_the_mapping():
     assert [row["paper_name"] for row in calibrated] == ["DIMC macro DIMC1"]
     fit = calibrated[0]["calibration"]
     assert all(row["calibration"] is fit for row in rows) and fit.plausible
+
+
+def test_derive_script_updates_only_its_lines(tmp_path, monkeypatch):
+    """derive.py's profile writer (importable without hwcomponents) sets value, unit and
+    source on the named line, keeps comments and other lines, and --check writes nothing."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "derive", paths.accelerators_dir() / "derive" / "derive.py"
+    )
+    derive = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "derive", derive)  # its dataclass looks itself up
+    spec.loader.exec_module(derive)
+    profile = tmp_path / "x.yaml"
+    text = (
+        "parameters:\n"
+        "  bus:   # a comment\n"
+        '    energy: {value: 0, unit: pJ/bit, source: "old"}\n'
+        '    width: {value: 1, unit: count, source: "kept"}\n'
+    )
+    profile.write_text(text)
+    entry = derive.Entry("x", "bus.energy", 0.054, "pJ/bit", 'pkg 1.0: "Bus"')
+    assert derive.update_profile(profile, [entry], check=True) and profile.read_text() == text
+    assert derive.update_profile(profile, [entry], check=False)
+    updated = yaml.safe_load(profile.read_text())["parameters"]["bus"]
+    assert updated["energy"] == {"value": 0.054, "unit": "pJ/bit", "source": 'pkg 1.0: "Bus"'}
+    assert updated["width"]["source"] == "kept" and "# a comment" in profile.read_text()
+    assert not derive.update_profile(profile, [entry], check=True)
