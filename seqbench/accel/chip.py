@@ -11,7 +11,8 @@ price every op as if its arrays existed; :func:`plan` then places the trace on t
 * weights that do not fit are time-multiplexed: the chip is loaded ``rounds`` times per
   batch, every weight array is rewritten each batch (``crossbar.write_latency`` and
   ``crossbar.row_write_energy`` per array line, arrays written in parallel), and no layer
-  pipeline spans the rounds;
+  pipeline spans the rounds; the arrays each round leaves over hold copies of its ops
+  (pooled over the rounds, to first order) and are written with them;
 * the chip cannot draw more than ``peak_power``: a period that would need more is stretched
   (and a reload that would is slowed) until it does not. A crossbar chip without a
   ``chip.peak_power`` is bounded by the sum of its components at their rated rates
@@ -134,7 +135,10 @@ def plan(
     result.fits = False
     result.rounds = math.ceil(weights / room)
     result.arrays_used = float(chip.arrays)
-    lines = weights * chip.array_rows
+    # each round's leftover arrays hold copies of that round's ops (pooled over the rounds:
+    # first order), written with the round
+    copies = _replicate(placements, result.rounds * room - weights, result)
+    lines = (weights + copies) * chip.array_rows
     result.reload_energy_J = lines * chip.line_write_energy
     result.reload_bits = lines * chip.line_bits
     # arrays of one round are written in parallel, one line after another
