@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from seqbench.accel import chip_power
+from seqbench.accel.mappings.reram import ADC_ENERGY_PJ
+from seqbench.accel.protocol import Fit, solve
 
 IMAS_PER_TILE = 12  # ISAAC ISCA'16 Table 1 (the profile counts arrays per tile: 12 x 8)
 SOURCE = "ISAAC ISCA'16 Table 1"
@@ -99,6 +101,31 @@ def isaac_rows(reg: Any) -> list[dict[str, Any]]:
                 f"{380.7e9 * watts / 1e12:.1f} TOPS ({380.7e9 * watts / ops:.0%} of peak)"
             ),
             tolerance=0.15,
+            sensitivity=_adc_sensitivity(isaac, 380.7e9),
         )
     )
     return checks
+
+
+def _adc_sensitivity(isaac: Any, target_ops_per_j: float) -> Fit:
+    """The ADC energy at which the chip's peak efficiency would meet ``target_ops_per_j``
+    (the ADCs draw half the chip's power: the one component that could plausibly hold it)."""
+
+    def efficiency(pj: float) -> float:
+        p = isaac.with_value("adc.energy", pj)
+        return chip_power.peak_ops_per_s(p) / chip_power.chip_power_at_peak(p)
+
+    param = isaac.params["adc.energy"]
+    value = solve(efficiency, target_ops_per_j, float(param.raw))
+    low, high = min(ADC_ENERGY_PJ.values()), max(ADC_ENERGY_PJ.values())
+    return Fit(
+        isaac.name,
+        "adc.energy",
+        param.unit,
+        param.raw,
+        value,
+        f"{target_ops_per_j / 1e9:g} GOPS/s/W",
+        low,
+        high,
+        "Accelergy's ISAAC ADC table, 4 to 10 bits at 32 nm",
+    )
