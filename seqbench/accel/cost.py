@@ -263,10 +263,13 @@ def _place(
 
 
 def _price(op: OpRecord, profile: Profile, ctx: Context) -> tuple[OpCost, bool]:
-    kind = profile.mapping.get(op.op_class, HOST)
+    # An op the ATen tracer did not know (meta.unknown) runs where any unmapped op runs.
+    kind = HOST if op.meta.get("unknown") else profile.mapping.get(op.op_class, HOST)
     if kind != HOST:
         return MAPPINGS.get(kind).cost(op, profile, ctx), False
     host = ctx.host
+    if op.meta.get("unknown") and (host is None or host is profile):  # the profile is a host
+        return MAPPINGS.get(profile.mapping[op.op_class]).cost(op, profile, ctx), False
     if host is None or host is profile:
         raise SeqbenchError(
             f"profile {profile.name!r} cannot run {op.op_class} and names no fallback",
