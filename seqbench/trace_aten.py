@@ -184,6 +184,20 @@ class AtenOps(TorchDispatchMode):
         self._stack: list[nn.Module] = []
         self._pending: list[_Event] = []
         self._root = model
+        tables = [
+            (PRODUCT_OPS, self._product),
+            ({"convolution"}, self._conv),
+            (SDPA_OPS, self._sdpa),
+            (SOFTMAX_OPS, self._softmax),
+            (NORM_OPS, self._norm),
+            ({"embedding"}, self._embedding),
+            (LAYOUT_OPS, self._layout),
+            (FOLDED_OPS, self._folded),
+            (ELEMENTWISE_KINDS, self._elementwise),
+        ]
+        self._handlers: dict[str, Callable[..., Any]] = {
+            op: handler for names, handler in reversed(tables) for op in names
+        }
         self._origin: str | None = None
 
     # --- module hierarchy -------------------------------------------------------------------
@@ -266,27 +280,9 @@ class AtenOps(TorchDispatchMode):
         return out
 
     def _handler(self, name: str, args: tuple, kwargs: dict) -> Callable[..., Any]:
-        if name in PRODUCT_OPS:
-            return self._product
-        if name == "convolution":
-            return self._conv
-        if name in SDPA_OPS:
-            return self._sdpa
-        if name in SOFTMAX_OPS:
-            return self._softmax
-        if name in NORM_OPS:
-            return self._norm
-        if name == "embedding":
-            return self._embedding
-        if name in LAYOUT_OPS:
-            return self._layout
-        if name in FOLDED_OPS:
-            return self._folded
         if name in SCALAR_FOLDABLE and len(_tensors(args)) == 1 and not _tensors(kwargs):
-            return self._folded
-        if name in ELEMENTWISE_KINDS:
-            return self._elementwise
-        return self._unknown
+            return self._folded  # x * 0.125: a constant scale
+        return self._handlers.get(name, self._unknown)
 
     # --- handlers: each runs the op (through the hooks) and returns its output -------------
 

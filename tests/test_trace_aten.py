@@ -18,16 +18,10 @@ from seqbench.models.registry import build_model
 from seqbench.trace import Tracer
 from seqbench.trace_aten import trace_forward
 
-PRODUCTS = ("matmul_static", "matmul_dynamic", "conv")
-
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+def seeded() -> None:
+    torch.manual_seed(0)  # the random weights and inputs of every test here
 
 
 def per_class(trace) -> dict[str, tuple[int, int, int, int]]:  # noqa: ANN001

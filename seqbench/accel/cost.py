@@ -56,6 +56,8 @@ class Simulation:
     counters: dict[str, float]
     chip: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    # per pipeline stage (layer): its ops' time (before pipelining), energy and MACs per sample
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def throughput_units_per_s(self) -> float:
@@ -117,12 +119,15 @@ class Simulation:
             "counters": self.counters,
             "chip": self.chip,
             "notes": self.notes,
+            "stages": self.stages,
         }
 
 
 @dataclass
 class _Stage:
     time: float = 0.0
+    energy: float = 0.0
+    macs: float = 0.0
     hideable: float = 0.0
     static_time: float = 0.0
     longest: float = 0.0
@@ -165,6 +170,8 @@ def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> 
         stage = stages.setdefault(op.stage, _Stage())
         t = cost.time_s * op.count
         stage.time += t
+        stage.energy += cost.energy_J * op.count
+        stage.macs += op.macs * op.count
         stage.hideable += cost.hideable_s * op.count
         stage.static_time += cost.time.get("matmul_static", 0.0) * op.count
         stage.longest = max(stage.longest, t)
@@ -238,6 +245,10 @@ def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> 
         counters=counters,
         chip=chip_record,
         notes=notes,
+        stages={
+            name: {"order": i, "time_s": s.time / n, "energy_J": s.energy / n, "macs": s.macs / n}
+            for i, (name, s) in enumerate(stages.items())
+        },
     )
 
 

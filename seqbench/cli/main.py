@@ -692,6 +692,9 @@ def _register_accels() -> None:
     from seqbench.cli.sweep import sweep_cmd
 
     cli.add_command(sweep_cmd)
+    from seqbench.cli.price import price_cmd
+
+    cli.add_command(price_cmd)
 
 
 _register_accels()

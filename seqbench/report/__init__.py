@@ -4,6 +4,7 @@ CSV, JSON), ``html.py`` (one page), ``plots.py`` (quality vs energy, breakdowns)
 package itself, so the modules form no circle.
 """
 
+from seqbench.report import models_board  # noqa: F401  (registers the models board)
 from seqbench.report.publish import write_reports
 from seqbench.report.tables import (
     RENDERERS,

@@ -166,7 +166,22 @@ PHASE_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class Board:
+    """A family whose board is not a quality leaderboard (``models``: cost records of
+    ``seqbench price``): its own columns, and lines written below its table."""
+
+    columns: Callable[[list[dict[str, Any]]], list[Column]]
+    lines: Callable[[Table], list[str]]
+
+
+# Filled by the board modules (seqbench.report.models_board), by family name.
+BOARDS: dict[str, Board] = {}
+
+
 def columns_for(family: str, records: list[dict[str, Any]]) -> list[Column]:
+    if family in BOARDS:
+        return BOARDS[family].columns(records)
     seen = {m for r in records for m in r["quality"]["metrics"]}
     preferred = [m for m in FAMILY_METRICS.get(family, []) if m in seen]
     metrics = preferred + sorted(seen - set(preferred))
@@ -264,6 +279,8 @@ def render_markdown(table: Table, stamp: str, sha: str) -> str:
         "simulator on the named profile (`seqbench accels show PROFILE`).",
     ]
     lines += workload_lines(table)
+    if table.family in BOARDS:
+        lines += BOARDS[table.family].lines(table)
     return "\n".join(lines) + "\n"
 
 
