@@ -82,7 +82,7 @@ ELEMENTWISE_KINDS = {
     for op in names.split()
     for suffix in ("", "_")
 }
-SOFTMAX_OPS = frozenset("_softmax _log_softmax softmax log_softmax".split())
+SOFTMAX_OPS = frozenset("_softmax _safe_softmax _log_softmax softmax log_softmax".split())
 NORM_OPS = frozenset(
     "native_layer_norm native_group_norm native_batch_norm _native_batch_norm_legit "
     "_native_batch_norm_legit_no_training _fused_rms_norm".split()
