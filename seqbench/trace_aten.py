@@ -256,6 +256,8 @@ class AtenOps(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
         kwargs = kwargs or {}
+        if not self._stack:  # outside the model's forward (a loss, a metric): not the model's
+            return func(*args, **kwargs)
         name = _short(func)
         inputs = _tensors((args, kwargs))
         if name in FACTORY_OPS or (not inputs and name not in SDPA_OPS):
@@ -348,6 +350,10 @@ class AtenOps(TorchDispatchMode):
         x, dim = args[0], int(args[1])
         meta = {"dim": dim}
         op_name = self._name("softmax", operands=(x,))
+        if "log_softmax" in name:  # priced as a softmax; effects expect probabilities
+            out = func(*args, **kwargs)
+            self._emit(OpClass.SOFTMAX, op_name, (x,), out, meta)
+            return out
         (x,) = self._transform_inputs(OpClass.SOFTMAX, op_name, (x,), meta)
         out = func(x, *args[1:], **kwargs)
         out = self._transform_output(OpClass.SOFTMAX, op_name, (x,), out, meta)
