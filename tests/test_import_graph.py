@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
         "seqbench.executor",
         "seqbench.report",
         "seqbench.price",
+        "seqbench.score",
     ),
     # 5: the stages decide what runs (portable: the export/import/eval --checkpoint stages)
     ("seqbench.stages", "seqbench.portable", "seqbench.sweep"),
