@@ -46,7 +46,9 @@ def prepared(home: Path) -> Prepared:
 def model(prepared: Prepared) -> torch.nn.Module:
     family = family_for(prepared.spec)
     torch.manual_seed(0)
-    return build_model("clip", family.model_config(prepared.run.with_model("clip"), prepared), family="retrieval")
+    return build_model(
+        "clip", family.model_config(prepared.run.with_model("clip"), prepared), family="retrieval"
+    )
 
 
 def test_prepare_writes_splits_and_is_cached(prepared: Prepared) -> None:

@@ -133,7 +133,9 @@ def test_curriculum_epoch_draws_only_its_question_types(prepared: Prepared) -> N
 def test_loss_trains_a_model(prepared: Prepared) -> None:
     family = family_for(prepared.spec)
     torch.manual_seed(0)
-    model = build_model("cnn-bow", family.model_config(prepared.run.with_model("cnn-bow"), prepared), "vqa")
+    model = build_model(
+        "cnn-bow", family.model_config(prepared.run.with_model("cnn-bow"), prepared), "vqa"
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     batch = next(family.batches(prepared, "train", 32, shuffle=True, seed=0))
     losses = []
@@ -179,7 +181,9 @@ def test_batch_of_unknown_answers_has_zero_loss(prepared: Prepared) -> None:
     family = family_for(prepared.spec)
     batch = next(family.batches(prepared, "test", 10, shuffle=False, seed=0))
     batch.answers = torch.full((10,), vqa_store.OUT_OF_VOCABULARY)  # answers the vocabulary lacks
-    model = build_model("cnn-bow", family.model_config(prepared.run.with_model("cnn-bow"), prepared), "vqa")
+    model = build_model(
+        "cnn-bow", family.model_config(prepared.run.with_model("cnn-bow"), prepared), "vqa"
+    )
     loss = family.loss(model, batch)
     assert loss.item() == 0.0  # nothing to learn from, and no NaN
     loss.backward()
