@@ -191,7 +191,7 @@ def _quality(outcome: EvalOutcome) -> dict[str, Any]:
     return {
         "metrics": outcome.metrics,
         "primary": outcome.primary,
-        "signature": outcome.signature,
+        "signature": outcome.signature.format(),
         "breakdown": outcome.breakdown,
         "samples": outcome.samples,
     }

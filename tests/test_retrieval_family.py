@@ -119,7 +119,7 @@ def test_evaluate_reports_recall_both_ways_and_traces_the_search(
     assert set(outcome.metrics) == keys
     assert outcome.primary == "rsum" and outcome.unit == "query"
     assert outcome.samples == 24 and outcome.units == 24 + 120
-    assert outcome.signature.startswith("recall@k:vse++|captions:5|images:24|data:")
+    assert outcome.signature.format().startswith("recall@k:vse++|captions:5|images:24|data:")
     assert all(0 <= v <= 100 for k, v in outcome.metrics.items() if k != "rsum")
     dim = outcome.breakdown["dim"]
     # text -> image: 120 caption queries over 24 images; image -> text: 24 over 120 captions.

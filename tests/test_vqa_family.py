@@ -161,7 +161,7 @@ def test_evaluate_scores_per_type_and_subtype(prepared: Prepared) -> None:
     assert outcome.metrics["relational.closest"] == 0.0
     assert outcome.primary == "vqa_accuracy" and outcome.unit == "sample"
     assert outcome.samples == outcome.units == 200
-    assert outcome.signature == f"vqa-acc:official|answers:10|data:{prepared.fingerprint}"
+    assert outcome.signature.format() == f"vqa-acc:official|answers:10|data:{prepared.fingerprint}"
     assert outcome.breakdown["by_type"]["relational"]["count"] == 100
     assert set(outcome.breakdown["by_subtype"]) == {
         "non_relational.shape", "non_relational.left", "non_relational.top",

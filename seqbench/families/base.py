@@ -37,6 +37,7 @@ from seqbench.data.tokenize import PAD_ID
 from seqbench.errors import SeqbenchError
 from seqbench.families import discover
 from seqbench.families.runspec import Rule, RunSpec, resolve
+from seqbench.metrics.signature import Signature
 from seqbench.progress import console
 from seqbench.registry import Registry, did_you_mean
 
@@ -95,7 +96,7 @@ class EvalOutcome:
 
     metrics: dict[str, float]
     primary: str
-    signature: str
+    signature: Signature
     samples: int
     units: int
     unit: str

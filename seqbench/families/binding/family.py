@@ -51,6 +51,7 @@ from seqbench.families.binding.store import BindingSplit, codes_to_db, read_spli
 from seqbench.families.retrieval.family import Captions, embed, training_order
 from seqbench.families.runspec import RunSpec
 from seqbench.metrics.retrieval import KS, image_to_text_recall, text_to_image_recall
+from seqbench.metrics.signature import Signature
 from seqbench.models.dual_encoder import l2_normalize, symmetric_info_nce
 from seqbench.progress import make_progress
 from seqbench.registry import Registry
@@ -320,9 +321,14 @@ class BindingFamily(TaskFamily):
         return EvalOutcome(
             metrics=metrics,
             primary=PRIMARY[model.target],
-            signature=(
-                f"recall@k:audio-image-text|captions:{prepared.manifest['captions_per_image']}"
-                f"|pairs:{n}|arithmetic:{len(combos)}|data:{prepared.fingerprint}"
+            signature=Signature.of(
+                {
+                    "recall@k": "audio-image-text",
+                    "captions": prepared.manifest["captions_per_image"],
+                    "pairs": n,
+                    "arithmetic": len(combos),
+                    "data": prepared.fingerprint,
+                }
             ),
             samples=n,
             # Search queries: each clip twice (images, captions), each image and caption once,

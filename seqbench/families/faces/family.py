@@ -32,6 +32,7 @@ from seqbench.families.faces import prepare, scaling
 from seqbench.families.faces.protocol import gallery_and_probes
 from seqbench.families.faces.store import FaceSplit, read_split
 from seqbench.families.runspec import RunSpec
+from seqbench.metrics.signature import Signature
 from seqbench.metrics.verification import rank1, roc_points, tar_at_far, ten_fold_accuracy
 from seqbench.progress import make_progress
 from seqbench.search import VectorIndex
@@ -191,9 +192,12 @@ class FacesFamily(TaskFamily):
                 "raw_pixel_accuracy": raw["accuracy"],
             },
             primary="accuracy",
-            signature=(
-                f"verification:{len(data.pairs or [])}pairs/10fold|gallery:{len(gallery)}"
-                f"|data:{prepared.fingerprint}"
+            signature=Signature.of(
+                {
+                    "verification": f"{len(data.pairs or [])}pairs/10fold",
+                    "gallery": len(gallery),
+                    "data": prepared.fingerprint,
+                }
             ),
             samples=len(probes),
             units=len(probes),

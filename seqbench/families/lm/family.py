@@ -42,6 +42,7 @@ from seqbench.families.lm.kneser_ney import KneserNeyTrigram
 from seqbench.families.lm.sources import open_source
 from seqbench.families.lm.store import read_split
 from seqbench.families.runspec import RunSpec
+from seqbench.metrics.signature import Signature
 from seqbench.progress import make_progress
 
 TRACE_PROMPTS = 2  # generations traced per checkpoint (prefill + decode phases)
@@ -268,11 +269,14 @@ class LMFamily(TaskFamily):
             "kn3_bpc": kn_nll / LOG2 / chars,
         }
         settings = prepared.manifest["tokenizer"]
-        spm = f"spm:{settings['model_type']}-{settings['vocab_size']}"
+        spm = f"{settings['model_type']}-{settings['vocab_size']}"
         return EvalOutcome(
             metrics=metrics,
             primary="perplexity",
-            signature=f"ppl:ctx{context}-stride{stride} data:{prepared.fingerprint}|{spm}",
+            signature=Signature.of(
+                {"ppl": f"ctx{context}-stride{stride}"},
+                {"data": prepared.fingerprint, "spm": spm},
+            ),
             samples=tokens,
             units=tokens,
             unit="token",

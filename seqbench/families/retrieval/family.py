@@ -43,6 +43,7 @@ from seqbench.families.retrieval import prepare, test_set
 from seqbench.families.retrieval.store import RetrievalSplit, read_split
 from seqbench.families.runspec import RunSpec
 from seqbench.metrics.retrieval import KS, recall_metrics
+from seqbench.metrics.signature import Signature
 from seqbench.models.dual_encoder import symmetric_info_nce
 from seqbench.progress import make_progress
 from seqbench.search import VectorIndex
@@ -286,9 +287,13 @@ class RetrievalFamily(TaskFamily):
         return EvalOutcome(
             metrics=recall_metrics(i2t, t2i, captions.image, KS),
             primary="rsum",
-            signature=(
-                f"recall@k:vse++|captions:{prepared.manifest['captions_per_image']}"
-                f"|images:{n}|data:{prepared.fingerprint}"
+            signature=Signature.of(
+                {
+                    "recall@k": "vse++",
+                    "captions": prepared.manifest["captions_per_image"],
+                    "images": n,
+                    "data": prepared.fingerprint,
+                }
             ),
             samples=n,
             units=n + len(captions),

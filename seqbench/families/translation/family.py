@@ -41,6 +41,7 @@ from seqbench.families.runspec import RunSpec
 from seqbench.families.translation import prepare, test_set
 from seqbench.families.translation.sources import open_source
 from seqbench.families.translation.store import SplitData, read_split
+from seqbench.metrics.signature import Signature
 from seqbench.metrics.text import corpus_bleu, corpus_chrf, exact_match
 from seqbench.progress import make_progress
 
@@ -234,11 +235,13 @@ class TranslationFamily(TaskFamily):
         bleu, bleu_sig = corpus_bleu(hyps, refs)
         chrf, chrf_sig = corpus_chrf(hyps, refs)
         settings = prepared.manifest["tokenizer"]
-        spm = f"spm:{settings['model_type']}-{settings['src']['vocab_size']}/{tok.vocab_size}"
+        spm = f"{settings['model_type']}-{settings['src']['vocab_size']}/{tok.vocab_size}"
         return EvalOutcome(
             metrics={"bleu": bleu, "chrf": chrf, "exact_match": exact_match(hyps, refs)},
             primary=primary,
-            signature=f"bleu:{bleu_sig} chrf:{chrf_sig} data:{prepared.fingerprint}|{spm}",
+            signature=Signature.of(
+                {"bleu": bleu_sig}, {"chrf": chrf_sig}, {"data": prepared.fingerprint, "spm": spm}
+            ),
             samples=len(hyps),
             units=sum(len(ids) for ids in hyp_ids),
             unit="token",

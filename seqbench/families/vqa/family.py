@@ -48,6 +48,7 @@ from seqbench.families.base import (
 from seqbench.families.runspec import RunSpec, TrainOptions
 from seqbench.families.vqa import prepare, store, test_set
 from seqbench.families.vqa.store import OUT_OF_VOCABULARY, VQASplit
+from seqbench.metrics.signature import Signature
 from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
 from seqbench.progress import make_progress
 
@@ -313,7 +314,9 @@ class VQAFamily(TaskFamily):
         return EvalOutcome(
             metrics=metrics,
             primary="vqa_accuracy",
-            signature=f"vqa-acc:official|answers:{len(vocabulary)}|data:{prepared.fingerprint}",
+            signature=Signature.of(
+                {"vqa-acc": "official", "answers": len(vocabulary), "data": prepared.fingerprint}
+            ),
             samples=n,
             units=n,
             unit="sample",
