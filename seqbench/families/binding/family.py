@@ -26,7 +26,7 @@ combined scene (``arith_*``; the image alone and the audio alone as baselines).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -49,7 +49,9 @@ from seqbench.families.base import (
 from seqbench.families.binding import prepare
 from seqbench.families.binding.store import BindingSplit, codes_to_db, read_split
 from seqbench.families.retrieval.family import Captions, embed, training_order
+from seqbench.families.runspec import RunSpec
 from seqbench.metrics.retrieval import KS, image_to_text_recall, text_to_image_recall
+from seqbench.metrics.signature import Signature
 from seqbench.models.dual_encoder import l2_normalize, symmetric_info_nce
 from seqbench.progress import make_progress
 from seqbench.registry import Registry
@@ -174,8 +176,8 @@ class BindingFamily(TaskFamily):
     # The generator's options (foils, captions) mean nothing to a local folder.
     source_override_keeps: tuple[str, ...] = ()
 
-    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
-        out = super().data_options(spec, preset)
+    def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().data_options(spec, preset, raw)
         out["images"] = dict(out["images"] or {})
         out["image_size"] = int(
             out["image_size"] or spec.source.options.get("image_size", prepare.DEFAULT_IMAGE_SIZE)
@@ -242,7 +244,7 @@ class BindingFamily(TaskFamily):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[BindingBatch]:
         """Every pair once, a scene's foils in the same batch (hard negatives: the same
         notes in another order or pitch), with one of its captions drawn from ``seed``."""
@@ -319,9 +321,14 @@ class BindingFamily(TaskFamily):
         return EvalOutcome(
             metrics=metrics,
             primary=PRIMARY[model.target],
-            signature=(
-                f"recall@k:audio-image-text|captions:{prepared.manifest['captions_per_image']}"
-                f"|pairs:{n}|arithmetic:{len(combos)}|data:{prepared.fingerprint}"
+            signature=Signature.of(
+                {
+                    "recall@k": "audio-image-text",
+                    "captions": prepared.manifest["captions_per_image"],
+                    "pairs": n,
+                    "arithmetic": len(combos),
+                    "data": prepared.fingerprint,
+                }
             ),
             samples=n,
             # Search queries: each clip twice (images, captions), each image and caption once,

@@ -19,7 +19,7 @@ negatives); evaluation embeds every image and caption once, then searches both w
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -41,7 +41,9 @@ from seqbench.families.base import (
 )
 from seqbench.families.retrieval import prepare, test_set
 from seqbench.families.retrieval.store import RetrievalSplit, read_split
+from seqbench.families.runspec import RunSpec
 from seqbench.metrics.retrieval import KS, recall_metrics
+from seqbench.metrics.signature import Signature
 from seqbench.models.dual_encoder import symmetric_info_nce
 from seqbench.progress import make_progress
 from seqbench.search import VectorIndex
@@ -156,8 +158,8 @@ class RetrievalFamily(TaskFamily):
     # The spec's split mapping names hub splits; a local override names its own by file.
     source_override_keeps = ("fields", "options")
 
-    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
-        out = super().data_options(spec, preset)
+    def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().data_options(spec, preset, raw)
         out["images"] = dict(out["images"] or {})
         out["image_size"] = int(
             out["image_size"] or spec.source.options.get("image_size", prepare.DEFAULT_IMAGE_SIZE)
@@ -214,7 +216,7 @@ class RetrievalFamily(TaskFamily):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[RetrievalBatch]:
         """Every image once with one of its captions (drawn afresh from ``seed``)."""
         data = self.split_data(prepared, split)
@@ -285,9 +287,13 @@ class RetrievalFamily(TaskFamily):
         return EvalOutcome(
             metrics=recall_metrics(i2t, t2i, captions.image, KS),
             primary="rsum",
-            signature=(
-                f"recall@k:vse++|captions:{prepared.manifest['captions_per_image']}"
-                f"|images:{n}|data:{prepared.fingerprint}"
+            signature=Signature.of(
+                {
+                    "recall@k": "vse++",
+                    "captions": prepared.manifest["captions_per_image"],
+                    "images": n,
+                    "data": prepared.fingerprint,
+                }
             ),
             samples=n,
             units=n + len(captions),

@@ -37,9 +37,11 @@ from seqbench.families.base import (
     pad_ids,
     split_caps,
 )
+from seqbench.families.runspec import RunSpec
 from seqbench.families.translation import prepare, test_set
 from seqbench.families.translation.sources import open_source
 from seqbench.families.translation.store import SplitData, read_split
+from seqbench.metrics.signature import Signature
 from seqbench.metrics.text import corpus_bleu, corpus_chrf, exact_match
 from seqbench.progress import make_progress
 
@@ -96,6 +98,7 @@ class TranslationFamily(TaskFamily):
     name = "translation"
 
     data_option_keys = prepare.DATA_OPTIONS
+    train_option_rules = {"label_smoothing": (float, 0.0, 1.0)}  # of the loss's targets
     # Subsets (SCAN's split schemes) are different data: each gets its own cache folder.
     subset_in_fingerprint = True
 
@@ -152,12 +155,10 @@ class TranslationFamily(TaskFamily):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[Seq2SeqBatch]:
         data = self.split_data(prepared, split)
-        smoothing = float(
-            prepared.spec.preset(prepared.preset).get("train", {}).get("label_smoothing", 0.0)
-        )
+        smoothing = float((run or prepared.run).train.get("label_smoothing", 0.0))
         lengths = [len(t) for t in data.tgt_ids]
         for idx in batch_order(lengths, batch_size, shuffle, seed):
             yield make_batch(
@@ -234,11 +235,13 @@ class TranslationFamily(TaskFamily):
         bleu, bleu_sig = corpus_bleu(hyps, refs)
         chrf, chrf_sig = corpus_chrf(hyps, refs)
         settings = prepared.manifest["tokenizer"]
-        spm = f"spm:{settings['model_type']}-{settings['src']['vocab_size']}/{tok.vocab_size}"
+        spm = f"{settings['model_type']}-{settings['src']['vocab_size']}/{tok.vocab_size}"
         return EvalOutcome(
             metrics={"bleu": bleu, "chrf": chrf, "exact_match": exact_match(hyps, refs)},
             primary=primary,
-            signature=f"bleu:{bleu_sig} chrf:{chrf_sig} data:{prepared.fingerprint}|{spm}",
+            signature=Signature.of(
+                {"bleu": bleu_sig}, {"chrf": chrf_sig}, {"data": prepared.fingerprint, "spm": spm}
+            ),
             samples=len(hyps),
             units=sum(len(ids) for ids in hyp_ids),
             unit="token",

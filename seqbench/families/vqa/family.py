@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,10 @@ from seqbench.families.base import (
     mark_whole_test,
     pad_ids,
 )
+from seqbench.families.runspec import RunSpec, TrainOptions
 from seqbench.families.vqa import prepare, store, test_set
 from seqbench.families.vqa.store import OUT_OF_VOCABULARY, VQASplit
+from seqbench.metrics.signature import Signature
 from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
 from seqbench.progress import make_progress
 
@@ -139,7 +141,7 @@ def training_order(
     return [flat[i : i + batch_size] for i in range(0, len(flat), batch_size)]
 
 
-def curriculum_types(options: dict[str, Any], epoch: int) -> list[str] | None:
+def curriculum_types(options: TrainOptions, epoch: int) -> list[str] | None:
     """Question types allowed in ``epoch`` by the ``curriculum`` train option, or None (all).
 
     ``curriculum: {types: [non_relational], epochs: 1}`` trains the first epoch on the
@@ -185,6 +187,10 @@ class VQAFamily(TaskFamily):
     name = "vqa"
 
     data_option_keys = prepare.DATA_OPTIONS
+    train_option_rules = {
+        "questions_per_image": (int, 1, None),  # questions of one image grouped in a batch
+        "curriculum": None,  # {types, epochs}: see curriculum_types
+    }
 
     def test_set_identity(
         self, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
@@ -197,8 +203,8 @@ class VQAFamily(TaskFamily):
     ) -> dict[str, Any]:
         return test_set.build(tmp, source, model_data, model_manifest)
 
-    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
-        out = super().data_options(spec, preset)
+    def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().data_options(spec, preset, raw)
         out["dev_fraction"] = float(out["dev_fraction"] or prepare.DEFAULT_DEV_FRACTION)
         return mark_whole_test(out)
 
@@ -244,15 +250,11 @@ class VQAFamily(TaskFamily):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[VQABatch]:
         data = self.split_data(prepared, split)
         if shuffle:
-            train = (
-                options
-                if options is not None
-                else prepared.spec.preset(prepared.preset).get("train", {})
-            )
+            train = (run or prepared.run).train
             per_image = int(train.get("questions_per_image", QUESTIONS_PER_IMAGE))
             types = curriculum_types(train, epoch)
             order = training_order(data, batch_size, per_image, seed, types)
@@ -312,7 +314,9 @@ class VQAFamily(TaskFamily):
         return EvalOutcome(
             metrics=metrics,
             primary="vqa_accuracy",
-            signature=f"vqa-acc:official|answers:{len(vocabulary)}|data:{prepared.fingerprint}",
+            signature=Signature.of(
+                {"vqa-acc": "official", "answers": len(vocabulary), "data": prepared.fingerprint}
+            ),
             samples=n,
             units=n,
             unit="sample",
