@@ -123,6 +123,12 @@ def modality(name: str) -> contextlib.AbstractContextManager[None]:
     return label(modality=name)
 
 
+def current_labels() -> dict[str, str]:
+    """The labels of the innermost :func:`label` blocks (the ATen tracer adds them to the
+    ops it records, as :func:`_run` does)."""
+    return dict(_LABELS.get())
+
+
 def _run(
     op_class: OpClass,
     name: str,
