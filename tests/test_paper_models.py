@@ -83,3 +83,20 @@ def test_vgg_matches_its_hand_count(config):
     assert macs_per_class(trace)["matmul_static"] == 25088 * 4096 + 4096 * 4096 + 4096 * 1000
     if hasattr(workloads, "vgg"):  # issue 27's analytic VGG, when it has landed
         assert_within_1_percent(trace, workloads.vgg(config, batch=1))
+
+
+def test_price_paper_runs_a_definition_from_the_command_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from seqbench import results
+    from seqbench.cli.main import cli
+
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
+    result = CliRunner().invoke(cli, ["price", "--paper", "alexnet", "--accel", "cpu"])
+    assert result.exit_code == 0, result.output
+    (record,) = results.load_all()
+    assert record["trace"]["macs_total"] == sum(
+        r.macs * r.count for r in workloads.alexnet(batch=1).records
+    )
+    bad = CliRunner().invoke(cli, ["price", "--paper", "alexnet", "--hf", "gpt2"])
+    assert bad.exit_code == 2 and "exactly one of" in bad.output

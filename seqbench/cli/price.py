@@ -33,6 +33,12 @@ console = Console(width=None if Console().is_terminal else 160)
     "(bert-base-uncased, gpt2, google/vit-base-patch16-224, openai/whisper-base...) or a "
     "folder / config.json (weights loaded when the folder holds them, else random).",
 )
+@click.option(
+    "--paper",
+    "paper_name",
+    help="A paper's workload from its module definition: transformer-base, vilbert-base, "
+    "alexnet, vgg-a..vgg-e.",
+)
 @click.option("--seq-len", type=int, default=128, show_default=True, help="Tokens per sequence.")
 @click.option("--batch", type=int, default=1, show_default=True, help="Sequences per pass.")
 @click.option("--accel", default="all", show_default=True, help="Profiles: all, or a comma list.")
@@ -45,6 +51,7 @@ console = Console(width=None if Console().is_terminal else 160)
 def price_cmd(
     module_spec: str | None,
     hf_name: str | None,
+    paper_name: str | None,
     seq_len: int,
     batch: int,
     accel: str,
@@ -58,16 +65,26 @@ def price_cmd(
       seqbench price --hf bert-base-uncased --accel all
       seqbench price --hf gpt2 --seq-len 1024 --shapes-only --accel retransformer,cpu
       seqbench price --module my_model.py:build --batch 4
+      seqbench price --paper vgg-d --accel pipelayer
       seqbench report    # the `models` board: a row per model and profile
     """
-    if (module_spec is None) == (hf_name is None):
-        raise SeqbenchError("give exactly one of --module and --hf", "e.g. --hf bert-base-uncased")
+    given = [x for x in (module_spec, hf_name, paper_name) if x is not None]
+    if len(given) != 1:
+        raise SeqbenchError(
+            "give exactly one of --module, --hf and --paper", "e.g. --hf bert-base-uncased"
+        )
     if seq_len < 1 or batch < 1:
         raise SeqbenchError("--seq-len and --batch must be at least 1", "e.g. --seq-len 128")
     if hf_name is not None:
         from seqbench.external.hf import build_hf
 
         model = build_hf(hf_name, seq_len=seq_len, batch=batch, seed=seed, shapes_only=shapes_only)
+    elif paper_name is not None:
+        from seqbench.external.paper_models import PAPERS
+
+        if paper_name not in PAPERS:
+            raise SeqbenchError(f"--paper {paper_name!r} is not known", f"one of {sorted(PAPERS)}")
+        model = PAPERS[paper_name](seq_len, batch, seed)
     else:
         from seqbench.external.loader import load_factory
 

@@ -17,6 +17,7 @@ beside the pinned torch, so AlexNet and VGG are written out here from their pape
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -252,3 +253,30 @@ def image_model(model: nn.Module, name: str, size: int, batch: int = 1) -> Exter
     source = {"kind": "paper", "name": name, "weights": "random (seeded)"}
     images = torch.randn(batch, 3, size, size)
     return ExternalModel(name, model, (images,), "sample", batch, batch, source)
+
+
+def _vilbert(seq_len: int, batch: int, seed: int) -> ExternalModel:
+    from seqbench.accel.workloads import VILBERT_BASE  # the configuration both sides share
+
+    return vilbert_base(VILBERT_BASE, text_len=seq_len, batch=batch, seed=seed)
+
+
+def _image(make: Callable[[], nn.Module], name: str, size: int) -> Callable[..., ExternalModel]:
+    def build(seq_len: int, batch: int, seed: int) -> ExternalModel:
+        torch.manual_seed(seed)
+        return image_model(make(), name, size, batch)
+
+    return build
+
+
+# ``seqbench price --paper NAME``: (seq_len, batch, seed) -> the model (images ignore seq_len).
+PAPERS: dict[str, Callable[[int, int, int], ExternalModel]] = {
+    "transformer-base": lambda seq_len, batch, seed: transformer_base(
+        src_len=seq_len, tgt_len=seq_len, batch=batch, seed=seed
+    ),
+    "vilbert-base": _vilbert,
+    "alexnet": _image(AlexNet, "alexnet", 227),
+    **{
+        f"vgg-{c.lower()}": _image(lambda c=c: VGG(c), f"vgg-{c.lower()}", 224) for c in VGG_CONFIGS
+    },
+}
