@@ -65,8 +65,8 @@ def test_a_transformers_causal_lm_scored_on_pydoc_lm_with_and_without_effects():
     from seqbench.external.adapters import adapt
 
     torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=300, n_positions=32, n_embd=32, n_layer=1)
-    config.n_head, config.bos_token_id, config.eos_token_id = 2, 0, 0
+    sizes = {"n_positions": 32, "n_embd": 32, "n_layer": 1, "n_head": 2}
+    config = transformers.GPT2Config(vocab_size=300, bos_token_id=0, eos_token_id=0, **sizes)
     config._attn_implementation = "eager"
     model = adapt(transformers.GPT2LMHeadModel(config), "lm", vocab_size=300)
     host = score_on_task(model, "pydoc-lm", preset="tiny", limit=8).metrics["perplexity"]
