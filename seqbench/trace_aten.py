@@ -27,8 +27,11 @@ Rules that decide what becomes an op (the conventions an accelerator, and ops.py
   folded into the op they follow or feed (a constant scale lives in the weights or the
   softmax; the mask in the softmax), as :mod:`seqbench.ops` models do not list them either;
 * layout ops (views, transposes, copies, concatenation), ops on integer or boolean tensors
-  (ids, masks) and ops on parameters alone (weight preparation) move no priced work: they
-  are counted under ``unpriced`` in the trace's meta;
+  (ids, masks) and ops whose inputs are all parameters, buffers or constants made in forward
+  (weight preparation; a lookup of fixed position ids in a position table) move no priced
+  work: they are counted under ``unpriced`` in the trace's meta;
+* only ops inside the model's forward are the model's: a loss or a metric computed around it
+  is neither traced nor transformed;
 * an op none of the tables below knows is recorded as an ``elementwise`` op with
   ``meta.unknown`` (priced on the host profile by :mod:`seqbench.accel.cost`) and counted
   under ``unknown_ops``: never dropped silently.
@@ -172,6 +175,7 @@ class AtenOps(TorchDispatchMode):
             or type(h).transform_output is not ops.OpHook.transform_output
             for h in self.hooks
         )
+        self.recording = any(type(h).record is not ops.OpHook.record for h in self.hooks)
         self.report = AtenReport()
         self._paths = {id(m): path for path, m in model.named_modules(remove_duplicate=False)}
         self._owned = {
@@ -211,6 +215,8 @@ class AtenOps(TorchDispatchMode):
             self._stack.pop()
             if module is self._root:
                 self.flush()
+                # a forward pass ended: forget the tensors it freed (a scoring loop is long)
+                self._tags = {k: tag for k, tag in self._tags.items() if tag.ref() is not None}
 
     def _path(self) -> str:
         return self._paths[id(self._stack[-1])] if self._stack else ""
@@ -528,7 +534,8 @@ class AtenOps(TorchDispatchMode):
 
     def _emit(self, op_class, name, inputs, output, meta) -> _Event:  # noqa: ANN001
         event = _Event(op_class, name, tuple(inputs), output, self._meta(meta))
-        self._pending.append(event)
+        if self.recording:  # effects alone need no record (and no tensors held until flush)
+            self._pending.append(event)
         return event
 
     def flush(self) -> None:
