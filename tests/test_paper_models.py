@@ -66,7 +66,7 @@ def test_alexnet_agrees_with_the_analytic_trace():
     assert_within_1_percent(traced(model), workloads.alexnet(batch=2))
 
 
-@pytest.mark.parametrize("config", ["A", "D", "E"])
+@pytest.mark.parametrize("config", ["A", "C", "D", "E"])
 def test_vgg_matches_its_hand_count(config):
     with torch.device("meta"):
         model = paper_models.image_model(paper_models.VGG(config), f"vgg-{config}", 224)
@@ -77,12 +77,30 @@ def test_vgg_matches_its_hand_count(config):
         if item == "M":
             size //= 2
             continue
-        expected += size * size * channels * 9 * item
-        channels = item
+        kernel, out = (1, int(item[2:])) if isinstance(item, str) else (3, item)  # C's 1x1
+        expected += size * size * channels * kernel * kernel * out
+        channels = out
     assert macs_per_class(trace)["conv"] == expected
     assert macs_per_class(trace)["matmul_static"] == 25088 * 4096 + 4096 * 4096 + 4096 * 1000
     if hasattr(workloads, "vgg"):  # issue 27's analytic VGG, when it has landed
         assert_within_1_percent(trace, workloads.vgg(config, batch=1))
+
+
+@pytest.mark.parametrize(
+    ("name", "hand"),
+    [
+        ("mnist-mlp", {"matmul_static": 784 * 500 + 500 * 250 + 250 * 10}),
+        ("mnist-cnn", {"conv": 24 * 24 * 25 * 20 + 8 * 8 * 500 * 50, "matmul_static": 405000}),
+    ],
+)
+def test_pipelayers_mnist_networks_match_hand_counts(name, hand):
+    with torch.device("meta"):
+        model = paper_models.PAPERS[name](0, 1, 0)
+    trace = traced(model)
+    assert macs_per_class(trace) == hand  # 405,000 = 800 x 500 + 500 x 10
+    analytic = getattr(workloads, name.replace("-", "_"), None)
+    if analytic is not None:  # issue 27's analytic MNIST networks
+        assert_within_1_percent(trace, analytic(batch=1))
 
 
 def test_price_paper_runs_a_definition_from_the_command_line(tmp_path, monkeypatch):

@@ -37,7 +37,7 @@ console = Console(width=None if Console().is_terminal else 160)
     "--paper",
     "paper_name",
     help="A paper's workload from its module definition: transformer-base, vilbert-base, "
-    "alexnet, vgg-a..vgg-e.",
+    "alexnet, vgg-a..vgg-e, mnist-mlp, mnist-cnn.",
 )
 @click.option("--seq-len", type=int, default=128, show_default=True, help="Tokens per sequence.")
 @click.option("--batch", type=int, default=1, show_default=True, help="Sequences per pass.")

@@ -10,8 +10,9 @@ beside the pinned torch, so AlexNet and VGG are written out here from their pape
   output projection;
 * :class:`ViLBERTEncoder`: ViLBERT-base's two streams and their co-attention (connection)
   layers, in the order of the reference ``BertEncoder.forward``;
-* :class:`AlexNet` (Krizhevsky et al. 2012, with its two-GPU grouped convolutions) and
-  :class:`VGG` (Simonyan & Zisserman 2015, configurations A-E).
+* :class:`AlexNet` (Krizhevsky et al. 2012, with its two-GPU grouped convolutions),
+  :class:`VGG` (Simonyan & Zisserman 2015, configurations A-E) and PipeLayer's MNIST
+  networks (:class:`MnistMLP`, :class:`LeNet`).
 """
 
 from __future__ import annotations
@@ -248,10 +249,40 @@ class VGG(nn.Module):
         return self.classifier(self.features(images).flatten(1))
 
 
-def image_model(model: nn.Module, name: str, size: int, batch: int = 1) -> ExternalModel:
+class MnistMLP(nn.Module):
+    """PipeLayer's fully connected MNIST network, 784-500-250-10."""
+
+    def __init__(self, widths: tuple[int, ...] = (784, 500, 250, 10)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for k, n in zip(widths, widths[1:], strict=False):
+            layers += [nn.Linear(k, n), nn.ReLU()]
+        self.classifier = nn.Sequential(*layers[:-1])
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.classifier(images.flatten(1))
+
+
+class LeNet(nn.Module):
+    """Caffe's LeNet for MNIST: conv 5x5x20, pool, conv 5x5x50, pool, FC 800-500-10."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 20, 5), nn.MaxPool2d(2, 2), nn.Conv2d(20, 50, 5), nn.MaxPool2d(2, 2)
+        )
+        self.classifier = nn.Sequential(nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, 10))
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.classifier(self.features(images).flatten(1))
+
+
+def image_model(
+    model: nn.Module, name: str, size: int, batch: int = 1, channels: int = 3
+) -> ExternalModel:
     """``model`` on ``batch`` images of ``size`` x ``size`` (a sample is an image)."""
     source = {"kind": "paper", "name": name, "weights": "random (seeded)"}
-    images = torch.randn(batch, 3, size, size)
+    images = torch.randn(batch, channels, size, size)
     return ExternalModel(name, model, (images,), "sample", batch, batch, source)
 
 
@@ -261,10 +292,12 @@ def _vilbert(seq_len: int, batch: int, seed: int) -> ExternalModel:
     return vilbert_base(VILBERT_BASE, text_len=seq_len, batch=batch, seed=seed)
 
 
-def _image(make: Callable[[], nn.Module], name: str, size: int) -> Callable[..., ExternalModel]:
+def _image(
+    make: Callable[[], nn.Module], name: str, size: int, channels: int = 3
+) -> Callable[..., ExternalModel]:
     def build(seq_len: int, batch: int, seed: int) -> ExternalModel:
         torch.manual_seed(seed)
-        return image_model(make(), name, size, batch)
+        return image_model(make(), name, size, batch, channels)
 
     return build
 
@@ -276,6 +309,8 @@ PAPERS: dict[str, Callable[[int, int, int], ExternalModel]] = {
     ),
     "vilbert-base": _vilbert,
     "alexnet": _image(AlexNet, "alexnet", 227),
+    "mnist-mlp": _image(MnistMLP, "mnist-mlp", 28, channels=1),
+    "mnist-cnn": _image(LeNet, "mnist-cnn", 28, channels=1),
     **{
         f"vgg-{c.lower()}": _image(lambda c=c: VGG(c), f"vgg-{c.lower()}", 224) for c in VGG_CONFIGS
     },
