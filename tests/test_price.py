@@ -163,3 +163,21 @@ def test_a_local_config_json_is_read_as_written(tmp_path):
     static, dynamic = bert_macs(2, 64, 128, 8, 4)
     assert macs(trace, "matmul_static") == static + 64 * 64
     assert macs(trace, "matmul_dynamic") == dynamic
+
+
+def test_a_local_folder_with_weights_loads_them_from_disk(tmp_path):
+    from seqbench.external.hf import build_hf
+
+    torch.manual_seed(1)
+    config = transformers.BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    config.vocab_size = 100
+    saved = transformers.BertModel(config)
+    saved.save_pretrained(tmp_path)
+    model = build_hf(str(tmp_path), seq_len=8)
+    assert model.source["weights"] == f"loaded from {tmp_path}"
+    assert not model.source["random_weights"]
+    loaded = dict(model.module.named_parameters())
+    for name, value in saved.named_parameters():
+        assert torch.equal(loaded[name], value), name

@@ -92,8 +92,8 @@ def build_hf(
         "inputs": kind,
     }
     label = name.rstrip("/").split("/")[-1] if folder is None else Path(folder).name
-    if folder is not None and label == "config.json":
-        label = Path(folder).parent.name
+    if entry.get("part"):
+        label = f"{label}-{entry['part']}"  # only that part is priced: say so in the name
     return ExternalModel(label, model, inputs, unit, units, batch, source)
 
 
