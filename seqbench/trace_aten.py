@@ -32,9 +32,9 @@ Rules that decide what becomes an op (the conventions an accelerator, and ops.py
   work: they are counted under ``unpriced`` in the trace's meta;
 * only ops inside the model's forward are the model's: a loss or a metric computed around it
   is neither traced nor transformed;
-* an op none of the tables below knows is recorded as an ``elementwise`` op with
-  ``meta.unknown`` (priced on the host profile by :mod:`seqbench.accel.cost`) and counted
-  under ``unknown_ops``: never dropped silently.
+* an op none of the tables in :mod:`seqbench.aten_vocabulary` knows is recorded as an
+  ``elementwise`` op with ``meta.unknown`` (priced on the host profile by
+  :mod:`seqbench.accel.cost`) and counted under ``unknown_ops``: never dropped silently.
 
 Ops are named after the module hierarchy: a product, convolution, norm or lookup whose
 weight the innermost running module owns takes that module's path
