@@ -184,8 +184,20 @@ def host_info() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
         "torch": torch.__version__,
     }
+
+
+def _cpu_model() -> str | None:
+    """The CPU's marketing name (Linux ``/proc/cpuinfo``), so boards can name the machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip() or None
+    except OSError:
+        pass
+    return None
 
 
 def run(
@@ -215,6 +227,7 @@ def run(
         host = family.evaluate(
             model, prepared, request.split, limit=request.limit, beam=request.beam
         )
+        host_same_n: EvalOutcome | None = None  # the host on the examples effects re-score
         trace = cached_trace(family, model, prepared, checkpoint, request)
         extra = family.extra_workloads(model, prepared, request.split)
 
@@ -230,6 +243,11 @@ def run(
                         request.split,
                         limit=request.effects_examples(),
                         beam=request.beam,
+                    )
+                if quality.samples < host.samples and host_same_n is None:
+                    seed_everything(request.seed)
+                    host_same_n = family.evaluate(
+                        model, prepared, request.split, limit=quality.samples, beam=request.beam
                     )
             else:
                 quality = host
@@ -259,6 +277,11 @@ def run(
                 profile_citation=profile.citation,
                 quality=_quality(quality),
                 quality_host=_quality(host),
+                quality_host_same_n=(
+                    _quality(host_same_n)
+                    if quality.samples < host.samples and host_same_n
+                    else None
+                ),
                 test_set=prepared.manifest.get("external"),
                 effects=[type(h).__name__ for h in hooks],
                 host={
