@@ -82,3 +82,34 @@ def test_a_missing_profile_line_is_caught() -> None:
     text = re.sub(r"^\| `ice` .*$", "", README.read_text(encoding="utf-8"), flags=re.M)
     with pytest.raises(AssertionError, match="ice"):
         _same(first_column("Accelerator profiles", text), set(list_profiles()), "profile")
+
+
+def test_accelerators_readme_names_every_mapping_kind_effect_and_op_class() -> None:
+    from seqbench.accel.effects import EFFECTS
+    from seqbench.accel.mappings import MAPPINGS
+    from seqbench.ops import OpClass
+
+    text = (paths.REPO_ROOT / "accelerators" / "README.md").read_text(encoding="utf-8")
+    names = [*MAPPINGS.names(), *EFFECTS.names(), *(c.value for c in OpClass)]
+    missing = [n for n in names if f"`{n}`" not in text]
+    assert not missing, f"accelerators/README.md does not name {missing}"
+
+
+def test_tasks_readme_names_every_spec_key_and_preset() -> None:
+    text = (paths.REPO_ROOT / "tasks" / "README.md").read_text(encoding="utf-8")
+    keys = ["name", "family", "source", "tokenizer", "metrics", "models", "presets",
+            "description", "subsets", "default_subset", "size", "teacher", *config.PRESETS,
+            "effects_limit", "test_sets"]  # fmt: skip
+    missing = [k for k in keys if f"`{k}`" not in text]
+    assert not missing, f"tasks/README.md does not name {missing}"
+
+
+def test_contributing_is_self_contained() -> None:
+    # No path outside the repository, no issue numbers a newcomer cannot open.
+    text = (paths.REPO_ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    assert "../" not in text and not re.search(r"\bissues? #?\d", text, re.I)
+    for path in re.findall(r"`((?:seqbench|tests|tasks|accelerators)/[\w/.-]+)`", text):
+        if "<" not in path:
+            assert (paths.REPO_ROOT / path).exists(), (
+                f"CONTRIBUTING.md names {path}, which is absent"
+            )
