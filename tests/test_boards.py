@@ -17,7 +17,7 @@ from seqbench import paths, report
 from seqbench.cli.tables import eval_table, workloads_table
 from seqbench.report.markdown import render_markdown
 from seqbench.report.summary import MAX_COLUMNS, summary_grids
-from tests.test_report import _record
+from tests.test_report import _record, gallery_workload
 
 STAMP = "2026-01-01T00:00:00.000+00:00"
 BOARDS = paths.REPO_ROOT / "leaderboards"
@@ -73,7 +73,7 @@ def test_summary_gives_quality_once_and_each_profile_against_cpu() -> None:
     text = render_markdown(table, STAMP, "abc")
     # cpu: 2 ms per sample and 1 µJ per token; multcim: the same latency, half the energy.
     assert (
-        "| scan:simple · test | gru · gru000000000 | 100 | exact_match<br>90.00 | 2 ms<br>1 µJ | 2 ms ×1<br>500 nJ ×2 |"
+        "| scan:simple · test | gru · gru000000000 | 100 | exact_match 90.00 | 2 ms<br>1 µJ | 2 ms ×1<br>500 nJ ×2 |"
         in text
     )
     # host throughput once per checkpoint and split, with the machine
@@ -126,24 +126,14 @@ def test_gallery_rows_of_a_profile_that_runs_none_of_the_search_say_so() -> None
         ("multcim", {"similarity_search": {"energy_J": 8e-5}}),
     ):
         record = _record("face-embed", profile, 90.0, STAMP)
-        record["workloads"] = [
-            {
-                "name": "1K",
-                "vectors": 1000,
-                "dim": 128,
-                "bytes_int8": 128_000,
-                "queries": 16,
-                "host_searches_per_s": 3.2e4,
-                "rank1": 1.0,
-                "simulated": {
-                    "throughput_units_per_s": 3.5e6,
-                    "energy_J_per_unit": 8e-5,
-                    "energy_J_per_sample": 8e-5,
-                    "host_fallback": fallback,
-                    "notes": ["ran on the host (cpu): similarity_search"] if fallback else [],
-                },
-            }
-        ]
+        simulated = {
+            "throughput_units_per_s": 3.5e6,
+            "energy_J_per_unit": 8e-5,
+            "energy_J_per_sample": 8e-5,
+            "host_fallback": fallback,
+            "notes": ["ran on the host (cpu): similarity_search"] if fallback else [],
+        }
+        record["workloads"] = [gallery_workload(1000, "1K", simulated)]
         records.append(record)
     (table,) = report.build_tables(records)
     text = render_markdown(table, STAMP, "abc")

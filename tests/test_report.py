@@ -95,11 +95,11 @@ seqbench 0.1.0 · git abc123 · generated 2026-11-26T00:00:00
 
 ## Summary
 
-One row per task, split, model and checkpoint: quality once (the primary metric on the `cpu` row, which runs no effects, on n examples), then per profile the simulated latency per sample and energy per token, each with `cpu`'s figure divided by the profile's (×10: ten times faster, or a tenth of the energy). Quality under each profile's effects is in the full table below.
+One row per task, split, model and checkpoint: quality once (the primary metric on the `cpu` row, which runs no effects, on n examples), then per profile the simulated latency per sample and energy per token, each with `cpu`'s figure divided by the profile's (×10: ten times faster, or a tenth of the energy; s, ms, µs and J, mJ, µJ, nJ as the size needs). Quality under each profile's effects is in the full table below.
 
 | task · split | model · checkpoint | n | quality | cpu |
 |---|---|---|---|---|
-| scan:simple · test | gru · gru000000000 | 100 | exact_match 50.00 | 2 ms<br>0.5 µJ |
+| scan:simple · test | gru · gru000000000 | 100 | exact_match 50.00 | 2 ms<br>500 nJ |
 | scan:simple · test | transformer · transformer0 | 100 | exact_match 99.00 | 2 ms<br>2 µJ |
 
 ## Host throughput (measured)
@@ -212,6 +212,20 @@ def test_write_reports_all_formats(tmp_path: Path) -> None:
         report.write_reports([], ["md"], tmp_path)
 
 
+def gallery_workload(vectors: int, name: str, simulated: dict) -> dict:
+    """One gallery size of a faces record's ``workloads`` (16 probes, all found)."""
+    return {
+        "name": name,
+        "vectors": vectors,
+        "dim": 128,
+        "bytes_int8": 128 * vectors,
+        "queries": 16,
+        "host_searches_per_s": 66.9,
+        "rank1": 1.0,
+        "simulated": simulated,
+    }
+
+
 def test_the_gallery_scaling_rows_are_a_table_on_the_board() -> None:
     from seqbench.report.markdown import render_markdown
 
@@ -220,16 +234,9 @@ def test_the_gallery_scaling_rows_are_a_table_on_the_board() -> None:
     for profile, rate in (("cpu", 400.0), ("ice", 2.5)):
         record = _record("face-embed", profile, 90.0, stamp)
         record["workloads"] = [
-            {
-                "name": "1M",
-                "vectors": 1_000_000,
-                "dim": 128,
-                "bytes_int8": 128_000_000,
-                "queries": 16,
-                "host_searches_per_s": 66.9,
-                "rank1": 1.0,
-                "simulated": {"throughput_units_per_s": rate, "energy_J_per_unit": 5e-4},
-            },
+            gallery_workload(
+                1_000_000, "1M", {"throughput_units_per_s": rate, "energy_J_per_unit": 5e-4}
+            ),
             {"name": "CASIA", "vectors": 15_625_000, "skipped": True, "why": "over max_vectors"},
         ]
         rows.append(record)

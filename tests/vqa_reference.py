@@ -13,46 +13,19 @@ import re
 from seqbench.metrics.vqa import CONTRACTIONS
 
 contractions = dict(CONTRACTIONS)  # the script's table, shared: a typo there shows in both
+# fmt: off
 manualMap = {
-    "none": "0",
-    "zero": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "ten": "10",
+    "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
 }
+# fmt: on
 articles = ["a", "an", "the"]
 periodStrip = re.compile(r"(?!<=\d)(\.)(?!\d)")
 commaStrip = re.compile(r"(\d)(\,)(\d)")
-punct = [
-    ";",
-    r"/",
-    "[",
-    "]",
-    '"',
-    "{",
-    "}",
-    "(",
-    ")",
-    "=",
-    "+",
-    "\\",
-    "_",
-    "-",
-    ">",
-    "<",
-    "@",
-    "`",
-    ",",
-    "?",
-    "!",
-]
+# fmt: off
+punct = [";", r"/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@",
+         "`", ",", "?", "!"]
+# fmt: on
 
 
 def processPunctuation(inText: str) -> str:

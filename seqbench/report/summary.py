@@ -182,7 +182,10 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def summary_markdown(table: Table) -> list[str]:
     lines = ["## Summary", "", summary_intro(table), ""]
     for headers, rows in summary_grids(table):
-        joined = [[[" · ".join(row[0])], [" · ".join(row[1])], *row[2:]] for row in rows]
+        joined = [
+            [[" · ".join(row[0])], [" · ".join(row[1])], row[2], [" ".join(row[3])], *row[4:]]
+            for row in rows
+        ]
         lines += _md_table(headers, [["<br>".join(cell) for cell in row] for row in joined])
         lines.append("")
     lines += [
