@@ -481,7 +481,7 @@ def import_cmd(path: Path, force: bool) -> None:
     default=("md", "csv", "json", "html"),
     show_default=True,
     type=click.Choice(["md", "csv", "json", "html"]),
-    help="Output format(s); repeat the option. html writes one self-contained index.html.",
+    help="Output format(s); repeat the option. html writes one index.html that links the plots.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG/SVG plots (html always has them).")
 @click.option(
