@@ -15,7 +15,7 @@ from rich.console import Console
 
 from seqbench import paths, report
 from seqbench.cli.tables import eval_table, workloads_table
-from seqbench.report.markdown import render_markdown
+from seqbench.report.formats import render_markdown
 from seqbench.report.summary import MAX_COLUMNS, summary_grids
 from tests.test_report import _record, gallery_workload
 

@@ -227,7 +227,7 @@ def gallery_workload(vectors: int, name: str, simulated: dict) -> dict:
 
 
 def test_the_gallery_scaling_rows_are_a_table_on_the_board() -> None:
-    from seqbench.report.markdown import render_markdown
+    from seqbench.report.formats import render_markdown
 
     stamp = "2026-01-01T00:00:00.000+00:00"
     rows = []

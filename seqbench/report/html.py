@@ -10,7 +10,8 @@ from pathlib import Path
 
 from seqbench import __version__
 from seqbench.report import summary
-from seqbench.report.tables import Table, best_marks, header_lines, notes
+from seqbench.report.formats import header_lines, notes
+from seqbench.report.tables import Table, best_marks
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1rem;color:#222}

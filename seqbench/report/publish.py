@@ -12,10 +12,11 @@ from seqbench import locks, paths, results
 from seqbench.atomic import atomic_dir, remove_stale_temps, stale_temps, write_text
 from seqbench.errors import SeqbenchError
 from seqbench.progress import console
+from seqbench.report.formats import RENDERERS
 from seqbench.report.html import render_html
-from seqbench.report.markdown import RENDERERS
 from seqbench.report.plots import write_plots
-from seqbench.report.tables import Table, build_tables, primary_metric, table_from_json
+from seqbench.report.summary import primary_metric
+from seqbench.report.tables import Table, build_tables, table_from_json
 
 # What a leaderboard folder may hold for it to be republished whole (see _publish).
 REPORT_SUFFIXES = {".md", ".csv", ".json", ".html", ".png", ".svg"}

@@ -9,12 +9,35 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from seqbench.report.tables import Table, host_throughput_header, row_primary
+from seqbench.report.tables import Table, host_throughput_header
 
 # A summary table has at most this many columns; more profiles go to a second table.
 MAX_COLUMNS = 12
 KEY_HEADERS = ("task · split", "model · checkpoint", "n", "quality")
 BASELINE = "cpu"
+
+
+# The metric a summary shows for rows published before the primary metric was recorded.
+DEFAULT_PRIMARY = {
+    "translation": "bleu",
+    "vqa": "vqa_accuracy",
+    "retrieval": "rsum",
+    "lm": "perplexity",
+    "binding": "audio_image_rsum",
+    "faces": "accuracy",
+}
+
+
+def row_primary(family: str, row: dict[str, Any]) -> str | None:
+    """The row's primary metric (its family's default for rows that did not record one)."""
+    name = row.get("primary") or DEFAULT_PRIMARY.get(family)
+    return name if name in row else None
+
+
+def primary_metric(table: Table) -> str:
+    """The metric most rows name as primary."""
+    names = [row_primary(table.family, r) or "" for r in table.rows]
+    return max(set(names), key=names.count)
 
 
 @dataclass
@@ -123,10 +146,7 @@ def summary_grids(table: Table) -> list[tuple[list[str], list[list[list[str]]]]]
     grids = []
     for chunk in profile_chunks(profiles_of(table)):
         headers = [*KEY_HEADERS, *chunk]
-        rows = [
-            key_cells(table, g) + [profile_lines(table, g, p) for p in chunk]
-            for g in groups
-        ]
+        rows = [key_cells(table, g) + [profile_lines(table, g, p) for p in chunk] for g in groups]
         grids.append((headers, rows))
     return grids
 

@@ -9,15 +9,12 @@ rows, so a published board can be rendered again from its JSON alone (``report -
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from seqbench import __version__, results
+from seqbench import results
 from seqbench.errors import SeqbenchError
 
 
@@ -395,84 +392,3 @@ def table_from_json(payload: dict[str, Any]) -> Table:
         raise SeqbenchError(
             f"not a board JSON file (no {err})", "pass a folder that `seqbench report` wrote"
         ) from err
-
-
-def header_lines(stamp: str, sha: str, table: Table | None = None) -> list[str]:
-    lines = [f"seqbench {__version__} · git {sha} · generated {stamp}"]
-    if table is not None and table.source:
-        lines.append(
-            f"Rendered again from the rows of this board's JSON, as published on "
-            f"{table.source['generated']} (git {table.source['git_sha']}): no number was "
-            "re-measured or changed. Those rows predate the record of the host machine and of "
-            'each row\'s primary metric, so the machine reads "not recorded" and the summary '
-            "shows each family's default metric."
-        )
-        if table.source.get("note"):
-            lines.append(table.source["note"])
-    return lines
-
-
-def notes(table: Table) -> list[str]:
-    """What the full table's columns mean (markdown and HTML say the same)."""
-    text = (
-        "Best value per ranked column in **bold**, only among comparable rows (same task, "
-        "split, data, preset, beam and n). `n`: examples scored. `on chip %`: share of the "
-        "simulated energy spent on the profile's own hardware; `none` rows run every op on the "
-        "host and show no cost. Latency, simulated throughput, energy, power and TOPS/W come "
-        "from the per-operator simulator on the named profile (`seqbench accels show "
-        "PROFILE`); the measured host throughput is in the host table above."
-    )
-    if HOST_SAME_N.header in table.headers:
-        text += (
-            f" `{HOST_SAME_N.header}`: a profile with effects re-scored on the first n examples "
-            "of the split beside the host scored on the same n (the primary metric); the "
-            "whole-split figure is the `cpu` row's."
-        )
-    return [text]
-
-
-def render_csv(table: Table, stamp: str, sha: str) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([f"# {line}" for line in header_lines(stamp, sha, table)])
-    columns = table.columns
-    writer.writerow([c.header for c in columns] + ["signature"])
-    for row in table.rows:
-        writer.writerow([c.text(row) for c in columns] + [row["signature"]])
-    return out.getvalue()
-
-
-def render_json(table: Table, stamp: str, sha: str) -> str:
-    payload = {
-        "family": table.family,
-        "seqbench_version": __version__,
-        "git_sha": sha,
-        "generated": stamp,
-        **({"rendered_from": table.source} if table.source else {}),
-        "columns": table.headers,
-        "rows": table.rows,
-    }
-    return json.dumps(payload, indent=2, default=str) + "\n"
-
-
-# The metric a summary shows for rows published before the primary metric was recorded.
-DEFAULT_PRIMARY = {
-    "translation": "bleu",
-    "vqa": "vqa_accuracy",
-    "retrieval": "rsum",
-    "lm": "perplexity",
-    "binding": "audio_image_rsum",
-    "faces": "accuracy",
-}
-
-
-def row_primary(family: str, row: dict[str, Any]) -> str | None:
-    """The row's primary metric (its family's default for rows that did not record one)."""
-    name = row.get("primary") or DEFAULT_PRIMARY.get(family)
-    return name if name in row else None
-
-
-def primary_metric(table: Table) -> str:
-    """The metric most rows name as primary."""
-    names = [row_primary(table.family, r) or "" for r in table.rows]
-    return max(set(names), key=names.count)
