@@ -181,3 +181,24 @@ def test_solve_finds_the_value_or_says_none():
     assert fit.plausible is False and "no value" in fit.describe()
     ranged = validate.Fit("p", "a.b", "KB", 16, 12.0, "17-95x", 0.5, 64, "pages", upper=68.0)
     assert ranged.used == 16 and ranged.plausible
+
+
+def test_pipelayer_memory_subarray_bounds_come_from_its_write_figure():
+    """3.91 nJ per write spike: per 512-bit array line (128 cells x 4 bits) 7.64 pJ/bit, per
+    4-bit cell 977.5 pJ/bit; an access is half a write (each bit written once, read once)."""
+    from seqbench.accel import validate_pipelayer
+
+    low, high, _ = validate_pipelayer.memory_subarray_bounds(profile_mod.load_named("pipelayer"))
+    assert low == pytest.approx(3910 / 512 / 2)
+    assert high == pytest.approx(3910 / 4 / 2)
+    fit = validate_pipelayer.memory_subarray_calibration(profile_mod.load_named("pipelayer"))
+    assert fit.plausible and low <= fit.value <= high
+
+
+def test_measured_gpu_efficiency_is_flops_over_time_over_peak():
+    """VGG-D (VGG-16): 15.47 GMACs x 2 in 66.56 ms / 16 images on 8.87 TFLOP/s = 0.84."""
+    from seqbench.accel import validate_pipelayer
+
+    eff = validate_pipelayer.measured_gpu_efficiency(profile_mod.load_named("gtx-1080"))
+    assert eff["VGG-D"] == pytest.approx(2 * 15.47026432e9 / (66.56e-3 / 16) / 8.87e12)
+    assert 0 < eff["AlexNet"] < eff["VGG-D"] < 1
