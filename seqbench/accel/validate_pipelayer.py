@@ -237,3 +237,54 @@ def pipelayer_checks(reg: Any) -> list[Check]:
     }
     sensitivities(checks, runs)
     return checks
+
+
+def pipelayer_reference_rows(reg: Any) -> list[dict[str, Any]]:
+    """PipeLayer's published computational efficiency against the modelled chip's peak (a
+    reference row, as ISAAC's: it bounds the speedup rows, it is not one of the headlines)."""
+    pl = reg.get("pipelayer")
+    peak = chip_power.peak_ops_per_s(pl)
+    tiles = pl.get("chip.tiles", "count")
+    own = PIPELAYER_GOPS_MM2 * 1e9 * PIPELAYER_MM2
+    per_bitline = chip_power.peak_ops_per_s(
+        pl.with_value("adc.per_array", pl.get("crossbar.cols", "count"))
+    )
+    spike = chip_power.peak_ops_per_s(
+        pl.with_value("adc.per_array", pl.get("crossbar.cols", "count")).with_value(
+            "crossbar.read_latency", 29.31
+        )
+    )
+
+    def ce(p: Profile) -> float:
+        return chip_power.peak_ops_per_s(p) / 1e9 / PIPELAYER_MM2
+
+    return [
+        dict(
+            paper_name="PipeLayer (reference)",
+            claim="computational efficiency (whole-chip peak)",
+            paper=PIPELAYER_GOPS_MM2,
+            ours=peak / 1e9 / PIPELAYER_MM2,
+            unit="GOPS/s/mm2",
+            source="HPCA'17 Sec. 6.6 (review summary)",
+            note=(
+                f"the modelled chip's peak {peak / 1e12:.1f} TOPS (ISAAC's {tiles:g} tiles, 16 "
+                "one-bit input slices, one converter per 128 columns) over PipeLayer's "
+                f"{PIPELAYER_MM2} mm2, against its own {own / 1e12:.1f} TOPS; with one "
+                f"integrate-and-fire unit per bitline {per_bitline / 1e12:.1f} "
+                f"TOPS, and with that and its NVSim 29.31 ns spike read as the cycle "
+                f"{spike / 1e12:.1f} TOPS"
+            ),
+            missing=(
+                "PipeLayer's array count, spikes per input vector and integrate-and-fire units "
+                "per array"
+            ),
+            sensitivity=fit_parameter(
+                pl,
+                "chip.tiles",
+                ce,
+                PIPELAYER_GOPS_MM2,
+                f"{PIPELAYER_GOPS_MM2:g} GOPS/s/mm2",
+                (None, None, "PipeLayer's array count is not in stored material"),
+            ),
+        )
+    ]
