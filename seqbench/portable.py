@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,7 @@ def import_model(path: Path, *, force: bool = False) -> Path:
             f"score it without importing: `seqbench eval --checkpoint {path}`",
         )
     check_fits(opened, family, prepared)
+    checkpoints.load_model(opened.checkpoint)  # it loads here before it is filed as a run
     # Where `train` and `eval` of this home look for (task, model, preset, seed).
     target = plan_run(
         spec,
@@ -195,10 +197,13 @@ def import_model(path: Path, *, force: bool = False) -> Path:
     ).directory
     with locks.hold(target, f"checkpoint {target}", say=console):
         existing = checkpoints.find(target)
-        if existing is not None and existing.sha256 == opened.checkpoint.sha256:
+        broken = existing is not None and _broken(existing)
+        if broken:
+            console.print(f"[yellow]warning:[/] {broken}; replacing it with the imported one")
+        elif existing is not None and existing.sha256 == opened.checkpoint.sha256:
             console.print(f"already imported: {target}")
             return target
-        if existing is not None and not force:
+        elif existing is not None and not force:
             raise SeqbenchError(
                 f"{target} holds another checkpoint (weights {existing.sha256[:12]})",
                 "pass --force to replace it with the imported one",
@@ -215,6 +220,32 @@ def import_model(path: Path, *, force: bool = False) -> Path:
         f"{manifest['seed']}, weights {opened.checkpoint.sha256[:12]}) as {target}"
     )
     return target
+
+
+def _broken(checkpoint: checkpoints.Checkpoint) -> str:
+    """Why ``checkpoint`` cannot be loaded ('' when it can): damaged weights, or a config
+    that does not build its model."""
+    try:
+        checkpoints.verify(checkpoint)
+        checkpoints.check_loadable(checkpoint)
+    except SeqbenchError as err:
+        return f"{checkpoint.directory} holds a broken checkpoint ({err.message})"
+    return ""
+
+
+def _scored(path: Path, score: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """``score()``, with a failure inside the model of the bundle at ``path`` (a config that
+    built but does not run) as one line naming the bundle instead of a torch exception."""
+    try:
+        return score()
+    except (SeqbenchError, KeyboardInterrupt, MemoryError):
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError) as err:
+        raise SeqbenchError(
+            f"the model of {path} fails when run ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''})",
+            "its config.json may be altered: " + bundle.EXPORT_FIX,
+        ) from err
 
 
 def eval_checkpoint(
@@ -266,4 +297,6 @@ def eval_checkpoint(
         limit=limit,
         effects_limit=effects_limit,
     )
-    return run(request, prepared=found.prepared, checkpoint=found.checkpoint)
+    if path is None:
+        return run(request, prepared=found.prepared, checkpoint=found.checkpoint)
+    return _scored(path, lambda: run(request, prepared=found.prepared, checkpoint=found.checkpoint))
