@@ -110,6 +110,18 @@ def model_card(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def check_out(out: Path) -> None:
+    """``out`` is free and its nearest existing parent is a folder (a one-line error if not)."""
+    if out.exists() or out.is_symlink():
+        raise SeqbenchError(f"{out} exists", "choose another --out or delete it first")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise SeqbenchError(
+            f"--out {out}: {parent} is a file, not a folder",
+            "choose an --out path inside a folder",
+        )
+
+
 def _copy(src: Path, staging: Path, name: str, files: dict[str, str]) -> None:
     dst = staging / name
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -127,8 +139,7 @@ def write_bundle(
     quality: dict[str, Any],
 ) -> Path:
     """Write the bundle to ``out`` (a folder, or an archive when it ends in ``.tar.gz``)."""
-    if out.exists():
-        raise SeqbenchError(f"{out} exists", "choose another --out or delete it first")
+    check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -537,6 +548,25 @@ def _temp_tag() -> str:
     from seqbench.atomic import HOST_TAG
 
     return f"bundle.tmp{os.getpid()}h{HOST_TAG}-"
+
+
+# Scratch of an older seqbench (``.open-XXXX``, no pid in the name) is stale when this old.
+LEGACY_SCRATCH_AGE_S = 3600
+
+
+def remove_stale_scratch() -> list[Path]:
+    """Scratch folders under ``models/`` whose opening process is gone: removed, returned."""
+    from seqbench.atomic import TEMP_NAME, remove_stale_temps
+
+    root = models_dir()
+    removed = remove_stale_temps(root) if root.is_dir() else []
+    for path in sorted(root.glob(f"{SCRATCH_PREFIX}*")) if root.is_dir() else []:
+        if TEMP_NAME.match(path.name) or not path.is_dir() or path.is_symlink():
+            continue
+        if time.time() - path.lstat().st_mtime > LEGACY_SCRATCH_AGE_S:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def open_bundle(path: Path) -> Bundle:

@@ -66,8 +66,7 @@ def _local_checkpoint(
 def export_model(ref: str, model: str, preset: str, seed: int, out: Path) -> Path:
     """Write the finished checkpoint of (task, model, preset, seed) as a bundle at ``out``."""
 
-    if Path(out).exists():
-        raise SeqbenchError(f"{out} exists", "choose another --out or delete it first")
+    bundle.check_out(Path(out))  # before the minutes of scoring, not after
     spec, _, prepared, checkpoint = _local_checkpoint(ref, model, preset, seed)
     family = family_for(spec)
     net = checkpoints.load_model(checkpoint)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from seqbench.config import DEFAULT_PRESET, PRESETS
+from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 
 
 @click.command("sweep")
@@ -31,7 +31,13 @@ from seqbench.config import DEFAULT_PRESET, PRESETS
     show_default=True,
     help="Size preset of the task (the checkpoint is trained with it when missing).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Checkpoint seed.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Checkpoint seed.",
+)
 @click.option(
     "--repeats",
     type=int,
@@ -71,6 +77,9 @@ from seqbench.config import DEFAULT_PRESET, PRESETS
 @click.option(
     "--retries", type=int, default=1, show_default=True, help="Retries of a cell whose worker died."
 )
+@click.option(
+    "--yes", is_flag=True, help="Run a grid of more than 1,000 design points without asking."
+)
 def sweep_cmd(
     task: str,
     model: str,
@@ -88,6 +97,7 @@ def sweep_cmd(
     jobs: int,
     address: str | None,
     retries: int,
+    yes: bool,
 ) -> None:
     """Sweep profile parameters; write a table, CSV, Pareto and effect plots.
 
@@ -102,7 +112,7 @@ def sweep_cmd(
     from seqbench import paths
     from seqbench.executor import check_ray_address
     from seqbench.progress import console
-    from seqbench.sweep import driver, summary
+    from seqbench.sweep import driver, grid, summary
 
     if jobs < 1:
         raise click.BadParameter(f"must be >= 1, got {jobs}", param_hint="--jobs")
@@ -116,6 +126,7 @@ def sweep_cmd(
             param_hint="--address",
         )
     summary.parse_floor(min_quality, 1.0)  # a malformed floor fails before any cell
+    grid.check_size(sets, yes)
     if address:
         check_ray_address(address)
     plan = driver.plan(
