@@ -17,6 +17,7 @@ import hashlib
 import inspect
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,15 +205,15 @@ def load_model(checkpoint: Checkpoint) -> nn.Module:
 MAX_EXTRA_ELEMENTS = 2**26
 
 
-def weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+def weight_shapes(path: Path, where: str = "", fix: str = "") -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape from a safetensors header (no tensor data is read)."""
     try:
         with safe_open(str(path), framework="pt") as handle:
             return {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118
     except (SafetensorsError, OSError, ValueError, RuntimeError) as err:
         raise SeqbenchError(
-            f"{path} is not a readable safetensors file ({err})",
-            "train or export it again",
+            f"{where or path.parent}: {path.name} is not a readable safetensors file ({err})",
+            fix or "train or export it again",
         ) from err
 
 
@@ -228,9 +229,10 @@ def check_loadable(checkpoint: Checkpoint, where: str = "", fix: str = "") -> No
     config = checkpoint.info.get("model_config")
     if not isinstance(config, dict):
         raise SeqbenchError(f"{where}: config.json's model_config is not a mapping", fix)
-    stored = weight_shapes(checkpoint.weights)
+    stored = weight_shapes(checkpoint.weights, where, fix)
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. zero-element tensors: the error says it
             model = build_model(checkpoint.model_name, config)
     except SeqbenchError as err:
         raise SeqbenchError(f"{where}: config.json: {err.message}", fix) from err

@@ -18,6 +18,7 @@ from typing import Any
 from seqbench import bundle, checkpoints, locks
 from seqbench.accel.profile import resolve_profiles
 from seqbench.atomic import atomic_dir
+from seqbench.bundle_verify import EXPORT_FIX
 from seqbench.config import DEFAULT_PRESET, TaskSpec, load_task
 from seqbench.errors import SeqbenchError
 from seqbench.evaluate import EvalRequest, _quality, run
@@ -243,7 +244,7 @@ def _scored(path: Path, score: Callable[[], list[dict[str, Any]]]) -> list[dict[
         raise SeqbenchError(
             f"the model of {path} fails when run ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else ''})",
-            "its config.json may be altered: " + bundle.EXPORT_FIX,
+            "its config.json may be altered: " + EXPORT_FIX,
         ) from err
 
 
