@@ -300,9 +300,23 @@ def test_genuine_record_after_every_hostile_bundle_equals_a_fresh_homes(
     assert len(copies) == 2  # the poisoned bundle's copy and the genuine one's, apart
 
 
-def _open_after(barrier: Any, home: str, folder: str) -> str:
+def _open_after(barriers: Any, home: str, folder: str) -> str:
+    """Open ``folder`` in a forked child; both children meet at the rename into ``models/``
+    (the race), which a per-copy lock lets only one of them reach at a time."""
     os.environ["SEQBENCH_HOME"] = home
-    barrier.wait(30)
+    start, rename = barriers
+    real_replace = os.replace
+
+    def meet_then_replace(src: Any, dst: Any) -> None:
+        if Path(dst).parent.name == "models" and not Path(dst).name.startswith("."):
+            try:
+                rename.wait(2)  # the other opener holds the lock: it never comes
+            except threading.BrokenBarrierError:
+                pass
+        real_replace(src, dst)
+
+    os.replace = meet_then_replace  # this child only
+    start.wait(30)
     return str(bundle.open_bundle(Path(folder)).directory)
 
 
@@ -310,10 +324,12 @@ def test_two_concurrent_opens_of_one_bundle_both_succeed(
     genuine: dict[str, Any], tmp_path: Path
 ) -> None:
     context = multiprocessing.get_context("fork")
-    barrier = context.Manager().Barrier(2)
+    manager = context.Manager()
+    barriers = (manager.Barrier(2), manager.Barrier(2))
     with context.Pool(2) as pool:
-        args = [(barrier, str(tmp_path / "home"), str(genuine["folder"]))] * 2
+        args = [(barriers, str(tmp_path / "home"), str(genuine["folder"]))] * 2
         opened = pool.starmap(_open_after, args)
+    manager.shutdown()
     assert opened[0] == opened[1]
     assert [p.name for p in (tmp_path / "home" / "models").iterdir()] == [Path(opened[0]).name]
 

@@ -391,9 +391,11 @@ def _skip(path: Path, error: SeqbenchError, quiet: bool = False) -> None:
 def _warn(error: SeqbenchError) -> None:
     if str(error) not in _REPORTED:
         _REPORTED.add(str(error))
+        from rich.markup import escape
+
         from seqbench.progress import console
 
-        console.print(f"[yellow]warning:[/] skipped {error}", markup=False, highlight=False)
+        console.print(f"[yellow]warning:[/] skipped {escape(str(error))}", highlight=False)
 
 
 def _warn_broken(asked: list[str]) -> None:
