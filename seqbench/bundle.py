@@ -26,6 +26,8 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,7 @@ class Bundle:
     directory: Path
     manifest: dict[str, Any]
     source: str  # the path the user gave
+    created: bool = False  # this open made the copy under models/ (it did not exist yet)
 
     @property
     def checkpoint(self) -> checkpoints.Checkpoint:
@@ -275,9 +278,29 @@ def open_bundle(path: Path) -> Bundle:
                     pass  # a damaged copy: replaced by the one just verified
                 os.replace(target, scratch / "old")
             os.replace(staged, target)  # atomic: a half-made copy is never seen under models/
-        return Bundle(target, manifest, where)
+        return Bundle(target, manifest, where, created=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[Bundle]:
+    """:func:`open_bundle` for the ``with`` block: when the block fails (the data does not
+    fit, the model fails when run), a copy this open made is removed again, so a failure
+    leaves nothing under ``models/``."""
+    found = open_bundle(path)
+    try:
+        yield found
+    except BaseException:
+        if found.created:
+            with locks.hold(found.directory, f"model copy {found.directory}"):
+                aside = _scratch(models_dir())
+                try:
+                    os.replace(found.directory, aside / "gone")
+                except OSError:
+                    pass
+                shutil.rmtree(aside, ignore_errors=True)
+        raise
 
 
 def differing_tokenizers(a: Path, b: Path) -> list[str]:

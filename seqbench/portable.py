@@ -140,14 +140,13 @@ def check_fits(opened: bundle.Bundle, family: TaskFamily, prepared: Prepared) ->
 
 
 def model_and_data(
-    path: Path,
+    opened: bundle.Bundle,
     *,
     task: str | None = None,
     preset: str | None = None,
     test_set: str | None = None,
 ) -> ModelAndData:
-    """Open the bundle at ``path`` and the data to score it on (checked to fit)."""
-    opened = bundle.open_bundle(path)
+    """The opened bundle's checkpoint and the data to score it on (checked to fit)."""
     spec, subset = _task_of(opened, task)
     family = family_for(spec)
     preset = preset or str(opened.manifest["preset"])
@@ -172,7 +171,11 @@ def model_and_data(
 
 def import_model(path: Path, *, force: bool = False) -> Path:
     """Make the bundle at ``path`` this home's checkpoint of its (task, model, preset, seed)."""
-    opened = bundle.open_bundle(path)
+    with bundle.opened(path) as opened:
+        return _import(opened, path, force)
+
+
+def _import(opened: bundle.Bundle, path: Path, force: bool) -> Path:
     manifest = opened.manifest
     spec, subset = _task_of(opened, None)
     family = family_for(spec)
@@ -266,23 +269,41 @@ def eval_checkpoint(
     task's data or on ``test_set``, under each profile; returns the records."""
 
     resolve_profiles(accels)
+    options = dict(
+        split=split, beam=beam, accels=accels, seed=seed, limit=limit, effects_limit=effects_limit
+    )
     if path is not None:
-        found = model_and_data(path, task=task, preset=preset, test_set=test_set)
-    else:
-        if not (task and model):
-            raise SeqbenchError("eval needs --task and --model, or --checkpoint PATH", "")
-        spec, subset, prepared, checkpoint = _local_checkpoint(
-            task, model, preset or DEFAULT_PRESET, 0 if seed is None else seed
+        with bundle.opened(path) as opened:
+            found = model_and_data(opened, task=task, preset=preset, test_set=test_set)
+            return _scored(path, lambda: _score(found, test_set, **options))
+    if not (task and model):
+        raise SeqbenchError("eval needs --task and --model, or --checkpoint PATH", "")
+    spec, subset, prepared, checkpoint = _local_checkpoint(
+        task, model, preset or DEFAULT_PRESET, 0 if seed is None else seed
+    )
+    if test_set:
+        prepared = family_for(spec).prepare_test_set(
+            spec,
+            prepared.preset,
+            family_for(spec).effective_source(spec.source, test_set),
+            prepared.directory,
+            prepared.manifest,
         )
-        if test_set:
-            prepared = family_for(spec).prepare_test_set(
-                spec,
-                prepared.preset,
-                family_for(spec).effective_source(spec.source, test_set),
-                prepared.directory,
-                prepared.manifest,
-            )
-        found = ModelAndData(checkpoint, prepared, spec, subset)
+    return _score(ModelAndData(checkpoint, prepared, spec, subset), test_set, **options)
+
+
+def _score(
+    found: ModelAndData,
+    test_set: str | None,
+    *,
+    split: str,
+    beam: int,
+    accels: str,
+    seed: int | None,
+    limit: int | None,
+    effects_limit: int | None,
+) -> list[dict[str, Any]]:
+    """Score ``found`` under each profile of ``accels``; returns the records."""
     if test_set and split != "test":
         raise SeqbenchError(f"an external test set has only a test split, not {split!r}", "")
     request = EvalRequest(
@@ -297,6 +318,4 @@ def eval_checkpoint(
         limit=limit,
         effects_limit=effects_limit,
     )
-    if path is None:
-        return run(request, prepared=found.prepared, checkpoint=found.checkpoint)
-    return _scored(path, lambda: run(request, prepared=found.prepared, checkpoint=found.checkpoint))
+    return run(request, prepared=found.prepared, checkpoint=found.checkpoint)

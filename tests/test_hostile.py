@@ -264,6 +264,15 @@ def test_unlisted_archive_member_is_refused_before_extraction(
     refused(result, "'data/payload.bin' is not listed", before=before, root=tmp_path, home=home)
 
 
+def test_a_failure_after_verification_keeps_no_copy(
+    genuine: dict[str, Any], tmp_path: Path
+) -> None:
+    home, before = tmp_path / "home", snapshot(tmp_path)
+    args = ("eval", "--checkpoint", str(genuine["folder"]), "--task", "scan", "--preset", "tiny")
+    result = invoke(home, *args)  # a genuine bundle on data it does not fit
+    refused(result, "is a vqa model", before=before, root=tmp_path, home=home)
+
+
 def test_a_fifo_as_checkpoint_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "model.tar.gz"
     os.mkfifo(fifo)
