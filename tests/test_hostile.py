@@ -70,24 +70,12 @@ def genuine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("hostile")
     home = root / "home-train"
     folder, archive = root / "rn-folder", root / "rn.tar.gz"
+    export = ("export", "--task", TASK, "--model", MODEL, "--preset", PRESET, "--out")
     for out in (folder, archive):
-        result = invoke(
-            home, "export", "--task", TASK, "--model", MODEL, "--preset", PRESET, "--out", str(out)
-        )
+        result = invoke(home, *export, str(out))
         if result.exit_code != 0:  # trained on first use
             assert invoke(home, "train", TASK, "--model", MODEL, "--preset", PRESET).exit_code == 0
-            result = invoke(
-                home,
-                "export",
-                "--task",
-                TASK,
-                "--model",
-                MODEL,
-                "--preset",
-                PRESET,
-                "--out",
-                str(out),
-            )
+            result = invoke(home, *export, str(out))
         assert result.exit_code == 0, result.output
     fresh = root / "home-fresh"
     result = invoke(fresh, "eval", "--checkpoint", str(folder), "--accel", "cpu")
@@ -518,8 +506,7 @@ def test_malformed_tsv_on_the_cli(tmp_path: Path) -> None:
 def _copy_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from seqbench import paths
 
-    folder = tmp_path / "accelerators"
-    shutil.copytree(paths.accelerators_dir(), folder)
+    folder = Path(shutil.copytree(paths.accelerators_dir(), tmp_path / "accelerators"))
     monkeypatch.setenv("SEQBENCH_ACCELERATORS", str(folder))
     return folder
 
