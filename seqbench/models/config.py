@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -53,20 +54,24 @@ class ModelConfig:
         return cls(**config)
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
 # Annotation -> (test, what the value must be). Sizes, counts and ids are never negative.
 _TYPE_CHECKS = {
-    "int": (lambda v: type(v) is int and v >= 0, "a whole number >= 0"),
+    "int": (_whole, "a whole number >= 0"),
     "float": (
-        lambda v: type(v) in (int, float) and math.isfinite(v),
+        lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v),
         "a finite number",
     ),
-    "bool": (lambda v: type(v) is bool, "true or false"),
-    "str": (lambda v: type(v) is str, "a string"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
     "list[int]": (
-        lambda v: type(v) is list and all(type(x) is int and x >= 0 for x in v),
+        lambda v: isinstance(v, list) and all(_whole(x) for x in v),
         "a list of whole numbers >= 0",
     ),
-    "dict[str, Any]": (lambda v: type(v) is dict, "a mapping"),
+    "dict[str, Any]": (lambda v: isinstance(v, dict), "a mapping"),
 }
 
 
