@@ -58,7 +58,6 @@ class Bundle:
     directory: Path
     manifest: dict[str, Any]
     source: str  # the path the user gave
-    created: bool = False  # this open made the copy under models/ (it did not exist yet)
 
     @property
     def checkpoint(self) -> checkpoints.Checkpoint:
@@ -244,6 +243,10 @@ def remove_stale_scratch() -> list[Path]:
     return removed
 
 
+# Copies under models/ that open_bundle made in this process (see removed_on_failure).
+_MADE: list[Path] = []
+
+
 def open_bundle(path: Path) -> Bundle:
     """Verify the bundle at ``path`` whole and return its copy under ``models/``.
 
@@ -278,29 +281,32 @@ def open_bundle(path: Path) -> Bundle:
                     pass  # a damaged copy: replaced by the one just verified
                 os.replace(target, scratch / "old")
             os.replace(staged, target)  # atomic: a half-made copy is never seen under models/
-        return Bundle(target, manifest, where, created=True)
+            _MADE.append(target)
+        return Bundle(target, manifest, where)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextmanager
-def opened(path: Path) -> Iterator[Bundle]:
-    """:func:`open_bundle` for the ``with`` block: when the block fails (the data does not
-    fit, the model fails when run), a copy this open made is removed again, so a failure
-    leaves nothing under ``models/``."""
-    found = open_bundle(path)
+def removed_on_failure() -> Iterator[None]:
+    """Copies :func:`open_bundle` makes inside the ``with`` block are removed again when the
+    block fails (the data does not fit, the model fails when run): a failure leaves nothing
+    under ``models/``."""
+    mark = len(_MADE)
     try:
-        yield found
+        yield
     except BaseException:
-        if found.created:
-            with locks.hold(found.directory, f"model copy {found.directory}"):
+        for directory in _MADE[mark:]:
+            with locks.hold(directory, f"model copy {directory}"):
                 aside = _scratch(models_dir())
                 try:
-                    os.replace(found.directory, aside / "gone")
+                    os.replace(directory, aside / "gone")
                 except OSError:
                     pass
                 shutil.rmtree(aside, ignore_errors=True)
         raise
+    finally:
+        del _MADE[mark:]
 
 
 def differing_tokenizers(a: Path, b: Path) -> list[str]:

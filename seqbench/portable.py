@@ -9,6 +9,7 @@ test-only with the checkpoint's own tokenizer, answer list, image size and norma
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 from collections.abc import Callable
@@ -140,13 +141,14 @@ def check_fits(opened: bundle.Bundle, family: TaskFamily, prepared: Prepared) ->
 
 
 def model_and_data(
-    opened: bundle.Bundle,
+    path: Path,
     *,
     task: str | None = None,
     preset: str | None = None,
     test_set: str | None = None,
 ) -> ModelAndData:
-    """The opened bundle's checkpoint and the data to score it on (checked to fit)."""
+    """Open the bundle at ``path`` and the data to score it on (checked to fit)."""
+    opened = bundle.open_bundle(path)
     spec, subset = _task_of(opened, task)
     family = family_for(spec)
     preset = preset or str(opened.manifest["preset"])
@@ -169,13 +171,45 @@ def model_and_data(
     return ModelAndData(opened.checkpoint, prepared, spec, subset)
 
 
+def _bundle_stage(stage: Callable[..., Any]) -> Callable[..., Any]:
+    """A stage given a bundle ``path`` (first argument) leaves no copy of it under
+    ``models/`` when it fails (the data does not fit, the model fails when run), and a model
+    that built but fails when run is one line naming the bundle, not a torch exception."""
+
+    @functools.wraps(stage)
+    def guarded(path: Path | None, *args: Any, **kwargs: Any) -> Any:
+        if path is None:
+            return stage(path, *args, **kwargs)
+        with bundle.removed_on_failure():
+            try:
+                return stage(path, *args, **kwargs)
+            except (SeqbenchError, KeyboardInterrupt, MemoryError, OSError):
+                raise
+            except (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError) as err:
+                first = str(err).splitlines()[0] if str(err) else ""
+                raise SeqbenchError(
+                    f"the model of {path} fails when run ({type(err).__name__}: {first})",
+                    f"its config.json may be altered: {EXPORT_FIX}; else rerun with --debug",
+                ) from err
+
+    return guarded
+
+
+def _broken(checkpoint: checkpoints.Checkpoint) -> str:
+    """Why ``checkpoint`` cannot be loaded ('' when it can): damaged weights, or a config
+    that does not build its model."""
+    try:
+        checkpoints.verify(checkpoint)
+        checkpoints.check_loadable(checkpoint)
+    except SeqbenchError as err:
+        return f"{checkpoint.directory} holds a broken checkpoint ({err.message})"
+    return ""
+
+
+@_bundle_stage
 def import_model(path: Path, *, force: bool = False) -> Path:
     """Make the bundle at ``path`` this home's checkpoint of its (task, model, preset, seed)."""
-    with bundle.opened(path) as opened:
-        return _import(opened, path, force)
-
-
-def _import(opened: bundle.Bundle, path: Path, force: bool) -> Path:
+    opened = bundle.open_bundle(path)
     manifest = opened.manifest
     spec, subset = _task_of(opened, None)
     family = family_for(spec)
@@ -225,32 +259,7 @@ def _import(opened: bundle.Bundle, path: Path, force: bool) -> Path:
     return target
 
 
-def _broken(checkpoint: checkpoints.Checkpoint) -> str:
-    """Why ``checkpoint`` cannot be loaded ('' when it can): damaged weights, or a config
-    that does not build its model."""
-    try:
-        checkpoints.verify(checkpoint)
-        checkpoints.check_loadable(checkpoint)
-    except SeqbenchError as err:
-        return f"{checkpoint.directory} holds a broken checkpoint ({err.message})"
-    return ""
-
-
-def _scored(path: Path, score: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """``score()``, with a failure inside the model of the bundle at ``path`` (a config that
-    built but does not run) as one line naming the bundle instead of a torch exception."""
-    try:
-        return score()
-    except (SeqbenchError, KeyboardInterrupt, MemoryError):
-        raise
-    except (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError) as err:
-        raise SeqbenchError(
-            f"the model of {path} fails when run ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''})",
-            "its config.json may be altered: " + EXPORT_FIX,
-        ) from err
-
-
+@_bundle_stage
 def eval_checkpoint(
     path: Path | None,
     *,
@@ -269,41 +278,23 @@ def eval_checkpoint(
     task's data or on ``test_set``, under each profile; returns the records."""
 
     resolve_profiles(accels)
-    options = dict(
-        split=split, beam=beam, accels=accels, seed=seed, limit=limit, effects_limit=effects_limit
-    )
     if path is not None:
-        with bundle.opened(path) as opened:
-            found = model_and_data(opened, task=task, preset=preset, test_set=test_set)
-            return _scored(path, lambda: _score(found, test_set, **options))
-    if not (task and model):
-        raise SeqbenchError("eval needs --task and --model, or --checkpoint PATH", "")
-    spec, subset, prepared, checkpoint = _local_checkpoint(
-        task, model, preset or DEFAULT_PRESET, 0 if seed is None else seed
-    )
-    if test_set:
-        prepared = family_for(spec).prepare_test_set(
-            spec,
-            prepared.preset,
-            family_for(spec).effective_source(spec.source, test_set),
-            prepared.directory,
-            prepared.manifest,
+        found = model_and_data(path, task=task, preset=preset, test_set=test_set)
+    else:
+        if not (task and model):
+            raise SeqbenchError("eval needs --task and --model, or --checkpoint PATH", "")
+        spec, subset, prepared, checkpoint = _local_checkpoint(
+            task, model, preset or DEFAULT_PRESET, 0 if seed is None else seed
         )
-    return _score(ModelAndData(checkpoint, prepared, spec, subset), test_set, **options)
-
-
-def _score(
-    found: ModelAndData,
-    test_set: str | None,
-    *,
-    split: str,
-    beam: int,
-    accels: str,
-    seed: int | None,
-    limit: int | None,
-    effects_limit: int | None,
-) -> list[dict[str, Any]]:
-    """Score ``found`` under each profile of ``accels``; returns the records."""
+        if test_set:
+            prepared = family_for(spec).prepare_test_set(
+                spec,
+                prepared.preset,
+                family_for(spec).effective_source(spec.source, test_set),
+                prepared.directory,
+                prepared.manifest,
+            )
+        found = ModelAndData(checkpoint, prepared, spec, subset)
     if test_set and split != "test":
         raise SeqbenchError(f"an external test set has only a test split, not {split!r}", "")
     request = EvalRequest(
