@@ -54,6 +54,9 @@ from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 )
 @click.option("--name", help="Sweep name (default TASK-MODEL-ACCEL); its state and outputs.")
 @click.option(
+    "--yes", is_flag=True, help="Run a grid of more than 1,000 design points without asking."
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
@@ -76,9 +79,6 @@ from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 @click.option("--address", help="Ray cluster address (default: start a local Ray).")
 @click.option(
     "--retries", type=int, default=1, show_default=True, help="Retries of a cell whose worker died."
-)
-@click.option(
-    "--yes", is_flag=True, help="Run a grid of more than 1,000 design points without asking."
 )
 def sweep_cmd(
     task: str,
@@ -112,12 +112,14 @@ def sweep_cmd(
     from seqbench import paths
     from seqbench.executor import check_ray_address
     from seqbench.progress import console
-    from seqbench.sweep import driver, grid, summary
+    from seqbench.sweep import driver, summary
+    from seqbench.sweep.grid import check_size
 
     if jobs < 1:
         raise click.BadParameter(f"must be >= 1, got {jobs}", param_hint="--jobs")
     if retries < 0:
         raise click.BadParameter(f"must be >= 0, got {retries}", param_hint="--retries")
+    check_size(sets, yes)  # a huge grid asks for --yes before anything is loaded
     if effects_limit is not None and effects_limit < 1:
         raise click.BadParameter(f"must be >= 1, got {effects_limit}", param_hint="--effects-limit")
     if address and executor != "ray":
@@ -126,7 +128,6 @@ def sweep_cmd(
             param_hint="--address",
         )
     summary.parse_floor(min_quality, 1.0)  # a malformed floor fails before any cell
-    grid.check_size(sets, yes)
     if address:
         check_ray_address(address)
     plan = driver.plan(
