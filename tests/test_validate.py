@@ -170,3 +170,14 @@ def test_cli_validate_prints_paper_ours_and_error(tmp_path):
     for line in validate.status_lines(validate.run_validation()):
         assert line in result.output  # validate prints each headline's state
         assert f"- {line}" in committed  # and VALIDATION.md holds the same line
+
+
+def test_solve_finds_the_value_or_says_none():
+    """Bisection on log v: v^2 = 4 at v = 2 (to 0.1%); a target no value in the span meets
+    gives None, and a Fit then reads implausible."""
+    assert validate.solve(lambda v: v * v, 4.0, 1.0) == pytest.approx(2.0, rel=1e-3)
+    assert validate.solve(lambda v: min(v, 10.0), 50.0, 1.0) is None
+    fit = validate.Fit("p", "a.b", "pJ", 1.0, None, "50x", 0.5, 2.0, "a table")
+    assert fit.plausible is False and "no value" in fit.describe()
+    ranged = validate.Fit("p", "a.b", "KB", 16, 12.0, "17-95x", 0.5, 64, "pages", upper=68.0)
+    assert ranged.used == 16 and ranged.plausible
