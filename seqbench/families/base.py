@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from seqbench.config import SourceSpec, TaskSpec, task_key
 from seqbench.data import cache
+from seqbench.data.generators import generator_version
 from seqbench.data.splits import SPLITS
 from seqbench.data.tokenize import PAD_ID
 from seqbench.errors import SeqbenchError
@@ -205,11 +206,32 @@ class TaskFamily(ABC):
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Normalised settings from the spec's ``tokenizer:`` merged with the preset's."""
 
-    @abstractmethod
+    # What the shared source_identity hashes of a source beyond its kind and description,
+    # and version numbers of generator inputs besides the generator's own (binding's sounds).
+    source_fields: tuple[str, ...] = ("options",)
+    generator_versions: dict[str, int] = {}
+    # Whether a non-generated source's test split was once cut (see WHOLE_TEST_MARKER).
+    marks_whole_test: bool = True
+
     def source_identity(
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]
     ) -> dict[str, Any]:
-        """What the fingerprint hashes about ``source``, without reading the data."""
+        """What the fingerprint hashes about ``source``, without reading the data: by
+        default :func:`source_identity_of` with the class's ``source_fields``,
+        ``generator_versions`` and ``marks_whole_test``, and its files by
+        :meth:`local_files`. A family whose sources say more (an opened hub dataset's
+        revision) writes its own."""
+        return source_identity_of(
+            source,
+            self.source_fields,
+            generator_versions=self.generator_versions,
+            files=self.local_files,
+            whole_test=self.marks_whole_test,
+        )
+
+    def local_files(self, path: Path) -> Any:
+        """What a local source's fingerprint hashes of its files (:func:`local_files_identity`)."""
+        return local_files_identity(path)
 
     @abstractmethod
     def build_cache(
@@ -382,6 +404,30 @@ def local_files_identity(path: Path) -> list[tuple[str, int, int]]:
     return [
         (str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()
     ]
+
+
+def source_identity_of(
+    source: SourceSpec,
+    fields: tuple[str, ...] = ("options",),
+    *,
+    generator_versions: dict[str, int] | None = None,
+    files: Callable[[Path], Any] = local_files_identity,
+    whole_test: bool = True,
+) -> dict[str, Any]:
+    """A source's kind, description and ``fields``, plus the generator's version (and
+    ``generator_versions``) or the local files (``files``); a non-generated source also
+    hashes :data:`WHOLE_TEST_MARKER` when ``whole_test``."""
+    identity: dict[str, Any] = {"kind": source.kind, "describe": source.describe()}
+    identity.update({name: getattr(source, name) for name in fields})
+    if source.kind == "generator":
+        identity["version"] = generator_version(str(source.generator))
+        identity.update(generator_versions or {})
+    elif source.kind == "local":
+        identity["files"] = files(Path(str(source.local)))
+    if whole_test and source.kind != "generator":
+        # a source's own test split is read whole now (it was cut to images.test before)
+        identity.update(WHOLE_TEST_MARKER)
+    return identity
 
 
 def capped_split_sizes(data: dict[str, Any]) -> dict[str, int | None]:

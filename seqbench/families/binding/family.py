@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from seqbench.config import SourceSpec, TaskSpec, load_task
 from seqbench.data.cache import file_sha256
 from seqbench.data.images import to_tensor
+from seqbench.data.scene_sounds import VERSION as SOUNDS_VERSION
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import (
     FAMILY_REGISTRY,
@@ -175,6 +176,7 @@ class BindingFamily(TaskFamily):
     data_option_keys = prepare.DATA_OPTIONS
     # The generator's options (foils, captions) mean nothing to a local folder.
     source_override_keeps: tuple[str, ...] = ()
+    generator_versions = {"sounds_version": SOUNDS_VERSION}  # the clips' synthesiser
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         out = super().data_options(spec, preset, raw)
@@ -210,11 +212,6 @@ class BindingFamily(TaskFamily):
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         # The captions are the teacher's to read: its tokenizer (in data["teacher"]) decides.
         return {"from": "teacher"}
-
-    def source_identity(
-        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        return prepare.source_identity(source)
 
     def build_cache(
         self,

@@ -81,6 +81,7 @@ class FacesFamily(TaskFamily):
     data_option_keys = prepare.DATA_OPTIONS
     preset_option_keys = ("scaling",)  # the gallery-size scaling table
     source_override_keeps = ("options",)
+    marks_whole_test = False  # its test split was never cut
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         return prepare.normalise(super().data_options(spec, preset, raw))
@@ -88,10 +89,8 @@ class FacesFamily(TaskFamily):
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         return {}  # faces have no text
 
-    def source_identity(
-        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        return prepare.source_identity(source)
+    def local_files(self, path: Path) -> Any:
+        return prepare.relative_files(path)
 
     def build_cache(
         self,

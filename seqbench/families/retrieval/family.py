@@ -157,6 +157,7 @@ class RetrievalFamily(TaskFamily):
     data_option_keys = prepare.DATA_OPTIONS
     # The spec's split mapping names hub splits; a local override names its own by file.
     source_override_keeps = ("fields", "options")
+    source_fields = prepare.SOURCE_FIELDS
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         out = super().data_options(spec, preset, raw)
@@ -168,11 +169,6 @@ class RetrievalFamily(TaskFamily):
 
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         return prepare.tokenizer_settings(raw)
-
-    def source_identity(
-        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        return prepare.source_identity(source)
 
     def build_cache(
         self,
