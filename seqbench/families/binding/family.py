@@ -51,6 +51,7 @@ from seqbench.families.binding import prepare
 from seqbench.families.binding.store import BindingSplit, codes_to_db, read_split
 from seqbench.families.retrieval.family import Captions, embed, training_order
 from seqbench.families.runspec import RunSpec
+from seqbench.families.scoring import scored_count
 from seqbench.metrics.retrieval import KS, image_to_text_recall, text_to_image_recall
 from seqbench.metrics.signature import Signature
 from seqbench.models.dual_encoder import l2_normalize, symmetric_info_nce
@@ -274,7 +275,7 @@ class BindingFamily(TaskFamily):
         all their captions, and (test split, whole) the arithmetic set. ``beam`` does not
         apply."""
         data = self.split_data(prepared, split)
-        n = len(data) if limit is None else min(limit, len(data))
+        n = scored_count(prepared.key, split, len(data), limit)
         captions = Captions.of(_as_retrieval(data), n)
         combos = prepare.read_arithmetic(prepared.directory, prepared.manifest)
         combos = combos if split == "test" and n == len(data) else []

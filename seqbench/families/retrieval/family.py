@@ -42,6 +42,7 @@ from seqbench.families.base import (
 from seqbench.families.retrieval import prepare, test_set
 from seqbench.families.retrieval.store import RetrievalSplit, read_split
 from seqbench.families.runspec import RunSpec
+from seqbench.families.scoring import scored_count
 from seqbench.metrics.retrieval import KS, recall_metrics
 from seqbench.metrics.signature import Signature
 from seqbench.models.dual_encoder import symmetric_info_nce
@@ -243,7 +244,7 @@ class RetrievalFamily(TaskFamily):
         (``units`` counts them). ``beam`` does not apply to retrieval.
         """
         data = self.split_data(prepared, split)
-        n = len(data) if limit is None else min(limit, len(data))
+        n = scored_count(prepared.key, split, len(data), limit)
         captions = Captions.of(data, n)
         was_training = model.training
         model.eval()

@@ -20,7 +20,6 @@ so the CNN runs once for them.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -46,11 +45,11 @@ from seqbench.families.base import (
     pad_ids,
 )
 from seqbench.families.runspec import RunSpec, TrainOptions
+from seqbench.families.scoring import Stopwatch, eval_bar, scored_count
 from seqbench.families.vqa import prepare, store, test_set
 from seqbench.families.vqa.store import OUT_OF_VOCABULARY, VQASplit
 from seqbench.metrics.signature import Signature
 from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
-from seqbench.progress import make_progress
 
 MAX_SUBTYPE_METRICS = 12  # more sub-types than this (VQAv2's 65) go to the breakdown only
 QUESTIONS_PER_IMAGE = 4  # default training-batch grouping
@@ -286,26 +285,21 @@ class VQAFamily(TaskFamily):
         progress: bool = True,
     ) -> EvalOutcome:
         data = self.split_data(prepared, split)
-        n = len(data) if limit is None else min(int(limit), len(data))
-        if n == 0:
-            raise SeqbenchError(f"nothing to evaluate in {prepared.key} {split}", "raise --limit")
+        n = scored_count(prepared.key, split, len(data), limit)
         vocabulary = prepared.manifest["answers"]
         norm = prepared.manifest.get("image_norm", "signed")
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
         predictions: list[str] = []
-        wall_s = 0.0
-        bar = make_progress()
-        bar.disable = bar.disable or not progress
-        with bar, torch.no_grad():
+        watch = Stopwatch()
+        with eval_bar(progress) as bar, torch.no_grad():
             task = bar.add_task(f"answer {prepared.key} {split}", total=n, info="")
             for start in range(0, n, batch_size):
                 rows = list(range(start, min(start + batch_size, n)))
                 batch = make_batch(data, rows, norm).to(device)
-                began = time.perf_counter()
-                logits = forward(model, batch)
-                wall_s += time.perf_counter() - began
+                with watch:
+                    logits = forward(model, batch)
                 predictions += [vocabulary[i] for i in logits.argmax(-1).tolist()]
                 bar.update(task, advance=len(batch.rows))
         model.train(was_training)
@@ -320,7 +314,7 @@ class VQAFamily(TaskFamily):
             samples=n,
             units=n,
             unit="sample",
-            wall_s=wall_s,
+            wall_s=watch.seconds,
             breakdown=breakdown,
             examples=[
                 {
