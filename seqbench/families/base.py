@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -202,9 +203,23 @@ class TaskFamily(ABC):
         kept = {key: dict(getattr(spec_source, key)) for key in self.source_override_keeps}
         return dataclasses.replace(parsed, **kept)
 
-    @abstractmethod
+    # The family's own modules, whose functions fill the steps it does not write itself:
+    # ``steps`` (its prepare.py: ``tokenizer_settings(raw)``, ``build_cache(tmp, source,
+    # data, tokenizer)``), ``store`` (``read_split(directory, split)``) and ``test_sets``
+    # (``build(tmp, source, model_data, model_manifest)``).
+    steps: ModuleType | None = None
+    store: ModuleType | None = None
+    test_sets: ModuleType | None = None
+
+    def _module(self, role: str) -> ModuleType:
+        module = getattr(self, role)
+        if module is None:  # a contract error of the family's code, not a user's
+            raise NotImplementedError(f"the {self.name} family names no {role} module")
+        return module
+
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Normalised settings from the spec's ``tokenizer:`` merged with the preset's."""
+        return self._module("steps").tokenizer_settings(raw)
 
     # What the shared source_identity hashes of a source beyond its kind and description,
     # and version numbers of generator inputs besides the generator's own (binding's sounds).
@@ -233,7 +248,6 @@ class TaskFamily(ABC):
         """What a local source's fingerprint hashes of its files (:func:`local_files_identity`)."""
         return local_files_identity(path)
 
-    @abstractmethod
     def build_cache(
         self,
         tmp: Path,
@@ -243,12 +257,13 @@ class TaskFamily(ABC):
         tokenizer: dict[str, Any],
     ) -> dict[str, Any]:
         """Read, split, cap, tokenize and write every split into ``tmp``; returns the manifest."""
+        return self._module("steps").build_cache(tmp, source, data, tokenizer)
 
     # --- reading prepared data ----------------------------------------------------------
 
-    @abstractmethod
     def read_split(self, directory: Path, split: str) -> Any:
         """One split of a prepared cache folder, in memory."""
+        return self._module("store").read_split(directory, split)
 
     def split_data(self, prepared: Prepared, split: str) -> Any:
         """One prepared split, memoised per process (keyed by the files' hashes)."""
@@ -363,8 +378,9 @@ class TaskFamily(ABC):
     def build_test_set(
         self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
     ) -> dict[str, Any]:
-        """Write ``source`` as the ``test`` split into ``tmp``; returns the manifest."""
-        raise NotImplementedError  # only reached after test_set_identity accepted the source
+        """Write ``source`` as the ``test`` split into ``tmp``; returns the manifest.
+        Reached only after :meth:`test_set_identity` accepted the source."""
+        return self._module("test_sets").build(tmp, source, model_data, model_manifest)
 
 
 @functools.lru_cache(maxsize=8)

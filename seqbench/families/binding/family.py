@@ -47,8 +47,8 @@ from seqbench.families.base import (
     family_named,
     pad_ids,
 )
-from seqbench.families.binding import prepare
-from seqbench.families.binding.store import BindingSplit, codes_to_db, read_split
+from seqbench.families.binding import prepare, store
+from seqbench.families.binding.store import BindingSplit, codes_to_db
 from seqbench.families.retrieval.family import Captions, embed, training_order
 from seqbench.families.runspec import RunSpec
 from seqbench.families.scoring import scored_count
@@ -178,6 +178,7 @@ class BindingFamily(TaskFamily):
     # The generator's options (foils, captions) mean nothing to a local folder.
     source_override_keeps: tuple[str, ...] = ()
     generator_versions = {"sounds_version": SOUNDS_VERSION}  # the clips' synthesiser
+    store = store
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         out = super().data_options(spec, preset, raw)
@@ -225,9 +226,6 @@ class BindingFamily(TaskFamily):
         teacher = data["teacher"]
         tokenizer_file, _ = self.teacher_tokenizer(str(teacher["task"]), str(teacher["preset"]))
         return prepare.build_cache(tmp, source, data, tokenizer_file)
-
-    def read_split(self, directory: Path, split: str) -> BindingSplit:
-        return read_split(directory, split)
 
     def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
         mel = prepared.manifest["mel"]

@@ -97,14 +97,12 @@ class LMFamily(TaskFamily):
 
     name = "lm"
     data_option_keys = prepare.DATA_OPTIONS
+    steps = prepare
     preset_option_keys = ("stride",)  # the evaluation window's stride
     trace_limit = 4  # scoring windows traced per checkpoint (each `context` tokens)
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         return mark_whole_test(super().data_options(spec, preset, raw))
-
-    def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return prepare.tokenizer_settings(raw)
 
     def source_identity(
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]

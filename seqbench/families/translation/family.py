@@ -97,12 +97,10 @@ class TranslationFamily(TaskFamily):
     name = "translation"
 
     data_option_keys = prepare.DATA_OPTIONS
+    steps, test_sets = prepare, test_set
     train_option_rules = {"label_smoothing": (float, 0.0, 1.0)}  # of the loss's targets
     # Subsets (SCAN's split schemes) are different data: each gets its own cache folder.
     subset_in_fingerprint = True
-
-    def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return prepare.tokenizer_settings(raw)
 
     def source_identity(
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]
@@ -126,11 +124,6 @@ class TranslationFamily(TaskFamily):
         files = {s: str(model_manifest["tokenizer"][s]["file"]) for s in test_set.SIDES}
         hashes = {s: file_sha256(model_data / name) for s, name in files.items()}
         return test_set.identity(source, model_manifest, hashes)
-
-    def build_test_set(
-        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
-    ) -> dict[str, Any]:
-        return test_set.build(tmp, source, model_data, model_manifest)
 
     def read_split(self, directory: Path, split: str) -> SplitData:
         return read_split(directory / f"{split}.parquet")

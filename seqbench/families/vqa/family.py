@@ -186,6 +186,7 @@ class VQAFamily(TaskFamily):
     name = "vqa"
 
     data_option_keys = prepare.DATA_OPTIONS
+    steps, store, test_sets = prepare, store, test_set
     train_option_rules = {
         "questions_per_image": (int, 1, None),  # questions of one image grouped in a batch
         "curriculum": None,  # {types, epochs}: see curriculum_types
@@ -196,11 +197,6 @@ class VQAFamily(TaskFamily):
     ) -> dict[str, Any]:
         tokenizer = file_sha256(model_data / str(model_manifest["tokenizer"]["file"]))
         return test_set.identity(source, model_manifest, tokenizer)
-
-    def build_test_set(
-        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
-    ) -> dict[str, Any]:
-        return test_set.build(tmp, source, model_data, model_manifest)
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         out = super().data_options(spec, preset, raw)
@@ -215,19 +211,6 @@ class VQAFamily(TaskFamily):
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]
     ) -> dict[str, Any]:
         return prepare.source_identity(source)
-
-    def build_cache(
-        self,
-        tmp: Path,
-        source: SourceSpec,
-        subset: str | None,
-        data: dict[str, Any],
-        tokenizer: dict[str, Any],
-    ) -> dict[str, Any]:
-        return prepare.build_cache(tmp, source, data, tokenizer)
-
-    def read_split(self, directory: Path, split: str) -> VQASplit:
-        return store.read_split(directory, split)
 
     def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
         manifest = prepared.manifest
