@@ -158,7 +158,7 @@ def model_and_data(
                 f"pass a {opened.manifest['family']} --task",
             )
         prepared = family.prepare_test_set(
-            family.resolve(spec, subset, preset),
+            run_spec(spec, subset, preset),
             family.effective_source(spec.source, test_set),
             opened.data_dir,
             opened.data_manifest,

@@ -143,17 +143,6 @@ class TaskFamily(ABC):
 
     # --- prepare: the shared skeleton ----------------------------------------------------
 
-    def resolve(
-        self,
-        spec: TaskSpec,
-        subset: str | None,
-        preset: str,
-        model: str | None = None,
-        seed: int = 0,
-    ) -> RunSpec:
-        """The run spec of (``spec``, ``subset``, ``preset``, ``model``, ``seed``)."""
-        return resolve(self, spec, subset, preset, model, seed)
-
     def prepare(
         self,
         spec: TaskSpec,
@@ -164,7 +153,7 @@ class TaskFamily(ABC):
         force: bool = False,
     ) -> tuple[Prepared, bool]:
         """:meth:`prepare_run` of the preset's run spec; returns (prepared, was_cached)."""
-        run = self.resolve(spec, subset, preset)
+        run = resolve(self, spec, subset, preset)
         return self.prepare_run(run, source_override=source_override, force=force)
 
     def prepare_run(
@@ -508,7 +497,7 @@ def run_spec(
     spec: TaskSpec, subset: str | None, preset: str, model: str | None = None, seed: int = 0
 ) -> RunSpec:
     """The run spec of ``model`` (None: the preset's shared options) on the task."""
-    return family_for(spec).resolve(spec, subset, preset, model, seed)
+    return resolve(family_for(spec), spec, subset, preset, model, seed)
 
 
 def family_named(name: str) -> TaskFamily:
