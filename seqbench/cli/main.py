@@ -548,7 +548,9 @@ def run_cmd(
     """Prepare, train, evaluate and report in one go (the main job); resumable.
 
     Without --task it runs the preset's suite (tasks/suites/PRESET.yaml): quick is SCAN,
-    full is every embedded task. Finished (task, model, profile) cells are never repeated.
+    full is every embedded task. A (task, model) cell is finished when records exist for every
+    profile of the run the preset describes now: unchanged cells are never repeated, a cell
+    whose preset changed (epochs, model options, data) runs again.
 
     \b
     Examples:
