@@ -169,10 +169,11 @@ class TaskFamily(ABC):
         parts.update(
             source=self.source_identity(source, run.subset, data), tokenizer=tokenizer, data=data
         )
-        return cached_prepare(
-            run, parts, lambda tmp: self.build_cache(tmp, source, run.subset, data, tokenizer),
-            force=force,
-        )  # fmt: skip
+
+        def build(tmp: Path) -> dict[str, Any]:
+            return self.build_cache(tmp, source, run.subset, data, tokenizer)
+
+        return cached_prepare(run, parts, build, force=force)
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         """The preset options that change the prepared data (part of the fingerprint), read

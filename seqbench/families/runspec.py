@@ -187,10 +187,8 @@ class RunSpec:
     def with_model(self, model: str, seed: int | None = None) -> RunSpec:
         """The same task and preset resolved for ``model`` (and ``seed``)."""
         assert self.family is not None, "a RunSpec is built by resolve()"
-        return resolve(
-            self.family, self.spec, self.subset, self.preset, model,
-            self.seed if seed is None else seed,
-        )  # fmt: skip
+        seed = self.seed if seed is None else seed
+        return resolve(self.family, self.spec, self.subset, self.preset, model, seed)
 
     def with_spec(self, spec: TaskSpec) -> RunSpec:
         """This run over another spec of the same presets (an external test set's)."""
