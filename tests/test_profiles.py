@@ -37,6 +37,7 @@ def test_profiles_with_citations_and_assumed_counts():
         "gtx-1080",
         "titan-rtx",
         "edge-cpu",
+        "isaac",
     }
     for p in profiles.values():
         assert p.doi.startswith("10.") and p.citation and p.title
@@ -51,7 +52,7 @@ def test_profiles_with_citations_and_assumed_counts():
 def test_resolve_names_aliases_lists_and_all():
     assert [p.name for p in resolve_profiles("reretransformer")] == ["retransformer"]
     assert [p.name for p in resolve_profiles("cpu, ice,cpu")] == ["cpu", "ice"]
-    assert len(resolve_profiles("all")) == 8
+    assert len(resolve_profiles("all")) == 9
     with pytest.raises(SeqbenchError, match="did you mean 'multcim'"):
         resolve_profiles("multcin")
 
@@ -91,6 +92,20 @@ def test_missing_field_rejected(tmp_path):
     _fails(
         tmp_path, lambda t: re.sub(r"^doi:.*\n", "", t, flags=re.M), r"lacks field\(s\) \['doi'\]"
     )
+
+
+def test_old_energy_per_byte_name_refused_with_the_new_one(tmp_path):
+    """The key was renamed for its unit (pJ/bit); the old spelling names the fix in one line."""
+    with pytest.raises(
+        SeqbenchError,
+        match=r"processor.energy_per_byte is now "
+        r"processor.energy_per_bit.*rename `energy_per_byte:`",
+    ) as info:
+        text = (BUNDLED / "cpu.yaml").read_text().replace("energy_per_bit:", "energy_per_byte:")
+        path = tmp_path / "old.yaml"
+        path.write_text(text)
+        load_profile(path)
+    assert "\n" not in str(info.value)
 
 
 def test_negative_energy_rejected(tmp_path):
@@ -172,13 +187,13 @@ def test_cli_show_lists_sources_and_assumed_parameters():
     result = CliRunner().invoke(accels, ["show", "reretransformer"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "10.1145/3400302.3415640" in result.output
-    assert "12 of 38 parameters assumed" in result.output
+    assert "13 of 44 parameters assumed" in result.output
     assert "ISAAC ISCA'16 Table 1" in result.output and "ASSUMED" in result.output
 
 
 def test_cli_list_and_help():
     result = CliRunner().invoke(accels, ["list"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0 and "multcim" in result.output and "6 / 14" in result.output
+    assert result.exit_code == 0 and "multcim" in result.output and "6 / 16" in result.output
     assert "seqbench accels validate" in CliRunner().invoke(accels, ["--help"]).output
 
 

@@ -11,9 +11,12 @@ price every op as if its arrays existed; :func:`plan` then places the trace on t
 * weights that do not fit are time-multiplexed: the chip is loaded ``rounds`` times per
   batch, every weight array is rewritten each batch (``crossbar.write_latency`` and
   ``crossbar.row_write_energy`` per array line, arrays written in parallel), and no layer
-  pipeline spans the rounds;
+  pipeline spans the rounds; the arrays each round leaves over hold copies of its ops
+  (pooled over the rounds, to first order) and are written with them;
 * the chip cannot draw more than ``peak_power``: a period that would need more is stretched
-  (and a reload that would is slowed) until it does not.
+  (and a reload that would is slowed) until it does not. A crossbar chip without a
+  ``chip.peak_power`` is bounded by the sum of its components at their rated rates
+  (:func:`seqbench.accel.chip_power.component_sum`).
 
 Written operands (K^T/V for PipeLayer, X for ReTransformer) and the per-head weights of the
 decomposition occupy arrays too but are not replicated. Profiles without a ``chip`` block
@@ -27,6 +30,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqbench.accel import chip_power
 from seqbench.accel.view import ProfileView
 
 
@@ -39,6 +43,7 @@ class Chip:
     array_rows: int = 0
     write_latency: float = 0.0  # s per array line
     line_write_energy: float = 0.0  # J per array line
+    line_bits: float = 0.0  # weight bits one array line holds (cols x bits per cell)
 
     @classmethod
     def from_profile(cls, p: ProfileView) -> Chip | None:
@@ -47,10 +52,15 @@ class Chip:
         arrays = None
         if p.has("chip.tiles") and p.has("chip.arrays_per_tile"):
             arrays = int(p.get("chip.tiles", "count") * p.get("chip.arrays_per_tile", "count"))
+        peak = p.get("chip.peak_power", "power") if p.has("chip.peak_power") else None
+        if peak is None and chip_power.is_crossbar_chip(p):
+            peak = chip_power.component_sum(p)
         return cls(
             arrays=arrays,
-            peak_power=p.get("chip.peak_power", "power") if p.has("chip.peak_power") else None,
+            peak_power=peak,
             array_rows=int(p.opt("crossbar.rows", "count", 0)),
+            line_bits=p.opt("crossbar.cols", "count", 0.0)
+            * p.opt("crossbar.bits_per_cell", "bits", 0.0),
             write_latency=p.opt("crossbar.write_latency", "time", 0.0),
             line_write_energy=p.opt("crossbar.row_write_energy", "energy", 0.0),
         )
@@ -78,6 +88,7 @@ class Plan:
     replication: dict[str, int] = field(default_factory=dict)
     reload_time_s: float = 0.0  # per batch (the trace's samples)
     reload_energy_J: float = 0.0
+    reload_bits: float = 0.0  # weight bits loaded onto the chip per batch
     peak_power_W: float | None = None
     power_capped: bool = False
 
@@ -124,8 +135,12 @@ def plan(
     result.fits = False
     result.rounds = math.ceil(weights / room)
     result.arrays_used = float(chip.arrays)
-    lines = weights * chip.array_rows
+    # each round's leftover arrays hold copies of that round's ops (pooled over the rounds:
+    # first order), written with the round
+    copies = _replicate(placements, result.rounds * room - weights, result)
+    lines = (weights + copies) * chip.array_rows
     result.reload_energy_J = lines * chip.line_write_energy
+    result.reload_bits = lines * chip.line_bits
     # arrays of one round are written in parallel, one line after another
     result.reload_time_s = result.rounds * chip.array_rows * chip.write_latency
     if chip.peak_power:
@@ -134,19 +149,46 @@ def plan(
 
 
 def _replicate(placements: list[Placement], free: float, result: Plan) -> float:
-    """Copy the currently slowest op while its copy fits in ``free`` arrays; arrays spent."""
-    heap = [(-p.time, i) for i, p in enumerate(placements) if p.time > 0 and p.arrays > 0]
+    """Copy the slowest ops into ``free`` arrays so that the slowest time is as low as the
+    arrays allow (copies split an op's input vectors, never more copies than vectors); arrays
+    spent. The level is found by bisection on the target time, then the arrays left over go,
+    one copy at a time, to the currently slowest op that still fits."""
+    ops = [p for p in placements if p.time > 0 and p.arrays > 0]
+    if not ops:
+        return 0.0
+
+    def copies_at(level: float) -> list[int]:
+        return [max(1, min(math.floor(p.vectors), math.ceil(p.time / level))) for p in ops]
+
+    def spent_at(copies: list[int]) -> float:
+        return sum((c - 1) * p.arrays for c, p in zip(copies, ops, strict=True))
+
+    high = max(p.time for p in ops)  # one copy each: nothing spent
+    low = min(p.time / max(1.0, math.floor(p.vectors)) for p in ops)
+    if spent_at(copies_at(low)) <= free:
+        high = low
+    for _ in range(100):
+        if high / low < 1 + 1e-9:
+            break
+        mid = math.sqrt(low * high)
+        if spent_at(copies_at(mid)) <= free:
+            high = mid
+        else:
+            low = mid
+    copies = copies_at(high)
+    spent = spent_at(copies)
+    heap = [(-p.time / c, i) for i, (c, p) in enumerate(zip(copies, ops, strict=True))]
     heapq.heapify(heap)
-    spent = 0.0
     while heap:
         _, i = heapq.heappop(heap)
-        p = placements[i]
-        copies = result.replication[p.name]
-        if p.arrays > free - spent or copies >= p.vectors:
+        p = ops[i]
+        if p.arrays > free - spent or copies[i] >= p.vectors:
             continue  # this op cannot grow; a cheaper one may still
-        result.replication[p.name] = copies + 1
+        copies[i] += 1
         spent += p.arrays
-        heapq.heappush(heap, (-p.time / (copies + 1), i))
+        heapq.heappush(heap, (-p.time / copies[i], i))
+    for c, p in zip(copies, ops, strict=True):
+        result.replication[p.name] = c
     return spent
 
 

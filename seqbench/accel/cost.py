@@ -22,9 +22,11 @@ work raises it (an *effective* efficiency).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqbench.accel import chip_power
 from seqbench.accel.chip import Chip, Placement, Plan, cap_period, plan
 from seqbench.accel.mappings import CATEGORIES, MAPPINGS, Context, OpCost
 from seqbench.accel.profile import Profile, load_named
@@ -132,8 +134,16 @@ class _Stage:
 ARRAY_COUNTERS = ("arrays", "pinned_arrays", "operand_arrays")
 
 
-def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> Simulation:
-    """Price ``trace`` on ``profile``; ``host`` overrides the profile's ``fallback`` profile."""
+def simulate(
+    trace: Trace,
+    profile: Profile,
+    *,
+    host: Profile | None = None,
+    only: Callable[[OpRecord], bool] | None = None,
+) -> Simulation:
+    """Price ``trace`` on ``profile``; ``host`` overrides the profile's ``fallback`` profile.
+    ``only`` keeps the ops it accepts in the time and energy (e.g. one part's latency), after
+    the whole trace has been placed on the chip."""
     if host is None and profile.fallback and profile.fallback != profile.name:
         host = load_named(profile.fallback)
     ctx = Context(stats=trace.stats, host=host if host is not None else profile)
@@ -154,15 +164,18 @@ def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> 
         priced.append((op, cost, on_host))
     chip = Chip.from_profile(profile)
     layout = _place(chip, priced, arrays) if chip else None
-    stages: dict[str, _Stage] = {}
+    stages: dict[str, list[_Stage]] = {}
     fallback: dict[str, dict[str, float]] = {}
     host_energy = 0.0
+    host_bits = 0.0  # operands and results crossing the chip's I/O to the host and back
     for op, cost, on_host in priced:
+        if only is not None and not only(op):
+            continue
         copies = layout.replication.get(op.name, 1) if layout else 1
         if copies > 1:  # the copies split the op's input vectors
             cost.time["matmul_static"] = cost.time.get("matmul_static", 0.0) / copies
         total.merge(cost, op.count)
-        stage = stages.setdefault(op.stage, _Stage())
+        stage = _segment(stages.setdefault(op.stage, [_Stage()]), cost, profile)
         t = cost.time_s * op.count
         stage.time += t
         stage.hideable += cost.hideable_s * op.count
@@ -172,6 +185,8 @@ def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> 
             stage.rows = max(stage.rows, op.dims.get("m", 0))
         if on_host:
             host_energy += cost.energy_J * op.count
+            bits = profile.opt("precision.activation_bits", "bits", 8.0 * op.elem_bytes)
+            host_bits += (op.elems_in + op.elems_out) * bits * op.count
             entry = fallback.setdefault(op.op_class, {"calls": 0.0, "time_s": 0.0, "energy_J": 0.0})
             entry["calls"] += op.count / trace.samples
             entry["time_s"] += t / trace.samples
@@ -182,10 +197,18 @@ def simulate(trace: Trace, profile: Profile, *, host: Profile | None = None) -> 
         total.add("writes", layout.reload_time_s, layout.reload_energy_J)
         latency += layout.reload_time_s
         period = latency
+    reload_bits = layout.reload_bits if layout and not layout.fits else 0.0
+    io_energy = chip_power.chip_io_energy(profile, host_bits + reload_bits)
+    if io_energy:
+        total.add("chip_io", 0.0, io_energy)
     chip_energy = total.energy_J - host_energy
     if layout:
         period, layout.power_capped = cap_period(period, chip_energy, layout.peak_power_W)
         latency = max(latency, period)
+    static = chip_power.static_power(profile) * period  # the link's PHYs, while the chip runs
+    if static:
+        total.add("chip_io", 0.0, static)
+        chip_energy += static
     n = trace.samples
     breakdown = {
         c: {"time_s": total.time.get(c, 0.0) / n, "energy_J": total.energy.get(c, 0.0) / n}
@@ -295,16 +318,33 @@ def _skipped_projections(attentions: set[str], profile: Profile) -> set[str]:
     return {f"{a}.{p}" for a in attentions for p in names}
 
 
+def _segment(segments: list[_Stage], cost: OpCost, profile: Profile) -> _Stage:
+    """The stage segment an op joins. In a sub-matrix pipeline an operand written into arrays
+    on the critical path (PipeLayer's K^T, V) needs the products before it to have finished:
+    such an op opens a new segment unless no product ran since the last one (V's write then
+    overlaps K^T's)."""
+    current = segments[-1]
+    barrier = profile.pipeline == "submatrix" and cost.time.get("writes", 0.0) > 0
+    if barrier and current.static_time > 0:
+        current = _Stage()
+        segments.append(current)
+    return current
+
+
 def _compose(stages: Any, profile: Profile) -> tuple[float, float]:
-    """(latency, period) of all samples from per-stage totals, by pipeline granularity."""
+    """(latency, period) of all samples from per-stage segments, by pipeline granularity:
+    within a sub-matrix stage each segment overlaps block by block; segments run in turn."""
     latency, slowest = 0.0, 0.0
     block_rows = profile.opt("pipeline.block_rows", "count", 0.0)
-    for s in stages:
-        t = s.time
-        if profile.pipeline == "submatrix" and block_rows and s.rows:
-            blocks = max(1, math.ceil(s.rows / block_rows))
-            t = s.longest + (s.time - s.longest) / blocks
-        t += max(0.0, s.hideable - s.static_time)
+    for segments in stages:
+        rows = max(s.rows for s in segments)
+        t = 0.0
+        for s in segments:
+            part = s.time
+            if profile.pipeline == "submatrix" and block_rows and rows:
+                blocks = max(1, math.ceil(rows / block_rows))
+                part = s.longest + (s.time - s.longest) / blocks
+            t += part + max(0.0, s.hideable - s.static_time)
         latency += t
         slowest = max(slowest, t)
     period = latency if profile.pipeline == "none" else slowest

@@ -242,6 +242,9 @@ def load_profile(path: Path) -> Profile:
     return profile
 
 
+# Parameter names retired for a unit-true one: old name -> new name (refused with a hint).
+RENAMED = {"energy_per_byte": "energy_per_bit"}  # its unit was always pJ/bit (x 8 per byte)
+
 # Dimensions the cost model divides by (lanes, rows, planes, clocks, bandwidths, rates).
 DIVISOR_DIMENSIONS = {"count", "frequency", "bandwidth", "compute_rate"}
 
@@ -255,6 +258,12 @@ def _parse_params(tree: Any, where: str) -> dict[str, Param]:
             raise SeqbenchError(f"{where}: component {component!r} must be a mapping", "")
         for name, spec in entries.items():
             path = f"{component}.{name}"
+            if name in RENAMED:
+                raise SeqbenchError(
+                    f"{where}: parameter {path} is now {component}.{RENAMED[name]} "
+                    "(its unit is per bit)",
+                    f"rename `{name}:` to `{RENAMED[name]}:` (same value and unit)",
+                )
             params[path] = _parse_param(path, spec, where)
     return params
 

@@ -269,12 +269,59 @@ def alexnet(*, batch: int = 64) -> Trace:
     b.conv("features.2", batch, 13, 256, 3, 384, 13)
     b.conv("features.3", batch, 13, 192, 3, 384, 13)
     b.conv("features.4", batch, 13, 192, 3, 256, 13)
-    for i, (k, n) in enumerate(((9216, 4096), (4096, 4096), (4096, 1000))):
-        b.linear(f"classifier.{i}", batch, k, n)
-        b.vector(f"classifier.{i}.relu", "elementwise", batch, n, "relu")
+    _classifier(b, batch, (9216, 4096, 4096, 1000))
     return Trace(
         b.records, batch, batch, "sample", stats(), {"workload": "alexnet", "batch": batch}
     )
+
+
+# VGG-A..E (Simonyan & Zisserman, ICLR 2015, Table 1): 3x3 convolutions (1x1 where marked
+# "1x1"), "M" a 2x2 max-pool; all five end in FC 25088-4096-4096-1000 on 224x224 inputs.
+_VGG_BLOCKS = {
+    "A": ((64,), (128,), (256, 256), (512, 512), (512, 512)),
+    "B": ((64, 64), (128, 128), (256, 256), (512, 512), (512, 512)),
+    "C": ((64, 64), (128, 128), (256, 256, "1x1"), (512, 512, "1x1"), (512, 512, "1x1")),
+    "D": ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
+    "E": ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4),
+}
+
+
+def _classifier(b: _Builder, batch: int, widths: tuple[int, ...]) -> None:
+    for i, (k, n) in enumerate(zip(widths, widths[1:], strict=False)):
+        b.linear(f"classifier.{i}", batch, k, n)
+        b.vector(f"classifier.{i}.relu", "elementwise", batch, n, "relu")
+
+
+def vgg(variant: str, *, batch: int = 64) -> Trace:
+    """VGG-``variant`` (A..E) inference on 224x224 ImageNet images."""
+    b = _Builder()
+    hw, c_in, index = 224, 3, 0
+    for block in _VGG_BLOCKS[variant]:
+        for spec in block:
+            c_out = c_in if spec == "1x1" else int(spec)
+            kernel = 1 if spec == "1x1" else 3
+            b.conv(f"features.{index}", batch, hw, c_in, kernel, c_out, hw)
+            c_in, index = c_out, index + 1
+        hw //= 2
+    _classifier(b, batch, (c_in * hw * hw, 4096, 4096, 1000))
+    meta = {"workload": f"vgg-{variant.lower()}", "batch": batch}
+    return Trace(b.records, batch, batch, "sample", stats(), meta)
+
+
+def mnist_mlp(*, batch: int = 64, widths: tuple[int, ...] = (784, 500, 250, 10)) -> Trace:
+    """A fully connected MNIST classifier (layer widths as given)."""
+    b = _Builder()
+    _classifier(b, batch, widths)
+    return Trace(b.records, batch, batch, "sample", stats(), {"workload": "mnist-mlp"})
+
+
+def mnist_cnn(*, batch: int = 64) -> Trace:
+    """Caffe's LeNet for MNIST: conv 5x5x20, pool, conv 5x5x50, pool, FC 800-500-10."""
+    b = _Builder()
+    b.conv("features.0", batch, 24, 1, 5, 20, 28)
+    b.conv("features.1", batch, 8, 20, 5, 50, 12)
+    _classifier(b, batch, (800, 500, 10))
+    return Trace(b.records, batch, batch, "sample", stats(), {"workload": "mnist-cnn"})
 
 
 def face_search(

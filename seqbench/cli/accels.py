@@ -77,18 +77,17 @@ def render_validation(out: Console, checks: list) -> None:  # noqa: ANN001 (list
         "paper",
         "ours",
         "error",
-        "≤25%",
+        "state",
         title=("each paper's headline vs the cost model on the paper's workload"),
         title_justify="left",
     )
     for i, c in enumerate(checks, 1):
         error = "—" if c.error is None else f"{c.error:+.0%}"
-        within = "—" if c.within is None else ("yes" if c.within else "no")
         paper = "n/a" if c.paper is None else f"{c.paper:g} {c.unit}"
         if c.paper is not None and c.paper_high is not None:
             paper = f"{c.paper:g}-{c.paper_high:g} {c.unit}"
         ours = "—" if c.ours is None else f"{c.ours:.3g} {c.unit}"
-        table.add_row(c.paper_name, f"[{i}] {c.claim}", paper, ours, error, within)
+        table.add_row(c.paper_name, f"[{i}] {c.claim}", paper, ours, error, c.state)
     out.print(table)
     out.print("state of each headline:")
     for line in status_lines(checks):

@@ -30,6 +30,7 @@ CATEGORIES = (
     "data_movement",
     "writes",
     "search",
+    "chip_io",
 )
 
 

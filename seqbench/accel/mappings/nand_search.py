@@ -3,10 +3,13 @@
 ``nand_search`` (ICE, from its published figures): the gallery stays in NAND as INT8
 vectors; one vector-vector multiplication (VVM) scores the query against
 ``nand.bytes_per_vvm`` of stored vectors in ``nand.vvm_latency`` (an average that already
-includes the 4-plane parallelism) and ``nand.vvm_energy``; the rest of the system (controllers,
-SRAM, interface, NAND periphery) draws ``system.search_power`` minus the VVMs' own power while
-the search runs. The arithmetic is exact INT8, so only the top k (index and score) leave the
-chip: no candidates for the host to re-rank.
+includes the 4-plane parallelism) and ``nand.vvm_energy``. As many VVMs run at once as the
+NAND chips' power budget holds (``nand.array_power`` / ``nand.vvm_power``: 884 / 26.9 mW
+gives 32), so the search takes ceil(VVMs / concurrency) VVM times. Energy is charged for
+what runs: every VVM's own energy, plus the rest of the system (controllers, SRAM,
+interface: ``system.search_power`` minus the NAND chips' budget) for the search's duration.
+The arithmetic is exact INT8, so only the top k (index and score) leave the chip: no
+candidates for the host to re-rank.
 
 ``nand_host_scan`` (the baseline of the ICE paper): every page of the gallery is read,
 moved over the NAND interface into DRAM (written, then read by the CPU) and scored on the
@@ -50,6 +53,12 @@ def _host_part(op: OpRecord, ctx: Context, queries: int, vectors: int) -> OpCost
     return Roofline().cost(sub, ctx.host, ctx)
 
 
+def parallel_vvms(profile: ProfileView) -> int:
+    """VVMs that run at once: as many as the NAND chips' power budget holds (at least one)."""
+    budget = profile.get("nand.array_power", "power")
+    return max(1, math.floor(budget / profile.get("nand.vvm_power", "power")))
+
+
 class NandSearch(Mapping):
     name = "nand_search"
 
@@ -59,6 +68,8 @@ class NandSearch(Mapping):
             "nand.bytes_per_vvm": "bytes",
             "nand.vvm_latency": "time",
             "nand.vvm_energy": "energy",
+            "nand.array_power": "power",
+            "nand.vvm_power": "power",
             "system.search_power": "power",
         }
 
@@ -67,10 +78,14 @@ class NandSearch(Mapping):
         top_k = int(op.meta.get("k", 1))
         gallery_bytes = vectors * dims * profile.get("precision.vector_bits", "bits") / 8
         vvms = queries * math.ceil(gallery_bytes / profile.get("nand.bytes_per_vvm", "bytes"))
-        t_search = vvms * profile.get("nand.vvm_latency", "time")
+        concurrent = parallel_vvms(profile)
+        t_search = math.ceil(vvms / concurrent) * profile.get("nand.vvm_latency", "time")
         e_vvm = vvms * profile.get("nand.vvm_energy", "energy")
-        # the rest of the system while searching (never below zero)
-        e_rest = max(0.0, t_search * profile.get("system.search_power", "power") - e_vvm)
+        # controllers, SRAM and interface draw the rest of the system power while searching
+        rest_power = profile.get("system.search_power", "power") - profile.get(
+            "nand.array_power", "power"
+        )
+        e_rest = t_search * max(0.0, rest_power)
         cost = OpCost(effective_macs=op.macs)
         cost.add("search", t_search, e_vvm)
         cost.add("data_movement", 0.0, e_rest)
@@ -81,6 +96,7 @@ class NandSearch(Mapping):
             result_bits * profile.get("nand.interface_energy", "energy_per_bit"),
         )
         cost.count("nand_vvms", vvms)
+        cost.count("nand_concurrent_vvms", min(concurrent, vvms))
         return cost
 
 

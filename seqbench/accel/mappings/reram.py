@@ -20,7 +20,9 @@ Kinds:
   S.V = (S.X).W_V, so arrays hold the static W_K^T, W_V and the layer input X, written once
   per attention (one copy serves both products with ``decomposition.x_copies: 1``) while
   Q = X.W_Q is computed (hideable). Each head's weight product runs on its own arrays, in
-  parallel; the product on X queues the heads on the shared X arrays. The per-head products
+  parallel; the product on X shares ``decomposition.x_head_copies`` copies of X between the
+  heads (one copy: they queue). With ``pipeline.block_rows`` the two chained products of a
+  head overlap block by block (the sub-matrix pipeline). The per-head products
   now reduce over d_model instead of
   d_head: h times the MACs of the plain products; the K/V projections disappear.
 * ``reram_softmax``: ReTransformer's hybrid softmax: in-array max search (bit-serial,
@@ -58,6 +60,15 @@ CROSSBAR_PARAMS = {
     "precision.weight_bits": "bits",
     "precision.input_bits": "bits",
     "precision.output_bits": "bits",
+}
+# Chip overheads as components (Accelergy's vocabulary), each charged per action when the
+# profile prices it: bits over the bus between the tile buffer and the arrays, bits through
+# the router into or out of a tile, and bit accesses of the arrays' input / output registers.
+OVERHEAD_PARAMS = {
+    "bus.energy": "energy_per_bit",
+    "router.energy": "energy_per_bit",
+    "registers.input_energy": "energy_per_bit",
+    "registers.output_energy": "energy_per_bit",
 }
 # One write step programs one array line (a row of K^T / V / X, all its cells at once):
 # latency and energy are per line written (PipeLayer HPCA'17 gives both per write "spike",
@@ -107,13 +118,17 @@ class Crossbar:
     dac_bits: int
     dac_energy: float  # per row driven per input slice
     shift_add_energy: float  # per shift-and-add
-    buffer_energy: float  # per bit moved
+    buffer_energy: float  # per bit access of the tile buffer (a write or a read)
     weight_bits: int
     input_bits: int
     output_bits: int
     encoding: str = "offset"
     write_latency: float = 0.0  # per array line written
     row_write_energy: float = 0.0  # per array line written (all its cells)
+    bus_energy: float = 0.0  # per bit between the tile buffer and the arrays
+    router_energy: float = 0.0  # per bit into or out of a tile
+    input_register_energy: float = 0.0  # per bit access (write or read)
+    output_register_energy: float = 0.0  # per bit access (write or read)
 
     @classmethod
     def from_profile(cls, p: ProfileView) -> Crossbar:
@@ -145,6 +160,10 @@ class Crossbar:
             encoding=str(p.setting("weight_encoding", "offset")),
             write_latency=p.opt("crossbar.write_latency", "time", 0.0),
             row_write_energy=p.opt("crossbar.row_write_energy", "energy", 0.0),
+            bus_energy=p.opt("bus.energy", "energy_per_bit", 0.0),
+            router_energy=p.opt("router.energy", "energy_per_bit", 0.0),
+            input_register_energy=p.opt("registers.input_energy", "energy_per_bit", 0.0),
+            output_register_energy=p.opt("registers.output_energy", "energy_per_bit", 0.0),
         )
 
     @property
@@ -156,7 +175,11 @@ class Crossbar:
 
 @dataclass(frozen=True)
 class XbarWork:
-    """Counts, time (s) and energies (J) of m input vectors through a k x n weight."""
+    """Counts, time (s) and energies (J) of m input vectors through a k x n weight.
+
+    ``components`` is the energy (J) by component; ``compute_energy`` sums the arrays and
+    their converters, ``buffer_energy`` the data movement around them (tile buffer, bus,
+    router, registers)."""
 
     arrays: int
     adc_conversions: float
@@ -165,8 +188,19 @@ class XbarWork:
     shift_adds: float
     buffer_bits: float
     time: float
-    compute_energy: float
-    buffer_energy: float
+    components: dict[str, float]
+
+    @property
+    def compute_energy(self) -> float:
+        return sum(self.components[c] for c in COMPUTE_COMPONENTS)
+
+    @property
+    def buffer_energy(self) -> float:
+        return sum(self.components[c] for c in MOVEMENT_COMPONENTS)
+
+
+COMPUTE_COMPONENTS = ("adc", "dac", "arrays", "shift_add")
+MOVEMENT_COMPONENTS = ("buffer", "bus", "router", "registers")
 
 
 def crossbar_mvm(xb: Crossbar, m: float, k: int, n: int) -> XbarWork:
@@ -181,13 +215,26 @@ def crossbar_mvm(xb: Crossbar, m: float, k: int, n: int) -> XbarWork:
     shift_adds = conversions + m * n * (row_tiles - 1)
     used_cols = min(xb.cols, n * cpw)
     cycle = max(xb.read_latency, math.ceil(used_cols / xb.adcs_per_array) / xb.adc_rate)
-    buffer_bits = m * k * xb.input_bits * col_tiles + m * n * xb.output_bits
-    compute = (
-        conversions * xb.adc_energy
-        + dac_ops * xb.dac_energy
-        + reads * xb.read_energy
-        + shift_adds * xb.shift_add_energy
-    )
+    # Inputs arrive in the tile buffer once and are read once per column tile; each row
+    # tile's partial sums pass the output registers, the summed outputs go back to the
+    # buffer and on: every bit is written, then read (Accelergy's ISAAC eDRAM derivation
+    # counts the same two accesses per bit).
+    inputs_in = m * k * xb.input_bits
+    inputs_to_arrays = inputs_in * col_tiles
+    outputs = m * n * xb.output_bits
+    partial_outputs = outputs * row_tiles
+    buffer_bits = inputs_to_arrays + outputs
+    components = {
+        "adc": conversions * xb.adc_energy,
+        "dac": dac_ops * xb.dac_energy,
+        "arrays": reads * xb.read_energy,
+        "shift_add": shift_adds * xb.shift_add_energy,
+        "buffer": (inputs_in + buffer_bits + outputs) * xb.buffer_energy,
+        "bus": buffer_bits * xb.bus_energy,
+        "router": (inputs_in + outputs) * xb.router_energy,
+        "registers": 2 * inputs_to_arrays * xb.input_register_energy
+        + 2 * partial_outputs * xb.output_register_energy,
+    }
     return XbarWork(
         arrays=row_tiles * col_tiles,
         adc_conversions=conversions,
@@ -196,8 +243,7 @@ def crossbar_mvm(xb: Crossbar, m: float, k: int, n: int) -> XbarWork:
         shift_adds=shift_adds,
         buffer_bits=buffer_bits,
         time=m * slices * cycle,  # copies on free arrays: seqbench.accel.chip
-        compute_energy=compute,
-        buffer_energy=buffer_bits * xb.buffer_energy,
+        components=components,
     )
 
 
@@ -222,13 +268,22 @@ def write_operand(
 
 
 def _charge(
-    cost: OpCost, work: XbarWork, category: str, parallel: float = 1.0, scale: float = 1.0
+    cost: OpCost,
+    work: XbarWork,
+    category: str,
+    parallel: float = 1.0,
+    scale: float = 1.0,
+    timed: bool = True,
 ) -> None:
-    cost.add(category, work.time * scale / parallel, work.compute_energy * scale)
+    """Energy and counters of ``work`` x ``scale``; its time too unless the caller composes it."""
+    time = work.time * scale / parallel if timed else 0.0
+    cost.add(category, time, work.compute_energy * scale)
     cost.add("data_movement", 0.0, work.buffer_energy * scale)
     cost.count("adc_conversions", work.adc_conversions * scale)
     cost.count("array_reads", work.array_reads * scale)
     cost.count("dac_ops", work.dac_ops * scale)
+    for component, energy in work.components.items():
+        cost.count(f"energy_J.{component}", energy * scale)
 
 
 class CrossbarStatic(Mapping):
@@ -309,22 +364,32 @@ class CrossbarDecomposed(Mapping):
             first = crossbar_mvm(xb, m, keys, d_model)
             second = crossbar_mvm(xb, m, d_model, d_head)
         # The per-head weight product (W_K,h^T or W_V,h) has its own arrays, so the heads run
-        # it side by side; the product on X uses the attention's shared copy of X, so its
-        # heads queue for those arrays: one head at a time per copy (x_copies counts copies
-        # of X, and with one copy both products also share it).
+        # it side by side; the product on X uses the attention's copies of X, so its heads
+        # share them: x_head_copies copies serve min(heads, copies) heads at once (one copy:
+        # the heads queue). x_copies counts copies per product (one dual-access copy serves
+        # both products).
         weight_work, x_work = (first, second) if op.role == "qk" else (second, first)
-        _charge(cost, weight_work, "matmul_dynamic", parallel=heads, scale=g)
-        _charge(cost, x_work, "matmul_dynamic", parallel=1, scale=g)
+        head_copies = min(heads, max(1.0, profile.opt("decomposition.x_head_copies", "count", 1)))
+        t_weight = weight_work.time * g / heads
+        t_x = x_work.time * g / head_copies
+        # the sub-matrix pipeline streams one block of query rows from the first product into
+        # the second, so the two chained products overlap block by block
+        block_rows = profile.opt("pipeline.block_rows", "count", 0.0)
+        blocks = max(1, math.ceil(m / block_rows)) if block_rows else 1
+        chained = max(t_weight, t_x) + min(t_weight, t_x) / blocks
+        cost.add("matmul_dynamic", chained)
+        for work in (weight_work, x_work):
+            _charge(cost, work, "matmul_dynamic", scale=g, timed=False)
         cost.count("pinned_arrays", weight_work.arrays * heads)
         x_copies = profile.opt("decomposition.x_copies", "count", 2)
         if op.role == "qk" or x_copies >= 2:  # one dual-access copy of X serves both products
-            cost.count("operand_arrays", x_work.arrays)
+            cost.count("operand_arrays", x_work.arrays * head_copies)
         cost.effective_macs = g * m * d_model * (k + n)  # both roles: m.k.d + m.d.n per head
         write_now = op.role == "qk" or x_copies >= 2
-        if write_now:  # X (keys x d_model) once per attention, shared by the heads
+        if write_now:  # X (keys x d_model) once per attention per copy, written in parallel
             incremental = m < keys
             rows = m if incremental else keys
-            w_time, w_energy, cells = write_operand(xb, rows, d_model)
+            w_time, w_energy, cells = write_operand(xb, rows, d_model, copies=head_copies)
             cost.add("writes", w_time * batches, w_energy * batches, hideable=True)
             cost.count("cell_writes", cells * batches)
         return cost
