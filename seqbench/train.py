@@ -211,6 +211,7 @@ def train(run: RunSpec, *, force: bool = False, prepared: Prepared | None = None
         if existing is not None and not force:
             try:
                 checkpoints.verify(existing)
+                checkpoints.check_loadable(existing)  # a broken import is never "finished"
                 return TrainResult(existing, reused=True)
             except SeqbenchError as err:
                 console.print(f"[yellow]warning:[/] {err.message}; training it again")
