@@ -119,7 +119,10 @@ class TaskSpec:
     raw: dict[str, Any] = field(default_factory=dict)
 
     def preset(self, name: str) -> dict[str, Any]:
-        """The options of size preset ``name`` (train size caps, epochs, model sizes...)."""
+        """The options of size preset ``name`` (train size caps, epochs, model sizes...).
+
+        Read by one caller, :func:`seqbench.families.runspec.resolve`: everything else takes
+        the run spec it resolves."""
         if name not in self.presets:
             raise SeqbenchError(
                 f"task {self.name!r} has no preset {name!r}",

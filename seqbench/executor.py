@@ -40,6 +40,9 @@ class Cell:
     effects_limit: int | None = None
     # External test sets (``local:PATH``) the cell's checkpoint is also scored on.
     test_sets: tuple[str, ...] = ()
+    # The identity hash of the run the cell would train now (its run spec's): only records
+    # of that checkpoint identity finish the cell. Empty: any record of the cell does.
+    identity: str = ""
 
     def label(self) -> str:
         return f"{self.task} / {self.model} ({self.preset}, seed {self.seed})"
@@ -49,8 +52,18 @@ def profile_names(accels: str) -> list[str]:
     return [p.name for p in resolve_profiles(accels)]
 
 
+def of_identity(record: dict[str, Any], identity: str) -> bool:
+    """Whether ``record`` scored a checkpoint of run ``identity`` (an identity hash). Records
+    written before they carried it are matched by their run folder, whose name ends in the
+    identity hash's first 8 characters."""
+    checkpoint = record.get("checkpoint") or {}
+    if checkpoint.get("identity"):
+        return bool(checkpoint["identity"] == identity)
+    return str(checkpoint.get("path", "")).endswith(f"-{identity[:8]}")
+
+
 def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
-    """True when a record exists for every profile of the cell."""
+    """True when a record of the cell's run identity exists for every profile of the cell."""
     spec, subset = load_task(cell.task)
     keys = [task_key(spec, subset)]
     family = family_for(spec)
@@ -68,6 +81,7 @@ def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
             and r["split"] == cell.split
             and r.get("preset") == cell.preset
             and r.get("seed") == cell.seed
+            and (not cell.identity or of_identity(r, cell.identity))
         }
         if not wanted <= have:
             return False

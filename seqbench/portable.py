@@ -23,7 +23,7 @@ from seqbench.bundle_verify import EXPORT_FIX
 from seqbench.config import DEFAULT_PRESET, TaskSpec, load_task
 from seqbench.errors import SeqbenchError
 from seqbench.evaluate import EvalRequest, _quality, run
-from seqbench.families.base import Prepared, TaskFamily, family_for
+from seqbench.families.base import Prepared, TaskFamily, family_for, run_spec
 from seqbench.progress import console
 from seqbench.train import plan_run
 
@@ -53,9 +53,9 @@ def _local_checkpoint(
     ref: str, model: str, preset: str, seed: int
 ) -> tuple[TaskSpec, str | None, Prepared, checkpoints.Checkpoint]:
     spec, subset = load_task(ref)
-    family = family_for(spec)
-    prepared, _ = family.prepare(spec, subset, preset)
-    found = checkpoints.find(plan_run(spec, prepared, family, model, preset, seed).directory)
+    run = run_spec(spec, subset, preset, model, seed)
+    prepared, _ = family_for(spec).prepare_run(run)
+    found = checkpoints.find(plan_run(run, prepared).directory)
     if found is None:
         raise SeqbenchError(
             f"no checkpoint of {model!r} for {prepared.key} (preset {preset}, seed {seed})",
@@ -112,7 +112,8 @@ def check_fits(opened: bundle.Bundle, family: TaskFamily, prepared: Prepared) ->
         )
     if prepared.fingerprint == manifest["data_fingerprint"]:
         return
-    here = family.model_config(prepared, opened.checkpoint.model_name, str(manifest["preset"]))
+    run = prepared.run.with_model(opened.checkpoint.model_name)
+    here = family.model_config(run, prepared)
     own = opened.checkpoint.config
     differ = [
         f"{key} {here[key]} here vs {own[key]} in the checkpoint"
@@ -159,8 +160,7 @@ def model_and_data(
                 f"pass a {opened.manifest['family']} --task",
             )
         prepared = family.prepare_test_set(
-            spec,
-            preset,
+            run_spec(spec, subset, preset),
             family.effective_source(spec.source, test_set),
             opened.data_dir,
             opened.data_manifest,
@@ -224,14 +224,8 @@ def import_model(path: Path, *, force: bool = False) -> Path:
     check_fits(opened, family, prepared)
     checkpoints.load_model(opened.checkpoint)  # it loads here before it is filed as a run
     # Where `train` and `eval` of this home look for (task, model, preset, seed).
-    target = plan_run(
-        spec,
-        prepared,
-        family,
-        str(manifest["model"]),
-        str(manifest["preset"]),
-        int(manifest["seed"]),
-    ).directory
+    run = prepared.run.with_model(str(manifest["model"]), int(manifest["seed"]))
+    target = plan_run(run, prepared).directory
     with locks.hold(target, f"checkpoint {target}", say=console):
         existing = checkpoints.find(target)
         broken = existing is not None and _broken(existing)
@@ -288,8 +282,7 @@ def eval_checkpoint(
         )
         if test_set:
             prepared = family_for(spec).prepare_test_set(
-                spec,
-                prepared.preset,
+                prepared.run,
                 family_for(spec).effective_source(spec.source, test_set),
                 prepared.directory,
                 prepared.manifest,
@@ -297,15 +290,12 @@ def eval_checkpoint(
         found = ModelAndData(checkpoint, prepared, spec, subset)
     if test_set and split != "test":
         raise SeqbenchError(f"an external test set has only a test split, not {split!r}", "")
+    run_seed = int(found.checkpoint.info.get("seed", 0)) if seed is None else seed
     request = EvalRequest(
-        spec=found.prepared.spec,
-        subset=found.prepared.subset,
-        preset=found.prepared.preset,
-        model=found.checkpoint.model_name,
+        run=found.prepared.run.with_model(found.checkpoint.model_name, run_seed),
         split=split,
         beam=beam,
         accels=accels,
-        seed=int(found.checkpoint.info.get("seed", 0)) if seed is None else seed,
         limit=limit,
         effects_limit=effects_limit,
     )

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seqbench import __version__
+from seqbench.cli.options import check_executor_options, executor_options
 from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 from seqbench.errors import SeqbenchError
 
@@ -544,21 +545,7 @@ def report(
     type=click.Path(path_type=Path),
     help="Folder for the tables (default: $SEQBENCH_HOME/leaderboards).",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["inprocess", "processes", "ray"]),
-    default="inprocess",
-    show_default=True,
-    help="Where suite cells run.",
-)
-@click.option(
-    "--jobs",
-    type=int,
-    default=2,
-    show_default=True,
-    help="Workers for --executor processes (and CPUs of a local Ray).",
-)
-@click.option("--address", help="Ray cluster address (default: start a local Ray).")
+@executor_options("suite cells", "Workers for --executor processes (and CPUs of a local Ray).")
 def run_cmd(
     preset: str,
     seed: int,
@@ -573,7 +560,9 @@ def run_cmd(
     """Prepare, train, evaluate and report in one go (the main job); resumable.
 
     Without --task it runs the preset's suite (tasks/suites/PRESET.yaml): quick is SCAN,
-    full is every embedded task. Finished (task, model, profile) cells are never repeated.
+    full is every embedded task. A (task, model) cell is finished when records exist for every
+    profile of the run the preset describes now: unchanged cells are never repeated, a cell
+    whose preset changed (epochs, model options, data) runs again.
 
     \b
     Examples:
@@ -587,19 +576,9 @@ def run_cmd(
     from seqbench.suites import load_suite
 
     out_dir = out_dir or sb_paths.leaderboards_dir()
-    if jobs < 1:
-        raise click.BadParameter(f"must be >= 1, got {jobs}", param_hint="--jobs")
     if effects_limit is not None and effects_limit < 1:
         raise click.BadParameter(f"must be >= 1, got {effects_limit}", param_hint="--effects-limit")
-    if address and executor != "ray":
-        raise click.BadParameter(
-            f"--address {address} needs --executor ray (got --executor {executor})",
-            param_hint="--address",
-        )
-    if address:
-        from seqbench.executor import check_ray_address
-
-        check_ray_address(address)  # seconds, not minutes of Ray retries
+    check_executor_options(executor, jobs, address)
 
     limits: int | dict[str, int] | None = effects_limit
     test_sets: dict[str, list[str]] = {}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from seqbench.cli.options import check_executor_options, executor_options
 from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 
 
@@ -62,21 +63,7 @@ from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
     type=click.Path(path_type=Path),
     help="Folder that gets sweeps/NAME.md, .csv and plots (default: $SEQBENCH_HOME).",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["inprocess", "processes", "ray"]),
-    default="inprocess",
-    show_default=True,
-    help="Where cells run.",
-)
-@click.option(
-    "--jobs",
-    type=int,
-    default=2,
-    show_default=True,
-    help="Workers for --executor processes (CPUs of a local Ray).",
-)
-@click.option("--address", help="Ray cluster address (default: start a local Ray).")
+@executor_options("cells", "Workers for --executor processes (CPUs of a local Ray).")
 @click.option(
     "--retries", type=int, default=1, show_default=True, help="Retries of a cell whose worker died."
 )
@@ -110,26 +97,17 @@ def sweep_cmd(
       --min-quality 0.95x
     """
     from seqbench import paths
-    from seqbench.executor import check_ray_address
     from seqbench.progress import console
     from seqbench.sweep import driver, summary
     from seqbench.sweep.grid import check_size
 
-    if jobs < 1:
-        raise click.BadParameter(f"must be >= 1, got {jobs}", param_hint="--jobs")
     if retries < 0:
         raise click.BadParameter(f"must be >= 0, got {retries}", param_hint="--retries")
     check_size(sets, yes)  # a huge grid asks for --yes before anything is loaded
     if effects_limit is not None and effects_limit < 1:
         raise click.BadParameter(f"must be >= 1, got {effects_limit}", param_hint="--effects-limit")
-    if address and executor != "ray":
-        raise click.BadParameter(
-            f"--address {address} needs --executor ray (got --executor {executor})",
-            param_hint="--address",
-        )
     summary.parse_floor(min_quality, 1.0)  # a malformed floor fails before any cell
-    if address:
-        check_ray_address(address)
+    check_executor_options(executor, jobs, address)
     plan = driver.plan(
         task,
         model,
