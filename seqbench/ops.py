@@ -123,11 +123,6 @@ def modality(name: str) -> contextlib.AbstractContextManager[None]:
     return label(modality=name)
 
 
-def current_labels() -> dict[str, str]:
-    """The labels of the innermost :func:`label` blocks."""
-    return dict(_LABELS.get())
-
-
 def _run(
     op_class: OpClass,
     name: str,

@@ -10,6 +10,7 @@ import yaml
 from seqbench import paths
 from seqbench.errors import SeqbenchError
 from seqbench.registry import did_you_mean
+from seqbench.yamlfile import load_yaml
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def load_suite(name: str) -> Suite:
             f"pass --task NAME, or add {path}",
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"), path)
     except (yaml.YAMLError, ValueError) as err:
         raise SeqbenchError(f"suite {path} is not valid YAML: {err}", "fix the file") from err
     if not isinstance(raw, dict) or not raw.get("tasks"):

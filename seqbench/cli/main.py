@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from seqbench import __version__
-from seqbench.config import DEFAULT_PRESET, PRESETS
+from seqbench.cli.options import check_executor_options, executor_options
+from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 from seqbench.errors import SeqbenchError
 
 # Piped output (logs, CI) gets wide tables instead of Rich's 80-column default.
@@ -30,7 +31,8 @@ PRESET = click.option(
     show_default=True,
     help="Size preset from the task spec (tiny: tests, quick: demo, full: leaderboard).",
 )
-SEED = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+SEED_RANGE = click.IntRange(0, MAX_SEED)
+SEED = click.option("--seed", type=SEED_RANGE, default=0, show_default=True, help="Random seed.")
 
 
 class SeqbenchGroup(click.Group):
@@ -87,9 +89,15 @@ def _debug(ctx: click.Context) -> bool:
     help="Torch threads per process. The reference models are small: one thread is fastest "
     "per core; use `run --executor processes` to use more cores.",
 )
+@click.option(
+    "--follow-links",
+    is_flag=True,
+    help="Read files that a local source's folder links to outside it (a folder of links "
+    "made on purpose); without it such links, absolute paths and .. are refused.",
+)
 @click.version_option(__version__, prog_name="seqbench")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, threads: int) -> None:
+def cli(ctx: click.Context, debug: bool, threads: int, follow_links: bool) -> None:
     """Benchmark sequence and multimodal models: quality, speed and energy on accelerators.
 
     \b
@@ -101,6 +109,10 @@ def cli(ctx: click.Context, debug: bool, threads: int) -> None:
     if threads < 1:
         raise click.BadParameter(f"must be >= 1, got {threads}", param_hint="--threads")
     set_threads(threads)
+    if follow_links:  # an environment variable, so worker processes inherit it
+        from seqbench.data.inside import FOLLOW_LINKS_ENV
+
+        os.environ[FOLLOW_LINKS_ENV] = "1"
     _remove_stale_temps()
 
 
@@ -114,6 +126,7 @@ def _remove_stale_temps() -> None:
         paths.runs_dir(),
         paths.results_dir(),
         paths.home() / "leaderboards",
+        paths.home() / "models",
     ):
         remove_stale_temps(folder)
 
@@ -279,7 +292,7 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
     default=None,
     help="Size preset from the task spec [default: quick; with --checkpoint: its own].",
 )
-@click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
+@click.option("--seed", type=SEED_RANGE, default=None, help="Random seed [default: 0].")
 def eval_cmd(
     task: str | None,
     model: str | None,
@@ -550,21 +563,7 @@ def report(
     type=click.Path(path_type=Path),
     help="Folder for the tables (default: $SEQBENCH_HOME/leaderboards).",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["inprocess", "processes", "ray"]),
-    default="inprocess",
-    show_default=True,
-    help="Where suite cells run.",
-)
-@click.option(
-    "--jobs",
-    type=int,
-    default=2,
-    show_default=True,
-    help="Workers for --executor processes (and CPUs of a local Ray).",
-)
-@click.option("--address", help="Ray cluster address (default: start a local Ray).")
+@executor_options("suite cells", "Workers for --executor processes (and CPUs of a local Ray).")
 def run_cmd(
     preset: str,
     seed: int,
@@ -579,7 +578,9 @@ def run_cmd(
     """Prepare, train, evaluate and report in one go (the main job); resumable.
 
     Without --task it runs the preset's suite (tasks/suites/PRESET.yaml): quick is SCAN,
-    full is every embedded task. Finished (task, model, profile) cells are never repeated.
+    full is every embedded task. A (task, model) cell is finished when records exist for every
+    profile of the run the preset describes now: unchanged cells are never repeated, a cell
+    whose preset changed (epochs, model options, data) runs again.
 
     \b
     Examples:
@@ -593,19 +594,9 @@ def run_cmd(
     from seqbench.suites import load_suite
 
     out_dir = out_dir or sb_paths.leaderboards_dir()
-    if jobs < 1:
-        raise click.BadParameter(f"must be >= 1, got {jobs}", param_hint="--jobs")
     if effects_limit is not None and effects_limit < 1:
         raise click.BadParameter(f"must be >= 1, got {effects_limit}", param_hint="--effects-limit")
-    if address and executor != "ray":
-        raise click.BadParameter(
-            f"--address {address} needs --executor ray (got --executor {executor})",
-            param_hint="--address",
-        )
-    if address:
-        from seqbench.executor import check_ray_address
-
-        check_ray_address(address)  # seconds, not minutes of Ray retries
+    check_executor_options(executor, jobs, address)
 
     limits: int | dict[str, int] | None = effects_limit
     test_sets: dict[str, list[str]] = {}
@@ -678,6 +669,7 @@ def cache_clean(task: str | None, invalid_only: bool) -> None:
 
     from seqbench import locks
     from seqbench.atomic import remove_stale_temps
+    from seqbench.bundle import remove_stale_scratch
     from seqbench.data import cache as data_cache
 
     removed, busy = 0, 0
@@ -697,6 +689,7 @@ def cache_clean(task: str | None, invalid_only: bool) -> None:
             continue
         removed += 1
     stale = remove_stale_temps(data_cache.paths.cache_dir())
+    stale += remove_stale_scratch()
     out.print(
         f"removed {removed} cache folder(s) and {len(stale)} temp file(s) of dead processes"
         + (f"; kept {busy} in use" if busy else "")
