@@ -17,7 +17,6 @@ from seqbench import checkpoints, ops, results
 from seqbench.accel.cost import simulate
 from seqbench.accel.effects import effect_hooks
 from seqbench.accel.profile import resolve_profiles
-from seqbench.config import TaskSpec
 from seqbench.data import cache as data_cache
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for
@@ -58,24 +57,12 @@ class EvalRequest:
             raise SeqbenchError(f"beam must be >= 1, got {self.beam}", "use beam 1 (greedy)")
 
     @property
-    def spec(self) -> TaskSpec:
-        return self.run.spec
-
-    @property
     def model(self) -> str:
         return str(self.run.model)
 
     @property
-    def preset(self) -> str:
-        return self.run.preset
-
-    @property
-    def seed(self) -> int:
-        return self.run.seed
-
-    @property
     def noise_seed(self) -> int:
-        return self.seed + NOISE_STRIDE * self.repeat
+        return self.run.seed + NOISE_STRIDE * self.repeat
 
     def effects_examples(self) -> int | None:
         limits = [n for n in (self.limit, self.effects_limit) if n is not None]
@@ -203,8 +190,20 @@ def host_info() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
         "torch": torch.__version__,
     }
+
+
+def _cpu_model() -> str | None:
+    """The CPU's marketing name (Linux ``/proc/cpuinfo``), so boards can name the machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip() or None
+    except OSError:
+        pass
+    return None
 
 
 class Memo:
@@ -229,7 +228,7 @@ def _host_score(
     family: TaskFamily, model: torch.nn.Module, prepared: Prepared, request: EvalRequest
 ) -> dict[str, Any]:
     """Quality and wall-clock throughput without effects, as a record carries them."""
-    seed_everything(request.seed)
+    seed_everything(request.run.seed)
     host = family.evaluate(model, prepared, request.split, limit=request.limit, beam=request.beam)
     return {
         "quality": _quality(host),
@@ -267,7 +266,7 @@ def run(
     """
     profiles = profiles if profiles is not None else resolve_profiles(request.accels)
     memo = memo or Memo()
-    family = family_for(request.spec)
+    family = family_for(request.run.spec)
     request = with_preset_limit(request)
     if prepared is None:
         prepared, _ = family.prepare_run(request.run)
@@ -277,6 +276,8 @@ def run(
         checkpoint = checkpoint or _checkpoint(request.run, prepared)
         model = checkpoints.load_model(checkpoint)
         host = memo.host(checkpoint, lambda: _host_score(family, model, prepared, request))
+        # The host on the examples effects re-score (not in a sweep, whose driver does it).
+        host_same_n: dict[str, Any] | None = None
         trace = cached_trace(family, model, prepared, checkpoint, request)
         extra = family.extra_workloads(model, prepared, request.split)
 
@@ -287,7 +288,7 @@ def run(
             if hooks:
 
                 def under_effects(hooks: list[Any] = hooks) -> dict[str, Any]:
-                    seed_everything(request.seed)
+                    seed_everything(request.run.seed)
                     with ops.hooks(*hooks):
                         return _quality(
                             family.evaluate(
@@ -300,16 +301,28 @@ def run(
                         )
 
                 quality, reused = memo.effects(checkpoint, profile, under_effects)
+                subset = quality["samples"] < host["quality"]["samples"]
+                if subset and host_same_n is None and sweep is None:
+                    seed_everything(request.run.seed)
+                    host_same_n = _quality(
+                        family.evaluate(
+                            model,
+                            prepared,
+                            request.split,
+                            limit=quality["samples"],
+                            beam=request.beam,
+                        )
+                    )
             else:
                 quality = host["quality"]
             record = results.new_record(
                 task=prepared.key,
-                family=request.spec.family,
+                family=request.run.spec.family,
                 split=request.split,
                 model=request.model,
                 profile=profile.name,
-                preset=request.preset,
-                seed=request.seed,
+                preset=request.run.preset,
+                seed=request.run.seed,
                 beam=request.beam,
                 limit=request.limit,
                 data_fingerprint=prepared.fingerprint,
@@ -331,6 +344,9 @@ def run(
                 profile_citation=profile.citation,
                 quality=quality,
                 quality_host=host["quality"],
+                quality_host_same_n=(
+                    host_same_n if quality["samples"] < host["quality"]["samples"] else None
+                ),
                 test_set=prepared.manifest.get("external"),
                 effects=[type(h).__name__ for h in hooks],
                 host=host["host"],

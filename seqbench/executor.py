@@ -162,13 +162,39 @@ def check_ray_address(address: str, timeout_s: float = 3.0) -> None:
         raise SeqbenchError(
             f"--address {address!r} is not HOST:PORT", "e.g. --address 10.0.0.5:6379 or auto"
         )
+    fix = "start one with `ray start --head` there, or drop --address for a local Ray"
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as conn:
+            speaks = _speaks_http2(conn)
     except OSError as err:
         raise SeqbenchError(
-            f"no Ray cluster answers at {address} ({err.strerror or err})",
-            "start one with `ray start --head` there, or drop --address for a local Ray",
+            f"no Ray cluster answers at {address} ({err.strerror or err})", fix
         ) from err
+    if not speaks:
+        # Ray itself would retry such a port for tens of seconds, printing gcs_client lines.
+        raise SeqbenchError(
+            f"{address} accepts connections but is not a Ray cluster (no gRPC answer)", fix
+        )
+
+
+# Ray's head (GCS) and client server speak gRPC, i.e. HTTP/2: a client's preface and empty
+# SETTINGS frame are answered by the server's own SETTINGS frame (type 4), RFC 9113 3.4.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _speaks_http2(conn: socket.socket) -> bool:
+    """Whether the peer answers an HTTP/2 connection preface with a SETTINGS frame."""
+    try:
+        conn.sendall(_HTTP2_PREFACE)
+        head = b""
+        while len(head) < 9:
+            chunk = conn.recv(9 - len(head))
+            if not chunk:
+                return False
+            head += chunk
+    except OSError:  # a timeout: the port never answered
+        return False
+    return head[3] == 4
 
 
 class RayExecutor(Executor):

@@ -9,14 +9,17 @@ test-only with the checkpoint's own tokenizer, answer list, image size and norma
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from seqbench import bundle, checkpoints, locks
 from seqbench.accel.profile import resolve_profiles
 from seqbench.atomic import atomic_dir
+from seqbench.bundle_verify import EXPORT_FIX
 from seqbench.config import DEFAULT_PRESET, TaskSpec, load_task
 from seqbench.errors import SeqbenchError
 from seqbench.evaluate import EvalRequest, _quality, run
@@ -65,8 +68,7 @@ def _local_checkpoint(
 def export_model(ref: str, model: str, preset: str, seed: int, out: Path) -> Path:
     """Write the finished checkpoint of (task, model, preset, seed) as a bundle at ``out``."""
 
-    if Path(out).exists():
-        raise SeqbenchError(f"{out} exists", "choose another --out or delete it first")
+    bundle.check_out(Path(out))  # before the minutes of scoring, not after
     spec, _, prepared, checkpoint = _local_checkpoint(ref, model, preset, seed)
     family = family_for(spec)
     net = checkpoints.load_model(checkpoint)
@@ -158,7 +160,7 @@ def model_and_data(
                 f"pass a {opened.manifest['family']} --task",
             )
         prepared = family.prepare_test_set(
-            family.resolve(spec, subset, preset),
+            run_spec(spec, subset, preset),
             family.effective_source(spec.source, test_set),
             opened.data_dir,
             opened.data_manifest,
@@ -169,6 +171,42 @@ def model_and_data(
     return ModelAndData(opened.checkpoint, prepared, spec, subset)
 
 
+def _bundle_stage(stage: Callable[..., Any]) -> Callable[..., Any]:
+    """A stage given a bundle ``path`` (first argument) leaves no copy of it under
+    ``models/`` when it fails (the data does not fit, the model fails when run), and a model
+    that built but fails when run is one line naming the bundle, not a torch exception."""
+
+    @functools.wraps(stage)
+    def guarded(path: Path | None, *args: Any, **kwargs: Any) -> Any:
+        if path is None:
+            return stage(path, *args, **kwargs)
+        with bundle.removed_on_failure():
+            try:
+                return stage(path, *args, **kwargs)
+            except (SeqbenchError, KeyboardInterrupt, MemoryError, OSError):
+                raise
+            except (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError) as err:
+                first = str(err).splitlines()[0] if str(err) else ""
+                raise SeqbenchError(
+                    f"the model of {path} fails when run ({type(err).__name__}: {first})",
+                    f"its config.json may be altered: {EXPORT_FIX}; else rerun with --debug",
+                ) from err
+
+    return guarded
+
+
+def _broken(checkpoint: checkpoints.Checkpoint) -> str:
+    """Why ``checkpoint`` cannot be loaded ('' when it can): damaged weights, or a config
+    that does not build its model."""
+    try:
+        checkpoints.verify(checkpoint)
+        checkpoints.check_loadable(checkpoint)
+    except SeqbenchError as err:
+        return f"{checkpoint.directory} holds a broken checkpoint ({err.message})"
+    return ""
+
+
+@_bundle_stage
 def import_model(path: Path, *, force: bool = False) -> Path:
     """Make the bundle at ``path`` this home's checkpoint of its (task, model, preset, seed)."""
     opened = bundle.open_bundle(path)
@@ -184,15 +222,19 @@ def import_model(path: Path, *, force: bool = False) -> Path:
             f"score it without importing: `seqbench eval --checkpoint {path}`",
         )
     check_fits(opened, family, prepared)
+    checkpoints.load_model(opened.checkpoint)  # it loads here before it is filed as a run
     # Where `train` and `eval` of this home look for (task, model, preset, seed).
     run = prepared.run.with_model(str(manifest["model"]), int(manifest["seed"]))
     target = plan_run(run, prepared).directory
     with locks.hold(target, f"checkpoint {target}", say=console):
         existing = checkpoints.find(target)
-        if existing is not None and existing.sha256 == opened.checkpoint.sha256:
+        broken = existing is not None and _broken(existing)
+        if broken:
+            console.print(f"[yellow]warning:[/] {broken}; replacing it with the imported one")
+        elif existing is not None and existing.sha256 == opened.checkpoint.sha256:
             console.print(f"already imported: {target}")
             return target
-        if existing is not None and not force:
+        elif existing is not None and not force:
             raise SeqbenchError(
                 f"{target} holds another checkpoint (weights {existing.sha256[:12]})",
                 "pass --force to replace it with the imported one",
@@ -211,6 +253,7 @@ def import_model(path: Path, *, force: bool = False) -> Path:
     return target
 
 
+@_bundle_stage
 def eval_checkpoint(
     path: Path | None,
     *,

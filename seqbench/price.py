@@ -81,7 +81,7 @@ def price(
             "units_per_s": model.units / wall if wall > 0 and stats else None,
             "threads": torch.get_num_threads(),
         }
-        shape = f"{model.samples}x{model.units // max(model.samples, 1)}-{trace.unit}"
+        shape = f"{model.samples}x{model.units // max(model.samples, 1)}"  # samples x units
         common = {
             "task": TASK,
             "split": "forward",

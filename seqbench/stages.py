@@ -35,8 +35,8 @@ def prepare_task(
     it is written into the user's copy of the spec (:mod:`seqbench.user_tasks`).
     """
     spec, subset = load_task(ref)
-    family = family_for(spec)
     if source:
+        family = family_for(spec)
         effective = family.effective_source(spec.source, source)
         # Prepared first: a source that does not read is never written into the user's spec.
         first = family.prepare(spec, subset, preset, source_override=source, force=force)
@@ -52,7 +52,7 @@ def prepare_task(
         spec, subset = load_task(ref)
         prepared, _ = family_for(spec).prepare(spec, subset, preset)  # the same cache entry
         return prepared, first[1]
-    return family.prepare(spec, subset, preset, force=force)
+    return family_for(spec).prepare(spec, subset, preset, force=force)
 
 
 def train_task(
@@ -93,8 +93,8 @@ def eval_task(
         limit=limit,
         effects_limit=effects_limit,
     )
-    prepared = trained(request.run, train_if_missing=train_if_missing)[0]
-    return evaluate.run(request, prepared=prepared)
+    prepared, checkpoint = trained(request.run, train_if_missing=train_if_missing)
+    return evaluate.run(request, prepared=prepared, checkpoint=checkpoint)
 
 
 def trained(

@@ -7,7 +7,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +211,7 @@ def train(run: RunSpec, *, force: bool = False, prepared: Prepared | None = None
         if existing is not None and not force:
             try:
                 checkpoints.verify(existing)
+                checkpoints.check_loadable(existing)  # a broken import is never "finished"
                 return TrainResult(existing, reused=True)
             except SeqbenchError as err:
                 console.print(f"[yellow]warning:[/] {err.message}; training it again")
@@ -295,18 +296,9 @@ class TrainState:
         return None
 
     def progress(self) -> dict[str, Any]:
-        """The JSON half of the resume state (the tensors are saved beside it)."""
-        return {
-            "epoch": self.epoch,
-            "step": self.step,
-            "stale": self.stale,
-            "stopped": self.stopped,
-            "best_score": self.best_score if math.isfinite(self.best_score) else None,
-            "best_value": self.best_value,
-            "dev_metric": self.dev_metric,
-            "log": self.log,
-            "elapsed_s": self.elapsed_s,
-        }
+        """The JSON half of the resume state (the weights are saved beside it)."""
+        state = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "best_state"}
+        return {**state, "best_score": self.best_score if math.isfinite(self.best_score) else None}
 
     @classmethod
     def restore(cls, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> TrainState:

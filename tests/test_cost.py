@@ -53,8 +53,8 @@ def test_static_128x128_matmul_on_paper():
       array reads     = 8 slices x 4 arrays                           = 32
       cycle = max(100 ns read, 128 columns / 1 ADC / 1.2 GS/s = 106.67 ns)
       time  = 8 x 106.67 ns                                           = 853.33 ns
-      energy = 4096 x 0.821114 (ADC) + 4096 x 0.0107593 (row drivers) + 32 x 107.454 (array)
-               + 4096 x 0.130792 (shift-add) pJ (NeuroSim-derived)       = 7381.605 pJ
+      energy = 4096 x 0.821114 (ADC) + 4096 x 0.0107593 (row drivers) + 32 x 2.35177 (array)
+               + 4096 x 0.130792 (shift-add) pJ (NeuroSim-derived)       = 4018.334 pJ
       movement: 1024 input bits arrive, 4096 go to the arrays (4 column tiles), 2048 out
         buffer    = every bit written, then read: (1024 + 2048) writes
                     + (4096 + 2048) reads = 9216 accesses x 0.08 pJ       = 737.28 pJ
@@ -70,14 +70,14 @@ def test_static_128x128_matmul_on_paper():
     assert work.dac_ops == 4096
     assert work.array_reads == 32
     assert work.time == pytest.approx(8 * 128 / 1.2e9)
-    assert work.compute_energy == pytest.approx(7381.605e-12, rel=1e-6)
+    assert work.compute_energy == pytest.approx(4018.334e-12, rel=1e-6)
     assert work.components["buffer"] == pytest.approx(737.28e-12, rel=1e-9)
     assert work.components["router"] == pytest.approx(248.880e-12, rel=1e-5)
     assert work.components["registers"] == pytest.approx(1160.535e-12, rel=1e-5)
     assert work.buffer_energy == pytest.approx(2478.471e-12, rel=1e-5)
 
     sim = simulate(one_op("matmul_static", 1, 1, 128, 128), load_named("retransformer"))
-    assert sim.breakdown["matmul_static"]["energy_J"] == pytest.approx(7381.605e-12, rel=1e-6)
+    assert sim.breakdown["matmul_static"]["energy_J"] == pytest.approx(4018.334e-12, rel=1e-6)
     assert sim.breakdown["data_movement"]["energy_J"] == pytest.approx(2478.471e-12, rel=1e-5)
     assert sim.counters["energy_J.bus"] == pytest.approx(331.776e-12, rel=1e-9)
     assert sim.latency_s_per_sample == pytest.approx(853.333e-9, rel=1e-5)
@@ -127,8 +127,9 @@ def test_decode_step_writes_only_new_tokens():
     assert step.counters["cell_writes"] * 9 == full.counters["cell_writes"]
 
 
-def test_retransformer_decomposition_hides_writes_and_drops_kv_projections():
-    trace = workloads.transformer(
+def _one_layer_encoder() -> Trace:
+    """One encoder layer: d_model 64, 4 heads (d_head 16), d_ff 128, 16 tokens."""
+    return workloads.transformer(
         d_model=64,
         heads=4,
         d_ff=128,
@@ -138,6 +139,10 @@ def test_retransformer_decomposition_hides_writes_and_drops_kv_projections():
         tgt_len=16,
         vocab=0,
     )
+
+
+def test_retransformer_decomposition_hides_writes_and_drops_kv_projections():
+    trace = _one_layer_encoder()
     one_copy = load_named("retransformer").with_value("decomposition.x_head_copies", 1)
     rt = simulate(trace, one_copy)
     pl = simulate(trace, load_named("pipelayer"))
@@ -439,16 +444,7 @@ def test_decomposition_metric_counts_both_paths_products():
     naive path = Q, K, V projections 3 x 16.64.64 + Q.K^T and S.V 2 x 4.16.16.16 = 229,376
     MACs; decomposed = Q projection 16.64.64 + per role g.m.d_model.(d_head + keys)
     = 2 x 4.16.64.32: 327,680 MACs (no K, V projections)."""
-    trace = workloads.transformer(
-        d_model=64,
-        heads=4,
-        d_ff=128,
-        encoder_layers=1,
-        decoder_layers=0,
-        src_len=16,
-        tgt_len=16,
-        vocab=0,
-    )
+    trace = _one_layer_encoder()
     rt, cpu = load_named("retransformer"), load_named("cpu")
     naive = validate.matmul_latency(trace, validate.naive_path(rt), cpu)
     decomposed = validate.matmul_latency(trace, rt, cpu)

@@ -18,6 +18,7 @@ from seqbench.families.base import (
     Prepared,
     family_named,
     pad_ids,
+    run_spec,
     split_caps,
 )
 
@@ -114,7 +115,7 @@ def test_model_config_merges_preset_overrides_then_the_data(tmp_path: Path) -> N
     spec = load_task_spec(path)
     manifest = {"tokenizer": {"src": {"vocab_size": 20}, "tgt": {"vocab_size": 12}}}
     family = family_named("translation")
-    prepared = Prepared(family.resolve(spec, None, "quick"), tmp_path, manifest)
+    prepared = Prepared(run_spec(spec, None, "quick"), tmp_path, manifest)
     config = family.model_config(prepared.run.with_model("gru"), prepared)
     # The data's vocabulary wins over a preset that names it: the model must fit the data.
     assert config == {

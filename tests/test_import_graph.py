@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     # 2: models and accelerators, each over ops/trace only
     ("seqbench.models", "seqbench.accel", "seqbench.decode", "seqbench.external"),
     # 3: task families (and checkpoints and their bundles, which rebuild registered models)
-    ("seqbench.families", "seqbench.checkpoints", "seqbench.bundle"),
+    ("seqbench.families", "seqbench.checkpoints", "seqbench.bundle", "seqbench.bundle_verify"),
     # 4: what a stage calls: training, evaluation, the executor, the leaderboards
     (
         "seqbench.train",

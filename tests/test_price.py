@@ -80,7 +80,8 @@ def test_a_user_module_from_a_file_is_priced_and_shown_on_the_models_board(
     out = tmp_path / "boards"
     assert runner.invoke(cli, ["report", "--format", "md", "--out", str(out)]).exit_code == 0
     board = (out / "models.md").read_text(encoding="utf-8")
-    assert "| tagger-build | module: tagger.py:build |" in board
+    assert "| price | forward | 2 | tagger-build | retransformer |" in board
+    assert "| module: tagger.py:build |" in board and "| µJ/sample |" in board
     assert "## tagger-build" in board and "| encoder.layers.1 |" in board
 
 

@@ -152,3 +152,20 @@ def test_run_reruns_a_cell_after_its_presets_epochs_change_and_skips_it_otherwis
     small_scan(tasks, epochs=2)
     assert run() == 1  # the preset trains longer now: the old records do not finish it
     assert run() == 0
+
+
+def test_only_the_resolver_reads_a_preset() -> None:
+    """Every other module takes the run spec: a second reader of a raw preset is how an option
+    came to be checked in one place and read from another."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "seqbench"
+    readers = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "preset"
+    )
+    assert readers == ["families/runspec.py"]

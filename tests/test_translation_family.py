@@ -263,14 +263,14 @@ def test_seq2seq_batch_moves_to_device() -> None:
 
 @pytest.mark.parametrize("task", ["scan", "multi30k", "wmt14-de-en"])
 def test_every_spec_preset_builds_every_model(task: str, family: TranslationFamily) -> None:
-    from seqbench.families.base import Prepared
+    from seqbench.families.base import Prepared, run_spec
     from seqbench.models import build_model
 
     spec = load_task_spec(paths.tasks_dir() / f"{task}.yaml")
     assert spec.family == "translation" and spec.metrics[0] in translation.METRICS
     manifest = {"tokenizer": {"src": {"vocab_size": 20}, "tgt": {"vocab_size": 20}}}
     for preset in ("tiny", "quick", "full"):
-        prepared = Prepared(family.resolve(spec, None, preset), Path("unused"), manifest)
+        prepared = Prepared(run_spec(spec, None, preset), Path("unused"), manifest)
         assert prepared.run.data["seed"] == 0
         for model in spec.models:
             config = family.model_config(prepared.run.with_model(model), prepared)

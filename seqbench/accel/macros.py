@@ -8,14 +8,14 @@ each, the tree's growth included), both at the stated activity (input toggle x w
 density); per output and cycle, the accumulator and the combining of the weight-bit columns,
 shared by the tree's inputs. Gates are counted in NAND2 input capacitances (a full adder = 2
 XOR2 + 3 NAND2 = 6, an XOR2 = 1.5, as ZigZag-IMC counts them); energy = count x C x Vdd^2.
-``C`` is the one fitted constant: the geometric mean over the macros whose test conditions
-are published. The per-bit-MAC energy then goes into the ``multcim`` profile's digital-CIM
-mapping (buffer energy off: a macro's TOPS/W excludes the buffers) and a matmul is priced.
+``C`` is the one fitted constant: fitted on one macro whose test conditions are published
+(``calibrate_on`` in the data file), the others predicted with it. The per-bit-MAC energy
+then goes into the ``multcim`` profile's digital-CIM mapping (buffer energy off: a macro's
+TOPS/W excludes the buffers) and a matmul is priced.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import yaml
 
 from seqbench import paths
 from seqbench.accel.cost import simulate
+from seqbench.accel.protocol import CALIBRATED, PREDICTED, TOLERANCE, Fit, solve
 from seqbench.trace import OpRecord, Trace
 
 MACROS = "macros/dimc.yaml"
@@ -49,20 +50,6 @@ def switched_gates_per_mac(macro: dict[str, Any], activity: float) -> float:
     per_output = FULL_ADDER * acc * columns  # accumulator + combining the columns' sums
     cycles = macro["input_bits"] / b
     return cycles * (per_input + per_output / rows)
-
-
-def fit_capacitance(macros: dict[str, dict[str, Any]], activity: float) -> tuple[float, list[str]]:
-    """The one fitted constant (F per NAND2 input): geometric mean over the known macros."""
-    known = [name for name, m in macros.items() if m["test_conditions_known"]]
-    logs = [
-        math.log(
-            measured_fj_per_mac(macros[n])
-            * 1e-15
-            / (switched_gates_per_mac(macros[n], activity) * macros[n]["vdd"] ** 2)
-        )
-        for n in known
-    ]
-    return math.exp(sum(logs) / len(logs)), known
 
 
 def _one_matmul(rows: int) -> Trace:
@@ -101,47 +88,67 @@ def priced_fj_per_mac(
 
 def macro_rows(reg: Any) -> list[dict[str, Any]]:
     """Model vs measured fJ/MAC for every macro in the data file, as
-    :class:`seqbench.accel.validate.Check` takes them."""
+    :class:`seqbench.accel.validate.Check` takes them: the calibration macro fits C, the
+    others are predicted with it; a miss carries the C that would close it."""
     data = load_macros()
-    macros, act = data["macros"], data["activity"]
+    macros, act, prior = data["macros"], data["activity"], data["capacitance"]
     activity = act["input_toggle"] * act["weight_density"]
-    capacitance, known = fit_capacitance(macros, activity)
-    fitted = (
-        f"one fitted constant C = {capacitance * 1e15:.3f} fF per NAND2 input (geometric mean "
-        f"over {', '.join(known)}, whose test conditions are published; ZigZag-IMC's own unit "
-        "capacitance is 0.7 fF)"
-    )
+    c0 = prior["value_fF"]
+
+    def priced(macro: dict[str, Any], c_ff: float) -> float:
+        return priced_fj_per_mac(reg, macro, c_ff * 1e-15, activity)
+
+    def fit_c(name: str) -> Fit:
+        measured = measured_fj_per_mac(macros[name])
+        value = solve(lambda c: priced(macros[name], c), measured, c0)
+        low, high = prior["plausible_fF"]
+        label = f"{measured:.1f} fJ/MAC ({name})"
+        return Fit(
+            "DIMC macros", "gate capacitance C", "fF", c0, value, label, low, high, prior["why"]
+        )
+
+    calibration = fit_c(data["calibrate_on"])
+    fitted = calibration.used if calibration.used is not None else c0
     checks: list[dict[str, Any]] = []
     for name, m in macros.items():
-        ours = priced_fj_per_mac(reg, m, capacitance, activity)
+        calibrating = name == data["calibrate_on"]
         measured = measured_fj_per_mac(m)
-        organisation = (
+        ours = priced(m, c0 if calibrating else fitted)
+        note = (
             f"{m['vdd']} V, {m['inputs_per_tree']} inputs per tree, "
             f"{m['input_bits_per_cycle']} input bit(s) per cycle, "
-            f"{m['weight_bits_per_multiplier']}-bit weight multipliers; {fitted}"
-        )
-        if m["test_conditions_known"]:
-            missing = (
-                f"the macros' switched capacitance per gate: {name} is one of the two the "
-                "constant was fitted on (calibrated, not a prediction)"
-            )
-        else:
-            needed = activity * measured / ours
-            missing = (
-                f"{name}'s input toggle rate and weight sparsity at the measured point "
-                f"(not published); the model would match at an activity of {needed:.3f} "
-                f"instead of {activity:g}"
-            )
-        checks.append(
-            dict(
-                paper_name=f"DIMC macro {name}",
-                claim="energy per 8b MAC",
-                paper=round(measured, 1),
-                ours=ours,
-                unit="fJ/MAC",
-                source=f"{m['paper']} (doi {m['doi']}), via ZigZag-IMC's validation set",
-                note=organisation,
-                missing=missing,
+            f"{m['weight_bits_per_multiplier']}-bit weight multipliers, activity "
+            f"{activity:g} (input toggle x weight density); "
+            + (
+                f"ours at C = {c0:g} fF ({prior['source']}), the one constant fitted on this macro"
+                if calibrating
+                else f"predicted with C = {fitted:.3g} fF fitted on {data['calibrate_on']}"
             )
         )
+        missing = None
+        if not m["test_conditions_known"]:
+            missing = (
+                f"{name}'s input toggle rate and weight sparsity at its measured point (not "
+                f"published; {act['input_toggle']:.0%} / {act['weight_density']:.0%} assumed)"
+            )
+        elif not calibrating:
+            missing = (
+                f"{name}'s gate-level switching (its netlist): the model counts gates from "
+                "the published organisation only"
+            )
+        row = dict(
+            paper_name=f"DIMC macro {name}",
+            claim="energy per 8b MAC",
+            paper=round(measured, 1),
+            ours=ours,
+            unit="fJ/MAC",
+            source=f"{m['paper']} (doi {m['doi']}), via ZigZag-IMC's validation set",
+            note=note,
+            missing=missing,
+            role=CALIBRATED if calibrating else PREDICTED,
+            calibration=calibration,
+        )
+        if not calibrating and abs(ours - measured) > TOLERANCE * measured:
+            row["sensitivity"] = fit_c(name)
+        checks.append(row)
     return checks

@@ -215,6 +215,41 @@ class Check:
         }
 
 
+def geo_mean(values: dict[str, float]) -> float:
+    return math.exp(sum(math.log(v) for v in values.values()) / len(values))
+
+
+def fit_parameter(
+    profile: Any,
+    path: str,
+    figure: Callable[[Any], float],
+    target: float,
+    label: str,
+    bounds: tuple[float | None, float | None, str],
+) -> Fit:
+    """The value of ``profile``'s ``path`` at which ``figure`` meets ``target``."""
+    param = profile.params[path]
+    value = solve(lambda v: figure(profile.with_value(path, v)), target, float(param.raw))
+    return Fit(profile.name, path, param.unit, param.raw, value, label, *bounds)
+
+
+def using(profile: Any, fit: Fit) -> Any:
+    """``profile`` with the calibrated value (its own value when no value met the target)."""
+    return profile if fit.used is None else profile.with_value(fit.path, fit.used)
+
+
+def sensitivities(
+    checks: list[Check], runs: dict[str, tuple[Any, str, Callable[[Any], float], tuple]]
+) -> None:
+    """For each row that misses: the value of its named parameter that would close the gap."""
+    for c in checks:
+        if c.claim in runs and not c.counts and c.target is not None:
+            profile, path, figure, bounds = runs[c.claim]
+            c.sensitivity = fit_parameter(
+                profile, path, figure, c.target, f"{c.target:g}{c.unit}", bounds
+            )
+
+
 def _paper(c: Check) -> str:
     if c.paper is None:
         return "n/a"

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from seqbench import __version__
 from seqbench.cli.options import check_executor_options, executor_options
-from seqbench.config import DEFAULT_PRESET, PRESETS
+from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 from seqbench.errors import SeqbenchError
 
 # Piped output (logs, CI) gets wide tables instead of Rich's 80-column default.
@@ -31,7 +31,8 @@ PRESET = click.option(
     show_default=True,
     help="Size preset from the task spec (tiny: tests, quick: demo, full: leaderboard).",
 )
-SEED = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+SEED_RANGE = click.IntRange(0, MAX_SEED)
+SEED = click.option("--seed", type=SEED_RANGE, default=0, show_default=True, help="Random seed.")
 
 
 class SeqbenchGroup(click.Group):
@@ -88,9 +89,15 @@ def _debug(ctx: click.Context) -> bool:
     help="Torch threads per process. The reference models are small: one thread is fastest "
     "per core; use `run --executor processes` to use more cores.",
 )
+@click.option(
+    "--follow-links",
+    is_flag=True,
+    help="Read files that a local source's folder links to outside it (a folder of links "
+    "made on purpose); without it such links, absolute paths and .. are refused.",
+)
 @click.version_option(__version__, prog_name="seqbench")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, threads: int) -> None:
+def cli(ctx: click.Context, debug: bool, threads: int, follow_links: bool) -> None:
     """Benchmark sequence and multimodal models: quality, speed and energy on accelerators.
 
     \b
@@ -102,6 +109,10 @@ def cli(ctx: click.Context, debug: bool, threads: int) -> None:
     if threads < 1:
         raise click.BadParameter(f"must be >= 1, got {threads}", param_hint="--threads")
     set_threads(threads)
+    if follow_links:  # an environment variable, so worker processes inherit it
+        from seqbench.data.inside import FOLLOW_LINKS_ENV
+
+        os.environ[FOLLOW_LINKS_ENV] = "1"
     _remove_stale_temps()
 
 
@@ -115,6 +126,7 @@ def _remove_stale_temps() -> None:
         paths.runs_dir(),
         paths.results_dir(),
         paths.home() / "leaderboards",
+        paths.home() / "models",
     ):
         remove_stale_temps(folder)
 
@@ -280,7 +292,7 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
     default=None,
     help="Size preset from the task spec [default: quick; with --checkpoint: its own].",
 )
-@click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
+@click.option("--seed", type=SEED_RANGE, default=None, help="Random seed [default: 0].")
 def eval_cmd(
     task: str | None,
     model: str | None,
@@ -482,7 +494,7 @@ def import_cmd(path: Path, force: bool) -> None:
     default=("md", "csv", "json", "html"),
     show_default=True,
     type=click.Choice(["md", "csv", "json", "html"]),
-    help="Output format(s); repeat the option. html writes one self-contained index.html.",
+    help="Output format(s); repeat the option. html writes one index.html that links the plots.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG/SVG plots (html always has them).")
 @click.option(
@@ -493,8 +505,18 @@ def import_cmd(path: Path, force: bool) -> None:
     "publishes into a checkout's committed tables).",
 )
 @click.option("--preset", help="Only records of this preset (default: all).")
+@click.option(
+    "--boards",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Render the boards in this folder again, in today's layout, from their FAMILY.json "
+    "rows alone (no result record is read, no number changes; their plots are kept).",
+)
 def report(
-    formats: tuple[str, ...], no_plots: bool, out_dir: Path | None, preset: str | None
+    formats: tuple[str, ...],
+    no_plots: bool,
+    out_dir: Path | None,
+    preset: str | None,
+    boards: Path | None,
 ) -> None:
     """Write leaderboard tables and plots (newest whole-split record per task, split, model,
     profile; a --limit record only where no whole one exists).
@@ -503,12 +525,20 @@ def report(
     Examples:
       seqbench report --format md --format html --preset full
       seqbench report --out leaderboards    # publish into the checkout's committed tables
+      seqbench report --boards leaderboards --out leaderboards   # re-render published rows
     """
     from seqbench import paths
     from seqbench.stages import write_report
 
     out_dir = out_dir or paths.leaderboards_dir()
-    written = write_report(list(formats), out_dir, preset=preset, plots=not no_plots)
+    if boards is not None:
+        if preset:
+            raise click.BadParameter("a published board keeps its rows", param_hint="--preset")
+        from seqbench.report import rerender_boards
+
+        written = rerender_boards(boards, list(formats), out_dir)
+    else:
+        written = write_report(list(formats), out_dir, preset=preset, plots=not no_plots)
     for path in written:
         out.print(f"wrote {path}")
     out.print(f"{len(written)} file(s) written to {out_dir}")
@@ -548,7 +578,9 @@ def run_cmd(
     """Prepare, train, evaluate and report in one go (the main job); resumable.
 
     Without --task it runs the preset's suite (tasks/suites/PRESET.yaml): quick is SCAN,
-    full is every embedded task. Finished (task, model, profile) cells are never repeated.
+    full is every embedded task. A (task, model) cell is finished when records exist for every
+    profile of the run the preset describes now: unchanged cells are never repeated, a cell
+    whose preset changed (epochs, model options, data) runs again.
 
     \b
     Examples:
@@ -637,6 +669,7 @@ def cache_clean(task: str | None, invalid_only: bool) -> None:
 
     from seqbench import locks
     from seqbench.atomic import remove_stale_temps
+    from seqbench.bundle import remove_stale_scratch
     from seqbench.data import cache as data_cache
 
     removed, busy = 0, 0
@@ -656,6 +689,7 @@ def cache_clean(task: str | None, invalid_only: bool) -> None:
             continue
         removed += 1
     stale = remove_stale_temps(data_cache.paths.cache_dir())
+    stale += remove_stale_scratch()
     out.print(
         f"removed {removed} cache folder(s) and {len(stale)} temp file(s) of dead processes"
         + (f"; kept {busy} in use" if busy else "")

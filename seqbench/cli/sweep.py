@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from seqbench.cli.options import check_executor_options, executor_options
-from seqbench.config import DEFAULT_PRESET, PRESETS
+from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 
 
 @click.command("sweep")
@@ -32,7 +32,13 @@ from seqbench.config import DEFAULT_PRESET, PRESETS
     show_default=True,
     help="Size preset of the task (the checkpoint is trained with it when missing).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Checkpoint seed.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Checkpoint seed.",
+)
 @click.option(
     "--repeats",
     type=int,
@@ -48,6 +54,9 @@ from seqbench.config import DEFAULT_PRESET, PRESETS
     "without effects) or an absolute value.",
 )
 @click.option("--name", help="Sweep name (default TASK-MODEL-ACCEL); its state and outputs.")
+@click.option(
+    "--yes", is_flag=True, help="Run a grid of more than 1,000 design points without asking."
+)
 @click.option(
     "--out",
     "out_dir",
@@ -75,6 +84,7 @@ def sweep_cmd(
     jobs: int,
     address: str | None,
     retries: int,
+    yes: bool,
 ) -> None:
     """Sweep profile parameters; write a table, CSV, Pareto and effect plots.
 
@@ -89,9 +99,11 @@ def sweep_cmd(
     from seqbench import paths
     from seqbench.progress import console
     from seqbench.sweep import driver, summary
+    from seqbench.sweep.grid import check_size
 
     if retries < 0:
         raise click.BadParameter(f"must be >= 0, got {retries}", param_hint="--retries")
+    check_size(sets, yes)  # a huge grid asks for --yes before anything is loaded
     if effects_limit is not None and effects_limit < 1:
         raise click.BadParameter(f"must be >= 1, got {effects_limit}", param_hint="--effects-limit")
     summary.parse_floor(min_quality, 1.0)  # a malformed floor fails before any cell

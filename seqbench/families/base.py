@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -32,6 +33,7 @@ from torch import Tensor, nn
 
 from seqbench.config import SourceSpec, TaskSpec, task_key
 from seqbench.data import cache
+from seqbench.data.generators import generator_version
 from seqbench.data.splits import SPLITS
 from seqbench.data.tokenize import PAD_ID
 from seqbench.errors import SeqbenchError
@@ -141,17 +143,6 @@ class TaskFamily(ABC):
 
     # --- prepare: the shared skeleton ----------------------------------------------------
 
-    def resolve(
-        self,
-        spec: TaskSpec,
-        subset: str | None,
-        preset: str,
-        model: str | None = None,
-        seed: int = 0,
-    ) -> RunSpec:
-        """The run spec of (``spec``, ``subset``, ``preset``, ``model``, ``seed``)."""
-        return resolve(self, spec, subset, preset, model, seed)
-
     def prepare(
         self,
         spec: TaskSpec,
@@ -162,7 +153,7 @@ class TaskFamily(ABC):
         force: bool = False,
     ) -> tuple[Prepared, bool]:
         """:meth:`prepare_run` of the preset's run spec; returns (prepared, was_cached)."""
-        run = self.resolve(spec, subset, preset)
+        run = resolve(self, spec, subset, preset)
         return self.prepare_run(run, source_override=source_override, force=force)
 
     def prepare_run(
@@ -178,10 +169,11 @@ class TaskFamily(ABC):
         parts.update(
             source=self.source_identity(source, run.subset, data), tokenizer=tokenizer, data=data
         )
-        return cached_prepare(
-            run, parts, lambda tmp: self.build_cache(tmp, source, run.subset, data, tokenizer),
-            force=force,
-        )  # fmt: skip
+
+        def build(tmp: Path) -> dict[str, Any]:
+            return self.build_cache(tmp, source, run.subset, data, tokenizer)
+
+        return cached_prepare(run, parts, build, force=force)
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         """The preset options that change the prepared data (part of the fingerprint), read
@@ -201,17 +193,51 @@ class TaskFamily(ABC):
         kept = {key: dict(getattr(spec_source, key)) for key in self.source_override_keeps}
         return dataclasses.replace(parsed, **kept)
 
-    @abstractmethod
+    # The family's own modules, whose functions fill the steps it does not write itself:
+    # ``steps`` (its prepare.py: ``tokenizer_settings(raw)``, ``build_cache(tmp, source,
+    # data, tokenizer)``), ``store`` (``read_split(directory, split)``) and ``test_sets``
+    # (``build(tmp, source, model_data, model_manifest)``).
+    steps: ModuleType | None = None
+    store: ModuleType | None = None
+    test_sets: ModuleType | None = None
+
+    def _module(self, role: str) -> ModuleType:
+        module = getattr(self, role)
+        if module is None:  # a contract error of the family's code, not a user's
+            raise NotImplementedError(f"the {self.name} family names no {role} module")
+        return module
+
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Normalised settings from the spec's ``tokenizer:`` merged with the preset's."""
+        return self._module("steps").tokenizer_settings(raw)
 
-    @abstractmethod
+    # What the shared source_identity hashes of a source beyond its kind and description,
+    # and version numbers of generator inputs besides the generator's own (binding's sounds).
+    source_fields: tuple[str, ...] = ("options",)
+    generator_versions: dict[str, int] = {}
+    # Whether a non-generated source's test split was once cut (see WHOLE_TEST_MARKER).
+    marks_whole_test: bool = True
+
     def source_identity(
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]
     ) -> dict[str, Any]:
-        """What the fingerprint hashes about ``source``, without reading the data."""
+        """What the fingerprint hashes about ``source``, without reading the data: by
+        default :func:`source_identity_of` with the class's ``source_fields``,
+        ``generator_versions`` and ``marks_whole_test``, and its files by
+        :meth:`local_files`. A family whose sources say more (an opened hub dataset's
+        revision) writes its own."""
+        return source_identity_of(
+            source,
+            self.source_fields,
+            generator_versions=self.generator_versions,
+            files=self.local_files,
+            whole_test=self.marks_whole_test,
+        )
 
-    @abstractmethod
+    def local_files(self, path: Path) -> Any:
+        """What a local source's fingerprint hashes of its files (:func:`local_files_identity`)."""
+        return local_files_identity(path)
+
     def build_cache(
         self,
         tmp: Path,
@@ -221,12 +247,13 @@ class TaskFamily(ABC):
         tokenizer: dict[str, Any],
     ) -> dict[str, Any]:
         """Read, split, cap, tokenize and write every split into ``tmp``; returns the manifest."""
+        return self._module("steps").build_cache(tmp, source, data, tokenizer)
 
     # --- reading prepared data ----------------------------------------------------------
 
-    @abstractmethod
     def read_split(self, directory: Path, split: str) -> Any:
         """One split of a prepared cache folder, in memory."""
+        return self._module("store").read_split(directory, split)
 
     def split_data(self, prepared: Prepared, split: str) -> Any:
         """One prepared split, memoised per process (keyed by the files' hashes)."""
@@ -341,8 +368,9 @@ class TaskFamily(ABC):
     def build_test_set(
         self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
     ) -> dict[str, Any]:
-        """Write ``source`` as the ``test`` split into ``tmp``; returns the manifest."""
-        raise NotImplementedError  # only reached after test_set_identity accepted the source
+        """Write ``source`` as the ``test`` split into ``tmp``; returns the manifest.
+        Reached only after :meth:`test_set_identity` accepted the source."""
+        return self._module("test_sets").build(tmp, source, model_data, model_manifest)
 
 
 @functools.lru_cache(maxsize=8)
@@ -382,6 +410,30 @@ def local_files_identity(path: Path) -> list[tuple[str, int, int]]:
     return [
         (str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()
     ]
+
+
+def source_identity_of(
+    source: SourceSpec,
+    fields: tuple[str, ...] = ("options",),
+    *,
+    generator_versions: dict[str, int] | None = None,
+    files: Callable[[Path], Any] = local_files_identity,
+    whole_test: bool = True,
+) -> dict[str, Any]:
+    """A source's kind, description and ``fields``, plus the generator's version (and
+    ``generator_versions``) or the local files (``files``); a non-generated source also
+    hashes :data:`WHOLE_TEST_MARKER` when ``whole_test``."""
+    identity: dict[str, Any] = {"kind": source.kind, "describe": source.describe()}
+    identity.update({name: getattr(source, name) for name in fields})
+    if source.kind == "generator":
+        identity["version"] = generator_version(str(source.generator))
+        identity.update(generator_versions or {})
+    elif source.kind == "local":
+        identity["files"] = files(Path(str(source.local)))
+    if whole_test and source.kind != "generator":
+        # a source's own test split is read whole now (it was cut to images.test before)
+        identity.update(WHOLE_TEST_MARKER)
+    return identity
 
 
 def capped_split_sizes(data: dict[str, Any]) -> dict[str, int | None]:
@@ -446,7 +498,7 @@ def run_spec(
     spec: TaskSpec, subset: str | None, preset: str, model: str | None = None, seed: int = 0
 ) -> RunSpec:
     """The run spec of ``model`` (None: the preset's shared options) on the task."""
-    return family_for(spec).resolve(spec, subset, preset, model, seed)
+    return resolve(family_for(spec), spec, subset, preset, model, seed)
 
 
 def family_named(name: str) -> TaskFamily:

@@ -10,7 +10,6 @@ looks a preset up again, so an option is read from one place or not at all.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -181,20 +180,18 @@ class RunSpec:
     @property
     def where(self) -> str:
         """How errors name this run's configuration: the spec file and preset."""
-        name = self.spec.path.name if self.spec.path else self.spec.name
-        return f"task spec {name} (preset {self.preset})"
+        return where(self.spec, self.preset)
 
     def with_model(self, model: str, seed: int | None = None) -> RunSpec:
         """The same task and preset resolved for ``model`` (and ``seed``)."""
         assert self.family is not None, "a RunSpec is built by resolve()"
-        return resolve(
-            self.family, self.spec, self.subset, self.preset, model,
-            self.seed if seed is None else seed,
-        )  # fmt: skip
+        seed = self.seed if seed is None else seed
+        return resolve(self.family, self.spec, self.subset, self.preset, model, seed)
 
-    def with_spec(self, spec: TaskSpec) -> RunSpec:
-        """This run over another spec of the same presets (an external test set's)."""
-        return dataclasses.replace(self, spec=spec)
+
+def where(spec: TaskSpec, preset: str) -> str:
+    """How errors name a preset of a spec: ``task spec FILE (preset NAME)``."""
+    return f"task spec {spec.path.name if spec.path else spec.name} (preset {preset})"
 
 
 def resolve(
@@ -212,8 +209,7 @@ def resolve(
     if model is not None:
         run_model.update(raw.get("model_overrides", {}).get(model, {}))
         train.update(raw.get("train_overrides", {}).get(model, {}))
-    name = spec.path.name if spec.path else spec.name
-    check_options(train, f"task spec {name} (preset {preset})", family.train_option_rules)
+    check_options(train, where(spec, preset), family.train_option_rules)
     test_limit = raw.get("test_limit")
     return RunSpec(
         spec=spec,

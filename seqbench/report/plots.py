@@ -18,6 +18,7 @@ CATEGORY_ORDER = [
     "normalization",
     "elementwise",
     "data_movement",
+    "chip_io",
     "search",
     "host_fallback",
 ]

@@ -103,24 +103,17 @@ class SweepMemo(evaluate.Memo):
     (checkpoint, split, limit), ``quality/`` the quality under effects per checkpoint and
     functional signature (:func:`quality_key`)."""
 
-    def __init__(self, state: Path, cell: SweepCell | None = None) -> None:
-        self.state, self.cell = Path(state), cell
+    def __init__(self, cell: SweepCell) -> None:
+        self.state, self.cell = Path(cell.state), cell
 
     def host(self, checkpoint: checkpoints.Checkpoint, score: Callable[[], Any]) -> Any:
         cell = self.cell
-        split, limit = (cell.split, cell.effects_limit) if cell else ("test", None)
-        return _cached(
-            self.state
-            / "host"
-            / f"{checkpoint.sha256[:16]}-{split}-{limit}-v{QUALITY_CACHE_VERSION}.json",
-            score,
-        )[0]
+        name = f"{checkpoint.sha256[:16]}-{cell.split}-{cell.effects_limit}"
+        return _cached(self.state / "host" / f"{name}-v{QUALITY_CACHE_VERSION}.json", score)[0]
 
     def effects(
         self, checkpoint: checkpoints.Checkpoint, profile: Any, score: Callable[[], Any]
     ) -> tuple[Any, bool]:
-        if self.cell is None:
-            return score(), False
         key = quality_key(self.cell, checkpoint.sha256)
         return _cached(self.state / "quality" / f"{key}.json", score)
 
@@ -157,7 +150,7 @@ def run_cell(cell: SweepCell) -> dict[str, Any]:
     (record,) = evaluate.run(
         request_of(cell),
         profiles=[profile],
-        memo=SweepMemo(Path(cell.state), cell),
+        memo=SweepMemo(cell),
         sweep=facts,
         write=False,
     )

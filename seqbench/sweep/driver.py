@@ -118,9 +118,16 @@ def host_quality(sweep: Sweep) -> dict[str, Any]:
     """Train the checkpoint if missing, capture its trace, score it without effects (the
     sweep's quality ceiling, on the same examples the cells score); cached in the state."""
     cell = SweepCell(
-        str(sweep.state), sweep.task, sweep.model, sweep.preset, sweep.accel, (),
-        sweep.seed, 0, sweep.split, sweep.effects_limit,
-    )  # fmt: skip
+        str(sweep.state),
+        sweep.task,
+        sweep.model,
+        sweep.preset,
+        sweep.accel,
+        overrides=(),
+        seed=sweep.seed,
+        split=sweep.split,
+        effects_limit=sweep.effects_limit,
+    )
     request = request_of(cell)
     prepared, checkpoint = trained(request.run)
     # The host profile has no effects: its record is the host score, with the trace captured
@@ -130,7 +137,7 @@ def host_quality(sweep: Sweep) -> dict[str, Any]:
         prepared=prepared,
         checkpoint=checkpoint,
         profiles=[load_named(HOST_PROFILE)],
-        memo=SweepMemo(sweep.state, cell),
+        memo=SweepMemo(cell),
         write=False,
     )
     return dict(record["quality_host"])

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from seqbench.config import SourceSpec, TaskSpec, load_task
 from seqbench.data.cache import file_sha256
 from seqbench.data.images import to_tensor
+from seqbench.data.scene_sounds import VERSION as SOUNDS_VERSION
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import (
     FAMILY_REGISTRY,
@@ -46,10 +47,11 @@ from seqbench.families.base import (
     family_named,
     pad_ids,
 )
-from seqbench.families.binding import prepare
-from seqbench.families.binding.store import BindingSplit, codes_to_db, read_split
+from seqbench.families.binding import prepare, store
+from seqbench.families.binding.store import BindingSplit, codes_to_db
 from seqbench.families.retrieval.family import Captions, embed, training_order
 from seqbench.families.runspec import RunSpec
+from seqbench.families.scoring import scored_count
 from seqbench.metrics.retrieval import KS, image_to_text_recall, text_to_image_recall
 from seqbench.metrics.signature import Signature
 from seqbench.models.dual_encoder import l2_normalize, symmetric_info_nce
@@ -175,6 +177,8 @@ class BindingFamily(TaskFamily):
     data_option_keys = prepare.DATA_OPTIONS
     # The generator's options (foils, captions) mean nothing to a local folder.
     source_override_keeps: tuple[str, ...] = ()
+    generator_versions = {"sounds_version": SOUNDS_VERSION}  # the clips' synthesiser
+    store = store
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         out = super().data_options(spec, preset, raw)
@@ -211,11 +215,6 @@ class BindingFamily(TaskFamily):
         # The captions are the teacher's to read: its tokenizer (in data["teacher"]) decides.
         return {"from": "teacher"}
 
-    def source_identity(
-        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        return prepare.source_identity(source)
-
     def build_cache(
         self,
         tmp: Path,
@@ -227,9 +226,6 @@ class BindingFamily(TaskFamily):
         teacher = data["teacher"]
         tokenizer_file, _ = self.teacher_tokenizer(str(teacher["task"]), str(teacher["preset"]))
         return prepare.build_cache(tmp, source, data, tokenizer_file)
-
-    def read_split(self, directory: Path, split: str) -> BindingSplit:
-        return read_split(directory, split)
 
     def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
         mel = prepared.manifest["mel"]
@@ -277,7 +273,7 @@ class BindingFamily(TaskFamily):
         all their captions, and (test split, whole) the arithmetic set. ``beam`` does not
         apply."""
         data = self.split_data(prepared, split)
-        n = len(data) if limit is None else min(limit, len(data))
+        n = scored_count(prepared.key, split, len(data), limit)
         captions = Captions.of(_as_retrieval(data), n)
         combos = prepare.read_arithmetic(prepared.directory, prepared.manifest)
         combos = combos if split == "test" and n == len(data) else []

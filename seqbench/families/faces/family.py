@@ -28,9 +28,9 @@ from torch import Tensor, nn
 from seqbench.config import SourceSpec, TaskSpec
 from seqbench.data.images import to_tensor
 from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily
-from seqbench.families.faces import prepare, scaling
+from seqbench.families.faces import prepare, scaling, store
 from seqbench.families.faces.protocol import gallery_and_probes
-from seqbench.families.faces.store import FaceSplit, read_split
+from seqbench.families.faces.store import FaceSplit
 from seqbench.families.runspec import RunSpec
 from seqbench.metrics.signature import Signature
 from seqbench.metrics.verification import rank1, roc_points, tar_at_far, ten_fold_accuracy
@@ -81,6 +81,8 @@ class FacesFamily(TaskFamily):
     data_option_keys = prepare.DATA_OPTIONS
     preset_option_keys = ("scaling",)  # the gallery-size scaling table
     source_override_keeps = ("options",)
+    marks_whole_test = False  # its test split was never cut
+    store = store
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         return prepare.normalise(super().data_options(spec, preset, raw))
@@ -88,10 +90,8 @@ class FacesFamily(TaskFamily):
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         return {}  # faces have no text
 
-    def source_identity(
-        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        return prepare.source_identity(source)
+    def local_files(self, path: Path) -> Any:
+        return prepare.relative_files(path)
 
     def build_cache(
         self,
@@ -102,9 +102,6 @@ class FacesFamily(TaskFamily):
         tokenizer: dict[str, Any],
     ) -> dict[str, Any]:
         return prepare.build_cache(tmp, source, data)
-
-    def read_split(self, directory: Path, split: str) -> FaceSplit:
-        return read_split(directory, split)
 
     def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
         return {

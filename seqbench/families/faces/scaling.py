@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from seqbench import ops
-from seqbench.accel.validate import ICE_DATASETS
+from seqbench.accel.validate_ice import ICE_DATASETS
 from seqbench.trace import Trace, Tracer
 
 CHUNK = 1 << 17  # gallery vectors built and searched at a time (64 MiB at dim 128)

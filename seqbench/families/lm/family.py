@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +41,8 @@ from seqbench.families.lm.kneser_ney import KneserNeyTrigram
 from seqbench.families.lm.sources import open_source
 from seqbench.families.lm.store import read_split
 from seqbench.families.runspec import RunSpec
+from seqbench.families.scoring import Stopwatch, eval_bar
 from seqbench.metrics.signature import Signature
-from seqbench.progress import make_progress
 
 TRACE_PROMPTS = 2  # generations traced per checkpoint (prefill + decode phases)
 METRICS = ("perplexity", "bpc", "kn3_perplexity", "kn3_bpc")
@@ -98,14 +97,12 @@ class LMFamily(TaskFamily):
 
     name = "lm"
     data_option_keys = prepare.DATA_OPTIONS
+    steps = prepare
     preset_option_keys = ("stride",)  # the evaluation window's stride
     trace_limit = 4  # scoring windows traced per checkpoint (each `context` tokens)
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         return mark_whole_test(super().data_options(spec, preset, raw))
-
-    def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return prepare.tokenizer_settings(raw)
 
     def source_identity(
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]
@@ -198,10 +195,8 @@ class LMFamily(TaskFamily):
         todo = windows(len(stream), context, stride)[: limit or None]
         if not todo:
             raise SeqbenchError(f"nothing to score in {prepared.key} {split}", "provide more text")
-        nll, positions, wall_s = 0.0, [], 0.0
-        bar = make_progress()
-        bar.disable = bar.disable or not progress
-        with bar, torch.no_grad():
+        nll, positions, watch = 0.0, [], Stopwatch()
+        with eval_bar(progress) as bar, torch.no_grad():
             task = bar.add_task(f"score {prepared.key} {split}", total=len(todo), info="")
             # Windows of one length batch together (all but possibly the last).
             groups: dict[int, list[Window]] = {}
@@ -211,9 +206,8 @@ class LMFamily(TaskFamily):
                 for i in range(0, len(group), batch_size):
                     chunk = group[i : i + batch_size]
                     ids = torch.stack([stream[w.begin : w.end + 1] for w in chunk])
-                    began = time.perf_counter()
-                    logits = model(ids[:, :-1]).float()
-                    wall_s += time.perf_counter() - began
+                    with watch:
+                        logits = model(ids[:, :-1]).float()
                     losses = F.cross_entropy(
                         logits.reshape(-1, logits.shape[-1]),
                         ids[:, 1:].reshape(-1),
@@ -223,7 +217,7 @@ class LMFamily(TaskFamily):
                         nll += float(losses[row, length - w.scored :].sum())
                         positions += range(w.end - w.scored + 1, w.end + 1)
                     bar.update(task, advance=len(chunk))
-        return self._score(prepared, split, stream, nll, positions, wall_s, context, stride)
+        return self._score(prepared, split, stream, nll, positions, watch.seconds, context, stride)
 
     def trace_phases(self, model: nn.Module, prepared: Prepared, split: str) -> dict[str, int]:
         """Greedy generation from ``TRACE_PROMPTS`` prompts of ``split`` (half a context each,

@@ -39,9 +39,10 @@ from seqbench.families.base import (
     TaskFamily,
     pad_ids,
 )
-from seqbench.families.retrieval import prepare, test_set
-from seqbench.families.retrieval.store import RetrievalSplit, read_split
+from seqbench.families.retrieval import prepare, store, test_set
+from seqbench.families.retrieval.store import RetrievalSplit
 from seqbench.families.runspec import RunSpec
+from seqbench.families.scoring import scored_count
 from seqbench.metrics.retrieval import KS, recall_metrics
 from seqbench.metrics.signature import Signature
 from seqbench.models.dual_encoder import symmetric_info_nce
@@ -157,6 +158,8 @@ class RetrievalFamily(TaskFamily):
     data_option_keys = prepare.DATA_OPTIONS
     # The spec's split mapping names hub splits; a local override names its own by file.
     source_override_keeps = ("fields", "options")
+    source_fields = prepare.SOURCE_FIELDS
+    steps, store, test_sets = prepare, store, test_set
 
     def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         out = super().data_options(spec, preset, raw)
@@ -166,37 +169,11 @@ class RetrievalFamily(TaskFamily):
         )
         return out
 
-    def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return prepare.tokenizer_settings(raw)
-
-    def source_identity(
-        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        return prepare.source_identity(source)
-
-    def build_cache(
-        self,
-        tmp: Path,
-        source: SourceSpec,
-        subset: str | None,
-        data: dict[str, Any],
-        tokenizer: dict[str, Any],
-    ) -> dict[str, Any]:
-        return prepare.build_cache(tmp, source, data, tokenizer)
-
     def test_set_identity(
         self, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
     ) -> dict[str, Any]:
         tokenizer = file_sha256(model_data / prepare.TOKENIZER_FILE)
         return test_set.identity(source, model_manifest, tokenizer)
-
-    def build_test_set(
-        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
-    ) -> dict[str, Any]:
-        return test_set.build(tmp, source, model_data, model_manifest)
-
-    def read_split(self, directory: Path, split: str) -> RetrievalSplit:
-        return read_split(directory, split)
 
     def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
         manifest = prepared.manifest
@@ -247,7 +224,7 @@ class RetrievalFamily(TaskFamily):
         (``units`` counts them). ``beam`` does not apply to retrieval.
         """
         data = self.split_data(prepared, split)
-        n = len(data) if limit is None else min(limit, len(data))
+        n = scored_count(prepared.key, split, len(data), limit)
         captions = Captions.of(data, n)
         was_training = model.training
         model.eval()

@@ -14,7 +14,6 @@ Preset data options: ``max_train``, ``max_eval`` (dev; a test split is never cap
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +37,12 @@ from seqbench.families.base import (
     split_caps,
 )
 from seqbench.families.runspec import RunSpec
+from seqbench.families.scoring import Stopwatch, eval_bar, scored_count
 from seqbench.families.translation import prepare, test_set
 from seqbench.families.translation.sources import open_source
 from seqbench.families.translation.store import SplitData, read_split
 from seqbench.metrics.signature import Signature
 from seqbench.metrics.text import corpus_bleu, corpus_chrf, exact_match
-from seqbench.progress import make_progress
 
 METRICS = ("bleu", "chrf", "exact_match")
 
@@ -98,12 +97,10 @@ class TranslationFamily(TaskFamily):
     name = "translation"
 
     data_option_keys = prepare.DATA_OPTIONS
+    steps, test_sets = prepare, test_set
     train_option_rules = {"label_smoothing": (float, 0.0, 1.0)}  # of the loss's targets
     # Subsets (SCAN's split schemes) are different data: each gets its own cache folder.
     subset_in_fingerprint = True
-
-    def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return prepare.tokenizer_settings(raw)
 
     def source_identity(
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]
@@ -127,11 +124,6 @@ class TranslationFamily(TaskFamily):
         files = {s: str(model_manifest["tokenizer"][s]["file"]) for s in test_set.SIDES}
         hashes = {s: file_sha256(model_data / name) for s, name in files.items()}
         return test_set.identity(source, model_manifest, hashes)
-
-    def build_test_set(
-        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
-    ) -> dict[str, Any]:
-        return test_set.build(tmp, source, model_data, model_manifest)
 
     def read_split(self, directory: Path, split: str) -> SplitData:
         return read_split(directory / f"{split}.parquet")
@@ -186,9 +178,7 @@ class TranslationFamily(TaskFamily):
         progress: bool = True,
     ) -> EvalOutcome:
         data = self.split_data(prepared, split)
-        n = len(data) if limit is None else min(int(limit), len(data))
-        if n == 0:
-            raise SeqbenchError(f"nothing to evaluate in {prepared.key} {split}", "raise --limit")
+        n = scored_count(prepared.key, split, len(data), limit)
         primary = prepared.spec.metrics[0] if prepared.spec.metrics else "bleu"
         if primary not in METRICS:
             raise SeqbenchError(
@@ -200,24 +190,21 @@ class TranslationFamily(TaskFamily):
         # Decode in length order (less padding), then restore the data order.
         order = sorted(range(n), key=lambda i: len(data.src_ids[i]))
         hyp_ids: list[list[int]] = [[] for _ in range(n)]
-        wall_s = 0.0
-        bar = make_progress()
-        bar.disable = bar.disable or not progress  # before entering: start() reads it
-        with bar:
+        watch = Stopwatch()
+        with eval_bar(progress) as bar:
             task = bar.add_task(f"decode {prepared.key} {split}", total=n, info="")
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
                 src = pad_ids([data.src_ids[i] for i in idx]).to(device)
-                began = time.perf_counter()
-                if beam > 1:
-                    out = decode.beam_search(model, src, beam, max_len)
-                else:
-                    out = decode.greedy(model, src, max_len)
-                wall_s += time.perf_counter() - began
+                with watch:
+                    if beam > 1:
+                        out = decode.beam_search(model, src, beam, max_len)
+                    else:
+                        out = decode.greedy(model, src, max_len)
                 for i, ids in zip(idx, out, strict=True):
                     hyp_ids[i] = list(ids)
                 bar.update(task, advance=len(idx))
-        return self._score(prepared, data, hyp_ids, primary, wall_s, beam, max_len)
+        return self._score(prepared, data, hyp_ids, primary, watch.seconds, beam, max_len)
 
     def _score(
         self,
