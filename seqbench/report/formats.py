@@ -23,7 +23,7 @@ def header_lines(stamp: str, sha: str, table: Table | None = None) -> list[str]:
             f"{table.source['generated']} (git {table.source['git_sha']}): no number was "
             "re-measured or changed. Those rows predate the record of the host machine and of "
             'each row\'s primary metric, so the machine reads "not recorded" and the summary '
-            "shows each family's default metric."
+            "shows the first metric its task spec lists."
         )
         if table.source.get("note"):
             lines.append(table.source["note"])

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from seqbench import config
+from seqbench.errors import SeqbenchError
 from seqbench.report.tables import Table, host_throughput_header
 
 # A summary table has at most this many columns; more profiles go to a second table.
@@ -28,10 +31,25 @@ DEFAULT_PRIMARY = {
 }
 
 
+@cache
+def _spec_primary(task: str) -> str | None:
+    """The first metric the row's task spec lists (``scan:simple@set`` reads ``scan``)."""
+    name = task.split("@")[0].split(":")[0]
+    try:
+        spec, _ = config.load_task(name)
+    except SeqbenchError:
+        return None
+    return spec.metrics[0] if spec.metrics else None
+
+
 def row_primary(family: str, row: dict[str, Any]) -> str | None:
-    """The row's primary metric (its family's default for rows that did not record one)."""
-    name = row.get("primary") or DEFAULT_PRIMARY.get(family)
-    return name if name in row else None
+    """The row's primary metric; for rows that did not record one, the first metric of its
+    task spec, else its family's default."""
+    for name in (row.get("primary"), _spec_primary(str(row.get("task", ""))),
+                 DEFAULT_PRIMARY.get(family)):
+        if name and name in row:
+            return name
+    return None
 
 
 def primary_metric(table: Table) -> str:
