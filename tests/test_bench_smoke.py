@@ -15,7 +15,9 @@ def test_quick_run_prints_a_positive_table(
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
     # compile: its cold inductor compilation takes minutes on a loaded 2-core machine;
     # tests/test_compile.py checks compiled training itself
-    rows = run.main(["--quick", "--threads", "1", "--only", "train,decode,effects,prepare,simulator"])
+    rows = run.main(
+        ["--quick", "--threads", "1", "--only", "train,decode,effects,prepare,simulator"]
+    )
     out = capsys.readouterr().out
     for column in ("benchmark", "seqbench", "reference", "ratio", "unit"):
         assert column in out
