@@ -325,6 +325,8 @@ def run(
                     "train_seconds": checkpoint.info.get("train_seconds"),
                     # What training ran in (fp32 or bf16 autocast); None: before it was kept.
                     "train_precision": checkpoint.info.get("precision"),
+                    # Where it was trained (cpu, cuda (NAME)); None: before it was kept.
+                    "train_device": checkpoint.info.get("device"),
                     # The run's identity: `seqbench run` counts a cell finished only when a
                     # record of the identity it would run now exists.
                     "identity": checkpoints.identity_hash(checkpoint.info.get("identity", {})),

@@ -112,5 +112,6 @@ def test_device_cpu_is_the_same_run_as_no_flag(
         assert plain["checkpoint"][key] == cpu["checkpoint"][key]
     assert plain["quality"] == cpu["quality"]
     assert plain["host"]["device"] == cpu["host"]["device"] == "cpu"
+    assert plain["checkpoint"]["train_device"] == cpu["checkpoint"]["train_device"] == "cpu"
     info = json.loads((Path(cpu["checkpoint"]["path"]) / "config.json").read_text())
     assert info["device"] == "cpu" and "device" not in json.dumps(info["identity"])
