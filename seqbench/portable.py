@@ -293,9 +293,7 @@ def eval_checkpoint(
         raise SeqbenchError(f"an external test set has only a test split, not {split!r}", "")
     run_seed = int(found.checkpoint.info.get("seed", 0)) if seed is None else seed
     request = EvalRequest(
-        run=dataclasses.replace(
-            found.prepared.run.with_model(found.checkpoint.model_name, run_seed), device=device
-        ),
+        run=found.prepared.run.with_model(found.checkpoint.model_name, run_seed).on(device),
         split=split,
         beam=beam,
         accels=accels,

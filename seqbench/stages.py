@@ -67,7 +67,7 @@ def train_task(
     """Prepare (cached) and train ``model`` on task ``ref`` on ``device``."""
     spec, subset = load_task(ref)
     MODEL_REGISTRY.canonical(model)  # fail on a typo before any work
-    return train(run_spec(spec, subset, preset, model, seed, device=device), force=force)
+    return train(run_spec(spec, subset, preset, model, seed).on(device), force=force)
 
 
 def eval_task(
@@ -94,7 +94,7 @@ def eval_task(
     MODEL_REGISTRY.canonical(model)
     resolve_profiles(accels)  # fail on a typo before any work
     request = evaluate.EvalRequest(
-        run=run_spec(spec, subset, preset, model, seed, device=device),
+        run=run_spec(spec, subset, preset, model, seed).on(device),
         split=split,
         beam=beam,
         accels=accels,

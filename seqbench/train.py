@@ -122,7 +122,7 @@ def teacher_checkpoint(
             f"teacher task {teacher_spec.name!r} has a teacher itself",
             "name a teacher task that trains on its own (e.g. shapes-captions)",
         )
-    run = run_spec(teacher_spec, subset, preset, teacher["model"], seed, device=device)
+    run = run_spec(teacher_spec, subset, preset, teacher["model"], seed).on(device)
     if train_missing:
         return train(run).checkpoint
     prepared, _ = family_for(teacher_spec).prepare_run(run)

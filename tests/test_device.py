@@ -41,28 +41,18 @@ def test_absent_cuda_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) ->
 @pytest.mark.parametrize(
     "command",
     [
-        ["train", "scan", "--model", "gru", "--preset", "tiny"],
-        ["eval", "--task", "scan", "--model", "gru", "--preset", "tiny"],
-        ["run", "--preset", "tiny", "--task", "scan"],
-        [
-            "sweep",
-            "--task",
-            "scan",
-            "--model",
-            "gru",
-            "--accel",
-            "retransformer",
-            "--set",
-            "adc.bits=4",
-        ],
+        "train scan --model gru --preset tiny",
+        "eval --task scan --model gru --preset tiny",
+        "run --preset tiny --task scan",
+        "sweep --task scan --model gru --accel retransformer --set adc.bits=4",
     ],
 )
 def test_cli_refuses_absent_cuda_in_one_line(
-    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setitem(sb_device.AVAILABLE, "cuda", lambda: False)
-    result = invoke(*command, "--device", "cuda")
+    result = invoke(*command.split(), "--device", "cuda")
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "sees no CUDA device" in lines[0], result.output

@@ -499,17 +499,11 @@ def check_preset_keys(spec: TaskSpec, family: TaskFamily) -> None:
 
 
 def run_spec(
-    spec: TaskSpec,
-    subset: str | None,
-    preset: str,
-    model: str | None = None,
-    seed: int = 0,
-    *,
-    device: str = "auto",
+    spec: TaskSpec, subset: str | None, preset: str, model: str | None = None, seed: int = 0
 ) -> RunSpec:
-    """The run spec of ``model`` (None: the preset's shared options) on the task, run on
-    ``device``."""
-    return resolve(family_for(spec), spec, subset, preset, model, seed, device=device)
+    """The run spec of ``model`` (None: the preset's shared options) on the task (device
+    ``auto``; :meth:`RunSpec.on` names another)."""
+    return resolve(family_for(spec), spec, subset, preset, model, seed)
 
 
 def family_named(name: str) -> TaskFamily:

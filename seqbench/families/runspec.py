@@ -10,6 +10,7 @@ looks a preset up again, so an option is read from one place or not at all.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -200,6 +201,10 @@ class RunSpec:
     def where(self) -> str:
         """How errors name this run's configuration: the spec file and preset."""
         return where(self.spec, self.preset)
+
+    def on(self, device: str) -> RunSpec:
+        """The same run on ``device`` (the same identity: the device is not part of it)."""
+        return dataclasses.replace(self, device=device)
 
     def with_model(self, model: str, seed: int | None = None) -> RunSpec:
         """The same task and preset resolved for ``model`` (and ``seed``)."""

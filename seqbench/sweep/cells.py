@@ -68,7 +68,7 @@ def request_of(cell: SweepCell) -> evaluate.EvalRequest:
     examples with and without effects, with the repeat's noise seed."""
     spec, subset = load_task(cell.task)
     return evaluate.EvalRequest(
-        run=run_spec(spec, subset, cell.preset, cell.model, cell.seed, device=cell.device),
+        run=run_spec(spec, subset, cell.preset, cell.model, cell.seed).on(cell.device),
         split=cell.split,
         accels=cell.accel,
         limit=cell.effects_limit,
