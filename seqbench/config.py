@@ -290,8 +290,14 @@ def discover_tasks(folder: Path | None = None) -> dict[str, Path]:
     """
     if folder is not None:
         return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
-    found = {p.stem: p for p in sorted(paths.tasks_dir().glob("*.yaml"))}
-    found.update({p.stem: p for p in sorted((paths.home() / "tasks").glob("*.yaml"))})
+    bundled, user = paths.tasks_dir(), paths.home() / "tasks"
+    found = {p.stem: p for p in sorted(bundled.glob("*.yaml"))}
+    found.update({p.stem: p for p in sorted(user.glob("*.yaml"))})
+    if not found:  # an empty registry is an error, never an empty table
+        raise SeqbenchError(
+            f"no task spec (*.yaml) in {bundled} or {user}",
+            "reinstall seqbench, or unset $SEQBENCH_TASKS to use the bundled specs",
+        )
     return dict(sorted(found.items()))
 
 

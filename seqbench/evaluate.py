@@ -193,8 +193,20 @@ def host_info(device: torch.device | None = None) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
         "torch": torch.__version__,
     }
+
+
+def _cpu_model() -> str | None:
+    """The CPU's marketing name (Linux ``/proc/cpuinfo``), so boards can name the machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip() or None
+    except OSError:
+        pass
+    return None
 
 
 class Memo:
@@ -279,6 +291,8 @@ def run(
         checkpoint = checkpoint or _checkpoint(request.run, prepared)
         model = checkpoints.load_model(checkpoint)
         host = memo.host(checkpoint, lambda: _host_score(family, model, prepared, request))
+        # The host on the examples effects re-score (not in a sweep, whose driver does it).
+        host_same_n: dict[str, Any] | None = None
         trace = cached_trace(family, model, prepared, checkpoint, request)
         extra = family.extra_workloads(model, prepared, request.split)
 
@@ -302,6 +316,18 @@ def run(
                         )
 
                 quality, reused = memo.effects(checkpoint, profile, under_effects)
+                subset = quality["samples"] < host["quality"]["samples"]
+                if subset and host_same_n is None and sweep is None:
+                    seed_everything(request.run.seed)
+                    host_same_n = _quality(
+                        family.evaluate(
+                            model,
+                            prepared,
+                            request.split,
+                            limit=quality["samples"],
+                            beam=request.beam,
+                        )
+                    )
             else:
                 quality = host["quality"]
             record = results.new_record(
@@ -335,6 +361,9 @@ def run(
                 profile_citation=profile.citation,
                 quality=quality,
                 quality_host=host["quality"],
+                quality_host_same_n=(
+                    host_same_n if quality["samples"] < host["quality"]["samples"] else None
+                ),
                 test_set=prepared.manifest.get("external"),
                 effects=[type(h).__name__ for h in hooks],
                 host=host["host"],

@@ -38,7 +38,8 @@ def load_suite(name: str) -> Suite:
     path = suites_dir() / f"{name}.yaml"
     if not path.is_file():
         raise SeqbenchError(
-            f"no suite {name!r} (known: {', '.join(available())}){did_you_mean(name, available())}",
+            f"no suite {name!r} in {suites_dir()} (known: {', '.join(available()) or 'none'})"
+            f"{did_you_mean(name, available())}",
             f"pass --task NAME, or add {path}",
         )
     try:

@@ -421,6 +421,10 @@ def list_profiles(folder: Path | None = None, *, quiet: bool = False) -> dict[st
     (unless ``quiet``) and skipped: it does not disable the other profiles.
     """
     folder = folder or paths.accelerators_dir()
+    if not any(folder.glob("*.yaml")):  # an empty registry is an error, never an empty table
+        raise SeqbenchError(
+            f"no accelerator profile (*.yaml) in {folder}", "add a profile or point elsewhere"
+        )
     found: dict[str, Profile] = {}
     taken: dict[str, Path] = {}
     for path in sorted(folder.glob("*.yaml")):

@@ -507,7 +507,7 @@ def import_cmd(path: Path, force: bool) -> None:
     default=("md", "csv", "json", "html"),
     show_default=True,
     type=click.Choice(["md", "csv", "json", "html"]),
-    help="Output format(s); repeat the option. html writes one self-contained index.html.",
+    help="Output format(s); repeat the option. html writes one index.html that links the plots.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG/SVG plots (html always has them).")
 @click.option(
@@ -518,8 +518,18 @@ def import_cmd(path: Path, force: bool) -> None:
     "publishes into a checkout's committed tables).",
 )
 @click.option("--preset", help="Only records of this preset (default: all).")
+@click.option(
+    "--boards",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Render the boards in this folder again, in today's layout, from their FAMILY.json "
+    "rows alone (no result record is read, no number changes; their plots are kept).",
+)
 def report(
-    formats: tuple[str, ...], no_plots: bool, out_dir: Path | None, preset: str | None
+    formats: tuple[str, ...],
+    no_plots: bool,
+    out_dir: Path | None,
+    preset: str | None,
+    boards: Path | None,
 ) -> None:
     """Write leaderboard tables and plots (newest whole-split record per task, split, model,
     profile; a --limit record only where no whole one exists).
@@ -528,12 +538,20 @@ def report(
     Examples:
       seqbench report --format md --format html --preset full
       seqbench report --out leaderboards    # publish into the checkout's committed tables
+      seqbench report --boards leaderboards --out leaderboards   # re-render published rows
     """
     from seqbench import paths
     from seqbench.stages import write_report
 
     out_dir = out_dir or paths.leaderboards_dir()
-    written = write_report(list(formats), out_dir, preset=preset, plots=not no_plots)
+    if boards is not None:
+        if preset:
+            raise click.BadParameter("a published board keeps its rows", param_hint="--preset")
+        from seqbench.report import rerender_boards
+
+        written = rerender_boards(boards, list(formats), out_dir)
+    else:
+        written = write_report(list(formats), out_dir, preset=preset, plots=not no_plots)
     for path in written:
         out.print(f"wrote {path}")
     out.print(f"{len(written)} file(s) written to {out_dir}")
