@@ -18,12 +18,13 @@ from seqbench.accel.cost import simulate
 from seqbench.accel.effects import effect_hooks
 from seqbench.accel.profile import resolve_profiles
 from seqbench.data import cache as data_cache
+from seqbench.device import device_name, resolve_device
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for
 from seqbench.families.runspec import RunSpec
 from seqbench.progress import console
 from seqbench.trace import Trace, Tracer
-from seqbench.train import plan_run, seed_everything
+from seqbench.train import evaluate_on, plan_run, seed_everything
 
 # Noise seeds of repeat r: seed + NOISE_STRIDE * r (repeat 0 is what `seqbench eval` uses).
 NOISE_STRIDE = 1000
@@ -184,8 +185,10 @@ def _quality(outcome: EvalOutcome) -> dict[str, Any]:
     }
 
 
-def host_info() -> dict[str, Any]:
+def host_info(device: torch.device | None = None) -> dict[str, Any]:
+    """The host a measurement ran on; ``device``: where the model ran (the CPU when None)."""
     return {
+        "device": device_name(device or torch.device("cpu")),
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
@@ -227,9 +230,21 @@ class Memo:
 def _host_score(
     family: TaskFamily, model: torch.nn.Module, prepared: Prepared, request: EvalRequest
 ) -> dict[str, Any]:
-    """Quality and wall-clock throughput without effects, as a record carries them."""
+    """Quality and wall-clock throughput without effects, as a record carries them, measured
+    on the request's device (the CPU for a family that scores only there)."""
     seed_everything(request.run.seed)
-    host = family.evaluate(model, prepared, request.split, limit=request.limit, beam=request.beam)
+    device = resolve_device(request.run.device)
+    if not family.evaluates_on_device:
+        device = torch.device("cpu")
+    model.to(device)
+    try:
+        host = evaluate_on(
+            family, model, device, prepared, request.split, limit=request.limit, beam=request.beam
+        )
+    finally:
+        # The trace and the effects run on the CPU: the tracer prices shapes, not where they
+        # ran, and the effects' noise draws from the CPU generator, so they repeat anywhere.
+        model.cpu()
     return {
         "quality": _quality(host),
         "host": {
@@ -238,7 +253,7 @@ def _host_score(
             "units": host.units,
             "unit": host.unit,
             "units_per_s": host.units / host.wall_s if host.wall_s > 0 else None,
-            **host_info(),
+            **host_info(device),
         },
     }
 
@@ -336,6 +351,8 @@ def run(
                     "train_seconds": checkpoint.info.get("train_seconds"),
                     # What training ran in (fp32 or bf16 autocast); None: before it was kept.
                     "train_precision": checkpoint.info.get("precision"),
+                    # Where it was trained (cpu, cuda (NAME)); None: before it was kept.
+                    "train_device": checkpoint.info.get("device"),
                     # The run's identity: `seqbench run` counts a cell finished only when a
                     # record of the identity it would run now exists.
                     "identity": checkpoints.identity_hash(checkpoint.info.get("identity", {})),

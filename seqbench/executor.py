@@ -43,6 +43,7 @@ class Cell:
     # The identity hash of the run the cell would train now (its run spec's): only records
     # of that checkpoint identity finish the cell. Empty: any record of the cell does.
     identity: str = ""
+    device: str = "auto"  # where it trains and scores: not part of the identity
 
     def label(self) -> str:
         return f"{self.task} / {self.model} ({self.preset}, seed {self.seed})"

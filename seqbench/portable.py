@@ -267,9 +267,10 @@ def eval_checkpoint(
     seed: int | None = None,
     limit: int | None = None,
     effects_limit: int | None = None,
+    device: str = "auto",
 ) -> list[dict[str, Any]]:
     """Score the bundle at ``path`` (or this home's checkpoint of ``task``/``model``) on its
-    task's data or on ``test_set``, under each profile; returns the records."""
+    task's data or on ``test_set``, under each profile, on ``device``; returns the records."""
 
     resolve_profiles(accels)
     if path is not None:
@@ -292,7 +293,7 @@ def eval_checkpoint(
         raise SeqbenchError(f"an external test set has only a test split, not {split!r}", "")
     run_seed = int(found.checkpoint.info.get("seed", 0)) if seed is None else seed
     request = EvalRequest(
-        run=found.prepared.run.with_model(found.checkpoint.model_name, run_seed),
+        run=found.prepared.run.with_model(found.checkpoint.model_name, run_seed).on(device),
         split=split,
         beam=beam,
         accels=accels,

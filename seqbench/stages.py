@@ -56,12 +56,18 @@ def prepare_task(
 
 
 def train_task(
-    ref: str, model: str, preset: str, *, seed: int = 0, force: bool = False
+    ref: str,
+    model: str,
+    preset: str,
+    *,
+    seed: int = 0,
+    force: bool = False,
+    device: str = "auto",
 ) -> TrainResult:
-    """Prepare (cached) and train ``model`` on task ``ref``."""
+    """Prepare (cached) and train ``model`` on task ``ref`` on ``device``."""
     spec, subset = load_task(ref)
     MODEL_REGISTRY.canonical(model)  # fail on a typo before any work
-    return train(run_spec(spec, subset, preset, model, seed), force=force)
+    return train(run_spec(spec, subset, preset, model, seed).on(device), force=force)
 
 
 def eval_task(
@@ -76,8 +82,10 @@ def eval_task(
     limit: int | None = None,
     effects_limit: int | None = None,
     train_if_missing: bool = True,
+    device: str = "auto",
 ) -> list[dict[str, Any]]:
-    """Evaluate ``model`` on ``ref`` under each profile in ``accels``; returns the records.
+    """Evaluate ``model`` on ``ref`` under each profile in ``accels`` (trained and scored on
+    ``device``); returns the records.
 
     Without a finished checkpoint of (model, task, preset, seed) this trains one first, or
     fails when ``train_if_missing`` is off: the stage decides, the evaluator only scores.
@@ -86,7 +94,7 @@ def eval_task(
     MODEL_REGISTRY.canonical(model)
     resolve_profiles(accels)  # fail on a typo before any work
     request = evaluate.EvalRequest(
-        run=run_spec(spec, subset, preset, model, seed),
+        run=run_spec(spec, subset, preset, model, seed).on(device),
         split=split,
         beam=beam,
         accels=accels,
@@ -170,6 +178,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         accels=cell.accels,
         seed=cell.seed,
         effects_limit=cell.effects_limit,
+        device=cell.device,
     )
     for test_set in cell.test_sets:
         records += eval_checkpoint(
@@ -181,6 +190,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
             test_set=test_set,
             accels=cell.accels,
             effects_limit=cell.effects_limit,
+            device=cell.device,
         )
     return records
 
@@ -234,13 +244,14 @@ def run_suite(
     address: str | None = None,
     on_records: Callable[[list[dict[str, Any]]], None] | None = None,
     test_sets: dict[str, list[str]] | None = None,
+    device: str = "auto",
 ) -> list[Path]:
     """Prepare every task, run each (task, model) cell not finished yet, then report.
 
     ``effects_limit``: examples that profiles with effects re-score, for every task (an int)
     or per family (a dict). ``on_records`` gets each finished cell's records (the CLI prints).
     ``test_sets``: per task, external test sets each model is also scored on (a local one
-    that is absent is skipped with a warning).
+    that is absent is skipped with a warning). ``device``: where cells train and score.
     """
     cells = []
     fingerprints: dict[str, str] = {}
@@ -256,7 +267,9 @@ def run_suite(
             # epochs or model options changed since) does not finish it.
             plan = plan_run(prepared.run.with_model(model, seed), prepared)
             identity = checkpoints.identity_hash(plan.identity)
-            cells.append(Cell(ref, model, preset, seed, "test", accels, limit, extra, identity))
+            cells.append(
+                Cell(ref, model, preset, seed, "test", accels, limit, extra, identity, device)
+            )
 
     def done(cell: Cell, records: list[dict[str, Any]]) -> None:
         if on_records:

@@ -17,6 +17,7 @@ import torch
 from seqbench import checkpoints, locks
 from seqbench.config import TaskSpec, check_teacher, load_task
 from seqbench.data import cache as data_cache
+from seqbench.device import device_name, resolve_device, to_device
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for, run_spec
 from seqbench.families.runspec import CHOICE_OPTIONS, RunSpec, TrainOptions
@@ -62,15 +63,16 @@ def resolve_precision(requested: str) -> str:
     return requested
 
 
-def autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
+def autocast(precision: str, device: str = "cpu") -> contextlib.AbstractContextManager[Any]:
     """The context a training forward and loss run in: bf16 autocast, or nothing for fp32.
 
     Weights, gradients and the optimizer stay fp32. Autocast runs the products (linear,
     matmul, convolutions) in bf16 and the losses in fp32; other ops follow their inputs, and
-    ``nn.GRU``/``nn.LSTM`` stay fp32 (not on CPU autocast's bf16 list).
+    ``nn.GRU``/``nn.LSTM`` stay fp32 (not on CPU autocast's bf16 list). ``device``: the
+    device type the products run on (``cpu``, ``cuda``).
     """
     if resolve_precision(precision) == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(device, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -108,7 +110,7 @@ def teacher_of(spec: TaskSpec, config: dict[str, Any], where: str) -> dict[str, 
 
 
 def teacher_checkpoint(
-    teacher: dict[str, str], preset: str, seed: int, *, train_missing: bool
+    teacher: dict[str, str], preset: str, seed: int, *, train_missing: bool, device: str = "auto"
 ) -> checkpoints.Checkpoint | None:
     """The finished checkpoint of ``teacher`` (same preset and seed), trained through the
     normal path when missing and ``train_missing``; None when there is none."""
@@ -120,7 +122,7 @@ def teacher_checkpoint(
             f"teacher task {teacher_spec.name!r} has a teacher itself",
             "name a teacher task that trains on its own (e.g. shapes-captions)",
         )
-    run = run_spec(teacher_spec, subset, preset, teacher["model"], seed)
+    run = run_spec(teacher_spec, subset, preset, teacher["model"], seed).on(device)
     if train_missing:
         return train(run).checkpoint
     prepared, _ = family_for(teacher_spec).prepare_run(run)
@@ -164,7 +166,9 @@ def plan_run(run: RunSpec, prepared: Prepared, *, train_teacher: bool = False) -
     family = family_for(run.spec)
     config = family.model_config(run, prepared)
     named = teacher_of(run.spec, config, f"{run.where}: model {run.model}")
-    teacher = teacher_checkpoint(named, run.preset, run.seed, train_missing=train_teacher)
+    teacher = teacher_checkpoint(
+        named, run.preset, run.seed, train_missing=train_teacher, device=run.device
+    )
     if named:
         config["teacher"] = teacher_entry(named, teacher)
     ident = checkpoints.identity(
@@ -216,6 +220,20 @@ def train(run: RunSpec, *, force: bool = False, prepared: Prepared | None = None
             except SeqbenchError as err:
                 console.print(f"[yellow]warning:[/] {err.message}; training it again")
         return _train_locked(prepared, family, plan, force)
+
+
+def evaluate_on(
+    family: TaskFamily, model: torch.nn.Module, device: torch.device, *args: Any, **kwargs: Any
+) -> EvalOutcome:
+    """``family.evaluate(model, *args, **kwargs)`` on ``device`` where the family places its
+    inputs on the model's device, else on the CPU (the model moved there and back)."""
+    if device.type == "cpu" or family.evaluates_on_device:
+        return family.evaluate(model, *args, **kwargs)
+    model.cpu()
+    try:
+        return family.evaluate(model, *args, **kwargs)
+    finally:
+        model.to(device)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -317,21 +335,38 @@ class TrainState:
         )
 
 
-def _fresh(plan: RunPlan) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-    """The seeded untrained model (holding its frozen teacher, if any) and its optimiser."""
+def make_optimizer(model: torch.nn.Module, opts: TrainOptions) -> torch.optim.Optimizer:
+    """AdamW over ``model``'s parameters; one fused kernel per step when ``opts.compile``
+    (the eager default keeps torch's own choice, so existing runs train as before)."""
+    fused = {"fused": True} if opts.compile else {}
+    return torch.optim.AdamW(
+        model.parameters(), lr=float(opts.lr), weight_decay=float(opts.weight_decay), **fused
+    )
+
+
+def _fresh(plan: RunPlan, device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The seeded untrained model (holding its frozen teacher, if any) on ``device``, and
+    its optimiser. The weights are drawn on the CPU, so every device starts from the same."""
     run = plan.run
     seed_everything(run.seed)
     model = build_model(str(run.model), plan.model_config, family=run.spec.family)
     if plan.teacher is not None:  # a distilled model holds its teacher (kept frozen)
         load_teacher(model, checkpoints.load_model(plan.teacher).state_dict())
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=float(run.train.lr), weight_decay=float(run.train.weight_decay)
-    )
-    return model, optimizer
+    model.to(device)
+    return model, make_optimizer(model, run.train)
+
+
+def training_step_model(model: torch.nn.Module, opts: TrainOptions) -> torch.nn.Module:
+    """What the training loss calls: ``model`` itself, or compiled by torch.compile
+    (inductor; shapes that vary between batches are traced dynamically after the first
+    recompile) when ``opts.compile``. It shares ``model``'s parameters."""
+    if not opts.compile:
+        return model
+    return torch.compile(model)  # type: ignore[return-value]
 
 
 def _resume(
-    plan: RunPlan, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+    plan: RunPlan, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device
 ) -> tuple[torch.nn.Module, torch.optim.Optimizer, TrainState]:
     """The model, optimiser and state after the run's last finished epoch, restored from its
     resume files; a fresh start when there are none or they are unusable."""
@@ -353,7 +388,7 @@ def _resume(
             f"[yellow]warning:[/] resume state in {plan.directory} unusable ({err}); "
             "training from the start"
         )
-        return (*_fresh(plan), TrainState())
+        return (*_fresh(plan, device), TrainState())
     console.print(f"resuming {plan.run.model} from epoch {state.epoch} ({plan.directory})")
     return model, optimizer, state
 
@@ -365,13 +400,16 @@ def _train_epoch(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     state: TrainState,
-    schedule: tuple[int, str],
+    schedule: tuple[int, str, torch.device],
     tick: Callable[[str], None],
+    step_model: torch.nn.Module | None = None,
 ) -> float:
     """One pass over the training batches of epoch ``state.epoch``; returns the mean loss.
-    ``schedule``: (the run's total steps, its resolved precision)."""
+    ``schedule``: (the run's total steps, its resolved precision, the device);
+    ``step_model``: what the loss calls (``model`` compiled), ``model`` when None."""
     run, opts = plan.run, plan.run.train
-    total_steps, precision = schedule
+    total_steps, precision, device = schedule
+    step_model = model if step_model is None else step_model
     epoch = state.epoch
     model.train()
     epoch_loss, batches = 0.0, 0
@@ -386,8 +424,9 @@ def _train_epoch(
     ):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(state.step, total_steps, opts)
-        with autocast(precision):
-            loss = family.loss(model, batch)
+        batch = to_device(batch, device)
+        with autocast(precision, device.type):
+            loss = family.loss(step_model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if opts.clip_norm:
@@ -404,10 +443,12 @@ def _train_locked(
     prepared: Prepared, family: TaskFamily, plan: RunPlan, force: bool
 ) -> TrainResult:
     run, opts, directory = plan.run, plan.run.train, plan.directory
-    model, optimizer = _fresh(plan)
+    device = resolve_device(run.device)
+    model, optimizer = _fresh(plan, device)
     state = TrainState()
     if not force:
-        model, optimizer, state = _resume(plan, model, optimizer)
+        model, optimizer, state = _resume(plan, model, optimizer, device)
+    step_model = training_step_model(model, opts)
     precision = resolve_precision(opts.precision)
     steps_per_epoch = family.steps_per_epoch(run, prepared, int(opts.batch_size))
     total_steps = steps_per_epoch * int(opts.epochs)
@@ -416,6 +457,8 @@ def _train_locked(
         f"training [bold]{run.model}[/] on {prepared.key} ({run.preset}, seed {run.seed}): "
         f"{params:,} parameters, {opts.epochs} epochs x {steps_per_epoch} steps"
         + ("" if precision == "fp32" else f", {precision} autocast")
+        + ("" if device.type == "cpu" else f", on {device_name(device)}")
+        + (", compiled" if opts.compile else "")
     )
     started = time.perf_counter() - state.elapsed_s
     with make_progress() as progress:
@@ -428,10 +471,18 @@ def _train_locked(
 
         while state.epoch < int(opts.epochs) and not state.stopped:
             train_loss = _train_epoch(
-                prepared, family, plan, model, optimizer, state, (total_steps, precision), tick
+                prepared,
+                family,
+                plan,
+                model,
+                optimizer,
+                state,
+                (total_steps, precision, device),
+                tick,
+                step_model,
             )
-            dev = family.evaluate(
-                model, prepared, "dev", limit=int(opts.eval_limit), progress=False
+            dev = evaluate_on(
+                family, model, device, prepared, "dev", limit=int(opts.eval_limit), progress=False
             )
             row = {
                 "epoch": state.epoch + 1,
@@ -466,6 +517,7 @@ def _train_locked(
         "train_seconds": round(time.perf_counter() - started, 2),
         "threads": torch.get_num_threads(),
         "precision": precision,  # what ran (``auto`` resolved on this CPU)
+        "device": device_name(device),  # where it ran: not part of the identity
     }
     checkpoint = checkpoints.save(directory, model, info, state.log)
     best = f"{state.best_value:.2f}" if state.best_value is not None else "none"

@@ -16,7 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from seqbench import __version__
-from seqbench.cli.options import check_executor_options, executor_options
+from seqbench.cli.options import (
+    check_device,
+    check_executor_options,
+    device_option,
+    executor_options,
+)
 from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 from seqbench.errors import SeqbenchError
 
@@ -239,16 +244,19 @@ def _split_sizes(manifest: dict[str, Any]) -> dict[str, int]:
 @PRESET
 @SEED
 @click.option("--force", is_flag=True, help="Retrain even when a finished checkpoint exists.")
-def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> None:
+@device_option
+def train_cmd(task: str, model: str, preset: str, seed: int, force: bool, device: str) -> None:
     """Train a reference model with dev-set early stopping; saves a safetensors checkpoint.
 
     \b
-    Example:
+    Examples:
       seqbench train scan --model transformer --preset full --seed 1
+      seqbench train scan --model transformer --device cuda
     """
     from seqbench.stages import train_task
 
-    result = train_task(task, model, preset, seed=seed, force=force)
+    check_device(device)
+    result = train_task(task, model, preset, seed=seed, force=force, device=device)
     if result.reused:
         out.print(f"finished checkpoint exists, nothing to do: {result.checkpoint.directory}")
 
@@ -293,6 +301,7 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
     help="Size preset from the task spec [default: quick; with --checkpoint: its own].",
 )
 @click.option("--seed", type=SEED_RANGE, default=None, help="Random seed [default: 0].")
+@device_option
 def eval_cmd(
     task: str | None,
     model: str | None,
@@ -306,6 +315,7 @@ def eval_cmd(
     no_train: bool,
     preset: str | None,
     seed: int | None,
+    device: str,
 ) -> None:
     """Score a model and simulate it on accelerator profiles; writes result records.
 
@@ -320,6 +330,7 @@ def eval_cmd(
 
     if beam < 1:
         raise SeqbenchError(f"--beam must be >= 1, got {beam}", "use --beam 1 for greedy decoding")
+    check_device(device)
     for name, value in (("--limit", limit), ("--effects-limit", effects_limit)):
         if value is not None and value < 1:
             raise SeqbenchError(
@@ -342,6 +353,7 @@ def eval_cmd(
             seed=seed,
             limit=limit,
             effects_limit=effects_limit,
+            device=device,
         )
         if records and records[0].get("test_set"):
             _print_test_set(records[0]["test_set"])
@@ -364,6 +376,7 @@ def eval_cmd(
             limit=limit,
             effects_limit=effects_limit,
             train_if_missing=not no_train,
+            device=device,
         )
     out.print(eval_table(records))
     if (scaling := workloads_table(records)) is not None:
@@ -564,6 +577,7 @@ def report(
     help="Folder for the tables (default: $SEQBENCH_HOME/leaderboards).",
 )
 @executor_options("suite cells", "Workers for --executor processes (and CPUs of a local Ray).")
+@device_option
 def run_cmd(
     preset: str,
     seed: int,
@@ -574,6 +588,7 @@ def run_cmd(
     executor: str,
     jobs: int,
     address: str | None,
+    device: str,
 ) -> None:
     """Prepare, train, evaluate and report in one go (the main job); resumable.
 
@@ -597,6 +612,7 @@ def run_cmd(
     if effects_limit is not None and effects_limit < 1:
         raise click.BadParameter(f"must be >= 1, got {effects_limit}", param_hint="--effects-limit")
     check_executor_options(executor, jobs, address)
+    check_device(device)
 
     limits: int | dict[str, int] | None = effects_limit
     test_sets: dict[str, list[str]] = {}
@@ -619,6 +635,7 @@ def run_cmd(
         address=address,
         on_records=lambda records: out.print(eval_table(records)),
         test_sets=test_sets,
+        device=device,
     )
     for path in paths:
         out.print(f"wrote {path}")

@@ -1,4 +1,5 @@
-"""Options shared by several commands, written once: where cells run (``run``, ``sweep``)."""
+"""Options shared by several commands, written once: where cells run (``run``, ``sweep``) and
+the device models train and score on (``train``, ``eval``, ``run``, ``sweep``)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,40 @@ def check_executor_options(executor: str, jobs: int, address: str | None) -> Non
         from seqbench.executor import check_ray_address
 
         check_ray_address(address)
+
+
+DEVICE_HELP = (
+    "Where models train and score: auto (CUDA when present, else the CPU), cpu, cuda "
+    "(or mps where torch has it). Not part of a run's identity; records say where it ran."
+)
+
+
+class DeviceChoice(click.Choice):
+    """``auto``, ``cpu``, ``cuda`` and, where torch has it, ``mps`` (read when first needed)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        from seqbench.device import DEVICE_CHOICES
+
+        return DEVICE_CHOICES
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        pass  # always the device module's
+
+
+def device_option(command: Any) -> Any:
+    """``--device`` for a command that trains or scores models."""
+    return click.option(
+        "--device", type=DeviceChoice(), default="auto", show_default=True, help=DEVICE_HELP
+    )(command)
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine lacks (one line with the fix) before any work."""
+    from seqbench.device import resolve_device
+
+    resolve_device(device)

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
-from seqbench.cli.options import check_executor_options, executor_options
+from seqbench.cli.options import (
+    check_device,
+    check_executor_options,
+    device_option,
+    executor_options,
+)
 from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 
 
@@ -67,6 +72,7 @@ from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 @click.option(
     "--retries", type=int, default=1, show_default=True, help="Retries of a cell whose worker died."
 )
+@device_option
 def sweep_cmd(
     task: str,
     model: str,
@@ -85,6 +91,7 @@ def sweep_cmd(
     address: str | None,
     retries: int,
     yes: bool,
+    device: str,
 ) -> None:
     """Sweep profile parameters; write a table, CSV, Pareto and effect plots.
 
@@ -108,6 +115,7 @@ def sweep_cmd(
         raise click.BadParameter(f"must be >= 1, got {effects_limit}", param_hint="--effects-limit")
     summary.parse_floor(min_quality, 1.0)  # a malformed floor fails before any cell
     check_executor_options(executor, jobs, address)
+    check_device(device)
     plan = driver.plan(
         task,
         model,
@@ -118,6 +126,7 @@ def sweep_cmd(
         seed=seed,
         repeats=repeats,
         effects_limit=effects_limit,
+        device=device,
     )
     console.print(f"sweep [bold]{plan.name}[/]: {len(plan.cells)} cells; state in {plan.state}")
     host = driver.host_quality(plan)

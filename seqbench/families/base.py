@@ -264,6 +264,10 @@ class TaskFamily(ABC):
 
     # --- models, training, evaluation ---------------------------------------------------
 
+    # Whether :meth:`evaluate` places its inputs on the model's device (a GPU run scores
+    # there); a family without it is scored on the CPU, the model moved there for it.
+    evaluates_on_device: bool = False
+
     def model_config(self, run: RunSpec, prepared: Prepared) -> dict[str, Any]:
         """The config dict the model factory gets: the run's model options (the preset's
         ``model`` with the model's ``model_overrides``), then the sizes the data fixes."""
@@ -497,7 +501,8 @@ def check_preset_keys(spec: TaskSpec, family: TaskFamily) -> None:
 def run_spec(
     spec: TaskSpec, subset: str | None, preset: str, model: str | None = None, seed: int = 0
 ) -> RunSpec:
-    """The run spec of ``model`` (None: the preset's shared options) on the task."""
+    """The run spec of ``model`` (None: the preset's shared options) on the task (device
+    ``auto``; :meth:`RunSpec.on` names another)."""
     return resolve(family_for(spec), spec, subset, preset, model, seed)
 
 

@@ -10,6 +10,7 @@ looks a preset up again, so an option is read from one place or not at all.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,10 @@ LOOP_RANGES: dict[str, Range] = {
 # unset option means. Not in DEFAULTS: a run's identity (its checkpoint folder) holds the
 # options it was given, so a spec that sets ``precision`` opts in and older runs keep theirs.
 CHOICE_OPTIONS: dict[str, tuple[str, ...]] = {"precision": ("fp32", "bf16", "auto")}
+# Training options that are on or off (false when unset; like CHOICE_OPTIONS, only a spec that
+# sets one has it in its identity). ``compile``: the model's forward and backward compiled by
+# torch.compile (inductor) and a fused AdamW step.
+FLAG_OPTIONS: tuple[str, ...] = ("compile",)
 
 
 class FamilyOptions(Protocol):
@@ -84,8 +89,15 @@ def check_options(
                     f"set {key} to one of: {allowed}",
                 )
             continue
+        if key in FLAG_OPTIONS:
+            if not isinstance(value, bool):
+                raise SeqbenchError(
+                    f"{where}: training option {key} = {value!r} is not true or false",
+                    f"set {key} to true or false",
+                )
+            continue
         if key not in rules:
-            known = sorted([*rules, *CHOICE_OPTIONS])
+            known = sorted([*rules, *CHOICE_OPTIONS, *FLAG_OPTIONS])
             raise SeqbenchError(
                 f"{where}: unknown training option {key!r}", f"known options: {', '.join(known)}"
             )
@@ -118,8 +130,8 @@ class TrainOptions:
 
     Values keep the type the spec wrote (``lr: 1`` stays an int) because the checkpoint
     identity hashes them as written. ``family`` holds the options the family declared
-    (``label_smoothing``, ``questions_per_image``, ``curriculum``) and ``precision``, only
-    where the spec sets them.
+    (``label_smoothing``, ``questions_per_image``, ``curriculum``), ``precision`` and
+    ``compile``, only where the spec sets them.
     """
 
     epochs: int
@@ -150,6 +162,11 @@ class TrainOptions:
     def precision(self) -> str:
         return str(self.family.get("precision", CHOICE_OPTIONS["precision"][0]))
 
+    @property
+    def compile(self) -> bool:
+        """Whether the training step runs compiled (torch.compile) with a fused AdamW."""
+        return bool(self.family.get("compile", False))
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -171,6 +188,9 @@ class RunSpec:
     models: tuple[str, ...]  # the models the preset runs (its ``models`` or the spec's)
     test_limit: int | None = None  # the unit-test preset scores this many test examples
     eval_options: Mapping[str, Any] = field(default_factory=dict)  # family preset options
+    # Where training and scoring run (``auto``, ``cpu``, ``cuda``, ``mps``): not part of the
+    # run's identity (the record says where it ran), so it is no preset key.
+    device: str = "auto"
     family: FamilyOptions | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -182,11 +202,17 @@ class RunSpec:
         """How errors name this run's configuration: the spec file and preset."""
         return where(self.spec, self.preset)
 
+    def on(self, device: str) -> RunSpec:
+        """The same run on ``device`` (the same identity: the device is not part of it)."""
+        return dataclasses.replace(self, device=device)
+
     def with_model(self, model: str, seed: int | None = None) -> RunSpec:
         """The same task and preset resolved for ``model`` (and ``seed``)."""
         assert self.family is not None, "a RunSpec is built by resolve()"
         seed = self.seed if seed is None else seed
-        return resolve(self.family, self.spec, self.subset, self.preset, model, seed)
+        return resolve(
+            self.family, self.spec, self.subset, self.preset, model, seed, device=self.device
+        )
 
 
 def where(spec: TaskSpec, preset: str) -> str:
@@ -201,8 +227,11 @@ def resolve(
     preset: str,
     model: str | None = None,
     seed: int = 0,
+    *,
+    device: str = "auto",
 ) -> RunSpec:
-    """The one place a preset is read: ``spec``'s ``preset`` for ``model`` and ``seed``."""
+    """The one place a preset is read: ``spec``'s ``preset`` for ``model`` and ``seed``,
+    run on ``device``."""
     raw = spec.preset(preset)
     run_model = {**raw.get("model", {})}
     train = {**DEFAULTS, **raw.get("train", {})}
@@ -224,5 +253,6 @@ def resolve(
         models=tuple(raw.get("models", spec.models)),
         test_limit=int(test_limit) if test_limit else None,
         eval_options={k: raw[k] for k in family.preset_option_keys if k in raw},
+        device=device,
         family=family,
     )

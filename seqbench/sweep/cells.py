@@ -44,6 +44,7 @@ class SweepCell:
     repeat: int = 0
     split: str = "test"
     effects_limit: int | None = None
+    device: str = "auto"  # where it runs: not part of the cell's id (the record says)
 
     @property
     def noise_seed(self) -> int:
@@ -51,7 +52,7 @@ class SweepCell:
 
     def cell_id(self) -> str:
         """Stable across runs and machines: the record's file name."""
-        key = {k: v for k, v in asdict(self).items() if k != "state"}
+        key = {k: v for k, v in asdict(self).items() if k not in ("state", "device")}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
     def label(self) -> str:
@@ -67,7 +68,7 @@ def request_of(cell: SweepCell) -> evaluate.EvalRequest:
     examples with and without effects, with the repeat's noise seed."""
     spec, subset = load_task(cell.task)
     return evaluate.EvalRequest(
-        run=run_spec(spec, subset, cell.preset, cell.model, cell.seed),
+        run=run_spec(spec, subset, cell.preset, cell.model, cell.seed).on(cell.device),
         split=cell.split,
         accels=cell.accel,
         limit=cell.effects_limit,

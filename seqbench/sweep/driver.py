@@ -47,6 +47,7 @@ class Sweep:
     repeats: int = 3
     split: str = "test"
     effects_limit: int | None = None
+    device: str = "auto"
     base: Profile | None = None
     cells: list[SweepCell] = field(default_factory=list)
 
@@ -67,6 +68,7 @@ def plan(
     repeats: int = 3,
     split: str = "test",
     effects_limit: int | None = None,
+    device: str = "auto",
 ) -> Sweep:
     """Check everything (task, model, profile, every --set value) and list the cells."""
     load_task(task)
@@ -77,7 +79,9 @@ def plan(
     axes = grid.parse_sets(list(sets), base)
     name = name or f"{task.replace(':', '-')}-{model}-{base.name}"
     paths.check_name(name, "sweep name", "--name")
-    sweep = Sweep(name, task, model, preset, base.name, axes, seed, repeats, split, effects_limit)
+    sweep = Sweep(
+        name, task, model, preset, base.name, axes, seed, repeats, split, effects_limit, device
+    )
     sweep.base = base
     state = str(sweep.state)
     for point in grid.points(axes):
@@ -95,6 +99,7 @@ def plan(
                     repeat,
                     split,
                     effects_limit,
+                    device,
                 )
             )
     sweep.cells = _spread(sweep.cells)
@@ -127,6 +132,7 @@ def host_quality(sweep: Sweep) -> dict[str, Any]:
         seed=sweep.seed,
         split=sweep.split,
         effects_limit=sweep.effects_limit,
+        device=sweep.device,
     )
     request = request_of(cell)
     prepared, checkpoint = trained(request.run)

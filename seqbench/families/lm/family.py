@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from seqbench.config import SourceSpec, TaskSpec
 from seqbench.data.tokenize import BOS_ID, EOS_ID, PAD_ID
+from seqbench.device import model_device
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import (
     FAMILY_REGISTRY,
@@ -96,6 +97,7 @@ class LMFamily(TaskFamily):
     """Language modelling (pydoc-lm, WikiText-2/103, local text)."""
 
     name = "lm"
+    evaluates_on_device = True
     data_option_keys = prepare.DATA_OPTIONS
     steps = prepare
     preset_option_keys = ("stride",)  # the evaluation window's stride
@@ -196,6 +198,7 @@ class LMFamily(TaskFamily):
         if not todo:
             raise SeqbenchError(f"nothing to score in {prepared.key} {split}", "provide more text")
         nll, positions, watch = 0.0, [], Stopwatch()
+        device = model_device(model)
         with eval_bar(progress) as bar, torch.no_grad():
             task = bar.add_task(f"score {prepared.key} {split}", total=len(todo), info="")
             # Windows of one length batch together (all but possibly the last).
@@ -205,7 +208,7 @@ class LMFamily(TaskFamily):
             for length, group in groups.items():
                 for i in range(0, len(group), batch_size):
                     chunk = group[i : i + batch_size]
-                    ids = torch.stack([stream[w.begin : w.end + 1] for w in chunk])
+                    ids = torch.stack([stream[w.begin : w.end + 1] for w in chunk]).to(device)
                     with watch:
                         logits = model(ids[:, :-1]).float()
                     losses = F.cross_entropy(

@@ -95,6 +95,7 @@ class TranslationFamily(TaskFamily):
     """Sequence-to-sequence translation (SCAN, Multi30k, WMT14...)."""
 
     name = "translation"
+    evaluates_on_device = True
 
     data_option_keys = prepare.DATA_OPTIONS
     steps, test_sets = prepare, test_set

@@ -184,6 +184,7 @@ class VQAFamily(TaskFamily):
     """Visual question answering as classification over an answer vocabulary."""
 
     name = "vqa"
+    evaluates_on_device = True
 
     data_option_keys = prepare.DATA_OPTIONS
     steps, store, test_sets = prepare, store, test_set
