@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     records: dict[str, list[tuple]] = {}
     for executor in ("inprocess", "processes", "ray"):
         sweep = plan(f"bench-{executor}")
+        driver.host_quality(sweep)  # each state's host score, as `seqbench sweep` does first
         start = time.perf_counter()
         ran = driver.execute(sweep, executor=executor, jobs=args.jobs)
         walls[executor] = time.perf_counter() - start

@@ -52,7 +52,7 @@ def decoder(
 def measure(settings: DecodeSettings = FULL) -> list[Measurement]:
     """One row per beam size: sentences/s cached (seqbench) vs recomputed prefix (reference)."""
     family, prepared = scan(settings.preset)
-    config = family.model_config(prepared, "transformer", settings.preset)
+    config = family.model_config(prepared.run.with_model("transformer"), prepared)
     torch.manual_seed(0)
     model = build_model("transformer", config, family="translation")
     assert isinstance(model, Seq2SeqTransformer)

@@ -42,7 +42,7 @@ QUICK = EffectsSettings(preset="tiny", sentences=8, profiles=("retransformer",),
 def measure(settings: EffectsSettings = FULL) -> list[Measurement]:
     """One row per profile: sentences/s with its effects (seqbench) vs clean (reference)."""
     family, prepared = scan(settings.preset)
-    config = family.model_config(prepared, "transformer", settings.preset)
+    config = family.model_config(prepared.run.with_model("transformer"), prepared)
     torch.manual_seed(0)
     model = build_model("transformer", config, family="translation")
     n = min(settings.sentences, len(family.split_data(prepared, "test")))

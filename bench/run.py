@@ -25,6 +25,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import (  # noqa: E402
+    compile_speed,
     decode_speed,
     effects_rescore,
     prepare_speed,
@@ -54,6 +55,9 @@ def simulator(quick: bool) -> list[Measurement]:
 BENCHMARKS: dict[str, Callable[[bool], list[Measurement]]] = {
     "train": lambda quick: train_throughput.measure(
         train_throughput.QUICK if quick else train_throughput.FULL
+    ),
+    "compile": lambda quick: compile_speed.measure(
+        compile_speed.QUICK if quick else compile_speed.FULL
     ),
     "decode": lambda quick: decode_speed.measure(
         decode_speed.QUICK if quick else decode_speed.FULL

@@ -145,7 +145,7 @@ def measure(settings: TrainSettings = FULL) -> list[Measurement]:
     threads = torch.get_num_threads()
     rows = []
     for name, (ref_name, build_reference) in REFERENCES.items():
-        config = family.model_config(prepared, name, settings.preset)
+        config = family.model_config(prepared.run.with_model(name), prepared)
         torch.manual_seed(0)
         ours = build_model(name, config, family="translation")
         torch.manual_seed(0)

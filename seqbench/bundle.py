@@ -11,9 +11,11 @@ A bundle holds everything needed to run the model again on another machine::
     data/*.model          the SentencePiece models the model was trained with
     README.md             a generated model card
 
-Opening one (:func:`open_bundle`) verifies every file's hash and that the model is registered,
-then keeps a verified copy under ``$SEQBENCH_HOME/models/<weights sha256[:16]>/``, where its
-traces are cached; an archive is checked member by member before anything is extracted.
+Opening one (:func:`open_bundle`) copies the listed files into scratch (an archive is checked
+member by member, a folder file by file: no links, devices, FIFOs or unlisted files, a size
+cap), verifies that copy whole (hashes, manifest and config values, the model built from its
+config on the meta device against the weights' shapes) and only then keeps it under
+``$SEQBENCH_HOME/models/<manifest sha256[:16]>/``, where its traces are cached.
 """
 
 from __future__ import annotations
@@ -30,17 +32,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqbench import __version__, checkpoints, paths
+from seqbench import __version__, checkpoints, locks, paths
 from seqbench.atomic import write_json, write_text
-from seqbench.data.cache import file_sha256 as sha256_file
+from seqbench.bundle_verify import (
+    CHECKPOINT_FILES,
+    FORMAT,
+    MANIFEST,
+    bundle_kind,
+    check_model,
+    copy_folder,
+    extract_archive,
+    sha256_file,
+    verify,
+)
 from seqbench.errors import SeqbenchError
-from seqbench.models import MODEL_REGISTRY
 
-FORMAT = "seqbench-model/1"
-MANIFEST = "seqbench-model.json"
-CHECKPOINT_FILES = ("model.safetensors", "config.json", "train_log.jsonl")
 DATA_SUFFIXES = (".model",)  # prepared-data files that belong to the model (tokenizers)
-MAX_MEMBERS = 64  # a bundle has a handful of files; more is not one of ours
 ARCHIVE_SUFFIX = ".tar.gz"
 
 
@@ -108,6 +115,18 @@ def model_card(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def check_out(out: Path) -> None:
+    """``out`` is free and its nearest existing parent is a folder (a one-line error if not)."""
+    if out.exists() or out.is_symlink():
+        raise SeqbenchError(f"{out} exists", "choose another --out or delete it first")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise SeqbenchError(
+            f"--out {out}: {parent} is a file, not a folder",
+            "choose an --out path inside a folder",
+        )
+
+
 def _copy(src: Path, staging: Path, name: str, files: dict[str, str]) -> None:
     dst = staging / name
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -125,8 +144,7 @@ def write_bundle(
     quality: dict[str, Any],
 ) -> Path:
     """Write the bundle to ``out`` (a folder, or an archive when it ends in ``.tar.gz``)."""
-    if out.exists():
-        raise SeqbenchError(f"{out} exists", "choose another --out or delete it first")
+    check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -182,121 +200,113 @@ def write_bundle(
 
 # --- open (verify, materialise) -----------------------------------------------------------
 
+SCRATCH_PREFIX = ".open-"
+
 
 def models_dir() -> Path:
     """Verified copies of bundles opened in this home."""
     return paths.home() / "models"
 
 
-def _safe_members(archive: tarfile.TarFile, where: str) -> list[tarfile.TarInfo]:
-    """Every member, checked: regular files and folders, relative, inside the archive."""
-    members = archive.getmembers()
-    if len(members) > MAX_MEMBERS:
-        raise SeqbenchError(
-            f"{where} has {len(members)} members; a seqbench model has a handful",
-            "pass an archive made by `seqbench export`",
-        )
-    for member in members:
-        name = Path(member.name)
-        if name.is_absolute() or ".." in name.parts or member.name.startswith(("/", "\\")):
-            raise SeqbenchError(
-                f"{where}: member {member.name!r} would be written outside the archive's folder",
-                "refusing to extract it; pass an archive made by `seqbench export`",
-            )
-        if not (member.isfile() or member.isdir()):
-            raise SeqbenchError(
-                f"{where}: member {member.name!r} is a link or device, not a file",
-                "refusing to extract it; pass an archive made by `seqbench export`",
-            )
-    return members
+def _cache_key(folder: Path) -> str:
+    """The copy's folder name: the manifest's hash, which covers every file verified."""
+    return sha256_file(folder / MANIFEST)[:16]
 
 
-@contextmanager
-def _unpacked(path: Path, scratch: Path) -> Iterator[Path]:
-    """The bundle folder: ``path`` itself, or the archive extracted into ``scratch``."""
-    if path.is_dir():
-        yield path
-        return
-    where = str(path)
-    try:
-        with tarfile.open(path, "r:*") as archive:
-            members = _safe_members(archive, where)
-            for member in members:
-                archive.extract(member, scratch, filter="data")
-    except SeqbenchError:
-        raise
-    except (tarfile.TarError, EOFError, OSError, ValueError) as err:
-        raise SeqbenchError(
-            f"{where} is not a readable model archive ({type(err).__name__}: {err}); it may be "
-            "truncated",
-            "download or export it again (`seqbench export ... --out FILE.tar.gz`)",
-        ) from err
-    yield scratch
+def _scratch(root: Path) -> Path:
+    """A pid-tagged scratch folder (so `cache clean` and every start remove a dead one's)."""
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_temp_tag()}", suffix=".tmp", dir=root))
 
 
-def _verify(folder: Path, where: str) -> dict[str, Any]:
-    """The manifest of a bundle folder after checking format, file hashes and the model."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise SeqbenchError(
-            f"{where} has no readable {MANIFEST} ({err})",
-            "pass a folder or archive made by `seqbench export`",
-        ) from err
-    if manifest.get("format") != FORMAT:
-        raise SeqbenchError(
-            f"{where} is format {manifest.get('format')!r}, this seqbench reads {FORMAT!r}",
-            "export it again with this seqbench version",
-        )
-    files = manifest.get("files") or {}
-    for required in (*CHECKPOINT_FILES, "data/manifest.json"):
-        if required not in files:
-            raise SeqbenchError(f"{where}: the manifest lists no {required}", "export it again")
-    for name, expected in files.items():
-        target = folder / name
-        if ".." in Path(name).parts or Path(name).is_absolute():
-            raise SeqbenchError(f"{where}: manifest file {name!r} is outside the bundle", "")
-        if not target.is_file():
-            raise SeqbenchError(f"{where}: {name} is missing", "download or export it again")
-        actual = sha256_file(target)
-        if actual != expected:
-            raise SeqbenchError(
-                f"{where}: {name} has sha256 {actual[:12]}, its manifest says {expected[:12]} "
-                "(corrupt or altered)",
-                "download or export it again",
-            )
-    if files["model.safetensors"] != manifest.get("weights_sha256"):
-        raise SeqbenchError(f"{where}: the weights hash disagrees with weights_sha256", "")
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    model = str(config.get("model", ""))
-    if model not in MODEL_REGISTRY.names() or model != manifest.get("model"):
-        raise SeqbenchError(
-            f"{where}: model {model!r} is not registered in this seqbench",
-            f"registered models: {', '.join(MODEL_REGISTRY.names())} (see `seqbench list models`)",
-        )
-    return manifest
+def _temp_tag() -> str:
+    from seqbench.atomic import HOST_TAG
+
+    return f"bundle.tmp{os.getpid()}h{HOST_TAG}-"
+
+
+# Scratch of an older seqbench (``.open-XXXX``, no pid in the name) is stale when this old.
+LEGACY_SCRATCH_AGE_S = 3600
+
+
+def remove_stale_scratch() -> list[Path]:
+    """Scratch folders under ``models/`` whose opening process is gone: removed, returned."""
+    from seqbench.atomic import TEMP_NAME, remove_stale_temps
+
+    root = models_dir()
+    removed = remove_stale_temps(root) if root.is_dir() else []
+    for path in sorted(root.glob(f"{SCRATCH_PREFIX}*")) if root.is_dir() else []:
+        if TEMP_NAME.match(path.name) or not path.is_dir() or path.is_symlink():
+            continue
+        if time.time() - path.lstat().st_mtime > LEGACY_SCRATCH_AGE_S:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+# Copies under models/ that open_bundle made in this process (see removed_on_failure).
+_MADE: list[Path] = []
 
 
 def open_bundle(path: Path) -> Bundle:
-    """Verify the bundle at ``path`` and return its copy under ``models/`` (made once)."""
+    """Verify the bundle at ``path`` whole and return its copy under ``models/``.
+
+    The bundle is copied (listed files only) into a scratch folder, and that copy is what is
+    verified and kept: hashes, manifest and config values, and the model built from its config
+    with the weights' shapes. Only then is it renamed to ``models/<manifest sha256[:16]>``
+    (under a lock), so a failure leaves nothing there and a copy is never shared by two
+    bundles that differ in any file.
+    """
     path = Path(path).expanduser()
-    if not path.exists():
-        raise SeqbenchError(f"{path} does not exist", "pass a folder or .tar.gz from `export`")
+    where = str(path)
+    kind = bundle_kind(path)
     root = models_dir()
     root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".open-", dir=root))
+    scratch = _scratch(root)
     try:
-        with _unpacked(path, scratch / "bundle") as folder:
-            manifest = _verify(folder, str(path))
-            target = root / str(manifest["weights_sha256"])[:16]
+        staged = scratch / "copy"
+        staged.mkdir()
+        if kind == "folder":
+            copy_folder(path, staged, where)
+        else:
+            extract_archive(path, staged, where)
+        manifest = verify(staged, where)
+        check_model(staged, where)
+        target = root / _cache_key(staged)
+        with locks.hold(target, f"model copy {target}"):
             if (target / MANIFEST).is_file():
-                return Bundle(target, _verify(target, str(target)), str(path))
-            staged = scratch / "copy"
-            shutil.copytree(folder, staged)
-            staged.replace(target)  # atomic: a half-made copy is never seen under models/
-            return Bundle(target, manifest, str(path))
+                try:
+                    if verify(target, where) == manifest:
+                        return Bundle(target, manifest, where)
+                except SeqbenchError:
+                    pass  # a damaged copy: replaced by the one just verified
+                os.replace(target, scratch / "old")
+            os.replace(staged, target)  # atomic: a half-made copy is never seen under models/
+            _MADE.append(target)
+        return Bundle(target, manifest, where)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def removed_on_failure() -> Iterator[None]:
+    """Copies :func:`open_bundle` makes inside the ``with`` block are removed again when the
+    block fails (the data does not fit, the model fails when run): a failure leaves nothing
+    under ``models/``."""
+    mark = len(_MADE)
+    try:
+        yield
+    except BaseException:
+        for directory in _MADE[mark:]:
+            with locks.hold(directory, f"model copy {directory}"):
+                aside = _scratch(models_dir())
+                try:
+                    os.replace(directory, aside / "gone")
+                except OSError:
+                    pass
+                shutil.rmtree(aside, ignore_errors=True)
+        raise
+    finally:
+        del _MADE[mark:]
 
 
 def differing_tokenizers(a: Path, b: Path) -> list[str]:

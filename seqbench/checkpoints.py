@@ -16,11 +16,15 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError as SafetensorsError
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -177,6 +181,7 @@ def load_model(checkpoint: Checkpoint) -> nn.Module:
     """Verify the weights, rebuild the model from its config and load them (eval mode)."""
     path = checkpoint.weights
     verify(checkpoint)
+    check_loadable(checkpoint)  # nothing allocated for a config that does not fit its weights
     try:
         state = load_file(str(path))
     except (SafetensorsError, OSError, ValueError) as err:
@@ -193,6 +198,67 @@ def load_model(checkpoint: Checkpoint) -> nn.Module:
             "train again with `seqbench train ... --force`",
         )
     return model.eval()
+
+
+# A model whose buffers (positional tables, masks) outgrow its weights this much is not one of
+# ours: a config altered to allocate terabytes is refused before anything is allocated.
+MAX_EXTRA_ELEMENTS = 2**26
+
+
+def weight_shapes(path: Path, where: str = "", fix: str = "") -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from a safetensors header (no tensor data is read)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118
+    except (SafetensorsError, OSError, ValueError, RuntimeError) as err:
+        raise SeqbenchError(
+            f"{where or path.parent}: {path.name} is not a readable safetensors file ({err})",
+            fix or "train or export it again",
+        ) from err
+
+
+def check_loadable(checkpoint: Checkpoint, where: str = "", fix: str = "") -> None:
+    """Raise one line unless ``checkpoint``'s config builds its model and the weights file
+    holds exactly that model's tensors (names and shapes).
+
+    The model is built on the meta device: nothing is allocated, so a config altered to ask
+    for terabytes or negative sizes costs nothing and fails here, naming ``where``.
+    """
+    where = where or str(checkpoint.directory)
+    fix = fix or "train again with `seqbench train ... --force`"
+    config = checkpoint.info.get("model_config")
+    if not isinstance(config, dict):
+        raise SeqbenchError(f"{where}: config.json's model_config is not a mapping", fix)
+    stored = weight_shapes(checkpoint.weights, where, fix)
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. zero-element tensors: the error says it
+            model = build_model(checkpoint.model_name, config)
+    except SeqbenchError as err:
+        raise SeqbenchError(f"{where}: config.json: {err.message}", fix) from err
+    except Exception as err:  # noqa: BLE001  (a hand-edited config can fail anywhere in __init__)
+        raise SeqbenchError(
+            f"{where}: config.json does not build model {checkpoint.model_name!r} "
+            f"({type(err).__name__}: {err})",
+            fix,
+        ) from err
+    wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if wanted != stored:
+        differ = sorted(k for k in set(wanted) | set(stored) if wanted.get(k) != stored.get(k))
+        shown = ", ".join(f"{k} {stored.get(k)} vs {wanted.get(k)}" for k in differ[:3])
+        raise SeqbenchError(
+            f"{where}: the weights do not fit model {checkpoint.model_name!r} as config.json "
+            f"describes it ({len(differ)} tensor(s) differ: {shown})",
+            fix,
+        )
+    stored_elements = sum(math.prod(s) for s in stored.values())
+    built = sum(t.numel() for t in (*model.parameters(), *model.buffers()))
+    if built > 2 * stored_elements + MAX_EXTRA_ELEMENTS:
+        raise SeqbenchError(
+            f"{where}: config.json asks model {checkpoint.model_name!r} for {built:,} "
+            f"elements, its weights hold {stored_elements:,}",
+            fix,
+        )
 
 
 # --- resume state (one per run folder, replaced after every epoch) -------------------------

@@ -15,11 +15,14 @@ import yaml
 from seqbench import paths
 from seqbench.errors import SeqbenchError
 from seqbench.registry import did_you_mean
+from seqbench.yamlfile import load_yaml
 
 # Size presets every task spec may define: tiny (tests), quick (demo), full (leaderboard). The
 # CLI's choices, the spec validation and the default all read these two names.
 PRESETS = ("tiny", "quick", "full")
 DEFAULT_PRESET = "quick"
+# Seeds go to numpy's and torch's generators; numpy's legacy seed takes 32 bits.
+MAX_SEED = 2**32 - 1
 _FAMILIES_DIR = Path(__file__).parent / "families"
 
 
@@ -116,7 +119,10 @@ class TaskSpec:
     raw: dict[str, Any] = field(default_factory=dict)
 
     def preset(self, name: str) -> dict[str, Any]:
-        """The options of size preset ``name`` (train size caps, epochs, model sizes...)."""
+        """The options of size preset ``name`` (train size caps, epochs, model sizes...).
+
+        Read by one caller, :func:`seqbench.families.runspec.resolve`: everything else takes
+        the run spec it resolves."""
         if name not in self.presets:
             raise SeqbenchError(
                 f"task {self.name!r} has no preset {name!r}",
@@ -158,9 +164,10 @@ def _check_preset(name: str, opts: Any, where: str) -> dict[str, Any]:
                 f"set {key} to a count >= 1, or null for all",
             )
     seed = opts.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise SeqbenchError(
-            f"{where}: presets.{name}.seed = {seed!r} is not a whole number >= 0", "e.g. seed: 0"
+            f"{where}: presets.{name}.seed = {seed!r} is not a whole number in [0, 2^32)",
+            "e.g. seed: 0",
         )
     fraction = opts.get("dev_fraction")
     if fraction is not None and (
@@ -202,7 +209,7 @@ def _reject_unknown(raw: dict[str, Any], known: set[str], where: str) -> None:
 def load_task_spec(path: Path) -> TaskSpec:
     """Read and validate one task spec file."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"), path)
     except (OSError, ValueError, yaml.YAMLError) as err:  # ValueError: not UTF-8
         raise SeqbenchError(f"cannot read task spec {path}: {err}", "fix the YAML syntax") from err
     if not isinstance(raw, dict):
@@ -263,7 +270,7 @@ def _with_included(raw: dict[str, Any], path: Path, where: str) -> dict[str, Any
             f"use one of: {', '.join(sorted(p.stem for p in paths.tasks_dir().glob('*.yaml')))}",
         )
     try:
-        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+        base = load_yaml(base_path.read_text(encoding="utf-8"), base_path)
     except (OSError, ValueError, yaml.YAMLError) as err:
         raise SeqbenchError(f"cannot read task spec {base_path}: {err}", "fix the YAML") from err
     if not isinstance(base, dict) or "include" in base:
@@ -283,8 +290,14 @@ def discover_tasks(folder: Path | None = None) -> dict[str, Path]:
     """
     if folder is not None:
         return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
-    found = {p.stem: p for p in sorted(paths.tasks_dir().glob("*.yaml"))}
-    found.update({p.stem: p for p in sorted((paths.home() / "tasks").glob("*.yaml"))})
+    bundled, user = paths.tasks_dir(), paths.home() / "tasks"
+    found = {p.stem: p for p in sorted(bundled.glob("*.yaml"))}
+    found.update({p.stem: p for p in sorted(user.glob("*.yaml"))})
+    if not found:  # an empty registry is an error, never an empty table
+        raise SeqbenchError(
+            f"no task spec (*.yaml) in {bundled} or {user}",
+            "reinstall seqbench, or unset $SEQBENCH_TASKS to use the bundled specs",
+        )
     return dict(sorted(found.items()))
 
 

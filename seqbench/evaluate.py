@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,32 +17,37 @@ from seqbench import checkpoints, ops, results
 from seqbench.accel.cost import simulate
 from seqbench.accel.effects import calibrate, effect_hooks, priced_trace, pruning_shares
 from seqbench.accel.profile import resolve_profiles
-from seqbench.config import TaskSpec
 from seqbench.data import cache as data_cache
+from seqbench.device import device_name, resolve_device
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for
+from seqbench.families.runspec import RunSpec
 from seqbench.progress import console
 from seqbench.trace import Trace, Tracer
-from seqbench.train import plan_run, seed_everything
+from seqbench.train import evaluate_on, plan_run, seed_everything
+
+# Noise seeds of repeat r: seed + NOISE_STRIDE * r (repeat 0 is what `seqbench eval` uses).
+NOISE_STRIDE = 1000
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalRequest:
-    """Everything that identifies one evaluation."""
+    """Everything that identifies one evaluation: the run spec (task, preset, model, seed)
+    and how it is scored."""
 
-    spec: TaskSpec
-    subset: str | None
-    preset: str
-    model: str
+    run: RunSpec
     split: str = "test"
     beam: int = 1
     accels: str = "cpu"
-    seed: int = 0
     limit: int | None = None
     # Profiles with effects re-score only the first N examples (a full decode each on a CPU).
     effects_limit: int | None = None
+    # A sweep's noise repeat: effects draw their noise from seed + NOISE_STRIDE * repeat.
+    repeat: int = 0
 
     def __post_init__(self) -> None:
+        if self.run.model is None:
+            raise ValueError("an EvalRequest needs a run spec resolved for a model")
         for name, value in (("limit", self.limit), ("effects_limit", self.effects_limit)):
             if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
                 raise SeqbenchError(
@@ -50,6 +56,14 @@ class EvalRequest:
                 )
         if self.beam < 1:
             raise SeqbenchError(f"beam must be >= 1, got {self.beam}", "use beam 1 (greedy)")
+
+    @property
+    def model(self) -> str:
+        return str(self.run.model)
+
+    @property
+    def noise_seed(self) -> int:
+        return self.run.seed + NOISE_STRIDE * self.repeat
 
     def effects_examples(self) -> int | None:
         limits = [n for n in (self.limit, self.effects_limit) if n is not None]
@@ -62,35 +76,28 @@ def with_preset_limit(request: EvalRequest) -> EvalRequest:
     Only the unit-test preset (``tiny``) sets one. It limits scoring the way ``--limit`` does,
     so the record is marked partial (``limit``, ``n``); the prepared test split stays whole.
     """
-    if request.limit is not None:
+    if request.limit is not None or not request.run.test_limit:
         return request
-    preset_limit = request.spec.preset(request.preset).get("test_limit")
-    return dataclasses.replace(request, limit=int(preset_limit)) if preset_limit else request
+    return dataclasses.replace(request, limit=request.run.test_limit)
 
 
-def find_checkpoint(
-    request: EvalRequest, family: TaskFamily, prepared: Prepared
-) -> checkpoints.Checkpoint | None:
-    """The finished checkpoint ``request`` names, or None (training it is the stage's call)."""
-    plan = plan_run(request.spec, prepared, family, request.model, request.preset, request.seed)
-    return checkpoints.find(plan.directory)
+def find_checkpoint(run: RunSpec, prepared: Prepared) -> checkpoints.Checkpoint | None:
+    """The finished checkpoint of ``run``, or None (training it is the stage's call)."""
+    return checkpoints.find(plan_run(run, prepared).directory)
 
 
-def missing_checkpoint(request: EvalRequest, prepared: Prepared) -> SeqbenchError:
-    """The error for a request whose checkpoint does not exist, with the command that fixes it."""
+def missing_checkpoint(run: RunSpec, prepared: Prepared) -> SeqbenchError:
+    """The error for a run whose checkpoint does not exist, with the command that fixes it."""
     return SeqbenchError(
-        f"no checkpoint of {request.model!r} for {prepared.key} (preset {request.preset}, "
-        f"seed {request.seed})",
-        f"run `seqbench train {prepared.key} --model {request.model} --preset {request.preset}`",
+        f"no checkpoint of {run.model!r} for {prepared.key} (preset {run.preset}, seed {run.seed})",
+        f"run `seqbench train {prepared.key} --model {run.model} --preset {run.preset}`",
     )
 
 
-def _checkpoint(
-    request: EvalRequest, family: TaskFamily, prepared: Prepared
-) -> checkpoints.Checkpoint:
-    found = find_checkpoint(request, family, prepared)
+def _checkpoint(run: RunSpec, prepared: Prepared) -> checkpoints.Checkpoint:
+    found = find_checkpoint(run, prepared)
     if found is None:
-        raise missing_checkpoint(request, prepared)
+        raise missing_checkpoint(run, prepared)
     return found
 
 
@@ -191,19 +198,82 @@ def _quality(outcome: EvalOutcome) -> dict[str, Any]:
     return {
         "metrics": outcome.metrics,
         "primary": outcome.primary,
-        "signature": outcome.signature,
+        "signature": outcome.signature.format(),
         "breakdown": outcome.breakdown,
         "samples": outcome.samples,
     }
 
 
-def host_info() -> dict[str, Any]:
+def host_info(device: torch.device | None = None) -> dict[str, Any]:
+    """The host a measurement ran on; ``device``: where the model ran (the CPU when None)."""
     return {
+        "device": device_name(device or torch.device("cpu")),
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
         "torch": torch.__version__,
+    }
+
+
+def _cpu_model() -> str | None:
+    """The CPU's marketing name (Linux ``/proc/cpuinfo``), so boards can name the machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip() or None
+    except OSError:
+        pass
+    return None
+
+
+class Memo:
+    """Where :func:`run` keeps what it measured, to reuse it. This default keeps nothing:
+    ``seqbench eval`` scores afresh. A sweep keeps the host score and the quality under
+    effects in its state folder (cells that differ only in cost-only parameters share one
+    evaluation)."""
+
+    def host(self, checkpoint: checkpoints.Checkpoint, score: Callable[[], Any]) -> Any:
+        """The host score of ``checkpoint`` (``score()`` measures it)."""
+        return score()
+
+    def effects(
+        self, checkpoint: checkpoints.Checkpoint, profile: Any, score: Callable[[], Any]
+    ) -> tuple[Any, bool]:
+        """The quality of ``checkpoint`` under ``profile``'s effects, and whether it was
+        reused rather than measured."""
+        return score(), False
+
+
+def _host_score(
+    family: TaskFamily, model: torch.nn.Module, prepared: Prepared, request: EvalRequest
+) -> dict[str, Any]:
+    """Quality and wall-clock throughput without effects, as a record carries them, measured
+    on the request's device (the CPU for a family that scores only there)."""
+    seed_everything(request.run.seed)
+    device = resolve_device(request.run.device)
+    if not family.evaluates_on_device:
+        device = torch.device("cpu")
+    model.to(device)
+    try:
+        host = evaluate_on(
+            family, model, device, prepared, request.split, limit=request.limit, beam=request.beam
+        )
+    finally:
+        # The trace and the effects run on the CPU: the tracer prices shapes, not where they
+        # ran, and the effects' noise draws from the CPU generator, so they repeat anywhere.
+        model.cpu()
+    return {
+        "quality": _quality(host),
+        "host": {
+            "wall_s": host.wall_s,
+            "samples": host.samples,
+            "units": host.units,
+            "unit": host.unit,
+            "units_per_s": host.units / host.wall_s if host.wall_s > 0 else None,
+            **host_info(device),
+        },
     }
 
 
@@ -213,54 +283,84 @@ def run(
     *,
     prepared: Prepared | None = None,
     checkpoint: checkpoints.Checkpoint | None = None,
+    profiles: list[Any] | None = None,
+    memo: Memo | None = None,
+    sweep: Callable[[Any, bool], dict[str, Any]] | None = None,
+    write: bool = True,
 ) -> list[dict[str, Any]]:
     """Evaluate and write one result record per profile; returns the records.
 
-    ``prepared`` and ``checkpoint`` (``eval --checkpoint``, ``--test-set``) replace the task's
-    own prepared data and this home's checkpoint of the request.
+    The one scoring path: every record (``seqbench eval``, a suite cell, a sweep cell) is
+    made here, so every record has the same fields. ``prepared`` and ``checkpoint``
+    (``eval --checkpoint``, ``--test-set``) replace the task's own prepared data and this
+    home's checkpoint of the request; ``profiles`` (a sweep's derived profile) replace the
+    request's ``accels``; ``memo`` reuses earlier measurements; ``sweep(profile, reused)``
+    gives the record's ``sweep`` facts (None outside a sweep); ``write`` off returns the
+    records without saving them (a sweep's driver writes its own).
     """
-    profiles = resolve_profiles(request.accels)
-    family = family_for(request.spec)
+    profiles = profiles if profiles is not None else resolve_profiles(request.accels)
+    memo = memo or Memo()
+    family = family_for(request.run.spec)
     request = with_preset_limit(request)
     if prepared is None:
-        prepared, _ = family.prepare(request.spec, request.subset, request.preset)
+        prepared, _ = family.prepare_run(request.run)
     # Held to the end: `cache clean` leaves data a live eval reads.
     with data_cache.reading(prepared.directory):
         prepared.require_split(request.split)
-        checkpoint = checkpoint or _checkpoint(request, family, prepared)
+        checkpoint = checkpoint or _checkpoint(request.run, prepared)
         model = checkpoints.load_model(checkpoint)
-
-        seed_everything(request.seed)
-        host = family.evaluate(
-            model, prepared, request.split, limit=request.limit, beam=request.beam
-        )
+        host = memo.host(checkpoint, lambda: _host_score(family, model, prepared, request))
+        # The host on the examples effects re-score (not in a sweep, whose driver does it).
+        host_same_n: dict[str, Any] | None = None
         trace = cached_trace(family, model, prepared, checkpoint, request)
         extra = family.extra_workloads(model, prepared, request.split)
 
         records = []
         for profile in profiles:
-            hooks = effect_hooks(profile, request.seed)
+            hooks = effect_hooks(profile, request.noise_seed)
+            reused = False
             if hooks:
-                calibrate_effects(hooks, family, model, prepared)
-                seed_everything(request.seed)
-                with ops.hooks(*hooks):
-                    quality = family.evaluate(
-                        model,
-                        prepared,
-                        request.split,
-                        limit=request.effects_examples(),
-                        beam=request.beam,
+
+                def under_effects(hooks: list[Any] = hooks) -> dict[str, Any]:
+                    calibrate_effects(hooks, family, model, prepared)
+                    seed_everything(request.run.seed)
+                    with ops.hooks(*hooks):
+                        quality = _quality(
+                            family.evaluate(
+                                model,
+                                prepared,
+                                request.split,
+                                limit=request.effects_examples(),
+                                beam=request.beam,
+                            )
+                        )
+                    # what the cost prices: the products MulTCIM's pruner let the function use
+                    shares = pruning_shares(hooks)
+                    return {**quality, "pruning_shares": shares} if shares else quality
+
+                quality, reused = memo.effects(checkpoint, profile, under_effects)
+                subset = quality["samples"] < host["quality"]["samples"]
+                if subset and host_same_n is None and sweep is None:
+                    seed_everything(request.run.seed)
+                    host_same_n = _quality(
+                        family.evaluate(
+                            model,
+                            prepared,
+                            request.split,
+                            limit=quality["samples"],
+                            beam=request.beam,
+                        )
                     )
             else:
-                quality = host
+                quality = host["quality"]
             record = results.new_record(
                 task=prepared.key,
-                family=request.spec.family,
+                family=request.run.spec.family,
                 split=request.split,
                 model=request.model,
                 profile=profile.name,
-                preset=request.preset,
-                seed=request.seed,
+                preset=request.run.preset,
+                seed=request.run.seed,
                 beam=request.beam,
                 limit=request.limit,
                 data_fingerprint=prepared.fingerprint,
@@ -274,30 +374,35 @@ def run(
                     "train_seconds": checkpoint.info.get("train_seconds"),
                     # What training ran in (fp32 or bf16 autocast); None: before it was kept.
                     "train_precision": checkpoint.info.get("precision"),
+                    # Where it was trained (cpu, cuda (NAME)); None: before it was kept.
+                    "train_device": checkpoint.info.get("device"),
+                    # The run's identity: `seqbench run` counts a cell finished only when a
+                    # record of the identity it would run now exists.
+                    "identity": checkpoints.identity_hash(checkpoint.info.get("identity", {})),
                 },
                 profile_hash=profile.hash,
                 profile_citation=profile.citation,
-                quality=_quality(quality),
-                quality_host=_quality(host),
+                quality=quality,
+                quality_host=host["quality"],
+                quality_host_same_n=(
+                    host_same_n if quality["samples"] < host["quality"]["samples"] else None
+                ),
                 test_set=prepared.manifest.get("external"),
                 effects=[type(h).__name__ for h in hooks],
-                host={
-                    "wall_s": host.wall_s,
-                    "samples": host.samples,
-                    "units": host.units,
-                    "unit": host.unit,
-                    "units_per_s": host.units / host.wall_s if host.wall_s > 0 else None,
-                    **host_info(),
-                },
+                host=host["host"],
                 # priced on the tokens the function kept (MulTCIM's pruner), else as traced
-                simulated=simulate_phases(priced_trace(trace, pruning_shares(hooks)), profile),
+                simulated=simulate_phases(
+                    priced_trace(trace, quality.get("pruning_shares") or {}), profile
+                ),
                 trace=trace.summary(),
+                sweep=sweep(profile, reused) if sweep else None,
             )
             if extra:
                 record["workloads"] = [
                     {**facts, **({"simulated": simulate_phases(t, profile)} if t else {})}
                     for facts, t in extra
                 ]
-            record["path"] = str(results.save(record, results_root))
+            if write:
+                record["path"] = str(results.save(record, results_root))
             records.append(record)
         return records

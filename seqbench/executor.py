@@ -40,6 +40,10 @@ class Cell:
     effects_limit: int | None = None
     # External test sets (``local:PATH``) the cell's checkpoint is also scored on.
     test_sets: tuple[str, ...] = ()
+    # The identity hash of the run the cell would train now (its run spec's): only records
+    # of that checkpoint identity finish the cell. Empty: any record of the cell does.
+    identity: str = ""
+    device: str = "auto"  # where it trains and scores: not part of the identity
 
     def label(self) -> str:
         return f"{self.task} / {self.model} ({self.preset}, seed {self.seed})"
@@ -49,8 +53,18 @@ def profile_names(accels: str) -> list[str]:
     return [p.name for p in resolve_profiles(accels)]
 
 
+def of_identity(record: dict[str, Any], identity: str) -> bool:
+    """Whether ``record`` scored a checkpoint of run ``identity`` (an identity hash). Records
+    written before they carried it are matched by their run folder, whose name ends in the
+    identity hash's first 8 characters."""
+    checkpoint = record.get("checkpoint") or {}
+    if checkpoint.get("identity"):
+        return bool(checkpoint["identity"] == identity)
+    return str(checkpoint.get("path", "")).endswith(f"-{identity[:8]}")
+
+
 def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
-    """True when a record exists for every profile of the cell."""
+    """True when a record of the cell's run identity exists for every profile of the cell."""
     spec, subset = load_task(cell.task)
     keys = [task_key(spec, subset)]
     family = family_for(spec)
@@ -68,6 +82,7 @@ def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
             and r["split"] == cell.split
             and r.get("preset") == cell.preset
             and r.get("seed") == cell.seed
+            and (not cell.identity or of_identity(r, cell.identity))
         }
         if not wanted <= have:
             return False
@@ -148,13 +163,39 @@ def check_ray_address(address: str, timeout_s: float = 3.0) -> None:
         raise SeqbenchError(
             f"--address {address!r} is not HOST:PORT", "e.g. --address 10.0.0.5:6379 or auto"
         )
+    fix = "start one with `ray start --head` there, or drop --address for a local Ray"
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as conn:
+            speaks = _speaks_http2(conn)
     except OSError as err:
         raise SeqbenchError(
-            f"no Ray cluster answers at {address} ({err.strerror or err})",
-            "start one with `ray start --head` there, or drop --address for a local Ray",
+            f"no Ray cluster answers at {address} ({err.strerror or err})", fix
         ) from err
+    if not speaks:
+        # Ray itself would retry such a port for tens of seconds, printing gcs_client lines.
+        raise SeqbenchError(
+            f"{address} accepts connections but is not a Ray cluster (no gRPC answer)", fix
+        )
+
+
+# Ray's head (GCS) and client server speak gRPC, i.e. HTTP/2: a client's preface and empty
+# SETTINGS frame are answered by the server's own SETTINGS frame (type 4), RFC 9113 3.4.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _speaks_http2(conn: socket.socket) -> bool:
+    """Whether the peer answers an HTTP/2 connection preface with a SETTINGS frame."""
+    try:
+        conn.sendall(_HTTP2_PREFACE)
+        head = b""
+        while len(head) < 9:
+            chunk = conn.recv(9 - len(head))
+            if not chunk:
+                return False
+            head += chunk
+    except OSError:  # a timeout: the port never answered
+        return False
+    return head[3] == 4
 
 
 class RayExecutor(Executor):

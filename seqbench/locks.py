@@ -115,21 +115,3 @@ def hold(
                 os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # closing the descriptor releases the flock
-
-
-def is_held_elsewhere(guarded: Path) -> bool:
-    """Whether another process holds any lock on ``guarded`` (for ``cache clean``)."""
-    key = str(lock_file(guarded))
-    if key in _HELD:
-        return False
-    path = Path(key)
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDWR)
-    try:
-        if _try(fd, fcntl.LOCK_EX):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        return True
-    finally:
-        os.close(fd)

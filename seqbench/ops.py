@@ -124,7 +124,8 @@ def modality(name: str) -> contextlib.AbstractContextManager[None]:
 
 
 def current_labels() -> dict[str, str]:
-    """The labels of the innermost :func:`label` blocks."""
+    """The labels of the innermost :func:`label` blocks (the ATen tracer adds them to the
+    ops it records, as :func:`_run` does)."""
     return dict(_LABELS.get())
 
 
@@ -135,6 +136,10 @@ def _run(
     inputs: tuple[Tensor, ...],
     meta: dict[str, Any] | None = None,
 ) -> Tensor:
+    # A compiled training step (train's ``compile`` option) runs with no hooks installed,
+    # and TorchDynamo cannot read a ContextVar: it would split the graph at every op.
+    if torch.compiler.is_compiling():
+        return compute(*inputs)
     installed = _HOOKS.get()
     if not installed:
         return compute(*inputs)

@@ -35,7 +35,7 @@ def leaderboards_dir() -> Path:
 
 
 def tasks_dir() -> Path:
-    """Task specs: ``$SEQBENCH_TASKS`` or the package's bundled ``tasks/``."""
+    """Task specs: ``$SEQBENCH_TASKS`` or the bundled ``tasks/``."""
     return _data_dir("SEQBENCH_TASKS", "tasks")
 
 
@@ -44,11 +44,32 @@ def accelerators_dir() -> Path:
     return _data_dir("SEQBENCH_ACCELERATORS", "accelerators")
 
 
+def bundled_candidates(name: str) -> list[Path]:
+    """Where the bundled ``tasks/`` or ``accelerators/`` may lie, in order: inside an installed
+    wheel (``seqbench/_data/NAME``, copied there at build time by ``setup.py``), then the
+    checkout's top-level folder (an editable install or a source tree). The top-level folders
+    are the one source; the wheel's copy is made from them."""
+    return [PACKAGE_ROOT / "_data" / name, REPO_ROOT / name]
+
+
 def _data_dir(env: str, name: str) -> Path:
-    if env in os.environ:
-        return Path(os.environ[env])
-    bundled = PACKAGE_ROOT / "_data" / name
-    return bundled if bundled.is_dir() else REPO_ROOT / name
+    if os.environ.get(env):
+        chosen = Path(os.environ[env]).expanduser()
+        if not chosen.is_dir():
+            raise SeqbenchError(
+                f"${env} is {chosen}, which is not a folder",
+                f"point ${env} at a folder of YAML files, or unset it to use the bundled {name}/",
+            )
+        return chosen
+    candidates = bundled_candidates(name)
+    for folder in candidates:
+        if folder.is_dir() and any(folder.glob("*.yaml")):
+            return folder
+    raise SeqbenchError(
+        f"no bundled {name}/ found: looked in {' and '.join(str(c) for c in candidates)}",
+        f"reinstall seqbench from a wheel or a checkout (both carry {name}/), "
+        f"or set ${env} to a folder of YAML files",
+    )
 
 
 # A name that becomes one path component: no separators or control characters, no leading

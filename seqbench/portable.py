@@ -9,18 +9,21 @@ test-only with the checkpoint's own tokenizer, answer list, image size and norma
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from seqbench import bundle, checkpoints, locks
 from seqbench.accel.profile import resolve_profiles
 from seqbench.atomic import atomic_dir
+from seqbench.bundle_verify import EXPORT_FIX
 from seqbench.config import DEFAULT_PRESET, TaskSpec, load_task
 from seqbench.errors import SeqbenchError
 from seqbench.evaluate import EvalRequest, _quality, run
-from seqbench.families.base import Prepared, TaskFamily, family_for
+from seqbench.families.base import Prepared, TaskFamily, family_for, run_spec
 from seqbench.progress import console
 from seqbench.train import plan_run
 
@@ -50,9 +53,9 @@ def _local_checkpoint(
     ref: str, model: str, preset: str, seed: int
 ) -> tuple[TaskSpec, str | None, Prepared, checkpoints.Checkpoint]:
     spec, subset = load_task(ref)
-    family = family_for(spec)
-    prepared, _ = family.prepare(spec, subset, preset)
-    found = checkpoints.find(plan_run(spec, prepared, family, model, preset, seed).directory)
+    run = run_spec(spec, subset, preset, model, seed)
+    prepared, _ = family_for(spec).prepare_run(run)
+    found = checkpoints.find(plan_run(run, prepared).directory)
     if found is None:
         raise SeqbenchError(
             f"no checkpoint of {model!r} for {prepared.key} (preset {preset}, seed {seed})",
@@ -65,8 +68,7 @@ def _local_checkpoint(
 def export_model(ref: str, model: str, preset: str, seed: int, out: Path) -> Path:
     """Write the finished checkpoint of (task, model, preset, seed) as a bundle at ``out``."""
 
-    if Path(out).exists():
-        raise SeqbenchError(f"{out} exists", "choose another --out or delete it first")
+    bundle.check_out(Path(out))  # before the minutes of scoring, not after
     spec, _, prepared, checkpoint = _local_checkpoint(ref, model, preset, seed)
     family = family_for(spec)
     net = checkpoints.load_model(checkpoint)
@@ -110,7 +112,8 @@ def check_fits(opened: bundle.Bundle, family: TaskFamily, prepared: Prepared) ->
         )
     if prepared.fingerprint == manifest["data_fingerprint"]:
         return
-    here = family.model_config(prepared, opened.checkpoint.model_name, str(manifest["preset"]))
+    run = prepared.run.with_model(opened.checkpoint.model_name)
+    here = family.model_config(run, prepared)
     own = opened.checkpoint.config
     differ = [
         f"{key} {here[key]} here vs {own[key]} in the checkpoint"
@@ -157,8 +160,7 @@ def model_and_data(
                 f"pass a {opened.manifest['family']} --task",
             )
         prepared = family.prepare_test_set(
-            spec,
-            preset,
+            run_spec(spec, subset, preset),
             family.effective_source(spec.source, test_set),
             opened.data_dir,
             opened.data_manifest,
@@ -169,6 +171,42 @@ def model_and_data(
     return ModelAndData(opened.checkpoint, prepared, spec, subset)
 
 
+def _bundle_stage(stage: Callable[..., Any]) -> Callable[..., Any]:
+    """A stage given a bundle ``path`` (first argument) leaves no copy of it under
+    ``models/`` when it fails (the data does not fit, the model fails when run), and a model
+    that built but fails when run is one line naming the bundle, not a torch exception."""
+
+    @functools.wraps(stage)
+    def guarded(path: Path | None, *args: Any, **kwargs: Any) -> Any:
+        if path is None:
+            return stage(path, *args, **kwargs)
+        with bundle.removed_on_failure():
+            try:
+                return stage(path, *args, **kwargs)
+            except (SeqbenchError, KeyboardInterrupt, MemoryError, OSError):
+                raise
+            except (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError) as err:
+                first = str(err).splitlines()[0] if str(err) else ""
+                raise SeqbenchError(
+                    f"the model of {path} fails when run ({type(err).__name__}: {first})",
+                    f"its config.json may be altered: {EXPORT_FIX}; else rerun with --debug",
+                ) from err
+
+    return guarded
+
+
+def _broken(checkpoint: checkpoints.Checkpoint) -> str:
+    """Why ``checkpoint`` cannot be loaded ('' when it can): damaged weights, or a config
+    that does not build its model."""
+    try:
+        checkpoints.verify(checkpoint)
+        checkpoints.check_loadable(checkpoint)
+    except SeqbenchError as err:
+        return f"{checkpoint.directory} holds a broken checkpoint ({err.message})"
+    return ""
+
+
+@_bundle_stage
 def import_model(path: Path, *, force: bool = False) -> Path:
     """Make the bundle at ``path`` this home's checkpoint of its (task, model, preset, seed)."""
     opened = bundle.open_bundle(path)
@@ -184,21 +222,19 @@ def import_model(path: Path, *, force: bool = False) -> Path:
             f"score it without importing: `seqbench eval --checkpoint {path}`",
         )
     check_fits(opened, family, prepared)
+    checkpoints.load_model(opened.checkpoint)  # it loads here before it is filed as a run
     # Where `train` and `eval` of this home look for (task, model, preset, seed).
-    target = plan_run(
-        spec,
-        prepared,
-        family,
-        str(manifest["model"]),
-        str(manifest["preset"]),
-        int(manifest["seed"]),
-    ).directory
+    run = prepared.run.with_model(str(manifest["model"]), int(manifest["seed"]))
+    target = plan_run(run, prepared).directory
     with locks.hold(target, f"checkpoint {target}", say=console):
         existing = checkpoints.find(target)
-        if existing is not None and existing.sha256 == opened.checkpoint.sha256:
+        broken = existing is not None and _broken(existing)
+        if broken:
+            console.print(f"[yellow]warning:[/] {broken}; replacing it with the imported one")
+        elif existing is not None and existing.sha256 == opened.checkpoint.sha256:
             console.print(f"already imported: {target}")
             return target
-        if existing is not None and not force:
+        elif existing is not None and not force:
             raise SeqbenchError(
                 f"{target} holds another checkpoint (weights {existing.sha256[:12]})",
                 "pass --force to replace it with the imported one",
@@ -217,6 +253,7 @@ def import_model(path: Path, *, force: bool = False) -> Path:
     return target
 
 
+@_bundle_stage
 def eval_checkpoint(
     path: Path | None,
     *,
@@ -230,9 +267,10 @@ def eval_checkpoint(
     seed: int | None = None,
     limit: int | None = None,
     effects_limit: int | None = None,
+    device: str = "auto",
 ) -> list[dict[str, Any]]:
     """Score the bundle at ``path`` (or this home's checkpoint of ``task``/``model``) on its
-    task's data or on ``test_set``, under each profile; returns the records."""
+    task's data or on ``test_set``, under each profile, on ``device``; returns the records."""
 
     resolve_profiles(accels)
     if path is not None:
@@ -245,8 +283,7 @@ def eval_checkpoint(
         )
         if test_set:
             prepared = family_for(spec).prepare_test_set(
-                spec,
-                prepared.preset,
+                prepared.run,
                 family_for(spec).effective_source(spec.source, test_set),
                 prepared.directory,
                 prepared.manifest,
@@ -254,15 +291,12 @@ def eval_checkpoint(
         found = ModelAndData(checkpoint, prepared, spec, subset)
     if test_set and split != "test":
         raise SeqbenchError(f"an external test set has only a test split, not {split!r}", "")
+    run_seed = int(found.checkpoint.info.get("seed", 0)) if seed is None else seed
     request = EvalRequest(
-        spec=found.prepared.spec,
-        subset=found.prepared.subset,
-        preset=found.prepared.preset,
-        model=found.checkpoint.model_name,
+        run=found.prepared.run.with_model(found.checkpoint.model_name, run_seed).on(device),
         split=split,
         beam=beam,
         accels=accels,
-        seed=int(found.checkpoint.info.get("seed", 0)) if seed is None else seed,
         limit=limit,
         effects_limit=effects_limit,
     )

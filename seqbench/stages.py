@@ -11,17 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from seqbench import evaluate, results
+from seqbench import checkpoints, evaluate, results
 from seqbench.accel.profile import resolve_profiles
 from seqbench.config import SourceSpec, load_task
 from seqbench.errors import SeqbenchError
 from seqbench.executor import Cell, run_cells
-from seqbench.families.base import Prepared, family_for
+from seqbench.families.base import Prepared, family_for, run_spec
+from seqbench.families.runspec import RunSpec
 from seqbench.models import MODEL_REGISTRY
 from seqbench.portable import eval_checkpoint
 from seqbench.progress import console
 from seqbench.report import write_reports
-from seqbench.train import TrainResult, train
+from seqbench.train import TrainResult, plan_run, train
 from seqbench.user_tasks import bind_source
 
 
@@ -55,12 +56,18 @@ def prepare_task(
 
 
 def train_task(
-    ref: str, model: str, preset: str, *, seed: int = 0, force: bool = False
+    ref: str,
+    model: str,
+    preset: str,
+    *,
+    seed: int = 0,
+    force: bool = False,
+    device: str = "auto",
 ) -> TrainResult:
-    """Prepare (cached) and train ``model`` on task ``ref``."""
+    """Prepare (cached) and train ``model`` on task ``ref`` on ``device``."""
     spec, subset = load_task(ref)
     MODEL_REGISTRY.canonical(model)  # fail on a typo before any work
-    return train(spec, subset, preset, model, seed=seed, force=force)
+    return train(run_spec(spec, subset, preset, model, seed).on(device), force=force)
 
 
 def eval_task(
@@ -75,8 +82,10 @@ def eval_task(
     limit: int | None = None,
     effects_limit: int | None = None,
     train_if_missing: bool = True,
+    device: str = "auto",
 ) -> list[dict[str, Any]]:
-    """Evaluate ``model`` on ``ref`` under each profile in ``accels``; returns the records.
+    """Evaluate ``model`` on ``ref`` under each profile in ``accels`` (trained and scored on
+    ``device``); returns the records.
 
     Without a finished checkpoint of (model, task, preset, seed) this trains one first, or
     fails when ``train_if_missing`` is off: the stage decides, the evaluator only scores.
@@ -85,25 +94,30 @@ def eval_task(
     MODEL_REGISTRY.canonical(model)
     resolve_profiles(accels)  # fail on a typo before any work
     request = evaluate.EvalRequest(
-        spec=spec,
-        subset=subset,
-        preset=preset,
-        model=model,
+        run=run_spec(spec, subset, preset, model, seed).on(device),
         split=split,
         beam=beam,
         accels=accels,
-        seed=seed,
         limit=limit,
         effects_limit=effects_limit,
     )
-    family = family_for(spec)
-    prepared, _ = family.prepare(spec, subset, preset)
-    if evaluate.find_checkpoint(request, family, prepared) is None:
+    prepared, checkpoint = trained(request.run, train_if_missing=train_if_missing)
+    return evaluate.run(request, prepared=prepared, checkpoint=checkpoint)
+
+
+def trained(
+    run: RunSpec, *, train_if_missing: bool = True
+) -> tuple[Prepared, checkpoints.Checkpoint]:
+    """The prepared data and finished checkpoint of ``run``: trained first when there is
+    none, or an error naming the command when ``train_if_missing`` is off."""
+    prepared, _ = family_for(run.spec).prepare_run(run)
+    found = evaluate.find_checkpoint(run, prepared)
+    if found is None:
         if not train_if_missing:
-            raise evaluate.missing_checkpoint(request, prepared)
-        console.print(f"no checkpoint of {model} for {prepared.key} yet: training one first")
-        train(spec, subset, preset, model, seed=seed, prepared=prepared, family=family)
-    return evaluate.run(request, prepared=prepared)
+            raise evaluate.missing_checkpoint(run, prepared)
+        console.print(f"no checkpoint of {run.model} for {prepared.key} yet: training one first")
+        found = train(run, prepared=prepared).checkpoint
+    return prepared, found
 
 
 def generate_text(
@@ -119,7 +133,6 @@ def generate_text(
 ) -> str:
     """Sample a continuation of ``prompt`` from ``model`` trained on language-modelling task
     ``ref`` (trained first when missing, as ``eval`` does); ``on_text`` streams the pieces."""
-    from seqbench import checkpoints
     from seqbench.data.tokenize import SentencePieceTokenizer
     from seqbench.families.lm.generate import generate
 
@@ -132,15 +145,9 @@ def generate_text(
             f"on {ref!r} ({spec.family})",
             f"e.g. --task pydoc-lm with one of: {', '.join(lm_models)}",
         )
-    request = evaluate.EvalRequest(spec=spec, subset=subset, preset=preset, model=model, seed=seed)
-    family = family_for(spec)
-    prepared, _ = family.prepare(spec, subset, preset)
-    found = evaluate.find_checkpoint(request, family, prepared)
-    if found is None:
-        if not train_if_missing:
-            raise evaluate.missing_checkpoint(request, prepared)
-        console.print(f"no checkpoint of {model} for {prepared.key} yet: training one first")
-        found = train(spec, subset, preset, model, seed=seed, prepared=prepared).checkpoint
+    prepared, found = trained(
+        run_spec(spec, subset, preset, model, seed), train_if_missing=train_if_missing
+    )
     network = checkpoints.load_model(found)
     tok = SentencePieceTokenizer(prepared.directory / prepared.manifest["tokenizer"]["file"])
     prompt_ids = tok.encode(prompt)
@@ -171,6 +178,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         accels=cell.accels,
         seed=cell.seed,
         effects_limit=cell.effects_limit,
+        device=cell.device,
     )
     for test_set in cell.test_sets:
         records += eval_checkpoint(
@@ -182,6 +190,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
             test_set=test_set,
             accels=cell.accels,
             effects_limit=cell.effects_limit,
+            device=cell.device,
         )
     return records
 
@@ -235,13 +244,14 @@ def run_suite(
     address: str | None = None,
     on_records: Callable[[list[dict[str, Any]]], None] | None = None,
     test_sets: dict[str, list[str]] | None = None,
+    device: str = "auto",
 ) -> list[Path]:
     """Prepare every task, run each (task, model) cell not finished yet, then report.
 
     ``effects_limit``: examples that profiles with effects re-score, for every task (an int)
     or per family (a dict). ``on_records`` gets each finished cell's records (the CLI prints).
     ``test_sets``: per task, external test sets each model is also scored on (a local one
-    that is absent is skipped with a warning).
+    that is absent is skipped with a warning). ``device``: where cells train and score.
     """
     cells = []
     fingerprints: dict[str, str] = {}
@@ -250,10 +260,16 @@ def run_suite(
         prepared, cached = prepare_task(ref, preset)
         fingerprints[prepared.key] = prepared.fingerprint
         console.print(f"[bold]{prepared.key}[/]: data {'cached' if cached else 'prepared'}")
-        models = spec.preset(preset).get("models", spec.models)
         limit = effects_limit.get(spec.family) if isinstance(effects_limit, dict) else effects_limit
         extra = tuple(_present((test_sets or {}).get(ref, [])))
-        cells += [Cell(ref, model, preset, seed, "test", accels, limit, extra) for model in models]
+        for model in prepared.run.models:
+            # What the cell would train now: a record of another identity (the preset's
+            # epochs or model options changed since) does not finish it.
+            plan = plan_run(prepared.run.with_model(model, seed), prepared)
+            identity = checkpoints.identity_hash(plan.identity)
+            cells.append(
+                Cell(ref, model, preset, seed, "test", accels, limit, extra, identity, device)
+            )
 
     def done(cell: Cell, records: list[dict[str, Any]]) -> None:
         if on_records:

@@ -10,6 +10,7 @@ import yaml
 from seqbench import paths
 from seqbench.errors import SeqbenchError
 from seqbench.registry import did_you_mean
+from seqbench.yamlfile import load_yaml
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,12 @@ def load_suite(name: str) -> Suite:
     path = suites_dir() / f"{name}.yaml"
     if not path.is_file():
         raise SeqbenchError(
-            f"no suite {name!r} (known: {', '.join(available())}){did_you_mean(name, available())}",
+            f"no suite {name!r} in {suites_dir()} (known: {', '.join(available()) or 'none'})"
+            f"{did_you_mean(name, available())}",
             f"pass --task NAME, or add {path}",
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"), path)
     except (yaml.YAMLError, ValueError) as err:
         raise SeqbenchError(f"suite {path} is not valid YAML: {err}", "fix the file") from err
     if not isinstance(raw, dict) or not raw.get("tasks"):

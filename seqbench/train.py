@@ -6,7 +6,8 @@ import contextlib
 import math
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,82 +17,15 @@ import torch
 from seqbench import checkpoints, locks
 from seqbench.config import TaskSpec, check_teacher, load_task
 from seqbench.data import cache as data_cache
+from seqbench.device import device_name, resolve_device, to_device
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import Prepared, TaskFamily, family_for
+from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for, run_spec
+from seqbench.families.runspec import CHOICE_OPTIONS, RunSpec, TrainOptions
 from seqbench.models import build_model
 from seqbench.progress import console, make_progress
 
-DEFAULTS: dict[str, Any] = {
-    "epochs": 10,
-    "batch_size": 64,
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "warmup_steps": 100,
-    "clip_norm": 1.0,
-    "patience": 3,
-    "eval_limit": 500,
-    "min_lr_ratio": 0.1,
-}
-
-
-# Allowed training options: (type, lowest, highest, what the range means). Families read
-# label_smoothing (translation) and curriculum (vqa, checked there) beyond the loop's own.
-OPTION_RANGES: dict[str, tuple[type, float | None, float | None]] = {
-    "epochs": (int, 1, None),
-    "batch_size": (int, 1, None),
-    "lr": (float, 0.0, None),
-    "weight_decay": (float, 0.0, None),
-    "warmup_steps": (int, 0, None),
-    "clip_norm": (float, 0.0, None),
-    "patience": (int, 1, None),
-    "eval_limit": (int, 1, None),
-    "min_lr_ratio": (float, 0.0, 1.0),
-    "label_smoothing": (float, 0.0, 1.0),
-}
-FREE_FORM_OPTIONS = {"curriculum"}
-# Training options that take one of a few words: the words allowed, the first being what an
-# unset option means. Not in DEFAULTS: a run's identity (its checkpoint folder) holds the
-# options it was given, so a spec that sets ``precision`` opts in and older runs keep theirs.
-CHOICE_OPTIONS: dict[str, tuple[str, ...]] = {"precision": ("fp32", "bf16", "auto")}
 # /proc/cpuinfo flags of a CPU with native bf16 arithmetic (AVX512-BF16 dot products, AMX).
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-
-
-def check_options(opts: dict[str, Any], where: str) -> dict[str, Any]:
-    """Type- and range-check training options; one-line error naming file, key and range."""
-    for key, value in opts.items():
-        if key in FREE_FORM_OPTIONS:
-            continue
-        if key in CHOICE_OPTIONS:
-            allowed = ", ".join(CHOICE_OPTIONS[key])
-            if value not in CHOICE_OPTIONS[key]:
-                raise SeqbenchError(
-                    f"{where}: training option {key} = {value!r} is not one of {allowed}",
-                    f"set {key} to one of: {allowed}",
-                )
-            continue
-        if key not in OPTION_RANGES:
-            known = sorted([*OPTION_RANGES, *FREE_FORM_OPTIONS, *CHOICE_OPTIONS])
-            raise SeqbenchError(
-                f"{where}: unknown training option {key!r}", f"known options: {', '.join(known)}"
-            )
-        kind, low, high = OPTION_RANGES[key]
-        wrong_type = isinstance(value, bool) or not isinstance(value, (int, float))
-        if kind is int and not wrong_type and not float(value).is_integer():
-            wrong_type = True
-        span = f">= {low}" if high is None else f"in [{low}, {high}]"
-        if wrong_type or not math.isfinite(value):
-            raise SeqbenchError(
-                f"{where}: training option {key} = {value!r} is not a finite "
-                f"{'whole number' if kind is int else 'number'}",
-                f"set {key} to a {kind.__name__} {span}",
-            )
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise SeqbenchError(
-                f"{where}: training option {key} = {value!r} is out of range",
-                f"set {key} to a value {span}",
-            )
-    return opts
 
 
 def cpu_flags() -> set[str] | None:
@@ -129,15 +63,16 @@ def resolve_precision(requested: str) -> str:
     return requested
 
 
-def autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
+def autocast(precision: str, device: str = "cpu") -> contextlib.AbstractContextManager[Any]:
     """The context a training forward and loss run in: bf16 autocast, or nothing for fp32.
 
     Weights, gradients and the optimizer stay fp32. Autocast runs the products (linear,
     matmul, convolutions) in bf16 and the losses in fp32; other ops follow their inputs, and
-    ``nn.GRU``/``nn.LSTM`` stay fp32 (not on CPU autocast's bf16 list).
+    ``nn.GRU``/``nn.LSTM`` stay fp32 (not on CPU autocast's bf16 list). ``device``: the
+    device type the products run on (``cpu``, ``cuda``).
     """
     if resolve_precision(precision) == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(device, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -154,21 +89,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def split_size(prepared: Prepared, split: str) -> int:
-    """Number of examples in ``split`` as the manifest records it."""
-    entry = prepared.manifest.get("splits", {}).get(split, 0)
-    if isinstance(entry, dict):
-        entry = entry.get("size", entry.get("examples", 0))
-    return int(entry)
-
-
 @dataclass(frozen=True)
 class RunPlan:
     """Where a run's checkpoint lives and what shapes it."""
 
+    run: RunSpec
     directory: Path
     model_config: dict[str, Any]
-    options: dict[str, Any]
     identity: dict[str, Any]
     teacher: checkpoints.Checkpoint | None = None  # whose weights the model starts from
 
@@ -183,7 +110,7 @@ def teacher_of(spec: TaskSpec, config: dict[str, Any], where: str) -> dict[str, 
 
 
 def teacher_checkpoint(
-    teacher: dict[str, str], preset: str, seed: int, *, train_missing: bool
+    teacher: dict[str, str], preset: str, seed: int, *, train_missing: bool, device: str = "auto"
 ) -> checkpoints.Checkpoint | None:
     """The finished checkpoint of ``teacher`` (same preset and seed), trained through the
     normal path when missing and ``train_missing``; None when there is none."""
@@ -195,13 +122,11 @@ def teacher_checkpoint(
             f"teacher task {teacher_spec.name!r} has a teacher itself",
             "name a teacher task that trains on its own (e.g. shapes-captions)",
         )
-    model = teacher["model"]
+    run = run_spec(teacher_spec, subset, preset, teacher["model"], seed).on(device)
     if train_missing:
-        return train(teacher_spec, subset, preset, model, seed=seed).checkpoint
-    teacher_family = family_for(teacher_spec)
-    prepared, _ = teacher_family.prepare(teacher_spec, subset, preset)
-    plan = plan_run(teacher_spec, prepared, teacher_family, model, preset, seed)
-    return checkpoints.find(plan.directory)
+        return train(run).checkpoint
+    prepared, _ = family_for(teacher_spec).prepare_run(run)
+    return checkpoints.find(plan_run(run, prepared).directory)
 
 
 def teacher_entry(teacher: dict[str, str], ckpt: checkpoints.Checkpoint | None) -> dict[str, Any]:
@@ -231,71 +156,56 @@ def load_teacher(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None
     model.teacher.load_state_dict({key: state[key] for key in wanted})
 
 
-def plan_run(
-    spec: TaskSpec,
-    prepared: Prepared,
-    family: TaskFamily,
-    model_name: str,
-    preset: str,
-    seed: int,
-    *,
-    train_teacher: bool = False,
-) -> RunPlan:
-    """The model config, checked training options and checkpoint folder of one run.
+def plan_run(run: RunSpec, prepared: Prepared, *, train_teacher: bool = False) -> RunPlan:
+    """The model config and checkpoint folder of ``run`` (a run spec with a model).
 
     A spec with a ``teacher:`` resolves it first (trains it when ``train_teacher``); the
     teacher's identity and weights hash join the model config, hence the run's identity.
     """
-    config = family.model_config(prepared, model_name, preset)
-    where = f"task spec {spec.path.name if spec.path else spec.name} (preset {preset})"
-    named = teacher_of(spec, config, f"{where}: model {model_name}")
-    teacher = teacher_checkpoint(named, preset, seed, train_missing=train_teacher)
+    assert run.model is not None, "plan a run spec resolved for a model"
+    family = family_for(run.spec)
+    config = family.model_config(run, prepared)
+    named = teacher_of(run.spec, config, f"{run.where}: model {run.model}")
+    teacher = teacher_checkpoint(
+        named, run.preset, run.seed, train_missing=train_teacher, device=run.device
+    )
     if named:
         config["teacher"] = teacher_entry(named, teacher)
-    opts = check_options({**DEFAULTS, **family.train_options(spec, preset, model_name)}, where)
     ident = checkpoints.identity(
-        model=model_name,
-        family=spec.family,
+        model=run.model,
+        family=run.spec.family,
         model_config=config,
-        train_options=opts,
+        train_options=run.train.to_dict(),
         data_fingerprint=prepared.fingerprint,
-        seed=seed,
+        seed=run.seed,
     )
-    rid = checkpoints.run_id(preset, seed, prepared.fingerprint, checkpoints.identity_hash(ident))
-    directory = checkpoints.run_dir(prepared.key, model_name, rid)
-    return RunPlan(directory, config, opts, ident, teacher)
+    rid = checkpoints.run_id(
+        run.preset, run.seed, prepared.fingerprint, checkpoints.identity_hash(ident)
+    )
+    directory = checkpoints.run_dir(prepared.key, run.model, rid)
+    return RunPlan(run, directory, config, ident, teacher)
 
 
-def learning_rate(step: int, total: int, opts: dict[str, Any]) -> float:
+def learning_rate(step: int, total: int, opts: TrainOptions) -> float:
     """Linear warm-up, then cosine decay to ``min_lr_ratio`` of the peak."""
-    peak, warmup = float(opts["lr"]), int(opts["warmup_steps"])
+    peak, warmup = float(opts.lr), int(opts.warmup_steps)
     if step < warmup:
         return peak * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    floor = float(opts["min_lr_ratio"])
+    floor = float(opts.min_lr_ratio)
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train(
-    spec: TaskSpec,
-    subset: str | None,
-    preset: str,
-    model_name: str,
-    *,
-    seed: int = 0,
-    force: bool = False,
-    prepared: Prepared | None = None,
-    family: TaskFamily | None = None,
-) -> TrainResult:
-    """Train ``model_name`` on the task (or reuse the finished run) and return its checkpoint.
+def train(run: RunSpec, *, force: bool = False, prepared: Prepared | None = None) -> TrainResult:
+    """Train ``run``'s model on its task (or reuse the finished run) and return its checkpoint.
 
     One process trains a given run at a time (a second one waits for it, then reuses its
     result); a killed run resumes from its last finished epoch.
     """
-    family = family or family_for(spec)
+    family = family_for(run.spec)
     if prepared is None:
-        prepared, _ = family.prepare(spec, subset, preset)
-    plan = plan_run(spec, prepared, family, model_name, preset, seed, train_teacher=True)
+        prepared, _ = family.prepare_run(run)
+    plan = plan_run(run, prepared, train_teacher=True)
     directory = plan.directory
     with (
         data_cache.reading(prepared.directory),
@@ -305,10 +215,25 @@ def train(
         if existing is not None and not force:
             try:
                 checkpoints.verify(existing)
+                checkpoints.check_loadable(existing)  # a broken import is never "finished"
                 return TrainResult(existing, reused=True)
             except SeqbenchError as err:
                 console.print(f"[yellow]warning:[/] {err.message}; training it again")
-        return _train_locked(spec, preset, model_name, seed, prepared, family, plan, force)
+        return _train_locked(prepared, family, plan, force)
+
+
+def evaluate_on(
+    family: TaskFamily, model: torch.nn.Module, device: torch.device, *args: Any, **kwargs: Any
+) -> EvalOutcome:
+    """``family.evaluate(model, *args, **kwargs)`` on ``device`` where the family places its
+    inputs on the model's device, else on the CPU (the model moved there and back)."""
+    if device.type == "cpu" or family.evaluates_on_device:
+        return family.evaluate(model, *args, **kwargs)
+    model.cpu()
+    try:
+        return family.evaluate(model, *args, **kwargs)
+    finally:
+        model.to(device)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -354,167 +279,248 @@ def _load_optimizer(
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def _train_locked(
-    spec: TaskSpec,
-    preset: str,
-    model_name: str,
-    seed: int,
+@dataclass
+class TrainState:
+    """Where a run stands after its last finished epoch: what a resume restores."""
+
+    epoch: int = 0  # epochs finished
+    step: int = 0
+    stale: int = 0  # epochs since the best dev score
+    stopped: bool = False  # early-stopped
+    best_score: float = -math.inf  # the best dev score's gain (higher is better)
+    best_value: float | None = None  # the best dev score as reported
+    best_state: dict[str, torch.Tensor] | None = None  # the weights that scored it
+    dev_metric: str = ""
+    elapsed_s: float = 0.0
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def end_epoch(
+        self, row: dict[str, Any], dev: EvalOutcome, model: torch.nn.Module, patience: int
+    ) -> str | None:
+        """Record a finished epoch's log row and dev score; keeps the best weights. Returns
+        the early-stop note when the run stops here."""
+        self.epoch = int(row["epoch"])
+        self.log.append(row)
+        self.dev_metric = dev.primary
+        if dev.gain > self.best_score:
+            self.best_score, self.stale = dev.gain, 0
+            self.best_value = dev.score
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return None
+        self.stale += 1
+        if self.stale >= patience:
+            self.stopped = True
+            return f"  early stop: no dev gain for {self.stale} epochs"
+        return None
+
+    def progress(self) -> dict[str, Any]:
+        """The JSON half of the resume state (the weights are saved beside it)."""
+        state = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "best_state"}
+        return {**state, "best_score": self.best_score if math.isfinite(self.best_score) else None}
+
+    @classmethod
+    def restore(cls, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> TrainState:
+        best = {k[len("best.") :]: v for k, v in tensors.items() if k.startswith("best.")}
+        return cls(
+            epoch=int(state["epoch"]),
+            step=int(state["step"]),
+            stale=int(state["stale"]),
+            stopped=bool(state["stopped"]),
+            best_score=-math.inf if state["best_score"] is None else float(state["best_score"]),
+            best_value=state.get("best_value", state["best_score"]),
+            best_state=best or None,
+            dev_metric=str(state["dev_metric"]),
+            elapsed_s=float(state["elapsed_s"]),
+            log=list(state["log"]),
+        )
+
+
+def make_optimizer(model: torch.nn.Module, opts: TrainOptions) -> torch.optim.Optimizer:
+    """AdamW over ``model``'s parameters; one fused kernel per step when ``opts.compile``
+    (the eager default keeps torch's own choice, so existing runs train as before)."""
+    fused = {"fused": True} if opts.compile else {}
+    return torch.optim.AdamW(
+        model.parameters(), lr=float(opts.lr), weight_decay=float(opts.weight_decay), **fused
+    )
+
+
+def _fresh(plan: RunPlan, device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The seeded untrained model (holding its frozen teacher, if any) on ``device``, and
+    its optimiser. The weights are drawn on the CPU, so every device starts from the same."""
+    run = plan.run
+    seed_everything(run.seed)
+    model = build_model(str(run.model), plan.model_config, family=run.spec.family)
+    if plan.teacher is not None:  # a distilled model holds its teacher (kept frozen)
+        load_teacher(model, checkpoints.load_model(plan.teacher).state_dict())
+    model.to(device)
+    return model, make_optimizer(model, run.train)
+
+
+def training_step_model(model: torch.nn.Module, opts: TrainOptions) -> torch.nn.Module:
+    """What the training loss calls: ``model`` itself, or compiled by torch.compile
+    (inductor; shapes that vary between batches are traced dynamically after the first
+    recompile) when ``opts.compile``. It shares ``model``'s parameters."""
+    if not opts.compile:
+        return model
+    return torch.compile(model)  # type: ignore[return-value]
+
+
+def _resume(
+    plan: RunPlan, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, TrainState]:
+    """The model, optimiser and state after the run's last finished epoch, restored from its
+    resume files; a fresh start when there are none or they are unusable."""
+    resumed = checkpoints.load_resume(plan.directory)
+    if resumed is None:
+        return model, optimizer, TrainState()
+    tensors, saved = resumed
+    try:
+        if checkpoints.identity_hash(saved["identity"]) != checkpoints.identity_hash(plan.identity):
+            raise ValueError("it belongs to another configuration")
+        model.load_state_dict(
+            {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        )
+        _load_optimizer(optimizer, tensors, saved["optimizer"])
+        _set_rng_state(saved["rng"], tensors["rng.torch"])
+        state = TrainState.restore(saved, tensors)
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:
+        console.print(
+            f"[yellow]warning:[/] resume state in {plan.directory} unusable ({err}); "
+            "training from the start"
+        )
+        return (*_fresh(plan, device), TrainState())
+    console.print(f"resuming {plan.run.model} from epoch {state.epoch} ({plan.directory})")
+    return model, optimizer, state
+
+
+def _train_epoch(
     prepared: Prepared,
     family: TaskFamily,
     plan: RunPlan,
-    force: bool,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: TrainState,
+    schedule: tuple[int, str, torch.device],
+    tick: Callable[[str], None],
+    step_model: torch.nn.Module | None = None,
+) -> float:
+    """One pass over the training batches of epoch ``state.epoch``; returns the mean loss.
+    ``schedule``: (the run's total steps, its resolved precision, the device);
+    ``step_model``: what the loss calls (``model`` compiled), ``model`` when None."""
+    run, opts = plan.run, plan.run.train
+    total_steps, precision, device = schedule
+    step_model = model if step_model is None else step_model
+    epoch = state.epoch
+    model.train()
+    epoch_loss, batches = 0.0, 0
+    for batch in family.batches(
+        prepared,
+        "train",
+        int(opts.batch_size),
+        shuffle=True,
+        seed=run.seed * 1000 + epoch,
+        epoch=epoch,
+        run=run,
+    ):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(state.step, total_steps, opts)
+        batch = to_device(batch, device)
+        with autocast(precision, device.type):
+            loss = family.loss(step_model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if opts.clip_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), float(opts.clip_norm))
+        optimizer.step()
+        epoch_loss += loss.item()
+        batches += 1
+        state.step += 1
+        tick(f"epoch {epoch + 1} loss {loss.item():.3f}")
+    return epoch_loss / max(1, batches)
+
+
+def _train_locked(
+    prepared: Prepared, family: TaskFamily, plan: RunPlan, force: bool
 ) -> TrainResult:
-    directory, config, opts = plan.directory, plan.model_config, plan.options
-
-    def fresh() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-        seed_everything(seed)
-        model = build_model(model_name, config, family=spec.family)
-        if plan.teacher is not None:  # a distilled model holds its teacher (kept frozen)
-            load_teacher(model, checkpoints.load_model(plan.teacher).state_dict())
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"])
-        )
-        return model, optimizer
-
-    model, optimizer = fresh()
-    precision = resolve_precision(str(opts.get("precision", "fp32")))
-    steps_per_epoch = family.steps_per_epoch(prepared, int(opts["batch_size"]))
-    total_steps = steps_per_epoch * int(opts["epochs"])
+    run, opts, directory = plan.run, plan.run.train, plan.directory
+    device = resolve_device(run.device)
+    model, optimizer = _fresh(plan, device)
+    state = TrainState()
+    if not force:
+        model, optimizer, state = _resume(plan, model, optimizer, device)
+    step_model = training_step_model(model, opts)
+    precision = resolve_precision(opts.precision)
+    steps_per_epoch = family.steps_per_epoch(run, prepared, int(opts.batch_size))
+    total_steps = steps_per_epoch * int(opts.epochs)
     params = sum(p.numel() for p in model.parameters())
-
-    log: list[dict[str, Any]] = []
-    best_score, best_state, stale, step, dev_metric = -math.inf, None, 0, 0, ""
-    best_value: float | None = None  # the best dev score as reported (best_score: its gain)
-    start_epoch, stopped, spent = 0, False, 0.0
-    resumed = None if force else checkpoints.load_resume(directory)
-    if resumed is not None:
-        tensors, state = resumed
-        try:
-            if checkpoints.identity_hash(state["identity"]) != checkpoints.identity_hash(
-                plan.identity
-            ):
-                raise ValueError("it belongs to another configuration")
-            model.load_state_dict(
-                {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-            )
-            best = {k[len("best.") :]: v for k, v in tensors.items() if k.startswith("best.")}
-            _load_optimizer(optimizer, tensors, state["optimizer"])
-            _set_rng_state(state["rng"], tensors["rng.torch"])
-            best_state = best or None
-            log, step, stale = list(state["log"]), int(state["step"]), int(state["stale"])
-            best_score = -math.inf if state["best_score"] is None else float(state["best_score"])
-            best_value = state.get("best_value", state["best_score"])
-            dev_metric, start_epoch = str(state["dev_metric"]), int(state["epoch"])
-            stopped, spent = bool(state["stopped"]), float(state["elapsed_s"])
-            console.print(f"resuming {model_name} from epoch {start_epoch} ({directory})")
-        except (KeyError, ValueError, TypeError, RuntimeError) as err:
-            console.print(
-                f"[yellow]warning:[/] resume state in {directory} unusable ({err}); "
-                "training from the start"
-            )
-            model, optimizer = fresh()
-            log, best_score, best_state, stale, step = [], -math.inf, None, 0, 0
-            start_epoch, stopped, spent, dev_metric = 0, False, 0.0, ""
-
     console.print(
-        f"training [bold]{model_name}[/] on {prepared.key} ({preset}, seed {seed}): "
-        f"{params:,} parameters, {opts['epochs']} epochs x {steps_per_epoch} steps"
+        f"training [bold]{run.model}[/] on {prepared.key} ({run.preset}, seed {run.seed}): "
+        f"{params:,} parameters, {opts.epochs} epochs x {steps_per_epoch} steps"
         + ("" if precision == "fp32" else f", {precision} autocast")
+        + ("" if device.type == "cpu" else f", on {device_name(device)}")
+        + (", compiled" if opts.compile else "")
     )
-    started = time.perf_counter() - spent
+    started = time.perf_counter() - state.elapsed_s
     with make_progress() as progress:
-        bar = progress.add_task(f"train {model_name}", total=total_steps, completed=step, info="")
-        for epoch in range(start_epoch, int(opts["epochs"])):
-            if stopped:
-                break
-            model.train()
-            epoch_loss, batches = 0.0, 0
-            for batch in family.batches(
+        bar = progress.add_task(
+            f"train {run.model}", total=total_steps, completed=state.step, info=""
+        )
+
+        def tick(info: str) -> None:
+            progress.update(bar, advance=1, info=info)
+
+        while state.epoch < int(opts.epochs) and not state.stopped:
+            train_loss = _train_epoch(
                 prepared,
-                "train",
-                int(opts["batch_size"]),
-                shuffle=True,
-                seed=seed * 1000 + epoch,
-                epoch=epoch,
-                options=opts,
-            ):
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(step, total_steps, opts)
-                with autocast(precision):
-                    loss = family.loss(model, batch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if opts["clip_norm"]:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), float(opts["clip_norm"]))
-                optimizer.step()
-                epoch_loss += loss.item()
-                batches += 1
-                step += 1
-                progress.update(bar, advance=1, info=f"epoch {epoch + 1} loss {loss.item():.3f}")
-            dev = family.evaluate(
-                model, prepared, "dev", limit=int(opts["eval_limit"]), progress=False
+                family,
+                plan,
+                model,
+                optimizer,
+                state,
+                (total_steps, precision, device),
+                tick,
+                step_model,
+            )
+            dev = evaluate_on(
+                family, model, device, prepared, "dev", limit=int(opts.eval_limit), progress=False
             )
             row = {
-                "epoch": epoch + 1,
-                "step": step,
-                "train_loss": epoch_loss / max(1, batches),
+                "epoch": state.epoch + 1,
+                "step": state.step,
+                "train_loss": train_loss,
                 f"dev_{dev.primary}": dev.score,
                 "elapsed_s": round(time.perf_counter() - started, 2),
             }
-            log.append(row)
-            dev_metric = dev.primary
             progress.console.print(
-                f"  epoch {epoch + 1}: loss {row['train_loss']:.4f}, "
-                f"dev {dev.primary} {dev.score:.2f}"
+                f"  epoch {row['epoch']}: loss {train_loss:.4f}, dev {dev.primary} {dev.score:.2f}"
             )
-            if dev.gain > best_score:
-                best_score, stale = dev.gain, 0
-                best_value = dev.score
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= int(opts["patience"]):
-                    progress.console.print(f"  early stop: no dev gain for {stale} epochs")
-                    stopped = True
-            _save_epoch(
-                directory,
-                model,
-                optimizer,
-                best_state,
-                plan,
-                {
-                    "epoch": epoch + 1,
-                    "step": step,
-                    "stale": stale,
-                    "stopped": stopped,
-                    "best_score": best_score if math.isfinite(best_score) else None,
-                    "best_value": best_value,
-                    "dev_metric": dev_metric,
-                    "log": log,
-                    "elapsed_s": round(time.perf_counter() - started, 3),
-                },
-            )
-    if best_state is not None:
-        model.load_state_dict(best_state)
+            note = state.end_epoch(row, dev, model, int(opts.patience))
+            if note:
+                progress.console.print(note)
+            state.elapsed_s = round(time.perf_counter() - started, 3)
+            _save_epoch(directory, model, optimizer, state, plan)
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
     info = {
         "complete": True,
         "task": prepared.key,
-        "model": model_name,
-        "preset": preset,
-        "seed": seed,
+        "model": run.model,
+        "preset": run.preset,
+        "seed": run.seed,
         "data_fingerprint": prepared.fingerprint,
-        "model_config": config,
-        "train_options": opts,
+        "model_config": plan.model_config,
+        "train_options": opts.to_dict(),
         "identity": plan.identity,
         "parameters": params,
-        "best_dev": {"metric": dev_metric, "value": best_value},
-        "epochs_run": len(log),
+        "best_dev": {"metric": state.dev_metric, "value": state.best_value},
+        "epochs_run": len(state.log),
         "train_seconds": round(time.perf_counter() - started, 2),
         "threads": torch.get_num_threads(),
         "precision": precision,  # what ran (``auto`` resolved on this CPU)
+        "device": device_name(device),  # where it ran: not part of the identity
     }
-    checkpoint = checkpoints.save(directory, model, info, log)
-    best = f"{best_value:.2f}" if best_value is not None else "none"
+    checkpoint = checkpoints.save(directory, model, info, state.log)
+    best = f"{state.best_value:.2f}" if state.best_value is not None else "none"
     console.print(f"saved {directory} (best dev {best}, {info['train_seconds']:.0f} s)")
     return TrainResult(checkpoint, reused=False)
 
@@ -523,21 +529,20 @@ def _save_epoch(
     directory: Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    best_state: dict[str, torch.Tensor] | None,
+    state: TrainState,
     plan: RunPlan,
-    progress_state: dict[str, Any],
 ) -> None:
     """Everything needed to carry on after this epoch as if never stopped."""
     opt_tensors, opt_meta = _optimizer_tensors(optimizer)
     tensors = {f"model.{k}": v for k, v in checkpoints.state_tensors(model).items()}
-    if best_state is not None:
-        tensors.update({f"best.{k}": v.contiguous().cpu() for k, v in best_state.items()})
+    if state.best_state is not None:
+        tensors.update({f"best.{k}": v.contiguous().cpu() for k, v in state.best_state.items()})
     tensors.update(opt_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
-    state = {
-        **progress_state,
+    saved = {
+        **state.progress(),
         "identity": plan.identity,
         "optimizer": opt_meta,
         "rng": _rng_state(),
     }
-    checkpoints.save_resume(directory, tensors, state)
+    checkpoints.save_resume(directory, tensors, saved)

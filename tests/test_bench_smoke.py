@@ -13,7 +13,11 @@ def test_quick_run_prints_a_positive_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
-    rows = run.main(["--quick", "--threads", "1"])
+    # compile: its cold inductor compilation takes minutes on a loaded 2-core machine;
+    # tests/test_compile.py checks compiled training itself
+    rows = run.main(
+        ["--quick", "--threads", "1", "--only", "train,decode,effects,prepare,simulator"]
+    )
     out = capsys.readouterr().out
     for column in ("benchmark", "seqbench", "reference", "ratio", "unit"):
         assert column in out
@@ -40,4 +44,4 @@ def test_quick_run_prints_a_positive_table(
 def test_unknown_benchmark_names_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         run.main(["--only", "trian"])
-    assert "known: train, decode, effects, prepare, simulator" in capsys.readouterr().err
+    assert "known: train, compile, decode, effects, prepare, simulator" in capsys.readouterr().err

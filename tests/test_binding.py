@@ -43,10 +43,7 @@ def prepared(home: Path) -> Prepared:
 @pytest.fixture(scope="module")
 def plan(prepared: Prepared) -> train.RunPlan:
     """The bind-audio run plan, its teacher trained through the normal train path."""
-    family = family_for(prepared.spec)
-    return train.plan_run(
-        prepared.spec, prepared, family, "bind-audio", "tiny", 0, train_teacher=True
-    )
+    return train.plan_run(prepared.run.with_model("bind-audio"), prepared, train_teacher=True)
 
 
 def test_prepare_uses_the_teachers_tokenizer_and_the_deck_spectrogram(
@@ -74,15 +71,14 @@ def test_the_teacher_is_resolved_and_a_new_teacher_means_a_new_student(
     assert plan.teacher is not None and plan.teacher.model_name == "clip"
     entry = plan.model_config["teacher"]
     assert entry["weights_sha256"] == plan.teacher.sha256 and entry["config"]
-    family = family_for(prepared.spec)
     # Found again without training (what eval does first).
-    again = train.plan_run(prepared.spec, prepared, family, "bind-audio", "tiny", 0)
+    again = train.plan_run(prepared.run.with_model("bind-audio"), prepared)
     assert again.directory == plan.directory
     other = dataclasses.replace(
         plan.teacher, info={**plan.teacher.info, "weights_sha256": "f" * 64}
     )
     monkeypatch.setattr(train, "teacher_checkpoint", lambda *a, **k: other)
-    retrained = train.plan_run(prepared.spec, prepared, family, "bind-audio", "tiny", 0)
+    retrained = train.plan_run(prepared.run.with_model("bind-audio"), prepared)
     assert retrained.directory != plan.directory
 
 

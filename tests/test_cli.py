@@ -91,6 +91,11 @@ def test_tiny_end_to_end(home: Path) -> None:
     # Profiles with effects re-score the first 3 examples; the host scores the whole split.
     assert by_profile["pipelayer"]["quality"]["samples"] == 3
     assert by_profile["cpu"]["quality"]["samples"] == by_profile["cpu"]["host"]["samples"] > 3
+    # ... and the host scores those 3 too, so the table compares like with like.
+    same = by_profile["pipelayer"]["quality_host_same_n"]
+    assert same["samples"] == 3 and by_profile["cpu"]["quality_host_same_n"] is None
+    assert re.search(r"│ pipelayer\s+│\s+3 │", result.output), result.output
+    assert "first 3 of" in result.output
     record = json.loads(records[0].read_text())
     assert "nrefs:1" in record["quality"]["signature"]
     assert record["simulated"]["breakdown"]
@@ -99,6 +104,7 @@ def test_tiny_end_to_end(home: Path) -> None:
     assert result.exit_code == 0, result.output
     table = (out / "translation.md").read_text()
     assert len(re.findall(r"\| scan:simple \| test \| [0-9,]+ \| transformer \|", table)) == 9
+    assert "host, same n" in table and "## Summary" in table
 
 
 def test_corrupt_checkpoint_is_a_clear_error(home: Path) -> None:

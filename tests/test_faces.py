@@ -165,7 +165,9 @@ def test_tiny_end_to_end_trains_evaluates_and_traces_the_gallery_search(
     family = family_for(prepared.spec)
     torch.manual_seed(0)
     model = build_model(
-        "face-embed", family.model_config(prepared, "face-embed", "tiny"), family="faces"
+        "face-embed",
+        family.model_config(prepared.run.with_model("face-embed"), prepared),
+        family="faces",
     )
     batch = next(family.batches(prepared, "train", 16, shuffle=True, seed=0))
     loss = family.loss(model, batch)

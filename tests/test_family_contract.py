@@ -18,6 +18,7 @@ from seqbench.families.base import (
     Prepared,
     family_named,
     pad_ids,
+    run_spec,
     split_caps,
 )
 
@@ -113,8 +114,9 @@ def test_model_config_merges_preset_overrides_then_the_data(tmp_path: Path) -> N
     )
     spec = load_task_spec(path)
     manifest = {"tokenizer": {"src": {"vocab_size": 20}, "tgt": {"vocab_size": 12}}}
-    prepared = Prepared(spec, None, "quick", tmp_path, manifest)
-    config = family_named("translation").model_config(prepared, "gru", "quick")
+    family = family_named("translation")
+    prepared = Prepared(run_spec(spec, None, "quick"), tmp_path, manifest)
+    config = family.model_config(prepared.run.with_model("gru"), prepared)
     # The data's vocabulary wins over a preset that names it: the model must fit the data.
     assert config == {
         "dropout": 0.3,
@@ -125,7 +127,7 @@ def test_model_config_merges_preset_overrides_then_the_data(tmp_path: Path) -> N
         "bos_id": 2,
         "eos_id": 3,
     }
-    assert family_named("translation").model_config(prepared, "lstm", "quick")["hidden_dim"] == 8
+    assert family.model_config(prepared.run.with_model("lstm"), prepared)["hidden_dim"] == 8
 
 
 def test_fingerprint_parts_per_family() -> None:

@@ -35,11 +35,18 @@ LAYERS: list[tuple[str, ...]] = [
         "seqbench.user_tasks",
     ),
     # 2: models and accelerators, each over ops/trace only
-    ("seqbench.models", "seqbench.accel", "seqbench.decode"),
+    ("seqbench.models", "seqbench.accel", "seqbench.decode", "seqbench.external"),
     # 3: task families (and checkpoints and their bundles, which rebuild registered models)
-    ("seqbench.families", "seqbench.checkpoints", "seqbench.bundle"),
+    ("seqbench.families", "seqbench.checkpoints", "seqbench.bundle", "seqbench.bundle_verify"),
     # 4: what a stage calls: training, evaluation, the executor, the leaderboards
-    ("seqbench.train", "seqbench.evaluate", "seqbench.executor", "seqbench.report"),
+    (
+        "seqbench.train",
+        "seqbench.evaluate",
+        "seqbench.executor",
+        "seqbench.report",
+        "seqbench.price",
+        "seqbench.score",
+    ),
     # 5: the stages decide what runs (portable: the export/import/eval --checkpoint stages)
     ("seqbench.stages", "seqbench.portable", "seqbench.sweep"),
     # 6: the command line

@@ -13,6 +13,7 @@ import yaml
 
 from seqbench import paths, train
 from seqbench.errors import SeqbenchError
+from seqbench.families.runspec import check_options
 
 
 @pytest.mark.parametrize(
@@ -40,9 +41,9 @@ def test_auto_without_support_runs_plain_fp32(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_precision_option_is_checked() -> None:
-    assert train.check_options({"precision": "bf16"}, "here") == {"precision": "bf16"}
+    assert check_options({"precision": "bf16"}, "here") == {"precision": "bf16"}
     with pytest.raises(SeqbenchError, match="precision = 'fp16' is not one of fp32, bf16, auto"):
-        train.check_options({"precision": "fp16"}, "here")
+        check_options({"precision": "fp16"}, "here")
 
 
 def test_bf16_training_runs_with_a_finite_loss(

@@ -486,11 +486,14 @@ def test_duplicate_profile_names_do_not_silently_override(
     from seqbench.accel.profile import list_profiles
 
     folder = _profiles(tmp_path, monkeypatch)
-    shutil.copy(folder / "retransformer.yaml", folder / "zz-copy.yaml")
+    text = (folder / "retransformer.yaml").read_text()
+    text = text.replace("aliases: [reretransformer]", "aliases: [retransformer]", 1)
+    text = text.replace("name: retransformer", "name: zz-copy", 1)
+    (folder / "zz-copy.yaml").write_text(text)  # claims retransformer's name as an alias
     profiles = list_profiles(folder)
     assert profiles["retransformer"].path == folder / "retransformer.yaml"
     err = capsys.readouterr().err.replace("\n", "")
-    assert "zz-copy.yaml" in err and "already used by retransformer.yaml" in err
+    assert "zz-copy.yaml" in err and "already used by" in err and "retransformer.yaml" in err
 
 
 def test_code_version_follows_declared_versions_not_source_text(

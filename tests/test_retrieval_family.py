@@ -46,7 +46,9 @@ def prepared(home: Path) -> Prepared:
 def model(prepared: Prepared) -> torch.nn.Module:
     family = family_for(prepared.spec)
     torch.manual_seed(0)
-    return build_model("clip", family.model_config(prepared, "clip", "tiny"), family="retrieval")
+    return build_model(
+        "clip", family.model_config(prepared.run.with_model("clip"), prepared), family="retrieval"
+    )
 
 
 def test_prepare_writes_splits_and_is_cached(prepared: Prepared) -> None:
@@ -117,7 +119,7 @@ def test_evaluate_reports_recall_both_ways_and_traces_the_search(
     assert set(outcome.metrics) == keys
     assert outcome.primary == "rsum" and outcome.unit == "query"
     assert outcome.samples == 24 and outcome.units == 24 + 120
-    assert outcome.signature.startswith("recall@k:vse++|captions:5|images:24|data:")
+    assert outcome.signature.format().startswith("recall@k:vse++|captions:5|images:24|data:")
     assert all(0 <= v <= 100 for k, v in outcome.metrics.items() if k != "rsum")
     dim = outcome.breakdown["dim"]
     # text -> image: 120 caption queries over 24 images; image -> text: 24 over 120 captions.
@@ -130,7 +132,7 @@ def test_evaluate_reports_recall_both_ways_and_traces_the_search(
 
 
 def test_model_config_merges_preset_model_and_data_facts(prepared: Prepared) -> None:
-    config = family_for(prepared.spec).model_config(prepared, "clip", "tiny")
+    config = family_for(prepared.spec).model_config(prepared.run.with_model("clip"), prepared)
     assert config["image_encoder"] == "cnn" and config["embed_dim"] == 32
     assert config["image_size"] == 64 and config["pad_id"] == 0
     assert config["vocab_size"] == prepared.manifest["tokenizer"]["actual_vocab_size"]

@@ -112,7 +112,10 @@ def test_pareto_front_and_quality_floor() -> None:
 
 
 def _fake(cell: SweepCell) -> dict:
-    return {"cell_id": cell.cell_id(), "overrides": dict(cell.overrides), "pid": os.getpid()}
+    return {
+        "sweep": {"cell_id": cell.cell_id(), "overrides": dict(cell.overrides)},
+        "pid": os.getpid(),
+    }
 
 
 class Interrupt(BaseException):
@@ -166,7 +169,7 @@ def test_a_killed_workers_cell_is_retried_once_and_recorded_once(
     assert len(files) == 2
     killed = next(c for c in sweep.cells if dict(c.overrides)["adc.bits"] == 6)
     record = json.loads(killed.record_path().read_text())
-    assert record["attempts"] == 2 and record["cell_id"] == killed.cell_id()
+    assert record["sweep"]["attempts"] == 2 and record["sweep"]["cell_id"] == killed.cell_id()
 
 
 def _die_always(cell: SweepCell) -> dict:
@@ -189,7 +192,7 @@ def test_a_cell_that_keeps_killing_its_worker_fails_after_the_bound(
 
 def _comparable(record: dict) -> tuple:
     return (
-        record["cell_id"],
+        record["sweep"]["cell_id"],
         record["profile_hash"],
         record["quality"]["metrics"],
         record["simulated"]["energy_J_per_unit"],
@@ -210,7 +213,7 @@ def _sweep_records(name: str, executor: str) -> list[dict]:
     )
     driver.host_quality(sweep)  # trains the tiny checkpoint (seeded) once, and traces it
     assert driver.execute(sweep, executor=executor, jobs=2) == 2
-    return sorted(driver.load_records(sweep), key=lambda r: r["cell_id"])
+    return sorted(driver.load_records(sweep), key=lambda r: r["sweep"]["cell_id"])
 
 
 def test_ray_cells_equal_the_in_process_ones(
@@ -226,7 +229,7 @@ def test_ray_cells_equal_the_in_process_ones(
     finally:
         ray.shutdown()
     assert [_comparable(r) for r in baseline] == [_comparable(r) for r in other]
-    assert not any(r["quality_reused"] for r in other)
+    assert not any(r["sweep"]["quality_reused"] for r in other)
     assert baseline[0]["profile_hash"] != baseline[1]["profile_hash"]
 
 

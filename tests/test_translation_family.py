@@ -224,11 +224,11 @@ def test_model_config_merges_preset_and_vocab(
     translation_home: Path, scan_spec: TaskSpec, family: TranslationFamily
 ) -> None:
     prepared, _ = family.prepare(scan_spec, "simple", "tiny")
-    config = family.model_config(prepared, "transformer", "tiny")
+    config = family.model_config(prepared.run.with_model("transformer"), prepared)
     assert config["src_vocab_size"] == 17 and config["tgt_vocab_size"] == 10
     assert (config["pad_id"], config["bos_id"], config["eos_id"]) == (0, 2, 3)
     assert config["d_model"] == 32 and config["dropout"] == 0.0
-    assert "d_model" not in family.model_config(prepared, "gru", "tiny")
+    assert "d_model" not in family.model_config(prepared.run.with_model("gru"), prepared)
 
 
 def test_evaluate_tiny_untrained_transformer(
@@ -238,13 +238,14 @@ def test_evaluate_tiny_untrained_transformer(
 
     prepared, _ = family.prepare(scan_spec, "simple", "tiny")
     torch.manual_seed(0)
-    config = family.model_config(prepared, "transformer", "tiny")
+    config = family.model_config(prepared.run.with_model("transformer"), prepared)
     model = build_model("transformer", config, family="translation")
     outcome = family.evaluate(model, prepared, "test", limit=8, batch_size=3, progress=False)
     assert set(outcome.metrics) == {"bleu", "chrf", "exact_match"}
     assert outcome.primary == "exact_match" and outcome.samples == 8
-    assert "nrefs:1" in outcome.signature and f"data:{prepared.fingerprint}" in outcome.signature
-    assert "spm:word-17/10" in outcome.signature
+    signature = outcome.signature.format()
+    assert "nrefs:1" in signature and f"data:{prepared.fingerprint}" in signature
+    assert "spm:word-17/10" in signature
     assert outcome.units > 0 and outcome.unit == "token" and outcome.wall_s > 0
     assert len(outcome.examples) == 3 and set(outcome.examples[0]) == {"src", "hyp", "ref"}
     beam = family.evaluate(model, prepared, "test", limit=4, beam=2, progress=False)
@@ -262,15 +263,15 @@ def test_seq2seq_batch_moves_to_device() -> None:
 
 @pytest.mark.parametrize("task", ["scan", "multi30k", "wmt14-de-en"])
 def test_every_spec_preset_builds_every_model(task: str, family: TranslationFamily) -> None:
-    from seqbench.families.base import Prepared
+    from seqbench.families.base import Prepared, run_spec
     from seqbench.models import build_model
 
     spec = load_task_spec(paths.tasks_dir() / f"{task}.yaml")
     assert spec.family == "translation" and spec.metrics[0] in translation.METRICS
     manifest = {"tokenizer": {"src": {"vocab_size": 20}, "tgt": {"vocab_size": 20}}}
     for preset in ("tiny", "quick", "full"):
-        prepared = Prepared(spec, None, preset, Path("unused"), manifest)
-        assert family.data_options(spec, preset)["seed"] == 0
+        prepared = Prepared(run_spec(spec, None, preset), Path("unused"), manifest)
+        assert prepared.run.data["seed"] == 0
         for model in spec.models:
-            config = family.model_config(prepared, model, preset)
+            config = family.model_config(prepared.run.with_model(model), prepared)
             assert isinstance(build_model(model, config, family="translation"), nn.Module)

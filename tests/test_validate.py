@@ -181,3 +181,34 @@ def test_solve_finds_the_value_or_says_none():
     assert fit.plausible is False and "no value" in fit.describe()
     ranged = validate.Fit("p", "a.b", "KB", 16, 12.0, "17-95x", 0.5, 64, "pages", upper=68.0)
     assert ranged.used == 16 and ranged.plausible
+
+
+def test_pipelayer_memory_subarray_bounds_come_from_its_write_figure():
+    """3.91 nJ per write spike: per 512-bit array line (128 cells x 4 bits) 7.64 pJ/bit, per
+    4-bit cell 977.5 pJ/bit; an access is half a write (each bit written once, read once)."""
+    from seqbench.accel import validate_pipelayer
+
+    low, high, _ = validate_pipelayer.memory_subarray_bounds(profile_mod.load_named("pipelayer"))
+    assert low == pytest.approx(3910 / 512 / 2)
+    assert high == pytest.approx(3910 / 4 / 2)
+    fit = validate_pipelayer.memory_subarray_calibration(profile_mod.load_named("pipelayer"))
+    assert fit.plausible and low <= fit.value <= high
+
+
+def test_measured_gpu_efficiency_is_flops_over_time_over_peak():
+    """VGG-D (VGG-16): 15.47 GMACs x 2 in 66.56 ms / 16 images on 8.87 TFLOP/s = 0.84."""
+    from seqbench.accel import validate_pipelayer
+
+    eff = validate_pipelayer.measured_gpu_efficiency(profile_mod.load_named("gtx-1080"))
+    assert eff["VGG-D"] == pytest.approx(2 * 15.47026432e9 / (66.56e-3 / 16) / 8.87e12)
+    assert 0 < eff["AlexNet"] < eff["VGG-D"] < 1
+
+
+def test_pipelayer_reference_row_is_the_modelled_peak_over_its_area(checks):
+    """61.9 TOPS: 16,128 arrays x 128 rows x 32 weights (4 4-bit cells per 16-bit weight) x
+    2 ops per 16 input slices of 128 columns / (1.2 GS/s / 1.25 for 10 bits), over 82.63 mm2;
+    not counted among the headlines."""
+    row = next(c for c in checks if c.paper_name == "PipeLayer (reference)")
+    ops = 16128 * 128 * 32 * 2 / (16 * 128 / (1.2e9 / 1.25))
+    assert row.ours == pytest.approx(ops / 1e9 / 82.63)
+    assert row.reference and row.sensitivity is not None

@@ -90,7 +90,7 @@ def test_stored_split_round_trips(prepared: Prepared) -> None:
 
 def test_model_config_merges_preset_and_data(prepared: Prepared) -> None:
     family = family_for(prepared.spec)
-    config = family.model_config(prepared, "rn", "tiny")
+    config = family.model_config(prepared.run.with_model("rn"), prepared)
     assert config["num_answers"] == 10 and config["image_size"] == 75
     assert config["question_vector_size"] == 11 and config["channels"] == 8
     assert config["question_vocab_size"] == prepared.manifest["tokenizer"]["actual_vocab_size"]
@@ -133,7 +133,9 @@ def test_curriculum_epoch_draws_only_its_question_types(prepared: Prepared) -> N
 def test_loss_trains_a_model(prepared: Prepared) -> None:
     family = family_for(prepared.spec)
     torch.manual_seed(0)
-    model = build_model("cnn-bow", family.model_config(prepared, "cnn-bow", "tiny"), "vqa")
+    model = build_model(
+        "cnn-bow", family.model_config(prepared.run.with_model("cnn-bow"), prepared), "vqa"
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     batch = next(family.batches(prepared, "train", 32, shuffle=True, seed=0))
     losses = []
@@ -159,7 +161,7 @@ def test_evaluate_scores_per_type_and_subtype(prepared: Prepared) -> None:
     assert outcome.metrics["relational.closest"] == 0.0
     assert outcome.primary == "vqa_accuracy" and outcome.unit == "sample"
     assert outcome.samples == outcome.units == 200
-    assert outcome.signature == f"vqa-acc:official|answers:10|data:{prepared.fingerprint}"
+    assert outcome.signature.format() == f"vqa-acc:official|answers:10|data:{prepared.fingerprint}"
     assert outcome.breakdown["by_type"]["relational"]["count"] == 100
     assert set(outcome.breakdown["by_subtype"]) == {
         "non_relational.shape", "non_relational.left", "non_relational.top",
@@ -169,7 +171,7 @@ def test_evaluate_scores_per_type_and_subtype(prepared: Prepared) -> None:
 
 def test_evaluate_limit(prepared: Prepared) -> None:
     family = family_for(prepared.spec)
-    model = build_model("san", family.model_config(prepared, "san", "tiny"), "vqa")
+    model = build_model("san", family.model_config(prepared.run.with_model("san"), prepared), "vqa")
     outcome = family.evaluate(model, prepared, "dev", limit=30, batch_size=16, progress=False)
     assert outcome.samples == 30 and 0.0 <= outcome.score <= 100.0
     assert model.training  # evaluate restores the mode it found
@@ -179,7 +181,9 @@ def test_batch_of_unknown_answers_has_zero_loss(prepared: Prepared) -> None:
     family = family_for(prepared.spec)
     batch = next(family.batches(prepared, "test", 10, shuffle=False, seed=0))
     batch.answers = torch.full((10,), vqa_store.OUT_OF_VOCABULARY)  # answers the vocabulary lacks
-    model = build_model("cnn-bow", family.model_config(prepared, "cnn-bow", "tiny"), "vqa")
+    model = build_model(
+        "cnn-bow", family.model_config(prepared.run.with_model("cnn-bow"), prepared), "vqa"
+    )
     loss = family.loss(model, batch)
     assert loss.item() == 0.0  # nothing to learn from, and no NaN
     loss.backward()

@@ -58,6 +58,8 @@ class Simulation:
     counters: dict[str, float]
     chip: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    # per pipeline stage (layer): its ops' time (before pipelining), energy and MACs per sample
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def throughput_units_per_s(self) -> float:
@@ -119,12 +121,15 @@ class Simulation:
             "counters": self.counters,
             "chip": self.chip,
             "notes": self.notes,
+            "stages": self.stages,
         }
 
 
 @dataclass
 class _Stage:
     time: float = 0.0
+    energy: float = 0.0
+    macs: float = 0.0
     hideable: float = 0.0
     static_time: float = 0.0
     longest: float = 0.0
@@ -178,6 +183,8 @@ def simulate(
         stage = _segment(stages.setdefault(op.stage, [_Stage()]), cost, profile)
         t = cost.time_s * op.count
         stage.time += t
+        stage.energy += cost.energy_J * op.count
+        stage.macs += op.macs * op.count
         stage.hideable += cost.hideable_s * op.count
         stage.static_time += cost.time.get("matmul_static", 0.0) * op.count
         stage.longest = max(stage.longest, t)
@@ -261,6 +268,15 @@ def simulate(
         counters=counters,
         chip=chip_record,
         notes=notes,
+        stages={
+            name: {
+                "order": i,
+                "time_s": sum(s.time for s in segments) / n,
+                "energy_J": sum(s.energy for s in segments) / n,
+                "macs": sum(s.macs for s in segments) / n,
+            }
+            for i, (name, segments) in enumerate(stages.items())
+        },
     )
 
 
@@ -286,10 +302,13 @@ def _place(
 
 
 def _price(op: OpRecord, profile: Profile, ctx: Context) -> tuple[OpCost, bool]:
-    kind = profile.mapping.get(op.op_class, HOST)
+    # An op the ATen tracer did not know (meta.unknown) runs where any unmapped op runs.
+    kind = HOST if op.meta.get("unknown") else profile.mapping.get(op.op_class, HOST)
     if kind != HOST:
         return MAPPINGS.get(kind).cost(op, profile, ctx), False
     host = ctx.host
+    if op.meta.get("unknown") and (host is None or host is profile):  # the profile is a host
+        return MAPPINGS.get(profile.mapping[op.op_class]).cost(op, profile, ctx), False
     if host is None or host is profile:
         raise SeqbenchError(
             f"profile {profile.name!r} cannot run {op.op_class} and names no fallback",

@@ -31,6 +31,7 @@ from seqbench.accel.mappings import MAPPINGS
 from seqbench.errors import SeqbenchError
 from seqbench.ops import OpClass
 from seqbench.registry import Registry, did_you_mean
+from seqbench.yamlfile import load_yaml
 
 OP_CLASSES = tuple(c.value for c in OpClass)  # one vocabulary: seqbench.ops.OpClass
 PIPELINES = ("none", "layer", "submatrix")
@@ -184,10 +185,10 @@ def load_profile(path: Path) -> Profile:
     """Read and validate one profile file."""
     data = path.read_bytes()
     try:
-        raw = yaml.safe_load(data)
+        raw = load_yaml(data, path)
     except yaml.YAMLError as err:
         raise SeqbenchError(f"cannot parse profile {path}: {err}", "fix the YAML syntax") from err
-    where = f"profile {path.name}"
+    where = f"profile {path}"
     if not isinstance(raw, dict):
         raise SeqbenchError(f"{where} is not a mapping", "see accelerators/retransformer.yaml")
     missing = [k for k in REQUIRED if k not in raw]
@@ -239,6 +240,11 @@ def load_profile(path: Path) -> Profile:
             "parameters `assumed: true`",
             f"set assumed_count: {counted}",
         )
+    if profile.name != path.stem:  # `--accel NAME` and the results folder find it by file name
+        raise SeqbenchError(
+            f"{where}: name {profile.name!r} differs from the file name {path.stem!r}",
+            f"set `name: {path.stem}` or rename the file to {profile.name}.yaml",
+        )
     return profile
 
 
@@ -247,6 +253,8 @@ RENAMED = {"energy_per_byte": "energy_per_bit"}  # its unit was always pJ/bit (x
 
 # Dimensions the cost model divides by (lanes, rows, planes, clocks, bandwidths, rates).
 DIVISOR_DIMENSIONS = {"count", "frequency", "bandwidth", "compute_rate"}
+# Dimensions whose values are whole numbers (rows, tiles, ADC bits, bits per cell).
+WHOLE_DIMENSIONS = {"count", "bits"}
 
 
 def _parse_params(tree: Any, where: str) -> dict[str, Param]:
@@ -309,6 +317,12 @@ def _parse_param(path: str, spec: Any, where: str) -> Param:
         raise SeqbenchError(
             f"{where}: parameter {path} is negative ({value} {unit})",
             "energies, latencies, sizes and rates are non-negative",
+        )
+    if units.dimension(unit) in WHOLE_DIMENSIONS and not float(value).is_integer():
+        raise SeqbenchError(
+            f"{where}: parameter {path} is {value} {unit}, not a whole number",
+            f"a {units.dimension(unit)} value is whole: e.g. {math.floor(value)} or "
+            f"{math.ceil(value)}",
         )
     assumed = bool(spec.get("assumed", False))
     if assumed and not spec.get("why"):
@@ -374,46 +388,63 @@ def _load_cached(path: Path) -> Profile:
 
 # Profiles that failed to load, by file stem -> the error (reported once, then skipped).
 BROKEN: dict[str, SeqbenchError] = {}
-_REPORTED: set[tuple[Path, float, str]] = set()
+_REPORTED: set[str] = set()
 
 
-def _skip(path: Path, error: SeqbenchError) -> None:
+def _skip(path: Path, error: SeqbenchError, quiet: bool = False) -> None:
     BROKEN[path.stem] = error
-    key = (path, path.stat().st_mtime if path.exists() else 0.0, str(error))
-    if key not in _REPORTED:
-        _REPORTED.add(key)
+    if not quiet:
+        _warn(error)
+
+
+def _warn(error: SeqbenchError) -> None:
+    if str(error) not in _REPORTED:
+        _REPORTED.add(str(error))
+        from rich.markup import escape
+
         from seqbench.progress import console
 
-        console.print(f"[yellow]warning:[/] skipped {error}", markup=True, highlight=False)
+        console.print(f"[yellow]warning:[/] skipped {escape(str(error))}", highlight=False)
 
 
-def list_profiles(folder: Path | None = None) -> dict[str, Profile]:
+def _warn_broken(asked: list[str]) -> None:
+    """Report the broken profiles, except one asked for by name (its error is raised)."""
+    for stem, error in list(BROKEN.items()):
+        if stem not in asked:
+            _warn(error)
+
+
+def list_profiles(folder: Path | None = None, *, quiet: bool = False) -> dict[str, Profile]:
     """Every loadable profile in ``accelerators/`` (or ``folder``), by name.
 
     A broken file, or a second file claiming a name or alias already taken, is reported once
-    and skipped: it does not disable the other profiles.
+    (unless ``quiet``) and skipped: it does not disable the other profiles.
     """
     folder = folder or paths.accelerators_dir()
+    if not any(folder.glob("*.yaml")):  # an empty registry is an error, never an empty table
+        raise SeqbenchError(
+            f"no accelerator profile (*.yaml) in {folder}", "add a profile or point elsewhere"
+        )
     found: dict[str, Profile] = {}
     taken: dict[str, Path] = {}
     for path in sorted(folder.glob("*.yaml")):
         try:
             profile = _load_cached(path)
         except SeqbenchError as error:
-            _skip(path, error)
+            _skip(path, error, quiet)
             continue
         except (OSError, ValueError) as error:  # unreadable or not UTF-8
-            _skip(path, SeqbenchError(f"profile {path}: {error}", "fix or remove the file"))
+            _skip(path, SeqbenchError(f"profile {path}: {error}", "fix or remove the file"), quiet)
             continue
         clash = [n for n in (profile.name, *profile.aliases) if n in taken]
         if clash:
             _skip(
                 path,
                 SeqbenchError(
-                    f"profile {path.name}: name {clash[0]!r} is already used by "
-                    f"{taken[clash[0]].name}",
+                    f"profile {path}: name {clash[0]!r} is already used by {taken[clash[0]]}",
                     "give one of them another name",
                 ),
+                quiet,
             )
             continue
         BROKEN.pop(path.stem, None)
@@ -422,30 +453,32 @@ def list_profiles(folder: Path | None = None) -> dict[str, Profile]:
     return found
 
 
-def profile_registry(folder: Path | None = None) -> Registry[Profile]:
+def profile_registry(folder: Path | None = None, *, quiet: bool = False) -> Registry[Profile]:
     registry: Registry[Profile] = Registry("accelerator profile")
-    for name, profile in list_profiles(folder).items():
+    for name, profile in list_profiles(folder, quiet=quiet).items():
         registry.add(name, profile, profile.aliases)
     return registry
 
 
 def resolve_profiles(spec: str, folder: Path | None = None) -> list[Profile]:
     """``"all"``, one name/alias, or a comma list -> profiles (did-you-mean on unknown names)."""
-    registry = profile_registry(folder)
-    if spec.strip() == "all":
-        return [registry.get(name) for name in registry.names()]
+    registry = profile_registry(folder, quiet=True)
     names = [part.strip() for part in spec.split(",") if part.strip()]
-    if not names:
-        raise SeqbenchError("no accelerator profile named", "e.g. --accel retransformer or all")
     for name in names:
         if name not in registry and name in BROKEN:
-            raise BROKEN[name]  # asked for by name: say why it was skipped
+            raise BROKEN[name]  # asked for by name: said once, as the error
+    _warn_broken(names)
+    if spec.strip() == "all":
+        return [registry.get(name) for name in registry.names()]
+    if not names:
+        raise SeqbenchError("no accelerator profile named", "e.g. --accel retransformer or all")
     return [registry.get(name) for name in dict.fromkeys(registry.canonical(n) for n in names)]
 
 
 def load_named(name: str, folder: Path | None = None) -> Profile:
     """One profile by name or alias."""
-    registry = profile_registry(folder)
+    registry = profile_registry(folder, quiet=True)
     if name not in registry and name in BROKEN:
         raise BROKEN[name]
+    _warn_broken([name])
     return registry.get(name)

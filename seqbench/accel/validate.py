@@ -35,7 +35,11 @@ from seqbench.accel.validate_multcim import (  # noqa: F401 (re-exported)
     measured_sparsity,
     multcim_checks,
 )
-from seqbench.accel.validate_pipelayer import chip_peak_efficiency, pipelayer_checks  # noqa: F401
+from seqbench.accel.validate_pipelayer import (  # noqa: F401 (re-exported)
+    chip_peak_efficiency,
+    pipelayer_checks,
+    pipelayer_reference_rows,
+)
 from seqbench.accel.validate_retransformer import (  # noqa: F401 (re-exported)
     TRANSFORMER_BASE,
     decomposition_speedup,
@@ -56,5 +60,9 @@ def run_validation(folder: Path | None = None) -> list[Check]:
         *pipelayer_checks(reg),
         *ice_checks(reg),
     ]
-    rows = [*validate_isaac.isaac_rows(reg), *macros.macro_rows(reg)]
+    rows = [
+        *validate_isaac.isaac_rows(reg),
+        *pipelayer_reference_rows(reg),
+        *macros.macro_rows(reg),
+    ]
     return [*papers, *(Check(**row, reference=True) for row in rows)]

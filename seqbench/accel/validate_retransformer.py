@@ -226,7 +226,11 @@ def retransformer_checks(reg: Any) -> list[Check]:
             eff(rt),
             "GOPs/s/W",
             "seed deck",
-            f"dense ops per joule; on executed ops {_executed_eff(s_rt) / 1e9:.0f} GOPs/s/W",
+            f"dense ops per joule; on executed ops {_executed_eff(s_rt) / 1e9:.0f} GOPs/s/W; "
+            f"with the NeuroSim-derived components uncalibrated {eff(rt0):.0f} GOPs/s/W, "
+            f"{eff(rt0) / (_eff(s_gpu) / 1e9):.0f}x the GPU: the chip's size or power as the "
+            "calibrated parameter instead would leave this row and [1], [3] (efficiency ratios, "
+            "which no chip size moves) several times off",
             missing="ReTransformer's NeuroSim circuit table (Table 1(b)) and its chip-level "
             "overheads",
             role=CALIBRATED,

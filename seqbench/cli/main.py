@@ -16,7 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from seqbench import __version__
-from seqbench.config import DEFAULT_PRESET, PRESETS
+from seqbench.cli.options import (
+    check_device,
+    check_executor_options,
+    device_option,
+    executor_options,
+)
+from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 from seqbench.errors import SeqbenchError
 
 # Piped output (logs, CI) gets wide tables instead of Rich's 80-column default.
@@ -30,7 +36,8 @@ PRESET = click.option(
     show_default=True,
     help="Size preset from the task spec (tiny: tests, quick: demo, full: leaderboard).",
 )
-SEED = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+SEED_RANGE = click.IntRange(0, MAX_SEED)
+SEED = click.option("--seed", type=SEED_RANGE, default=0, show_default=True, help="Random seed.")
 
 
 class SeqbenchGroup(click.Group):
@@ -87,9 +94,15 @@ def _debug(ctx: click.Context) -> bool:
     help="Torch threads per process. The reference models are small: one thread is fastest "
     "per core; use `run --executor processes` to use more cores.",
 )
+@click.option(
+    "--follow-links",
+    is_flag=True,
+    help="Read files that a local source's folder links to outside it (a folder of links "
+    "made on purpose); without it such links, absolute paths and .. are refused.",
+)
 @click.version_option(__version__, prog_name="seqbench")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, threads: int) -> None:
+def cli(ctx: click.Context, debug: bool, threads: int, follow_links: bool) -> None:
     """Benchmark sequence and multimodal models: quality, speed and energy on accelerators.
 
     \b
@@ -101,6 +114,10 @@ def cli(ctx: click.Context, debug: bool, threads: int) -> None:
     if threads < 1:
         raise click.BadParameter(f"must be >= 1, got {threads}", param_hint="--threads")
     set_threads(threads)
+    if follow_links:  # an environment variable, so worker processes inherit it
+        from seqbench.data.inside import FOLLOW_LINKS_ENV
+
+        os.environ[FOLLOW_LINKS_ENV] = "1"
     _remove_stale_temps()
 
 
@@ -114,6 +131,7 @@ def _remove_stale_temps() -> None:
         paths.runs_dir(),
         paths.results_dir(),
         paths.home() / "leaderboards",
+        paths.home() / "models",
     ):
         remove_stale_temps(folder)
 
@@ -226,16 +244,19 @@ def _split_sizes(manifest: dict[str, Any]) -> dict[str, int]:
 @PRESET
 @SEED
 @click.option("--force", is_flag=True, help="Retrain even when a finished checkpoint exists.")
-def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> None:
+@device_option
+def train_cmd(task: str, model: str, preset: str, seed: int, force: bool, device: str) -> None:
     """Train a reference model with dev-set early stopping; saves a safetensors checkpoint.
 
     \b
-    Example:
+    Examples:
       seqbench train scan --model transformer --preset full --seed 1
+      seqbench train scan --model transformer --device cuda
     """
     from seqbench.stages import train_task
 
-    result = train_task(task, model, preset, seed=seed, force=force)
+    check_device(device)
+    result = train_task(task, model, preset, seed=seed, force=force, device=device)
     if result.reused:
         out.print(f"finished checkpoint exists, nothing to do: {result.checkpoint.directory}")
 
@@ -279,7 +300,8 @@ def train_cmd(task: str, model: str, preset: str, seed: int, force: bool) -> Non
     default=None,
     help="Size preset from the task spec [default: quick; with --checkpoint: its own].",
 )
-@click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
+@click.option("--seed", type=SEED_RANGE, default=None, help="Random seed [default: 0].")
+@device_option
 def eval_cmd(
     task: str | None,
     model: str | None,
@@ -293,6 +315,7 @@ def eval_cmd(
     no_train: bool,
     preset: str | None,
     seed: int | None,
+    device: str,
 ) -> None:
     """Score a model and simulate it on accelerator profiles; writes result records.
 
@@ -307,6 +330,7 @@ def eval_cmd(
 
     if beam < 1:
         raise SeqbenchError(f"--beam must be >= 1, got {beam}", "use --beam 1 for greedy decoding")
+    check_device(device)
     for name, value in (("--limit", limit), ("--effects-limit", effects_limit)):
         if value is not None and value < 1:
             raise SeqbenchError(
@@ -329,6 +353,7 @@ def eval_cmd(
             seed=seed,
             limit=limit,
             effects_limit=effects_limit,
+            device=device,
         )
         if records and records[0].get("test_set"):
             _print_test_set(records[0]["test_set"])
@@ -351,6 +376,7 @@ def eval_cmd(
             limit=limit,
             effects_limit=effects_limit,
             train_if_missing=not no_train,
+            device=device,
         )
     out.print(eval_table(records))
     if (scaling := workloads_table(records)) is not None:
@@ -481,7 +507,7 @@ def import_cmd(path: Path, force: bool) -> None:
     default=("md", "csv", "json", "html"),
     show_default=True,
     type=click.Choice(["md", "csv", "json", "html"]),
-    help="Output format(s); repeat the option. html writes one self-contained index.html.",
+    help="Output format(s); repeat the option. html writes one index.html that links the plots.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG/SVG plots (html always has them).")
 @click.option(
@@ -492,8 +518,18 @@ def import_cmd(path: Path, force: bool) -> None:
     "publishes into a checkout's committed tables).",
 )
 @click.option("--preset", help="Only records of this preset (default: all).")
+@click.option(
+    "--boards",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Render the boards in this folder again, in today's layout, from their FAMILY.json "
+    "rows alone (no result record is read, no number changes; their plots are kept).",
+)
 def report(
-    formats: tuple[str, ...], no_plots: bool, out_dir: Path | None, preset: str | None
+    formats: tuple[str, ...],
+    no_plots: bool,
+    out_dir: Path | None,
+    preset: str | None,
+    boards: Path | None,
 ) -> None:
     """Write leaderboard tables and plots (newest whole-split record per task, split, model,
     profile; a --limit record only where no whole one exists).
@@ -502,12 +538,20 @@ def report(
     Examples:
       seqbench report --format md --format html --preset full
       seqbench report --out leaderboards    # publish into the checkout's committed tables
+      seqbench report --boards leaderboards --out leaderboards   # re-render published rows
     """
     from seqbench import paths
     from seqbench.stages import write_report
 
     out_dir = out_dir or paths.leaderboards_dir()
-    written = write_report(list(formats), out_dir, preset=preset, plots=not no_plots)
+    if boards is not None:
+        if preset:
+            raise click.BadParameter("a published board keeps its rows", param_hint="--preset")
+        from seqbench.report import rerender_boards
+
+        written = rerender_boards(boards, list(formats), out_dir)
+    else:
+        written = write_report(list(formats), out_dir, preset=preset, plots=not no_plots)
     for path in written:
         out.print(f"wrote {path}")
     out.print(f"{len(written)} file(s) written to {out_dir}")
@@ -532,21 +576,8 @@ def report(
     type=click.Path(path_type=Path),
     help="Folder for the tables (default: $SEQBENCH_HOME/leaderboards).",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["inprocess", "processes", "ray"]),
-    default="inprocess",
-    show_default=True,
-    help="Where suite cells run.",
-)
-@click.option(
-    "--jobs",
-    type=int,
-    default=2,
-    show_default=True,
-    help="Workers for --executor processes (and CPUs of a local Ray).",
-)
-@click.option("--address", help="Ray cluster address (default: start a local Ray).")
+@executor_options("suite cells", "Workers for --executor processes (and CPUs of a local Ray).")
+@device_option
 def run_cmd(
     preset: str,
     seed: int,
@@ -557,11 +588,14 @@ def run_cmd(
     executor: str,
     jobs: int,
     address: str | None,
+    device: str,
 ) -> None:
     """Prepare, train, evaluate and report in one go (the main job); resumable.
 
     Without --task it runs the preset's suite (tasks/suites/PRESET.yaml): quick is SCAN,
-    full is every embedded task. Finished (task, model, profile) cells are never repeated.
+    full is every embedded task. A (task, model) cell is finished when records exist for every
+    profile of the run the preset describes now: unchanged cells are never repeated, a cell
+    whose preset changed (epochs, model options, data) runs again.
 
     \b
     Examples:
@@ -575,19 +609,10 @@ def run_cmd(
     from seqbench.suites import load_suite
 
     out_dir = out_dir or sb_paths.leaderboards_dir()
-    if jobs < 1:
-        raise click.BadParameter(f"must be >= 1, got {jobs}", param_hint="--jobs")
     if effects_limit is not None and effects_limit < 1:
         raise click.BadParameter(f"must be >= 1, got {effects_limit}", param_hint="--effects-limit")
-    if address and executor != "ray":
-        raise click.BadParameter(
-            f"--address {address} needs --executor ray (got --executor {executor})",
-            param_hint="--address",
-        )
-    if address:
-        from seqbench.executor import check_ray_address
-
-        check_ray_address(address)  # seconds, not minutes of Ray retries
+    check_executor_options(executor, jobs, address)
+    check_device(device)
 
     limits: int | dict[str, int] | None = effects_limit
     test_sets: dict[str, list[str]] = {}
@@ -610,6 +635,7 @@ def run_cmd(
         address=address,
         on_records=lambda records: out.print(eval_table(records)),
         test_sets=test_sets,
+        device=device,
     )
     for path in paths:
         out.print(f"wrote {path}")
@@ -660,6 +686,7 @@ def cache_clean(task: str | None, invalid_only: bool) -> None:
 
     from seqbench import locks
     from seqbench.atomic import remove_stale_temps
+    from seqbench.bundle import remove_stale_scratch
     from seqbench.data import cache as data_cache
 
     removed, busy = 0, 0
@@ -679,6 +706,7 @@ def cache_clean(task: str | None, invalid_only: bool) -> None:
             continue
         removed += 1
     stale = remove_stale_temps(data_cache.paths.cache_dir())
+    stale += remove_stale_scratch()
     out.print(
         f"removed {removed} cache folder(s) and {len(stale)} temp file(s) of dead processes"
         + (f"; kept {busy} in use" if busy else "")
@@ -692,6 +720,9 @@ def _register_accels() -> None:
     from seqbench.cli.sweep import sweep_cmd
 
     cli.add_command(sweep_cmd)
+    from seqbench.cli.price import price_cmd
+
+    cli.add_command(price_cmd)
 
 
 _register_accels()

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from seqbench.config import DEFAULT_PRESET, PRESETS
+from seqbench.cli.options import (
+    check_device,
+    check_executor_options,
+    device_option,
+    executor_options,
+)
+from seqbench.config import DEFAULT_PRESET, MAX_SEED, PRESETS
 
 
 @click.command("sweep")
@@ -31,7 +37,13 @@ from seqbench.config import DEFAULT_PRESET, PRESETS
     show_default=True,
     help="Size preset of the task (the checkpoint is trained with it when missing).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Checkpoint seed.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Checkpoint seed.",
+)
 @click.option(
     "--repeats",
     type=int,
@@ -48,29 +60,19 @@ from seqbench.config import DEFAULT_PRESET, PRESETS
 )
 @click.option("--name", help="Sweep name (default TASK-MODEL-ACCEL); its state and outputs.")
 @click.option(
+    "--yes", is_flag=True, help="Run a grid of more than 1,000 design points without asking."
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
     help="Folder that gets sweeps/NAME.md, .csv and plots (default: $SEQBENCH_HOME).",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["inprocess", "processes", "ray"]),
-    default="inprocess",
-    show_default=True,
-    help="Where cells run.",
-)
-@click.option(
-    "--jobs",
-    type=int,
-    default=2,
-    show_default=True,
-    help="Workers for --executor processes (CPUs of a local Ray).",
-)
-@click.option("--address", help="Ray cluster address (default: start a local Ray).")
+@executor_options("cells", "Workers for --executor processes (CPUs of a local Ray).")
 @click.option(
     "--retries", type=int, default=1, show_default=True, help="Retries of a cell whose worker died."
 )
+@device_option
 def sweep_cmd(
     task: str,
     model: str,
@@ -88,6 +90,8 @@ def sweep_cmd(
     jobs: int,
     address: str | None,
     retries: int,
+    yes: bool,
+    device: str,
 ) -> None:
     """Sweep profile parameters; write a table, CSV, Pareto and effect plots.
 
@@ -100,24 +104,18 @@ def sweep_cmd(
       --min-quality 0.95x
     """
     from seqbench import paths
-    from seqbench.executor import check_ray_address
     from seqbench.progress import console
     from seqbench.sweep import driver, summary
+    from seqbench.sweep.grid import check_size
 
-    if jobs < 1:
-        raise click.BadParameter(f"must be >= 1, got {jobs}", param_hint="--jobs")
     if retries < 0:
         raise click.BadParameter(f"must be >= 0, got {retries}", param_hint="--retries")
+    check_size(sets, yes)  # a huge grid asks for --yes before anything is loaded
     if effects_limit is not None and effects_limit < 1:
         raise click.BadParameter(f"must be >= 1, got {effects_limit}", param_hint="--effects-limit")
-    if address and executor != "ray":
-        raise click.BadParameter(
-            f"--address {address} needs --executor ray (got --executor {executor})",
-            param_hint="--address",
-        )
     summary.parse_floor(min_quality, 1.0)  # a malformed floor fails before any cell
-    if address:
-        check_ray_address(address)
+    check_executor_options(executor, jobs, address)
+    check_device(device)
     plan = driver.plan(
         task,
         model,
@@ -128,6 +126,7 @@ def sweep_cmd(
         seed=seed,
         repeats=repeats,
         effects_limit=effects_limit,
+        device=device,
     )
     console.print(f"sweep [bold]{plan.name}[/]: {len(plan.cells)} cells; state in {plan.state}")
     host = driver.host_quality(plan)

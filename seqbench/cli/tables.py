@@ -6,27 +6,48 @@ from typing import Any
 
 from rich.table import Table
 
-from seqbench.report.tables import on_chip_text, plural, runs_nothing
+from seqbench.report.tables import (
+    on_chip_text,
+    on_subset,
+    plural,
+    runs_nothing,
+    workload_rows,
+)
 
 
 def _fmt(value: Any, spec: str = "{:.4g}") -> str:
     return "—" if value is None else spec.format(value)
 
 
+def _host_same_n(record: dict[str, Any], primary: str) -> str:
+    """The host's primary metric on the examples this row was scored on: the whole split's
+    for a whole-split row, the same subset's for a row re-scored on the first n."""
+    if not on_subset(record):
+        host = record.get("quality_host") or record["quality"]
+        return _fmt(host["metrics"].get(primary), "{:.2f}")
+    same = record.get("quality_host_same_n") or {}
+    return _fmt((same.get("metrics") or {}).get(primary), "{:.2f}")
+
+
 def eval_table(records: list[dict[str, Any]]) -> Table:
-    """One row per profile: quality (with effects), latency, throughput, energy, TOPS/W."""
+    """One row per profile: n, quality (with effects) beside the host's on the same n,
+    latency, throughput, energy, TOPS/W."""
     first = records[0]
     unit = first["host"]["unit"]
     primary = first["quality"]["primary"]
     metrics = [primary] + [m for m in first["quality"]["metrics"] if m != primary][:3]
+    host = first["host"]
     title = (
         f"{first['task']} / {first['split']} / {first['model']} — "
-        f"host {first['host']['units_per_s']:,.1f} "
-        f"{plural(unit)}/s measured ({first['host']['threads']} threads)"
+        f"host {host['units_per_s']:,.1f} {plural(unit)}/s measured on "
+        f"{host.get('cpu_model') or host.get('processor')} ({host['threads']} threads)"
     )
     table = Table(title=title, title_justify="left")
     table.add_column("profile")
-    for metric in metrics:
+    table.add_column("n", justify="right")
+    table.add_column(primary, justify="right")
+    table.add_column(f"host {primary}, same n", justify="right")
+    for metric in metrics[1:]:
         table.add_column(metric, justify="right")
     for header in ("latency ms/sample", f"{plural(unit)}/s", f"µJ/{unit}", "power W", "TOPS/W"):
         table.add_column(header, justify="right")
@@ -34,6 +55,8 @@ def eval_table(records: list[dict[str, Any]]) -> Table:
         sim = record["simulated"]
         quality = record["quality"]["metrics"]
         scores = [_fmt(quality.get(m), "{:.2f}") for m in metrics]
+        n = _fmt(record["quality"].get("samples"), "{:,}")
+        scores = [n, scores[0], _host_same_n(record, primary), *scores[1:]]
         if runs_nothing(record):
             # not a copy of the host's row: this profile runs none of the model's operators
             table.add_row(record["profile"], *scores, on_chip_text(record), *["—"] * 4)
@@ -47,6 +70,16 @@ def eval_table(records: list[dict[str, Any]]) -> Table:
             _fmt(sim.get("power_W")),
             _fmt(sim.get("tops_per_w")),
         )
+    subset = [r for r in records if on_subset(r)]
+    if subset:
+        whole = first["quality_host"]
+        table.caption = (
+            f"{', '.join(r['profile'] for r in subset)}: effects re-scored on the first "
+            f"{subset[0]['quality']['samples']:,} of {whole['samples']:,} examples, beside the "
+            f"host on the same ones; the host on the whole split: "
+            f"{whole['metrics'][primary]:.2f} {primary}"
+        )
+        table.caption_justify = "left"
     return table
 
 
@@ -104,8 +137,11 @@ def workloads_table(records: list[dict[str, Any]]) -> Table | None:
             _fmt(100 * row["rank1"], "{:.1f}"),
         ]
         for record in records:
-            sim = record["workloads"][i].get("simulated") or {}
-            cells.append(_fmt(sim.get("throughput_units_per_s"), "{:,.4g}"))
-            cells.append(_fmt(sim.get("energy_J_per_unit") and sim["energy_J_per_unit"] * 1e6))
+            work = workload_rows(record)[i]  # "none: all on cpu" where it runs none of it
+            if isinstance(work.get("on chip"), str):
+                cells += [work["on chip"], "—"]
+                continue
+            cells.append(_fmt(work.get("sim searches/s"), "{:,.4g}"))
+            cells.append(_fmt(work.get("µJ/search")))
         table.add_row(*cells)
     return table

@@ -9,6 +9,7 @@ torchaudio would be the other kept library, but no torchaudio release matches to
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +52,15 @@ def load_clip(path: Path, seconds: float, sample_rate: int = SAMPLE_RATE) -> np.
     if not Path(path).is_file():
         raise SeqbenchError(f"audio file {path} not found", "restore it or drop its pair")
     try:
-        wave, _ = librosa.load(str(path), sr=sample_rate, mono=True)
+        # librosa warns (soundfile failed, trying audioread; audioread is deprecated) before
+        # it fails: the one-line error below says it all.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wave, _ = librosa.load(str(path), sr=sample_rate, mono=True)
     except Exception as err:  # librosa raises what its backends raise (soundfile, audioread)
+        detail = str(err).strip() or "no decoder reads it"
         raise SeqbenchError(
-            f"cannot decode audio file {path}: {type(err).__name__}: {err}",
+            f"cannot decode audio file {path} ({type(err).__name__}: {detail})",
             "replace it with a valid WAV/FLAC/OGG file or drop its pair from the JSONL",
         ) from err
     n = int(seconds * sample_rate)

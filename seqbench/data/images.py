@@ -20,10 +20,13 @@ from seqbench.errors import SeqbenchError
 ImageInput = bytes | str | Path | Image.Image
 
 
-def open_image(source: ImageInput, *, where: str = "") -> Image.Image:
+def open_image(
+    source: ImageInput, *, where: str = "", used_by: str = "the questions that use it"
+) -> Image.Image:
     """Decode ``source`` (bytes, a file path or a PIL image) fully into an RGB image.
 
-    Raises :class:`SeqbenchError` naming the file for a missing, unreadable or truncated image.
+    Raises :class:`SeqbenchError` naming the file for a missing, unreadable or truncated image;
+    its fix says to drop ``used_by`` (what refers to the image in the family's source).
     """
     label = where or (str(source) if isinstance(source, (str, Path)) else "image bytes")
     if isinstance(source, Image.Image):
@@ -32,14 +35,14 @@ def open_image(source: ImageInput, *, where: str = "") -> Image.Image:
         if isinstance(source, (str, Path)) and not Path(source).is_file():
             raise SeqbenchError(
                 f"image file {label} not found",
-                "restore the file or drop the questions that use it from the source",
+                f"restore the file or drop {used_by} from the source",
             )
         try:
             image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
         except (UnidentifiedImageError, OSError, ValueError) as err:
             raise SeqbenchError(
                 f"cannot read image {label}: {err}",
-                "replace it with a valid PNG/JPEG or drop the questions that use it",
+                f"replace it with a valid PNG/JPEG or drop {used_by}",
             ) from err
     try:
         # Decoding now, not lazily, is what catches a truncated file here rather than later.
@@ -48,7 +51,7 @@ def open_image(source: ImageInput, *, where: str = "") -> Image.Image:
     except (OSError, ValueError, SyntaxError) as err:
         raise SeqbenchError(
             f"image {label} is truncated or corrupt: {err}",
-            "re-download or replace the file, or drop the questions that use it",
+            f"re-download or replace the file, or drop {used_by}",
         ) from err
 
 
@@ -59,9 +62,11 @@ def to_array(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8).reshape(size, size, 3)
 
 
-def load_array(source: ImageInput, size: int, *, where: str = "") -> np.ndarray:
+def load_array(
+    source: ImageInput, size: int, *, where: str = "", used_by: str = "the questions that use it"
+) -> np.ndarray:
     """Decode and resize in one step: uint8 ``[size, size, 3]``."""
-    return to_array(open_image(source, where=where), size)
+    return to_array(open_image(source, where=where, used_by=used_by), size)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -22,9 +22,10 @@ import functools
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -32,10 +33,13 @@ from torch import Tensor, nn
 
 from seqbench.config import SourceSpec, TaskSpec, task_key
 from seqbench.data import cache
+from seqbench.data.generators import generator_version
 from seqbench.data.splits import SPLITS
 from seqbench.data.tokenize import PAD_ID
 from seqbench.errors import SeqbenchError
 from seqbench.families import discover
+from seqbench.families.runspec import Rule, RunSpec, resolve
+from seqbench.metrics.signature import Signature
 from seqbench.progress import console
 from seqbench.registry import Registry, did_you_mean
 
@@ -46,13 +50,24 @@ TRACE_SAMPLES = 32
 
 @dataclass
 class Prepared:
-    """A prepared task: its cache folder and manifest (splits, tokenizer files, sizes)."""
+    """A prepared task: its cache folder and manifest (splits, tokenizer files, sizes), and
+    the run spec (no model) it was prepared under."""
 
-    spec: TaskSpec
-    subset: str | None
-    preset: str
+    run: RunSpec
     directory: Path
     manifest: dict[str, Any]
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self.run.spec
+
+    @property
+    def subset(self) -> str | None:
+        return self.run.subset
+
+    @property
+    def preset(self) -> str:
+        return self.run.preset
 
     @property
     def key(self) -> str:
@@ -83,7 +98,7 @@ class EvalOutcome:
 
     metrics: dict[str, float]
     primary: str
-    signature: str
+    signature: Signature
     samples: int
     units: int
     unit: str
@@ -115,8 +130,13 @@ class TaskFamily(ABC):
     name: str = ""
     data_option_keys: tuple[str, ...] = ("max_train", "max_eval", "seed")
     # Preset options the family reads beyond the data options and PRESET_KEYS (e.g. an
-    # evaluation's stride): a preset key in neither is a typo and is refused.
+    # evaluation's stride): a preset key in neither is a typo and is refused. The run spec
+    # carries their values as ``eval_options``.
     preset_option_keys: tuple[str, ...] = ()
+    # Training options the family's batches or loss read beyond the loop's own, each with its
+    # (type, lowest, highest) or None (free form, checked by the family): the run spec checks
+    # them with the loop's, and refuses any other key with the file and the key.
+    train_option_rules: dict[str, Rule] = {}
     source_override_keeps: tuple[str, ...] = ("fields", "splits")
     subset_in_fingerprint: bool = False
     trace_limit: int | None = TRACE_SAMPLES
@@ -132,34 +152,36 @@ class TaskFamily(ABC):
         source_override: str | None = None,
         force: bool = False,
     ) -> tuple[Prepared, bool]:
+        """:meth:`prepare_run` of the preset's run spec; returns (prepared, was_cached)."""
+        run = resolve(self, spec, subset, preset)
+        return self.prepare_run(run, source_override=source_override, force=force)
+
+    def prepare_run(
+        self, run: RunSpec, *, source_override: str | None = None, force: bool = False
+    ) -> tuple[Prepared, bool]:
         """Build (or find in the cache) the prepared data; returns (prepared, was_cached)."""
-        data = self.data_options(spec, preset)
-        tokenizer = self.tokenizer_settings(
-            {**spec.tokenizer, **spec.preset(preset).get("tokenizer", {})}
-        )
-        source = self.effective_source(spec.source, source_override)
+        data = dict(run.data)
+        tokenizer = self.tokenizer_settings(dict(run.tokenizer))
+        source = self.effective_source(run.spec.source, source_override)
         parts: dict[str, Any] = {"family": self.name}
         if self.subset_in_fingerprint:
-            parts["subset"] = subset
+            parts["subset"] = run.subset
         parts.update(
-            source=self.source_identity(source, subset, data), tokenizer=tokenizer, data=data
-        )
-        return cached_prepare(
-            spec,
-            subset,
-            preset,
-            parts,
-            lambda tmp: self.build_cache(tmp, source, subset, data, tokenizer),
-            force=force,
+            source=self.source_identity(source, run.subset, data), tokenizer=tokenizer, data=data
         )
 
-    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
-        """The preset options that change the prepared data (part of the fingerprint).
+        def build(tmp: Path) -> dict[str, Any]:
+            return self.build_cache(tmp, source, run.subset, data, tokenizer)
+
+        return cached_prepare(run, parts, build, force=force)
+
+    def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """The preset options that change the prepared data (part of the fingerprint), read
+        by the run spec's resolver from ``raw``, the options of ``spec``'s ``preset``.
 
         A family that normalises more of them extends this (``super().data_options``).
         """
-        opts = spec.preset(preset)
-        out = {k: opts.get(k) for k in self.data_option_keys}
+        out = {k: raw.get(k) for k in self.data_option_keys}
         out["seed"] = int(out.get("seed") or 0)
         return out
 
@@ -171,17 +193,51 @@ class TaskFamily(ABC):
         kept = {key: dict(getattr(spec_source, key)) for key in self.source_override_keeps}
         return dataclasses.replace(parsed, **kept)
 
-    @abstractmethod
+    # The family's own modules, whose functions fill the steps it does not write itself:
+    # ``steps`` (its prepare.py: ``tokenizer_settings(raw)``, ``build_cache(tmp, source,
+    # data, tokenizer)``), ``store`` (``read_split(directory, split)``) and ``test_sets``
+    # (``build(tmp, source, model_data, model_manifest)``).
+    steps: ModuleType | None = None
+    store: ModuleType | None = None
+    test_sets: ModuleType | None = None
+
+    def _module(self, role: str) -> ModuleType:
+        module = getattr(self, role)
+        if module is None:  # a contract error of the family's code, not a user's
+            raise NotImplementedError(f"the {self.name} family names no {role} module")
+        return module
+
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Normalised settings from the spec's ``tokenizer:`` merged with the preset's."""
+        return self._module("steps").tokenizer_settings(raw)
 
-    @abstractmethod
+    # What the shared source_identity hashes of a source beyond its kind and description,
+    # and version numbers of generator inputs besides the generator's own (binding's sounds).
+    source_fields: tuple[str, ...] = ("options",)
+    generator_versions: dict[str, int] = {}
+    # Whether a non-generated source's test split was once cut (see WHOLE_TEST_MARKER).
+    marks_whole_test: bool = True
+
     def source_identity(
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]
     ) -> dict[str, Any]:
-        """What the fingerprint hashes about ``source``, without reading the data."""
+        """What the fingerprint hashes about ``source``, without reading the data: by
+        default :func:`source_identity_of` with the class's ``source_fields``,
+        ``generator_versions`` and ``marks_whole_test``, and its files by
+        :meth:`local_files`. A family whose sources say more (an opened hub dataset's
+        revision) writes its own."""
+        return source_identity_of(
+            source,
+            self.source_fields,
+            generator_versions=self.generator_versions,
+            files=self.local_files,
+            whole_test=self.marks_whole_test,
+        )
 
-    @abstractmethod
+    def local_files(self, path: Path) -> Any:
+        """What a local source's fingerprint hashes of its files (:func:`local_files_identity`)."""
+        return local_files_identity(path)
+
     def build_cache(
         self,
         tmp: Path,
@@ -191,12 +247,13 @@ class TaskFamily(ABC):
         tokenizer: dict[str, Any],
     ) -> dict[str, Any]:
         """Read, split, cap, tokenize and write every split into ``tmp``; returns the manifest."""
+        return self._module("steps").build_cache(tmp, source, data, tokenizer)
 
     # --- reading prepared data ----------------------------------------------------------
 
-    @abstractmethod
     def read_split(self, directory: Path, split: str) -> Any:
         """One split of a prepared cache folder, in memory."""
+        return self._module("store").read_split(directory, split)
 
     def split_data(self, prepared: Prepared, split: str) -> Any:
         """One prepared split, memoised per process (keyed by the files' hashes)."""
@@ -207,13 +264,14 @@ class TaskFamily(ABC):
 
     # --- models, training, evaluation ---------------------------------------------------
 
-    def model_config(self, prepared: Prepared, model: str, preset: str) -> dict[str, Any]:
-        """The config dict the model factory gets: the preset's ``model`` options, the
-        model's ``model_overrides``, then the sizes the prepared data fixes."""
-        opts = prepared.spec.preset(preset)
-        config = {**opts.get("model", {}), **opts.get("model_overrides", {}).get(model, {})}
-        config.update(self.model_inputs(prepared))
-        return config
+    # Whether :meth:`evaluate` places its inputs on the model's device (a GPU run scores
+    # there); a family without it is scored on the CPU, the model moved there for it.
+    evaluates_on_device: bool = False
+
+    def model_config(self, run: RunSpec, prepared: Prepared) -> dict[str, Any]:
+        """The config dict the model factory gets: the run's model options (the preset's
+        ``model`` with the model's ``model_overrides``), then the sizes the data fixes."""
+        return {**run.model_options, **self.model_inputs(prepared)}
 
     @abstractmethod
     def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
@@ -229,9 +287,10 @@ class TaskFamily(ABC):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[Any]:
-        """Training batches of ``split`` for ``epoch`` (``options``: the model's train options)."""
+        """Training batches of ``split`` for ``epoch``; ``run``: the model's run spec (its
+        training options), the prepared data's own (no model) when not given."""
 
     @abstractmethod
     def loss(self, model: nn.Module, batch: Any) -> Tensor:
@@ -255,7 +314,7 @@ class TaskFamily(ABC):
         effects, installed by the caller with ``ops.hooks``, see the real inference work.
         """
 
-    def steps_per_epoch(self, prepared: Prepared, batch_size: int) -> int:
+    def steps_per_epoch(self, run: RunSpec, prepared: Prepared, batch_size: int) -> int:
         """Training batches per epoch (sets the learning-rate schedule's length): one per
         ``batch_size`` train examples unless a family cuts its batches otherwise."""
         entry = prepared.manifest.get("splits", {}).get("train", 0)
@@ -279,8 +338,7 @@ class TaskFamily(ABC):
 
     def prepare_test_set(
         self,
-        spec: TaskSpec,
-        preset: str,
+        run: RunSpec,
         source: SourceSpec,
         model_data: Path,
         model_manifest: dict[str, Any],
@@ -290,13 +348,11 @@ class TaskFamily(ABC):
         """``source`` read whole as a ``test`` split, encoded as the checkpoint's data was
         (``model_data``: its tokenizer files, ``model_manifest``: its prepared manifest).
 
-        Written once like :meth:`prepare`: cached under ``NAME@FOLDER`` by
+        Written once like :meth:`prepare_run`: cached under ``NAME@FOLDER`` by
         :meth:`test_set_identity`, built by :meth:`build_test_set`.
         """
         prepared, _ = cached_prepare(
-            test_set_spec(spec, source),
-            None,
-            preset,
+            dataclasses.replace(run, spec=test_set_spec(run.spec, source), subset=None),
             self.test_set_identity(source, model_data, model_manifest),
             lambda tmp: self.build_test_set(tmp, source, model_data, model_manifest),
             force=force,
@@ -316,15 +372,9 @@ class TaskFamily(ABC):
     def build_test_set(
         self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
     ) -> dict[str, Any]:
-        """Write ``source`` as the ``test`` split into ``tmp``; returns the manifest."""
-        raise NotImplementedError  # only reached after test_set_identity accepted the source
-
-    def train_options(self, spec: TaskSpec, preset: str, model: str) -> dict[str, Any]:
-        """Training hyper-parameters from the preset: epochs, batch_size, lr, patience..."""
-        opts = spec.preset(preset)
-        train = dict(opts.get("train", {}))
-        train.update(opts.get("train_overrides", {}).get(model, {}))
-        return train
+        """Write ``source`` as the ``test`` split into ``tmp``; returns the manifest.
+        Reached only after :meth:`test_set_identity` accepted the source."""
+        return self._module("test_sets").build(tmp, source, model_data, model_manifest)
 
 
 @functools.lru_cache(maxsize=8)
@@ -364,6 +414,30 @@ def local_files_identity(path: Path) -> list[tuple[str, int, int]]:
     return [
         (str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()
     ]
+
+
+def source_identity_of(
+    source: SourceSpec,
+    fields: tuple[str, ...] = ("options",),
+    *,
+    generator_versions: dict[str, int] | None = None,
+    files: Callable[[Path], Any] = local_files_identity,
+    whole_test: bool = True,
+) -> dict[str, Any]:
+    """A source's kind, description and ``fields``, plus the generator's version (and
+    ``generator_versions``) or the local files (``files``); a non-generated source also
+    hashes :data:`WHOLE_TEST_MARKER` when ``whole_test``."""
+    identity: dict[str, Any] = {"kind": source.kind, "describe": source.describe()}
+    identity.update({name: getattr(source, name) for name in fields})
+    if source.kind == "generator":
+        identity["version"] = generator_version(str(source.generator))
+        identity.update(generator_versions or {})
+    elif source.kind == "local":
+        identity["files"] = files(Path(str(source.local)))
+    if whole_test and source.kind != "generator":
+        # a source's own test split is read whole now (it was cut to images.test before)
+        identity.update(WHOLE_TEST_MARKER)
+    return identity
 
 
 def capped_split_sizes(data: dict[str, Any]) -> dict[str, int | None]:
@@ -424,6 +498,14 @@ def check_preset_keys(spec: TaskSpec, family: TaskFamily) -> None:
             )
 
 
+def run_spec(
+    spec: TaskSpec, subset: str | None, preset: str, model: str | None = None, seed: int = 0
+) -> RunSpec:
+    """The run spec of ``model`` (None: the preset's shared options) on the task (device
+    ``auto``; :meth:`RunSpec.on` names another)."""
+    return resolve(family_for(spec), spec, subset, preset, model, seed)
+
+
 def family_named(name: str) -> TaskFamily:
     """The registered family ``name``; unknown names fail with the known ones."""
     discover()
@@ -431,9 +513,7 @@ def family_named(name: str) -> TaskFamily:
 
 
 def cached_prepare(
-    spec: TaskSpec,
-    subset: str | None,
-    preset: str,
+    run: RunSpec,
     parts: dict[str, Any],
     build: Callable[[Path], dict[str, Any]],
     *,
@@ -446,16 +526,16 @@ def cached_prepare(
     Returns (prepared, was_cached).
     """
     fp = cache.fingerprint(parts)
-    key = task_key(spec, subset)
+    key = run.key
     directory = cache.task_cache_dir(key, fp)
     manifest = cache.verify(directory)
     if manifest is not None and not force:
-        return Prepared(spec, subset, preset, directory, manifest), True
+        return Prepared(run, directory, manifest), True
     # One builder per entry: a second prepare waits, then finds the first one's result.
     with cache.building(directory, say=console):
         manifest = cache.verify(directory)
         if manifest is not None and not force:
-            return Prepared(spec, subset, preset, directory, manifest), True
+            return Prepared(run, directory, manifest), True
         if manifest is None and directory.exists():
             console.print(
                 f"[yellow]warning:[/] cache {directory} is incomplete or corrupt; rebuilding it"
@@ -465,7 +545,7 @@ def cached_prepare(
             return {"task": key, "fingerprint": fp, **build(tmp)}
 
         manifest = cache.build(directory, writer)
-    return Prepared(spec, subset, preset, directory, manifest), False
+    return Prepared(run, directory, manifest), False
 
 
 def test_set_spec(spec: TaskSpec, source: SourceSpec) -> TaskSpec:

@@ -1,14 +1,17 @@
-"""The official VQA accuracy (Antol et al. 2015; the VQA team's ``vqaEval.py``) and its normaliser.
+"""VQA accuracy as the current official evaluation script computes it (GT-Vision-Lab/VQA,
+``vqaEval.py`` after its 2021 fix), and the answer normaliser it uses.
 
-Per question with 10 human answers: for each human, drop that answer and score
-``min(1, matches among the other 9 / 3)``; the question scores the mean of the 10. The
-predicted answer is always normalised (punctuation, lower-case, number words -> digits,
-articles, contractions); the human answers get the punctuation pass only when they are not all
-identical, exactly as in the script, which expects them already normalised, as the official
-annotations are (``prepare`` normalises stored answers with :func:`normalize_answer`).
+Per question with several human answers (ten in VQA): whitespace is cleaned; then, only when
+the human answers are not all identical, the prediction and every human answer go through the
+punctuation pass and then the number-word / article / contraction pass. For each human, drop
+that answer and score ``min(1, matches among the others / 3)``; the question scores the mean.
 
-Worked values (official averaging): the prediction given by 1 of 10 humans -> 0.3, 2 -> 0.6,
-3 -> 0.9, 4 or more -> 1.0. A question with one answer (generated data) is exact match.
+Worked values of the script: the prediction given by 1 of 10 humans -> 0.3, 2 -> 0.6,
+3 -> 0.9, 4 or more -> 1.0; "Yes" against ten "yes" -> 0.0 (all agree, so nothing is
+normalised); "Yes" against nine "yes" and one "no" -> 1.0.
+
+One human answer (generated data such as Sort-of-CLEVR) is exact match after the full
+normalisation: the script's leave-one-out rule would leave nothing to match and score 0.
 """
 
 from __future__ import annotations
@@ -57,12 +60,17 @@ NUMBER_WORDS = {
     "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
 }
 ARTICLES = frozenset({"a", "an", "the"})
+# The current script's list (the 2015 one had ':' and "'" and lacked '{', '}', '-', '!').
 PUNCTUATION = (
-    ";", ":", "/", "'", "[", "]", '"', "(", ")", "=", "+", "\\", "_", ">", "<", "@", "`", ",", "?",
+    ";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`",
+    ",", "?", "!",
 )
 # fmt: on
 # The script's own regexes (its period pattern has the odd "(?!<=" look-ahead; kept as is).
 _PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
+# The script calls ``periodStrip.sub("", text, re.UNICODE)``: the flag lands in ``count``, so
+# at most 32 periods go; kept, so that long inputs score as they do there.
+_PERIOD_COUNT = int(re.UNICODE)
 _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
 # Humans needed for full credit.
 FULL_CREDIT_HUMANS = 3
@@ -76,7 +84,7 @@ def process_punctuation(text: str) -> str:
             out = out.replace(mark, "")
         else:
             out = out.replace(mark, " ")
-    return _PERIOD_STRIP.sub("", out)
+    return _PERIOD_STRIP.sub("", out, count=_PERIOD_COUNT)
 
 
 def process_digit_article(text: str) -> str:
@@ -91,24 +99,26 @@ def _clean_whitespace(text: str) -> str:
 
 
 def normalize_answer(text: str) -> str:
-    """The full normalisation the script applies to a predicted answer ("Two" -> "2")."""
+    """The script's full normalisation of one answer ("Two" -> "2", "the cat!" -> "cat")."""
     return process_digit_article(process_punctuation(_clean_whitespace(text)))
 
 
 def vqa_accuracy(prediction: str, answers: Sequence[str]) -> float:
     """Accuracy in [0, 1] of one predicted answer against the human answers of one question.
 
-    Ten answers: the official leave-one-out average of ``min(1, matches / 3)``. One answer:
-    exact match after normalisation (the leave-one-out rule would leave nothing to match).
+    Several answers: the script's flow (normalise only when the answers differ, then the
+    leave-one-out mean of ``min(1, matches / 3)``). One answer: exact match after
+    :func:`normalize_answer` on both.
     """
     if not answers:
         raise ValueError("a question needs at least one human answer to be scored")
-    predicted = normalize_answer(prediction)
+    predicted = _clean_whitespace(prediction)
     humans = [_clean_whitespace(a) for a in answers]
     if len(humans) == 1:
-        return float(predicted == normalize_answer(humans[0]))
+        return float(normalize_answer(predicted) == normalize_answer(humans[0]))
     if len(set(humans)) > 1:
-        humans = [process_punctuation(a) for a in humans]
+        humans = [process_digit_article(process_punctuation(a)) for a in humans]
+        predicted = process_digit_article(process_punctuation(predicted))
     matches = sum(h == predicted for h in humans)
     total = 0.0
     for human in humans:

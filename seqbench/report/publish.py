@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,11 @@ from seqbench import locks, paths, results
 from seqbench.atomic import atomic_dir, remove_stale_temps, stale_temps, write_text
 from seqbench.errors import SeqbenchError
 from seqbench.progress import console
+from seqbench.report.formats import RENDERERS
 from seqbench.report.html import render_html
 from seqbench.report.plots import write_plots
-from seqbench.report.tables import RENDERERS, build_tables, primary_metric
+from seqbench.report.summary import primary_metric
+from seqbench.report.tables import Table, build_tables, table_from_json
 
 # What a leaderboard folder may hold for it to be republished whole (see _publish).
 REPORT_SUFFIXES = {".md", ".csv", ".json", ".html", ".png", ".svg"}
@@ -42,17 +46,65 @@ def write_reports(
         paths.check_name(
             record.get("family", "unknown"), "family", f"result record {record.get('path', '')}"
         )
-    out_dir = Path(out_dir)
+    tables = build_tables(records)
+    newest = results.newest_per_key(records)
+
+    def draw(table: Table, folder: Path) -> list[Path]:
+        mine = [r for r in newest if r.get("family", "unknown") == table.family]
+        return write_plots(table.family, mine, primary_metric(table), folder)
+
+    return _publish(
+        tables, formats, Path(out_dir), stamp, draw if plots or "html" in formats else None
+    )
+
+
+def rerender_boards(boards: Path, formats: list[str], out_dir: Path) -> list[Path]:
+    """Render the published boards in ``boards`` (each ``FAMILY.json``) again, in today's
+    layout, from their JSON rows alone: no record is read and no number is re-measured. Their
+    plots (``boards/plots/FAMILY_*``) are kept as they are."""
+    tables = []
+    for path in sorted(Path(boards).glob("*.json")):
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise SeqbenchError(f"cannot read board {path}: {err}", "fix or remove it") from err
+        tables.append(table_from_json(payload))
+    if not tables:
+        raise SeqbenchError(
+            f"no board (FAMILY.json) in {boards}", "pass a folder `seqbench report` wrote"
+        )
+    source = Path(boards).resolve()
+
+    def keep(table: Table, folder: Path) -> list[Path]:
+        kept = []
+        for plot in sorted((source / "plots").glob(f"{table.family}_*")):
+            target = folder / plot.name
+            if plot.resolve() != target.resolve():
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(plot, target)
+            kept.append(target)
+        return kept
+
+    return _publish(tables, formats, Path(out_dir), None, keep)
+
+
+def _publish(
+    tables: list[Table],
+    formats: list[str],
+    out_dir: Path,
+    stamp: str | None,
+    draw: Callable[[Table, Path], list[Path]] | None,
+) -> list[Path]:
     with locks.hold(out_dir, f"leaderboard set {out_dir}", say=console):
         _remove_stale(out_dir)
         if _publishable_as_folder(out_dir):
             with atomic_dir(out_dir) as tmp:
                 if out_dir.is_dir():
                     shutil.copytree(out_dir, tmp, dirs_exist_ok=True)
-                written = _render_all(records, formats, tmp, stamp, plots)
+                written = _render_all(tables, formats, tmp, stamp, draw)
             return [out_dir / p.relative_to(tmp) for p in written]
         # A folder holding other things is never swapped: its files are replaced one by one.
-        return _render_all(records, formats, out_dir, stamp, plots, atomic=True)
+        return _render_all(tables, formats, out_dir, stamp, draw, atomic=True)
 
 
 def _remove_stale(out_dir: Path) -> None:
@@ -86,11 +138,11 @@ def _publishable_as_folder(out_dir: Path) -> bool:
 
 
 def _render_all(
-    records: list[dict[str, Any]],
+    tables: list[Table],
     formats: list[str],
     out_dir: Path,
     stamp: str | None,
-    plots: bool,
+    draw: Callable[[Table, Path], list[Path]] | None,
     atomic: bool = False,
 ) -> list[Path]:
     def put(path: Path, text: str) -> None:
@@ -102,14 +154,11 @@ def _render_all(
 
     stamp = stamp or results.now_iso()
     sha = results.git_sha()
-    tables = build_tables(records)
     written: list[Path] = []
     figures: dict[str, list[Path]] = {}
-    if plots or "html" in formats:
+    if draw is not None:
         for table in tables:
-            figures[table.family] = write_plots(
-                table.family, table.rows, primary_metric(table), out_dir / "plots"
-            )
+            figures[table.family] = draw(table, out_dir / "plots")
             written += figures[table.family]
     for table in tables:
         for fmt in formats:

@@ -1,19 +1,21 @@
 """Leaderboard tables: the newest whole-split result per comparable key (task, split, model,
 profile, checkpoint, data, preset, decode settings), one table per family, and their markdown,
 CSV and JSON renderings. "Best" is marked only among rows scored on the same data the same way;
-a profile that runs none of the model's ops says so instead of repeating the host's figures."""
+a profile that runs none of the model's ops says so instead of repeating the host's figures.
+
+A table holds *board rows*: one flat dict per record (column header -> value, plus the
+:data:`ROW_FIELDS`), the same rows a board's JSON file publishes. Every rendering reads those
+rows, so a published board can be rendered again from its JSON alone (``report --boards``)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from seqbench import __version__, results
-from seqbench.registry import Registry
+from seqbench import results
+from seqbench.errors import SeqbenchError
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,17 @@ def on_chip_text(record: dict[str, Any]) -> Any:
     return on_chip_percent(record)
 
 
+def host_throughput_header(unit: str) -> str:
+    """The measured host throughput column, shown once per checkpoint and split on boards."""
+    return f"host {plural(unit)}/s"
+
+
 def cost_columns(unit: str) -> list[Column]:
-    units = plural(unit)
     return [
         Column("on chip %", on_chip_text, "{:.0f}"),
-        Column(f"host {units}/s", lambda r: r["host"]["units_per_s"], "{:,.1f}", True),
+        Column(host_throughput_header(unit), lambda r: r["host"]["units_per_s"], "{:,.1f}", True),
         Column("latency ms/sample", _sim("latency_s_per_sample", 1e3), "{:.4g}", False),
-        Column(f"sim {units}/s", _sim("throughput_units_per_s"), "{:,.4g}", True),
+        Column(f"sim {plural(unit)}/s", _sim("throughput_units_per_s"), "{:,.4g}", True),
         Column(f"µJ/{unit}", _sim("energy_J_per_unit", 1e6), "{:.4g}", False),
         Column("power W", _sim("power_W"), "{:.4g}", None),
         Column("TOPS/W", _sim("tops_per_w"), "{:.4g}", True),
@@ -166,22 +172,86 @@ PHASE_COLUMNS = [
 ]
 
 
+def on_subset(record: dict[str, Any]) -> bool:
+    """Whether the record's quality was scored on fewer examples than the host's (a profile
+    with effects re-scored on the first ``--effects-limit`` examples)."""
+    n = (record.get("quality") or {}).get("samples")
+    whole = (record.get("quality_host") or {}).get("samples")
+    return n is not None and whole is not None and n < whole
+
+
+def host_on_same_n(record: dict[str, Any]) -> Any:
+    """The host's primary metric on the same examples as a subset row (None for whole-split
+    rows, and for records made before the host scored the subset too)."""
+    if not on_subset(record):
+        return None
+    same = record["quality_host_same_n"]
+    return same["metrics"][same["primary"]]
+
+
+HOST_SAME_N = Column("host, same n", host_on_same_n, "{:.2f}")
+
+
+@dataclass(frozen=True)
+class Board:
+    """A family whose board is not a quality leaderboard (``models``: the cost records of
+    ``seqbench price``): columns after the key ones, the fields each row carries beyond its
+    cells (kept in the board's JSON), and the markdown written below its table."""
+
+    columns: list[Column]
+    row_fields: Callable[[dict[str, Any]], dict[str, Any]]
+    lines: Callable[[Table], list[str]]
+    cost: list[Column] | None = None  # instead of cost_columns(unit) (mixed units: per sample)
+
+
+# Filled by the board modules (seqbench.report.models_board), by family name.
+BOARDS: dict[str, Board] = {}
+
+
 def columns_for(family: str, records: list[dict[str, Any]]) -> list[Column]:
+    board = BOARDS[family].columns if family in BOARDS else []
     seen = {m for r in records for m in r["quality"]["metrics"]}
     preferred = [m for m in FAMILY_METRICS.get(family, []) if m in seen]
     metrics = preferred + sorted(seen - set(preferred))
     unit = records[0]["host"]["unit"] if records else "unit"
     quality = [Column(m, _metric(m), "{:.2f}", m not in LOWER_IS_BETTER) for m in metrics]
+    same_n = [HOST_SAME_N] if any(on_subset(r) for r in records) else []
     phases = PHASE_COLUMNS if any(r["simulated"].get("phases") for r in records) else []
-    return KEY_COLUMNS + quality + cost_columns(unit) + phases
+    cost = BOARDS[family].cost if family in BOARDS and BOARDS[family].cost else None
+    return KEY_COLUMNS + board + quality + same_n + (cost or cost_columns(unit)) + phases
 
 
-def comparable_group(record: dict[str, Any]) -> tuple[str, ...]:
-    """Rows that may compete for "best": the same split of the same prepared data, scored on
-    the same number of examples with the same preset and decoding."""
-    n = (record.get("quality") or {}).get("samples")
-    keys = ("task", "split", "data_fingerprint", "preset", "beam")
-    return tuple(str(record.get(k)) for k in keys) + (str(n),)
+def column_for_header(header: str) -> Column:
+    """The column that reads ``header`` from a board row, with that header's format and
+    ranking (a key or cost column as :func:`columns_for` makes it; otherwise a metric)."""
+    boards = [c for b in BOARDS.values() for c in b.columns]
+    known = {c.header: c for c in (*KEY_COLUMNS, *boards, HOST_SAME_N, *PHASE_COLUMNS)}
+    unit = _unit_of(header)
+    if unit is not None:
+        known.update({c.header: c for c in cost_columns(unit)})
+    known.update({c.header: c for c in cost_columns("unit")})
+    base = known.get(header) or Column(
+        header, _metric(header), "{:.2f}", header not in LOWER_IS_BETTER
+    )
+    return Column(header, lambda row: row[header], base.fmt, base.higher_is_better)
+
+
+def _unit_of(header: str) -> str | None:
+    """``token`` from ``µJ/token``, ``host tokens/s`` or ``sim queries/s``; else None."""
+    match = re.fullmatch(r"µJ/(\w+)", header)
+    if match:
+        return match.group(1)
+    match = re.fullmatch(r"(?:host|sim) (\w+)/s", header)
+    if not match:
+        return None
+    units = match.group(1)
+    return units[:-3] + "y" if units.endswith("ies") else units.removesuffix("s")
+
+
+def comparable_group(row: dict[str, Any]) -> tuple[str, ...]:
+    """Board rows that may compete for "best": the same split of the same prepared data,
+    scored on the same number of examples with the same preset and decoding."""
+    return tuple(str(row.get(k)) for k in ("task", "split", "data", "preset", "beam", "n"))
 
 
 def best_marks(columns: list[Column], rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
@@ -212,17 +282,107 @@ def _best_in(
     return marks
 
 
+# What a board row holds besides its columns.
+ROW_FIELDS = ("signature", "primary", "unit", "host machine", "workloads")
+
+
 @dataclass
 class Table:
+    """One family's board: column headers (in order) and board rows (see the module doc)."""
+
     family: str
-    columns: list[Column]
+    headers: list[str]
     rows: list[dict[str, Any]]
+    # Set when the rows come from a published board's JSON: its stamp and git sha.
+    source: dict[str, str] | None = None
+
+    @property
+    def columns(self) -> list[Column]:
+        return [column_for_header(h) for h in self.headers]
+
+    def shown(self) -> list[Column]:
+        """The full table's columns: all but the host throughput, which the host table shows
+        once per checkpoint and split."""
+        host = host_throughput_header(self.unit())
+        return [c for c in self.columns if c.header != host]
+
+    def unit(self) -> str:
+        """What one unit of work is (``token``, ``query``, ``sample``)."""
+        for row in self.rows:
+            if row.get("unit"):
+                return str(row["unit"])
+        found = (_unit_of(h) for h in self.headers if h.startswith("µJ/"))
+        return next(found, None) or "unit"
 
     def cells(self) -> list[list[str]]:
         return [[c.text(r) for c in self.columns] for r in self.rows]
 
     def signatures(self) -> list[str]:
-        return sorted({r["quality"]["signature"] for r in self.rows})
+        return sorted({r["signature"] for r in self.rows})
+
+
+def machine_text(host: dict[str, Any]) -> str:
+    """The machine a host figure was measured on: CPU, cores and torch threads."""
+    cpu = host.get("cpu_model") or host.get("processor") or host.get("machine") or "unknown CPU"
+    cores = host.get("cpu_count")
+    threads = host.get("threads")
+    parts = [str(cpu)]
+    if cores:
+        parts.append(f"{cores} cores")
+    if threads:
+        parts.append(f"{threads} torch thread{'s' * (threads != 1)}")
+    return ", ".join(parts)
+
+
+def workload_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record's extra workloads (faces: the gallery search by size) as flat rows; a
+    profile that runs none of a search says so instead of repeating the host's figures."""
+    rows = []
+    for work in record.get("workloads") or []:
+        row: dict[str, Any] = {"gallery": work["name"], "vectors": work["vectors"]}
+        if work.get("skipped"):
+            rows.append(row | {"skipped": work["why"]})
+            continue
+        sim = work.get("simulated") or {}
+        share = on_chip_percent({"simulated": sim}) if sim else None
+        none = share is not None and share < 0.5 and bool(sim.get("host_fallback"))
+        row |= {
+            "INT8 MB": work["bytes_int8"] / 1e6,
+            "probes": work["queries"],
+            "host searches/s": work["host_searches_per_s"],
+            "rank-1": 100 * work["rank1"],
+            "on chip": f"none: all on {_fallback_host(sim, record)}" if none else share,
+            "sim searches/s": None if none else sim.get("throughput_units_per_s"),
+            "µJ/search": None
+            if none or sim.get("energy_J_per_unit") is None
+            else sim["energy_J_per_unit"] * 1e6,
+        }
+        rows.append(row)
+    return rows
+
+
+def _fallback_host(sim: dict[str, Any], record: dict[str, Any]) -> str:
+    for notes in (sim.get("notes"), (record.get("simulated") or {}).get("notes")):
+        host = ((notes or [""])[-1]).partition("(")[2].partition(")")[0]
+        if host:
+            return host
+    return "host"
+
+
+def board_row(columns: list[Column], record: dict[str, Any]) -> dict[str, Any]:
+    """One record as the flat row a board publishes."""
+    row = {c.header: c.value(record) for c in columns}
+    row |= {
+        "signature": record["quality"]["signature"],
+        "primary": record["quality"]["primary"],
+        "unit": record["host"]["unit"],
+        "host machine": machine_text(record["host"]),
+    }
+    if record.get("workloads"):
+        row["workloads"] = workload_rows(record)
+    if record.get("family") in BOARDS:
+        row |= BOARDS[record["family"]].row_fields(record)
+    return row
 
 
 def build_tables(records: list[dict[str, Any]]) -> list[Table]:
@@ -231,123 +391,25 @@ def build_tables(records: list[dict[str, Any]]) -> list[Table]:
     families = sorted({r.get("family", "unknown") for r in newest})
     tables = []
     for family in families:
-        rows = [r for r in newest if r.get("family", "unknown") == family]
-        tables.append(Table(family, columns_for(family, rows), rows))
+        mine = [r for r in newest if r.get("family", "unknown") == family]
+        columns = columns_for(family, mine)
+        rows = [board_row(columns, r) for r in mine]
+        tables.append(Table(family, [c.header for c in columns], rows))
     return tables
 
 
-def header_lines(stamp: str, sha: str) -> list[str]:
-    return [f"seqbench {__version__} · git {sha} · generated {stamp}"]
-
-
-def render_markdown(table: Table, stamp: str, sha: str) -> str:
-    marks = best_marks(table.columns, table.rows)
-    lines = [f"# {table.family} leaderboard", "", *header_lines(stamp, sha), ""]
-    lines.append("| " + " | ".join(c.header for c in table.columns) + " |")
-    lines.append("|" + "|".join("---" for _ in table.columns) + "|")
-    for i, row in enumerate(table.cells()):
-        cells = [f"**{v}**" if (i, c) in marks else v for c, v in enumerate(row)]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Best value per ranked column in **bold**, only among comparable rows (same task, split, "
-        "data, preset, beam and n). `on chip %`: share of the simulated energy spent on the "
-        "profile's own hardware; `none` rows run every op on the host and show no cost. "
-        "Signatures:",
-        "",
-    ]
-    lines += [f"- `{s}`" for s in table.signatures()]
-    lines += [
-        "",
-        "Host columns are measured wall clock on the machine that ran `seqbench eval`; "
-        "latency, simulated throughput, energy, power and TOPS/W come from the per-operator "
-        "simulator on the named profile (`seqbench accels show PROFILE`).",
-    ]
-    lines += workload_lines(table)
-    return "\n".join(lines) + "\n"
-
-
-def workload_lines(table: Table) -> list[str]:
-    """The records' extra workloads as a long table (faces: the gallery search at each size,
-    up to ICE's own data sets), one row per (checkpoint, gallery, profile); [] when none."""
-    records = [r for r in table.rows if r.get("workloads") and not runs_nothing(r)]
-    if not records:
-        return []
-    lines = [
-        "",
-        "## Gallery search by size",
-        "",
-        "The exact top-10 search runs on the host at every size: the real enrolled test "
-        "embeddings plus seeded random INT8 distractors, searched by `probes` real test probes "
-        "(host searches/s; rank-1 of those probes). Each profile's figures are simulated from "
-        "that search's trace.",
-        "",
-        "| model | checkpoint | gallery | vectors | INT8 MB | probes | host searches/s | rank-1 | "
-        "profile | sim searches/s | µJ/search |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in records:
-        key = (record["model"], record["checkpoint"]["sha256"][:12])
-        groups.setdefault(key, []).append(record)
-    for (model, checkpoint), group in sorted(groups.items()):
-        group.sort(key=lambda r: r["profile"])
-        for i, row in enumerate(group[0]["workloads"]):
-            head = [model, checkpoint, row["name"], f"{row['vectors']:,}"]
-            if row.get("skipped"):
-                cells = [f"skipped ({row['why']})"] + ["—"] * 6
-                lines.append("| " + " | ".join(head + cells) + " |")
-                continue
-            head += [
-                f"{row['bytes_int8'] / 1e6:.4g}",
-                f"{row['queries']:,}",
-                f"{row['host_searches_per_s']:,.4g}",
-                f"{100 * row['rank1']:.1f}",
-            ]
-            for record in group:
-                sim = record["workloads"][i].get("simulated") or {}
-                rate, energy = sim.get("throughput_units_per_s"), sim.get("energy_J_per_unit")
-                cells = [
-                    record["profile"],
-                    "—" if rate is None else f"{rate:,.4g}",
-                    "—" if energy is None else f"{energy * 1e6:.4g}",
-                ]
-                lines.append("| " + " | ".join(head + cells) + " |")
-    return lines
-
-
-def render_csv(table: Table, stamp: str, sha: str) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([f"# {line}" for line in header_lines(stamp, sha)])
-    writer.writerow([c.header for c in table.columns] + ["signature"])
-    for row, record in zip(table.cells(), table.rows, strict=True):
-        writer.writerow(row + [record["quality"]["signature"]])
-    return out.getvalue()
-
-
-def render_json(table: Table, stamp: str, sha: str) -> str:
-    payload = {
-        "family": table.family,
-        "seqbench_version": __version__,
-        "git_sha": sha,
-        "generated": stamp,
-        "columns": [c.header for c in table.columns],
-        "rows": [
-            {c.header: c.value(r) for c in table.columns} | {"signature": r["quality"]["signature"]}
-            for r in table.rows
-        ],
-    }
-    return json.dumps(payload, indent=2, default=str) + "\n"
-
-
-RENDERERS: Registry[tuple[str, Callable[[Table, str, str], str]]] = Registry("report format")
-RENDERERS.add("md", ("md", render_markdown))
-RENDERERS.add("csv", ("csv", render_csv))
-RENDERERS.add("json", ("json", render_json))
-
-
-def primary_metric(table: Table) -> str:
-    """The metric most rows name as primary."""
-    names = [r["quality"]["primary"] for r in table.rows]
-    return max(set(names), key=names.count)
+def table_from_json(payload: dict[str, Any]) -> Table:
+    """A published board's JSON file (what :func:`render_json` wrote) as a table."""
+    try:
+        return Table(
+            str(payload["family"]),
+            [str(h) for h in payload["columns"]],
+            [dict(r) for r in payload["rows"]],
+            # A board rendered again keeps naming when its rows were first published.
+            source=payload.get("rendered_from")
+            or {"generated": str(payload["generated"]), "git_sha": str(payload["git_sha"])},
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise SeqbenchError(
+            f"not a board JSON file (no {err})", "pass a folder that `seqbench report` wrote"
+        ) from err

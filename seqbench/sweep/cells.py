@@ -1,34 +1,33 @@
 """One sweep cell: (task, model, preset, seed, profile overrides, repeat) -> one record.
 
-A cell prices the checkpoint's cached trace on its derived profile (cost-only parameters need
-nothing else) and takes the quality under the profile's functional effects from the sweep's
-quality cache, keyed by the values of the parameters the effects read: cells that differ only
-in cost-only parameters share one evaluation. The worker returns the record; the driver writes
-it (one file per cell id), so a cell finished twice is still recorded once.
+A cell is scored by the one scoring path, :func:`seqbench.evaluate.run`, on its derived
+profile: the checkpoint's cached trace is priced on it (cost-only parameters need nothing
+else), and the host score and the quality under the profile's functional effects come from
+the sweep's state (:class:`SweepMemo`), the latter keyed by the values of the parameters the
+effects read: cells that differ only in cost-only parameters share one evaluation. The record
+has the fields of an ``eval`` record, with the cell's facts under ``sweep``. The worker
+returns it; the driver writes it (one file per cell id), so a cell finished twice is still
+recorded once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from seqbench import checkpoints, evaluate, ops, results
-from seqbench.accel.cost import simulate
-from seqbench.accel.effects import describe, effect_hooks, priced_trace, pruning_shares
+from seqbench import checkpoints, evaluate
 from seqbench.accel.profile import load_named
 from seqbench.atomic import write_json
 from seqbench.config import load_task
-from seqbench.data import cache as data_cache
-from seqbench.families.base import family_for
+from seqbench.families.base import run_spec
 from seqbench.sweep import grid
-from seqbench.train import seed_everything
 
-# Noise seeds of repeat r: seed + NOISE_STRIDE * r (repeat 0 is what `seqbench eval` uses).
-NOISE_STRIDE = 1000
+# Bumped when what the quality cache holds changes, so older entries are measured again.
+QUALITY_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -45,14 +44,15 @@ class SweepCell:
     repeat: int = 0
     split: str = "test"
     effects_limit: int | None = None
+    device: str = "auto"  # where it runs: not part of the cell's id (the record says)
 
     @property
     def noise_seed(self) -> int:
-        return self.seed + NOISE_STRIDE * self.repeat
+        return self.seed + evaluate.NOISE_STRIDE * self.repeat
 
     def cell_id(self) -> str:
         """Stable across runs and machines: the record's file name."""
-        key = {k: v for k, v in asdict(self).items() if k != "state"}
+        key = {k: v for k, v in asdict(self).items() if k not in ("state", "device")}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
     def label(self) -> str:
@@ -63,17 +63,17 @@ class SweepCell:
         return Path(self.state) / "records" / f"{self.cell_id()}.json"
 
 
-def _request(cell: SweepCell) -> evaluate.EvalRequest:
+def request_of(cell: SweepCell) -> evaluate.EvalRequest:
+    """The evaluation a cell is: its run spec, scored on the first ``effects_limit``
+    examples with and without effects, with the repeat's noise seed."""
     spec, subset = load_task(cell.task)
     return evaluate.EvalRequest(
-        spec=spec,
-        subset=subset,
-        preset=cell.preset,
-        model=cell.model,
+        run=run_spec(spec, subset, cell.preset, cell.model, cell.seed).on(cell.device),
         split=cell.split,
         accels=cell.accel,
-        seed=cell.seed,
+        limit=cell.effects_limit,
         effects_limit=cell.effects_limit,
+        repeat=cell.repeat,
     )
 
 
@@ -89,6 +89,7 @@ def functional_signature(cell: SweepCell) -> str:
         "settings": profile.settings,
         "functional": functional,
         "noise_seed": cell.noise_seed if grid.is_noisy(profile) else None,
+        "version": QUALITY_CACHE_VERSION,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -98,71 +99,60 @@ def quality_key(cell: SweepCell, checkpoint_sha: str) -> str:
     return hashlib.sha256(f"{checkpoint_sha}{functional_signature(cell)}".encode()).hexdigest()[:16]
 
 
+class SweepMemo(evaluate.Memo):
+    """The sweep's state as the scoring path's memo: ``host/`` holds the host score per
+    (checkpoint, split, limit), ``quality/`` the quality under effects per checkpoint and
+    functional signature (:func:`quality_key`)."""
+
+    def __init__(self, cell: SweepCell) -> None:
+        self.state, self.cell = Path(cell.state), cell
+
+    def host(self, checkpoint: checkpoints.Checkpoint, score: Callable[[], Any]) -> Any:
+        cell = self.cell
+        name = f"{checkpoint.sha256[:16]}-{cell.split}-{cell.effects_limit}"
+        return _cached(self.state / "host" / f"{name}-v{QUALITY_CACHE_VERSION}.json", score)[0]
+
+    def effects(
+        self, checkpoint: checkpoints.Checkpoint, profile: Any, score: Callable[[], Any]
+    ) -> tuple[Any, bool]:
+        key = quality_key(self.cell, checkpoint.sha256)
+        return _cached(self.state / "quality" / f"{key}.json", score)
+
+
+def _cached(path: Path, score: Callable[[], Any]) -> tuple[Any, bool]:
+    """The JSON at ``path``, or ``score()`` written there; and whether it was reused."""
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8")), True
+        except (OSError, ValueError):
+            pass  # a torn or foreign file: measure again
+    value = score()
+    write_json(path, value)
+    return value, False
+
+
 def run_cell(cell: SweepCell) -> dict[str, Any]:
-    """Evaluate one cell (the checkpoint must exist: the driver trains it first)."""
-    started = time.perf_counter()
-    request = _request(cell)
-    family = family_for(request.spec)
-    prepared, _ = family.prepare(request.spec, request.subset, cell.preset)
+    """Score one cell (the checkpoint must exist: the driver trains it first)."""
     base = load_named(cell.accel)
     profile = grid.derive(base, dict(cell.overrides))
-    with data_cache.reading(prepared.directory):
-        checkpoint = evaluate.find_checkpoint(request, family, prepared)
-        if checkpoint is None:
-            raise evaluate.missing_checkpoint(request, prepared)
-        model = checkpoints.load_model(checkpoint)
-        trace = evaluate.cached_trace(family, model, prepared, checkpoint, request)
-        key = quality_key(cell, checkpoint.sha256)
-        cache = Path(cell.state) / "quality" / f"{key}.json"
-        reused = cache.is_file()
-        if reused:
-            quality = json.loads(cache.read_text(encoding="utf-8"))
-        else:
-            hooks = effect_hooks(profile, cell.noise_seed)
-            evaluate.calibrate_effects(hooks, family, model, prepared)
-            seed_everything(cell.seed)
-            with ops.hooks(*hooks):
-                outcome = family.evaluate(
-                    model,
-                    prepared,
-                    cell.split,
-                    limit=cell.effects_limit,
-                    beam=1,
-                    progress=False,
-                )
-            quality = {
-                "metrics": outcome.metrics,
-                "primary": outcome.primary,
-                "signature": outcome.signature,
-                "samples": outcome.samples,
-                "effects": describe(hooks),
-                "pruning_shares": pruning_shares(hooks),  # what the cost prices (MulTCIM)
-            }
-            write_json(cache, quality)
-        shares = quality.get("pruning_shares") or {}
-        simulated = simulate(priced_trace(trace, shares), profile).to_dict()
-    return results.new_record(
-        task=prepared.key,
-        family=request.spec.family,
-        split=cell.split,
-        model=cell.model,
-        profile=base.name,
-        preset=cell.preset,
-        seed=cell.seed,
-        cell_id=cell.cell_id(),
-        overrides=dict(cell.overrides),
-        derived={k: profile.params[k].raw for k in profile.params if k.startswith("chip.")},
-        repeat=cell.repeat,
-        noise_seed=cell.noise_seed,
-        noisy=grid.is_noisy(profile),
-        limit=cell.effects_limit,
-        data_fingerprint=prepared.fingerprint,
-        checkpoint={"path": str(checkpoint.directory), "sha256": checkpoint.sha256},
-        profile_hash=profile.hash,
-        base_profile_hash=base.hash,
-        quality=quality,
-        quality_reused=reused,
-        simulated=simulated,
-        trace=trace.summary(),
-        cell_wall_s=time.perf_counter() - started,
+
+    def facts(derived: Any, reused: bool) -> dict[str, Any]:
+        return {
+            "cell_id": cell.cell_id(),
+            "overrides": dict(cell.overrides),
+            "derived": {k: derived.params[k].raw for k in derived.params if k.startswith("chip.")},
+            "repeat": cell.repeat,
+            "noise_seed": cell.noise_seed,
+            "noisy": grid.is_noisy(derived),
+            "base_profile_hash": base.hash,
+            "quality_reused": reused,
+        }
+
+    (record,) = evaluate.run(
+        request_of(cell),
+        profiles=[profile],
+        memo=SweepMemo(cell),
+        sweep=facts,
+        write=False,
     )
+    return record

@@ -15,19 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqbench import checkpoints, evaluate, paths
+from seqbench import evaluate, paths
 from seqbench.accel.profile import Profile, load_named
 from seqbench.atomic import write_json
 from seqbench.config import load_task
 from seqbench.errors import SeqbenchError
 from seqbench.executor import EXECUTORS, RayExecutor
-from seqbench.families.base import family_for
 from seqbench.models import MODEL_REGISTRY
 from seqbench.progress import console, make_progress
+from seqbench.stages import trained
 from seqbench.sweep import grid
-from seqbench.sweep.cells import SweepCell, functional_signature, run_cell
-from seqbench.train import seed_everything, train
+from seqbench.sweep.cells import SweepCell, SweepMemo, functional_signature, request_of, run_cell
 
+# The profile whose record is the host score: it has no functional effects.
+HOST_PROFILE = "cpu"
 # Exceptions that mean "the worker running the cell died", not "the cell is wrong".
 WORKER_LOST = ("BrokenProcessPool", "WorkerCrashedError", "NodeDiedError", "ActorDiedError")
 
@@ -46,6 +47,7 @@ class Sweep:
     repeats: int = 3
     split: str = "test"
     effects_limit: int | None = None
+    device: str = "auto"
     base: Profile | None = None
     cells: list[SweepCell] = field(default_factory=list)
 
@@ -66,6 +68,7 @@ def plan(
     repeats: int = 3,
     split: str = "test",
     effects_limit: int | None = None,
+    device: str = "auto",
 ) -> Sweep:
     """Check everything (task, model, profile, every --set value) and list the cells."""
     load_task(task)
@@ -76,7 +79,9 @@ def plan(
     axes = grid.parse_sets(list(sets), base)
     name = name or f"{task.replace(':', '-')}-{model}-{base.name}"
     paths.check_name(name, "sweep name", "--name")
-    sweep = Sweep(name, task, model, preset, base.name, axes, seed, repeats, split, effects_limit)
+    sweep = Sweep(
+        name, task, model, preset, base.name, axes, seed, repeats, split, effects_limit, device
+    )
     sweep.base = base
     state = str(sweep.state)
     for point in grid.points(axes):
@@ -94,6 +99,7 @@ def plan(
                     repeat,
                     split,
                     effects_limit,
+                    device,
                 )
             )
     sweep.cells = _spread(sweep.cells)
@@ -116,44 +122,31 @@ def _spread(cells: list[SweepCell]) -> list[SweepCell]:
 def host_quality(sweep: Sweep) -> dict[str, Any]:
     """Train the checkpoint if missing, capture its trace, score it without effects (the
     sweep's quality ceiling, on the same examples the cells score); cached in the state."""
-    spec, subset = load_task(sweep.task)
-    family = family_for(spec)
-    prepared, _ = family.prepare(spec, subset, sweep.preset)
-    request = evaluate.EvalRequest(
-        spec=spec,
-        subset=subset,
-        preset=sweep.preset,
-        model=sweep.model,
-        split=sweep.split,
-        accels=sweep.accel,
+    cell = SweepCell(
+        str(sweep.state),
+        sweep.task,
+        sweep.model,
+        sweep.preset,
+        sweep.accel,
+        overrides=(),
         seed=sweep.seed,
+        split=sweep.split,
         effects_limit=sweep.effects_limit,
+        device=sweep.device,
     )
-    if evaluate.find_checkpoint(request, family, prepared) is None:
-        console.print(f"no checkpoint of {sweep.model} for {prepared.key} yet: training one first")
-        train(
-            spec,
-            subset,
-            sweep.preset,
-            sweep.model,
-            seed=sweep.seed,
-            prepared=prepared,
-            family=family,
-        )
-    checkpoint = evaluate.find_checkpoint(request, family, prepared)
-    assert checkpoint is not None
-    path = (
-        sweep.state / "host" / f"{checkpoint.sha256[:16]}-{sweep.split}-{sweep.effects_limit}.json"
+    request = request_of(cell)
+    prepared, checkpoint = trained(request.run)
+    # The host profile has no effects: its record is the host score, with the trace captured
+    # once here, before the workers start.
+    (record,) = evaluate.run(
+        request,
+        prepared=prepared,
+        checkpoint=checkpoint,
+        profiles=[load_named(HOST_PROFILE)],
+        memo=SweepMemo(cell),
+        write=False,
     )
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    model = checkpoints.load_model(checkpoint)
-    evaluate.cached_trace(family, model, prepared, checkpoint, request)  # once, before workers
-    seed_everything(sweep.seed)
-    outcome = family.evaluate(model, prepared, sweep.split, limit=sweep.effects_limit, beam=1)
-    host = {"metrics": outcome.metrics, "primary": outcome.primary, "samples": outcome.samples}
-    write_json(path, host)
-    return host
+    return dict(record["quality_host"])
 
 
 def load_records(sweep: Sweep) -> list[dict[str, Any]]:
@@ -202,7 +195,7 @@ def execute(
 
         def done(cell: SweepCell, record: dict[str, Any]) -> None:
             nonlocal ran
-            record["attempts"] = attempts.get(cell.cell_id(), 0) + 1
+            record["sweep"]["attempts"] = attempts.get(cell.cell_id(), 0) + 1
             write_json(cell.record_path(), record)  # this process is the only writer
             ran += 1
             progress.update(bar, advance=1, info=cell.label())

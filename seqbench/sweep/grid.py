@@ -21,6 +21,9 @@ NOISE_PARAMETERS = ("nonideal.conductance_sigma", "nonideal.noise_scale", "nand.
 # The chip's array budget; while none of these is swept, a swept crossbar size keeps the chip's
 # cell count (tiles x arrays_per_tile x rows x cols) of the base profile: bigger arrays, fewer.
 CHIP_PATHS = ("chip.tiles", "chip.arrays_per_tile")
+# A grid with more design points than this runs only with --yes (each point is at least one
+# cell: a typo such as 1,2,...,100 on five axes would start 10^10 of them without a word).
+CONFIRM_POINTS = 1000
 ARRAY_PATHS = ("crossbar.rows", "crossbar.cols")
 
 
@@ -67,6 +70,27 @@ def parse_sets(items: list[str] | tuple[str, ...], profile: Profile) -> list[Axi
     if not axes:
         raise SeqbenchError("a sweep needs at least one --set", "e.g. --set adc.bits=4,6,8")
     return axes
+
+
+def count_points(items: list[str] | tuple[str, ...]) -> int:
+    """How many design points ``--set`` items make (distinct values multiplied), before any
+    profile is loaded; malformed items are left to :func:`parse_sets` to word."""
+    total = 1
+    for item in items:
+        _, _, rest = item.partition("=")
+        total *= max(1, len({p.strip() for p in rest.split(",") if p.strip()}))
+    return total
+
+
+def check_size(items: list[str] | tuple[str, ...], confirmed: bool) -> None:
+    """Refuse a grid over :data:`CONFIRM_POINTS` points unless ``confirmed`` (``--yes``)."""
+    size = count_points(items)
+    if size > CONFIRM_POINTS and not confirmed:
+        raise SeqbenchError(
+            f"the --set grid has {size:,} design points (over {CONFIRM_POINTS:,}), each at "
+            "least one cell to run",
+            "pass --yes to run it anyway, or sweep fewer values",
+        )
 
 
 def points(axes: list[Axis]) -> list[dict[str, float]]:

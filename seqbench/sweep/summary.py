@@ -41,7 +41,9 @@ def collect(records: list[dict[str, Any]], metric: str) -> list[Point]:
     """Design points from cell records (repeats of one point grouped)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for record in records:
-        groups.setdefault(tuple(sorted(record["overrides"].items())), []).append(record)
+        # Records written before the one scoring path kept the cell's facts at the top level.
+        facts = record.get("sweep") or record
+        groups.setdefault(tuple(sorted(facts["overrides"].items())), []).append(record)
     out = []
     for key, group in groups.items():
         metrics = group[0]["quality"]["metrics"]
@@ -60,7 +62,7 @@ def collect(records: list[dict[str, Any]], metric: str) -> list[Point]:
                 throughput=float(sim["throughput_units_per_s"]),
                 profile_hash=group[0]["profile_hash"],
                 weights_fit=(sim.get("chip") or {}).get("weights_fit"),
-                reused=sum(bool(r.get("quality_reused")) for r in group),
+                reused=sum(bool((r.get("sweep") or r).get("quality_reused")) for r in group),
             )
         )
     return out

@@ -26,7 +26,7 @@ combined scene (``arith_*``; the image alone and the audio alone as baselines).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from seqbench.config import SourceSpec, TaskSpec, load_task
 from seqbench.data.cache import file_sha256
 from seqbench.data.images import to_tensor
+from seqbench.data.scene_sounds import VERSION as SOUNDS_VERSION
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import (
     FAMILY_REGISTRY,
@@ -46,10 +47,13 @@ from seqbench.families.base import (
     family_named,
     pad_ids,
 )
-from seqbench.families.binding import prepare
-from seqbench.families.binding.store import BindingSplit, codes_to_db, read_split
+from seqbench.families.binding import prepare, store
+from seqbench.families.binding.store import BindingSplit, codes_to_db
 from seqbench.families.retrieval.family import Captions, embed, training_order
+from seqbench.families.runspec import RunSpec
+from seqbench.families.scoring import scored_count
 from seqbench.metrics.retrieval import KS, image_to_text_recall, text_to_image_recall
+from seqbench.metrics.signature import Signature
 from seqbench.models.dual_encoder import l2_normalize, symmetric_info_nce
 from seqbench.progress import make_progress
 from seqbench.registry import Registry
@@ -173,9 +177,11 @@ class BindingFamily(TaskFamily):
     data_option_keys = prepare.DATA_OPTIONS
     # The generator's options (foils, captions) mean nothing to a local folder.
     source_override_keeps: tuple[str, ...] = ()
+    generator_versions = {"sounds_version": SOUNDS_VERSION}  # the clips' synthesiser
+    store = store
 
-    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
-        out = super().data_options(spec, preset)
+    def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().data_options(spec, preset, raw)
         out["images"] = dict(out["images"] or {})
         out["image_size"] = int(
             out["image_size"] or spec.source.options.get("image_size", prepare.DEFAULT_IMAGE_SIZE)
@@ -209,11 +215,6 @@ class BindingFamily(TaskFamily):
         # The captions are the teacher's to read: its tokenizer (in data["teacher"]) decides.
         return {"from": "teacher"}
 
-    def source_identity(
-        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        return prepare.source_identity(source)
-
     def build_cache(
         self,
         tmp: Path,
@@ -225,9 +226,6 @@ class BindingFamily(TaskFamily):
         teacher = data["teacher"]
         tokenizer_file, _ = self.teacher_tokenizer(str(teacher["task"]), str(teacher["preset"]))
         return prepare.build_cache(tmp, source, data, tokenizer_file)
-
-    def read_split(self, directory: Path, split: str) -> BindingSplit:
-        return read_split(directory, split)
 
     def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
         mel = prepared.manifest["mel"]
@@ -242,7 +240,7 @@ class BindingFamily(TaskFamily):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[BindingBatch]:
         """Every pair once, a scene's foils in the same batch (hard negatives: the same
         notes in another order or pitch), with one of its captions drawn from ``seed``."""
@@ -275,7 +273,7 @@ class BindingFamily(TaskFamily):
         all their captions, and (test split, whole) the arithmetic set. ``beam`` does not
         apply."""
         data = self.split_data(prepared, split)
-        n = len(data) if limit is None else min(limit, len(data))
+        n = scored_count(prepared.key, split, len(data), limit)
         captions = Captions.of(_as_retrieval(data), n)
         combos = prepare.read_arithmetic(prepared.directory, prepared.manifest)
         combos = combos if split == "test" and n == len(data) else []
@@ -319,9 +317,14 @@ class BindingFamily(TaskFamily):
         return EvalOutcome(
             metrics=metrics,
             primary=PRIMARY[model.target],
-            signature=(
-                f"recall@k:audio-image-text|captions:{prepared.manifest['captions_per_image']}"
-                f"|pairs:{n}|arithmetic:{len(combos)}|data:{prepared.fingerprint}"
+            signature=Signature.of(
+                {
+                    "recall@k": "audio-image-text",
+                    "captions": prepared.manifest["captions_per_image"],
+                    "pairs": n,
+                    "arithmetic": len(combos),
+                    "data": prepared.fingerprint,
+                }
             ),
             samples=n,
             # Search queries: each clip twice (images, captions), each image and caption once,

@@ -17,12 +17,10 @@ from typing import Any
 
 from seqbench.atomic import write_json
 from seqbench.config import SourceSpec
-from seqbench.data.generators import generator_version
-from seqbench.data.scene_sounds import VERSION as SOUNDS_VERSION
 from seqbench.data.splits import SPLITS
 from seqbench.data.tokenize import SentencePieceTokenizer
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import WHOLE_TEST_MARKER, capped_split_sizes, local_files_identity
+from seqbench.families.base import capped_split_sizes
 from seqbench.families.binding.arithmetic import combinations
 from seqbench.families.binding.sources import load_records
 from seqbench.families.binding.store import codes_to_db, read_split, write_split
@@ -32,24 +30,6 @@ DATA_OPTIONS = ("seed", "images", "max_train", "max_eval", "image_size", "arithm
 DEFAULT_IMAGE_SIZE = 64  # px
 TOKENIZER_FILE = "caption.model"
 ARITHMETIC_FILE = "arithmetic.json"
-
-
-def source_identity(source: SourceSpec) -> dict[str, Any]:
-    """What the fingerprint hashes about the source (generator versions, files' mtimes)."""
-    identity: dict[str, Any] = {
-        "kind": source.kind,
-        "describe": source.describe(),
-        "options": source.options,
-    }
-    if source.kind == "generator":
-        identity["version"] = generator_version(str(source.generator))
-        identity["sounds_version"] = SOUNDS_VERSION
-    elif source.kind == "local":
-        identity["files"] = local_files_identity(Path(str(source.local)))
-    if source.kind != "generator":
-        # a source's own test split is read whole now (it was cut to images.test before)
-        identity.update(WHOLE_TEST_MARKER)
-    return identity
 
 
 def build_cache(

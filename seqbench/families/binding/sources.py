@@ -24,7 +24,8 @@ from seqbench.data.audio import load_clip
 from seqbench.data.generators.shapes_captions import Scene, render
 from seqbench.data.generators.shapes_captions import generate as generate_scenes
 from seqbench.data.images import load_array
-from seqbench.data.jsonl import json_lines
+from seqbench.data.inside import inside
+from seqbench.data.jsonl import json_lines, read_lines
 from seqbench.data.splits import SPLITS
 from seqbench.errors import SeqbenchError
 from seqbench.registry import Registry
@@ -110,7 +111,10 @@ def _pair(row: Any, number: int, file: Path, seconds: float) -> BindingRecord:
     if missing or not captions:
         lacks = missing + ([] if captions else ["captions"])
         raise SeqbenchError(f"{where}: the pair lacks {', '.join(lacks)}", LOCAL_HINT)
-    image, audio = file.parent / row["image"], file.parent / row["audio"]
+    image, audio = (
+        inside(file.parent, row["image"], where),
+        inside(file.parent, row["audio"], where),
+    )
     for kind, path in (("image", image), ("audio file", audio)):
         if not path.is_file():
             raise SeqbenchError(
@@ -120,7 +124,7 @@ def _pair(row: Any, number: int, file: Path, seconds: float) -> BindingRecord:
     return BindingRecord(
         str(row.get("id") or f"{file.stem}-{number:06d}"),
         captions,
-        lambda size: load_array(image, size, where=str(image)),
+        lambda size: load_array(image, size, where=str(image), used_by="its pair from the JSONL"),
         lambda: load_clip(audio, seconds),
     )
 
@@ -137,9 +141,8 @@ def from_local(source: SourceSpec, sizes: Sizes, seed: int) -> dict[str, list[Bi
         file = folder / f"{split}.jsonl"
         if not file.is_file():
             raise SeqbenchError(f"{folder} has no {split}.jsonl", LOCAL_HINT)
-        with file.open(encoding="utf-8") as lines:
-            rows = json_lines(lines, file, LOCAL_HINT)
-            records = [_pair(row, n, file, seconds) for n, row in rows]
+        rows = json_lines(read_lines(file, LOCAL_HINT), file, LOCAL_HINT)
+        records = [_pair(row, n, file, seconds) for n, row in rows]
         cap = None if split == "test" else sizes.get(split)  # a test file is read whole
         out[split] = records[:cap] if cap else records
     return out

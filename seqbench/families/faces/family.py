@@ -16,7 +16,7 @@ embeds every image of the split once, then:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,9 +28,11 @@ from torch import Tensor, nn
 from seqbench.config import SourceSpec, TaskSpec
 from seqbench.data.images import to_tensor
 from seqbench.families.base import FAMILY_REGISTRY, EvalOutcome, Prepared, TaskFamily
-from seqbench.families.faces import prepare, scaling
+from seqbench.families.faces import prepare, scaling, store
 from seqbench.families.faces.protocol import gallery_and_probes
-from seqbench.families.faces.store import FaceSplit, read_split
+from seqbench.families.faces.store import FaceSplit
+from seqbench.families.runspec import RunSpec
+from seqbench.metrics.signature import Signature
 from seqbench.metrics.verification import rank1, roc_points, tar_at_far, ten_fold_accuracy
 from seqbench.progress import make_progress
 from seqbench.search import VectorIndex
@@ -79,17 +81,17 @@ class FacesFamily(TaskFamily):
     data_option_keys = prepare.DATA_OPTIONS
     preset_option_keys = ("scaling",)  # the gallery-size scaling table
     source_override_keeps = ("options",)
+    marks_whole_test = False  # its test split was never cut
+    store = store
 
-    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
-        return prepare.normalise(super().data_options(spec, preset))
+    def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return prepare.normalise(super().data_options(spec, preset, raw))
 
     def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
         return {}  # faces have no text
 
-    def source_identity(
-        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        return prepare.source_identity(source)
+    def local_files(self, path: Path) -> Any:
+        return prepare.relative_files(path)
 
     def build_cache(
         self,
@@ -100,9 +102,6 @@ class FacesFamily(TaskFamily):
         tokenizer: dict[str, Any],
     ) -> dict[str, Any]:
         return prepare.build_cache(tmp, source, data)
-
-    def read_split(self, directory: Path, split: str) -> FaceSplit:
-        return read_split(directory, split)
 
     def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
         return {
@@ -119,7 +118,7 @@ class FacesFamily(TaskFamily):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[FaceBatch]:
         data = self.split_data(prepared, split)
         rng = np.random.default_rng([seed, epoch])
@@ -190,9 +189,12 @@ class FacesFamily(TaskFamily):
                 "raw_pixel_accuracy": raw["accuracy"],
             },
             primary="accuracy",
-            signature=(
-                f"verification:{len(data.pairs or [])}pairs/10fold|gallery:{len(gallery)}"
-                f"|data:{prepared.fingerprint}"
+            signature=Signature.of(
+                {
+                    "verification": f"{len(data.pairs or [])}pairs/10fold",
+                    "gallery": len(gallery),
+                    "data": prepared.fingerprint,
+                }
             ),
             samples=len(probes),
             units=len(probes),
@@ -216,7 +218,7 @@ class FacesFamily(TaskFamily):
     ) -> list[tuple[dict[str, Any], Trace]]:
         """The gallery search at 1K..1M and ICE's data-set sizes, up to the preset's
         ``scaling: {max_vectors, queries}`` (sizes above the cap are listed as skipped)."""
-        options = prepared.spec.preset(prepared.preset).get("scaling", {})
+        options = prepared.run.eval_options.get("scaling", {})
         data = self.split_data(prepared, split)
         was_training = model.training
         model.eval()

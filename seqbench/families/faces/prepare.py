@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from seqbench.config import SourceSpec
-from seqbench.data.generators import generator_version
 from seqbench.families.faces.sources import load_splits
 from seqbench.families.faces.store import FaceSplit, write_split
 from seqbench.progress import make_progress
@@ -32,24 +31,16 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def source_identity(source: SourceSpec) -> dict[str, Any]:
-    """What the fingerprint hashes about the source (a generator's version, a folder's files)."""
-    identity: dict[str, Any] = {
-        "kind": source.kind,
-        "describe": source.describe(),
-        "options": source.options,
-    }
-    if source.kind == "generator":
-        identity["version"] = generator_version(str(source.generator))
-    elif source.kind == "local":
-        root = Path(str(source.local)).expanduser()
-        files = sorted(root.rglob("*")) if root.is_dir() else []
-        identity["files"] = [
-            (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in files
-            if p.is_file()
-        ]
-    return identity
+def relative_files(root: Path) -> list[tuple[str, int, int]]:
+    """(path under ``root``, size, mtime ns) of every file in a local folder: what its
+    fingerprint hashes (relative paths: the folder may move)."""
+    root = root.expanduser()
+    files = sorted(root.rglob("*")) if root.is_dir() else []
+    return [
+        (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in files
+        if p.is_file()
+    ]
 
 
 def cap(split: FaceSplit, limit: int | None) -> FaceSplit:

@@ -9,6 +9,7 @@ file and the line.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,9 @@ class NamedPair:
     fold: int
 
 
+_PERSON = re.compile(r"^[^/\\\x00-\x1f]+$")
+
+
 def read_pairs_file(path: Path) -> list[NamedPair]:
     """LFW's ``pairs.txt``; a malformed line raises naming ``path`` and the line number."""
     try:
@@ -123,6 +127,10 @@ def read_pairs_file(path: Path) -> list[NamedPair]:
                 raise bad(number, f"expected {want}, got {line!r}")
         except ValueError as err:
             raise bad(number, f"image numbers must be integers, got {line!r}") from err
+        for name, _ in (out[-1].first, out[-1].second):
+            # A person is one folder of the LFW folder: never a path out of it.
+            if not _PERSON.match(name) or name in (".", ".."):
+                raise bad(number, f"{name!r} is not a person's folder name")
     return out
 
 

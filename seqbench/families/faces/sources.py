@@ -22,6 +22,7 @@ from PIL import Image
 from seqbench.config import SourceSpec
 from seqbench.data.generators import get_generator
 from seqbench.data.images import open_image
+from seqbench.data.inside import inside
 from seqbench.errors import SeqbenchError
 from seqbench.families.faces.protocol import make_pairs, read_pairs_file
 from seqbench.families.faces.store import FaceSplit, Pairs
@@ -57,7 +58,7 @@ def generated(
 
 def face_array(path: Path, size: int, crop: float) -> np.ndarray:
     """A face image decoded (one-line error if it cannot be), centre-cropped and resized."""
-    image = open_image(path)
+    image = open_image(path, used_by="the pairs.txt lines that name it (or the person's folder)")
     side = int(min(image.size) * crop)
     left, top = (image.width - side) // 2, (image.height - side) // 2
     image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
@@ -66,7 +67,7 @@ def face_array(path: Path, size: int, crop: float) -> np.ndarray:
 
 def lfw_image(root: Path, name: str, number: int) -> Path:
     """LFW's file for image ``number`` of ``name``; a missing one fails naming the pair."""
-    path = root / name / f"{name}_{number:04d}.jpg"
+    path = inside(root, f"{name}/{name}_{number:04d}.jpg", f"pairs.txt of {root}")
     if not path.is_file():
         raise SeqbenchError(
             f"image {path} named by pairs.txt is missing",

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from torch import Tensor, nn
 
 from seqbench.config import SourceSpec, TaskSpec
 from seqbench.data.tokenize import BOS_ID, EOS_ID, PAD_ID
+from seqbench.device import model_device
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import (
     FAMILY_REGISTRY,
@@ -41,7 +41,9 @@ from seqbench.families.lm.generate import Sampling, generate
 from seqbench.families.lm.kneser_ney import KneserNeyTrigram
 from seqbench.families.lm.sources import open_source
 from seqbench.families.lm.store import read_split
-from seqbench.progress import make_progress
+from seqbench.families.runspec import RunSpec
+from seqbench.families.scoring import Stopwatch, eval_bar
+from seqbench.metrics.signature import Signature
 
 TRACE_PROMPTS = 2  # generations traced per checkpoint (prefill + decode phases)
 METRICS = ("perplexity", "bpc", "kn3_perplexity", "kn3_bpc")
@@ -95,15 +97,14 @@ class LMFamily(TaskFamily):
     """Language modelling (pydoc-lm, WikiText-2/103, local text)."""
 
     name = "lm"
+    evaluates_on_device = True
     data_option_keys = prepare.DATA_OPTIONS
+    steps = prepare
     preset_option_keys = ("stride",)  # the evaluation window's stride
     trace_limit = 4  # scoring windows traced per checkpoint (each `context` tokens)
 
-    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
-        return mark_whole_test(super().data_options(spec, preset))
-
-    def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return prepare.tokenizer_settings(raw)
+    def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return mark_whole_test(super().data_options(spec, preset, raw))
 
     def source_identity(
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]
@@ -131,15 +132,15 @@ class LMFamily(TaskFamily):
             "eos_id": EOS_ID,
         }
 
-    def context(self, prepared: Prepared, model: nn.Module | None = None) -> int:
-        """Tokens per window: the model's own, else the preset's ``model.context``."""
+    def context(self, run: RunSpec, model: nn.Module | None = None) -> int:
+        """Tokens per window: the model's own, else the run's ``model.context``."""
         if model is not None and hasattr(model, "context"):
             return int(model.context)
-        return int(prepared.spec.preset(prepared.preset).get("model", {}).get("context", 128))
+        return int(run.model_options.get("context", 128))
 
-    def stride(self, prepared: Prepared, context: int) -> int:
+    def stride(self, run: RunSpec, context: int) -> int:
         """Scoring stride: the preset's ``stride``, else half the context."""
-        return int(prepared.spec.preset(prepared.preset).get("stride") or max(1, context // 2))
+        return int(run.eval_options.get("stride") or max(1, context // 2))
 
     def batches(
         self,
@@ -150,10 +151,10 @@ class LMFamily(TaskFamily):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[LMBatch]:
         stream = self.split_data(prepared, split)
-        context = self.context(prepared)
+        context = self.context(run or prepared.run)
         generator = torch.Generator().manual_seed(seed * 1000 + epoch)
         offset = int(torch.randint(context, (1,), generator=generator)) if shuffle else 0
         starts = torch.arange(offset, len(stream) - context - 1, context)
@@ -169,9 +170,9 @@ class LMFamily(TaskFamily):
         for i in range(0, len(starts), batch_size):
             yield LMBatch(stream[starts[i : i + batch_size, None] + span])
 
-    def steps_per_epoch(self, prepared: Prepared, batch_size: int) -> int:
+    def steps_per_epoch(self, run: RunSpec, prepared: Prepared, batch_size: int) -> int:
         """Windows of ``context + 1`` tokens in the train stream, ``batch_size`` per step."""
-        windows_ = max(1, (prepared.manifest["tokens"]["train"] - 1) // self.context(prepared))
+        windows_ = max(1, (prepared.manifest["tokens"]["train"] - 1) // self.context(run))
         return max(1, -(-windows_ // batch_size))
 
     def loss(self, model: nn.Module, batch: LMBatch) -> Tensor:
@@ -191,15 +192,14 @@ class LMFamily(TaskFamily):
     ) -> EvalOutcome:
         """Perplexity and bits per character of ``split`` (the first ``limit`` windows)."""
         stream = self.split_data(prepared, split)
-        context = self.context(prepared, model)
-        stride = self.stride(prepared, context)
+        context = self.context(prepared.run, model)
+        stride = self.stride(prepared.run, context)
         todo = windows(len(stream), context, stride)[: limit or None]
         if not todo:
             raise SeqbenchError(f"nothing to score in {prepared.key} {split}", "provide more text")
-        nll, positions, wall_s = 0.0, [], 0.0
-        bar = make_progress()
-        bar.disable = bar.disable or not progress
-        with bar, torch.no_grad():
+        nll, positions, watch = 0.0, [], Stopwatch()
+        device = model_device(model)
+        with eval_bar(progress) as bar, torch.no_grad():
             task = bar.add_task(f"score {prepared.key} {split}", total=len(todo), info="")
             # Windows of one length batch together (all but possibly the last).
             groups: dict[int, list[Window]] = {}
@@ -208,10 +208,9 @@ class LMFamily(TaskFamily):
             for length, group in groups.items():
                 for i in range(0, len(group), batch_size):
                     chunk = group[i : i + batch_size]
-                    ids = torch.stack([stream[w.begin : w.end + 1] for w in chunk])
-                    began = time.perf_counter()
-                    logits = model(ids[:, :-1]).float()
-                    wall_s += time.perf_counter() - began
+                    ids = torch.stack([stream[w.begin : w.end + 1] for w in chunk]).to(device)
+                    with watch:
+                        logits = model(ids[:, :-1]).float()
                     losses = F.cross_entropy(
                         logits.reshape(-1, logits.shape[-1]),
                         ids[:, 1:].reshape(-1),
@@ -221,13 +220,13 @@ class LMFamily(TaskFamily):
                         nll += float(losses[row, length - w.scored :].sum())
                         positions += range(w.end - w.scored + 1, w.end + 1)
                     bar.update(task, advance=len(chunk))
-        return self._score(prepared, split, stream, nll, positions, wall_s, context, stride)
+        return self._score(prepared, split, stream, nll, positions, watch.seconds, context, stride)
 
     def trace_phases(self, model: nn.Module, prepared: Prepared, split: str) -> dict[str, int]:
         """Greedy generation from ``TRACE_PROMPTS`` prompts of ``split`` (half a context each,
         then tokens up to the context): the ``prefill`` and ``decode`` phases of the trace."""
         stream = self.split_data(prepared, split)
-        context = self.context(prepared, model)
+        context = self.context(prepared.run, model)
         prompt = max(1, context // 2 - 1)
         new = context - prompt - 1
         if new < 1:
@@ -267,11 +266,14 @@ class LMFamily(TaskFamily):
             "kn3_bpc": kn_nll / LOG2 / chars,
         }
         settings = prepared.manifest["tokenizer"]
-        spm = f"spm:{settings['model_type']}-{settings['vocab_size']}"
+        spm = f"{settings['model_type']}-{settings['vocab_size']}"
         return EvalOutcome(
             metrics=metrics,
             primary="perplexity",
-            signature=f"ppl:ctx{context}-stride{stride} data:{prepared.fingerprint}|{spm}",
+            signature=Signature.of(
+                {"ppl": f"ctx{context}-stride{stride}"},
+                {"data": prepared.fingerprint, "spm": spm},
+            ),
             samples=tokens,
             units=tokens,
             unit="token",

@@ -19,7 +19,7 @@ negatives); evaluation embeds every image and caption once, then searches both w
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -39,9 +39,12 @@ from seqbench.families.base import (
     TaskFamily,
     pad_ids,
 )
-from seqbench.families.retrieval import prepare, test_set
-from seqbench.families.retrieval.store import RetrievalSplit, read_split
+from seqbench.families.retrieval import prepare, store, test_set
+from seqbench.families.retrieval.store import RetrievalSplit
+from seqbench.families.runspec import RunSpec
+from seqbench.families.scoring import scored_count
 from seqbench.metrics.retrieval import KS, recall_metrics
+from seqbench.metrics.signature import Signature
 from seqbench.models.dual_encoder import symmetric_info_nce
 from seqbench.progress import make_progress
 from seqbench.search import VectorIndex
@@ -155,46 +158,22 @@ class RetrievalFamily(TaskFamily):
     data_option_keys = prepare.DATA_OPTIONS
     # The spec's split mapping names hub splits; a local override names its own by file.
     source_override_keeps = ("fields", "options")
+    source_fields = prepare.SOURCE_FIELDS
+    steps, store, test_sets = prepare, store, test_set
 
-    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
-        out = super().data_options(spec, preset)
+    def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().data_options(spec, preset, raw)
         out["images"] = dict(out["images"] or {})
         out["image_size"] = int(
             out["image_size"] or spec.source.options.get("image_size", prepare.DEFAULT_IMAGE_SIZE)
         )
         return out
 
-    def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return prepare.tokenizer_settings(raw)
-
-    def source_identity(
-        self, source: SourceSpec, subset: str | None, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        return prepare.source_identity(source)
-
-    def build_cache(
-        self,
-        tmp: Path,
-        source: SourceSpec,
-        subset: str | None,
-        data: dict[str, Any],
-        tokenizer: dict[str, Any],
-    ) -> dict[str, Any]:
-        return prepare.build_cache(tmp, source, data, tokenizer)
-
     def test_set_identity(
         self, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
     ) -> dict[str, Any]:
         tokenizer = file_sha256(model_data / prepare.TOKENIZER_FILE)
         return test_set.identity(source, model_manifest, tokenizer)
-
-    def build_test_set(
-        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
-    ) -> dict[str, Any]:
-        return test_set.build(tmp, source, model_data, model_manifest)
-
-    def read_split(self, directory: Path, split: str) -> RetrievalSplit:
-        return read_split(directory, split)
 
     def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
         manifest = prepared.manifest
@@ -214,7 +193,7 @@ class RetrievalFamily(TaskFamily):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[RetrievalBatch]:
         """Every image once with one of its captions (drawn afresh from ``seed``)."""
         data = self.split_data(prepared, split)
@@ -245,7 +224,7 @@ class RetrievalFamily(TaskFamily):
         (``units`` counts them). ``beam`` does not apply to retrieval.
         """
         data = self.split_data(prepared, split)
-        n = len(data) if limit is None else min(limit, len(data))
+        n = scored_count(prepared.key, split, len(data), limit)
         captions = Captions.of(data, n)
         was_training = model.training
         model.eval()
@@ -285,9 +264,13 @@ class RetrievalFamily(TaskFamily):
         return EvalOutcome(
             metrics=recall_metrics(i2t, t2i, captions.image, KS),
             primary="rsum",
-            signature=(
-                f"recall@k:vse++|captions:{prepared.manifest['captions_per_image']}"
-                f"|images:{n}|data:{prepared.fingerprint}"
+            signature=Signature.of(
+                {
+                    "recall@k": "vse++",
+                    "captions": prepared.manifest["captions_per_image"],
+                    "images": n,
+                    "data": prepared.fingerprint,
+                }
             ),
             samples=n,
             units=n + len(captions),

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from seqbench.config import SourceSpec
-from seqbench.data.generators import generator_version
 from seqbench.data.splits import SPLITS
 from seqbench.data.tokenize import (
     SentencePieceTokenizer,
@@ -20,7 +19,7 @@ from seqbench.data.tokenize import (
     train_sentencepiece,
 )
 from seqbench.errors import SeqbenchError
-from seqbench.families.base import WHOLE_TEST_MARKER, capped_split_sizes, local_files_identity
+from seqbench.families.base import capped_split_sizes
 from seqbench.families.retrieval.sources import load_records
 from seqbench.families.retrieval.store import write_split
 from seqbench.progress import make_progress
@@ -38,23 +37,8 @@ def tokenizer_settings(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def source_identity(source: SourceSpec) -> dict[str, Any]:
-    """What the fingerprint hashes about the source (a generator's version, a file's mtime)."""
-    identity: dict[str, Any] = {
-        "kind": source.kind,
-        "describe": source.describe(),
-        "fields": source.fields,
-        "splits": source.splits,
-        "options": source.options,
-    }
-    if source.kind == "generator":
-        identity["version"] = generator_version(str(source.generator))
-    elif source.kind == "local":
-        identity["files"] = local_files_identity(Path(str(source.local)))
-    if source.kind != "generator":
-        # a source's own test split is read whole now (it was cut to images.test before)
-        identity.update(WHOLE_TEST_MARKER)
-    return identity
+# What a source's fingerprint hashes beyond its kind and description.
+SOURCE_FIELDS = ("fields", "splits", "options")
 
 
 def build_cache(

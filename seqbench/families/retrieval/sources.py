@@ -37,7 +37,8 @@ from seqbench.config import SourceSpec
 from seqbench.data import hub
 from seqbench.data.generators import get_generator
 from seqbench.data.images import open_image, to_array
-from seqbench.data.jsonl import json_lines
+from seqbench.data.inside import inside
+from seqbench.data.jsonl import json_lines, read_lines
 from seqbench.data.splits import split_of
 from seqbench.errors import SeqbenchError
 from seqbench.progress import console
@@ -111,7 +112,7 @@ def image_array(record: RetrievalRecord, size: int) -> np.ndarray:
         if raw.shape[:2] == (size, size):
             return raw
         raw = Image.fromarray(raw)
-    image = open_image(raw, where=f"{record.image_id!r}")
+    image = open_image(raw, where=f"{record.image_id!r}", used_by="its row")
     return to_array(center_crop(image), size)
 
 
@@ -124,7 +125,7 @@ def _raw_image(value: Any, root: Path) -> RawImage:
     if isinstance(value, bytes | bytearray):
         return bytes(value)
     if isinstance(value, str) and value:
-        return root / value
+        return inside(root, value, f"image cell of {root}")
     raise SeqbenchError(f"image cell {value!r} holds neither bytes nor a path", "fix the source")
 
 
@@ -200,7 +201,7 @@ def table_records(
 
     def loader(i: int, row: dict[str, Any]) -> Callable[[], RawImage]:
         if image_col is None:
-            return lambda: image_root / str(fields.image_path).format(**row)
+            return lambda: inside(image_root, str(fields.image_path).format(**row), where)
         return lambda: _raw_image(table.column(image_col)[i].as_py(), image_root)
 
     def default_id(i: int, row: dict[str, Any]) -> str:
@@ -221,8 +222,8 @@ def table_records(
 
 def read_jsonl(path: Path) -> pa.Table:
     """A JSONL file as an Arrow table (one row per line; blank lines skipped)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
     fix = 'each line must be {"image": "file.jpg", "captions": ["...", ...]}'
+    lines = read_lines(path, fix)
     rows = [row for _, row in json_lines(lines, path, fix)]
     if not rows:
         raise SeqbenchError(f"{path} is empty", "add one JSON line per image")

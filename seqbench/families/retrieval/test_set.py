@@ -16,7 +16,8 @@ from typing import Any
 from seqbench.config import SourceSpec
 from seqbench.data.tokenize import UNK_ID, SentencePieceTokenizer
 from seqbench.errors import SeqbenchError
-from seqbench.families.retrieval.prepare import TOKENIZER_FILE, source_identity
+from seqbench.families.base import source_identity_of
+from seqbench.families.retrieval.prepare import SOURCE_FIELDS, TOKENIZER_FILE
 from seqbench.families.retrieval.sources import check_records, local_pools
 from seqbench.families.retrieval.store import write_split
 from seqbench.progress import make_progress
@@ -26,7 +27,7 @@ def identity(source: SourceSpec, model_manifest: dict[str, Any], tokenizer_sha: 
     """What the cache fingerprint of this (test set, checkpoint data) pair hashes."""
     return {
         "family": "retrieval",
-        "external_test_set": source_identity(source),
+        "external_test_set": source_identity_of(source, SOURCE_FIELDS),
         "tokenizer_sha256": tokenizer_sha,
         "image_size": model_manifest["image_size"],
         "max_tokens": model_manifest["tokenizer"]["max_tokens"],

@@ -14,7 +14,6 @@ Preset data options: ``max_train``, ``max_eval`` (dev; a test split is never cap
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +36,13 @@ from seqbench.families.base import (
     pad_ids,
     split_caps,
 )
+from seqbench.families.runspec import RunSpec
+from seqbench.families.scoring import Stopwatch, eval_bar, scored_count
 from seqbench.families.translation import prepare, test_set
 from seqbench.families.translation.sources import open_source
 from seqbench.families.translation.store import SplitData, read_split
+from seqbench.metrics.signature import Signature
 from seqbench.metrics.text import corpus_bleu, corpus_chrf, exact_match
-from seqbench.progress import make_progress
 
 METRICS = ("bleu", "chrf", "exact_match")
 
@@ -94,13 +95,13 @@ class TranslationFamily(TaskFamily):
     """Sequence-to-sequence translation (SCAN, Multi30k, WMT14...)."""
 
     name = "translation"
+    evaluates_on_device = True
 
     data_option_keys = prepare.DATA_OPTIONS
+    steps, test_sets = prepare, test_set
+    train_option_rules = {"label_smoothing": (float, 0.0, 1.0)}  # of the loss's targets
     # Subsets (SCAN's split schemes) are different data: each gets its own cache folder.
     subset_in_fingerprint = True
-
-    def tokenizer_settings(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return prepare.tokenizer_settings(raw)
 
     def source_identity(
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]
@@ -125,11 +126,6 @@ class TranslationFamily(TaskFamily):
         hashes = {s: file_sha256(model_data / name) for s, name in files.items()}
         return test_set.identity(source, model_manifest, hashes)
 
-    def build_test_set(
-        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
-    ) -> dict[str, Any]:
-        return test_set.build(tmp, source, model_data, model_manifest)
-
     def read_split(self, directory: Path, split: str) -> SplitData:
         return read_split(directory / f"{split}.parquet")
 
@@ -152,12 +148,10 @@ class TranslationFamily(TaskFamily):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[Seq2SeqBatch]:
         data = self.split_data(prepared, split)
-        smoothing = float(
-            prepared.spec.preset(prepared.preset).get("train", {}).get("label_smoothing", 0.0)
-        )
+        smoothing = float((run or prepared.run).train.get("label_smoothing", 0.0))
         lengths = [len(t) for t in data.tgt_ids]
         for idx in batch_order(lengths, batch_size, shuffle, seed):
             yield make_batch(
@@ -185,9 +179,7 @@ class TranslationFamily(TaskFamily):
         progress: bool = True,
     ) -> EvalOutcome:
         data = self.split_data(prepared, split)
-        n = len(data) if limit is None else min(int(limit), len(data))
-        if n == 0:
-            raise SeqbenchError(f"nothing to evaluate in {prepared.key} {split}", "raise --limit")
+        n = scored_count(prepared.key, split, len(data), limit)
         primary = prepared.spec.metrics[0] if prepared.spec.metrics else "bleu"
         if primary not in METRICS:
             raise SeqbenchError(
@@ -199,24 +191,21 @@ class TranslationFamily(TaskFamily):
         # Decode in length order (less padding), then restore the data order.
         order = sorted(range(n), key=lambda i: len(data.src_ids[i]))
         hyp_ids: list[list[int]] = [[] for _ in range(n)]
-        wall_s = 0.0
-        bar = make_progress()
-        bar.disable = bar.disable or not progress  # before entering: start() reads it
-        with bar:
+        watch = Stopwatch()
+        with eval_bar(progress) as bar:
             task = bar.add_task(f"decode {prepared.key} {split}", total=n, info="")
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
                 src = pad_ids([data.src_ids[i] for i in idx]).to(device)
-                began = time.perf_counter()
-                if beam > 1:
-                    out = decode.beam_search(model, src, beam, max_len)
-                else:
-                    out = decode.greedy(model, src, max_len)
-                wall_s += time.perf_counter() - began
+                with watch:
+                    if beam > 1:
+                        out = decode.beam_search(model, src, beam, max_len)
+                    else:
+                        out = decode.greedy(model, src, max_len)
                 for i, ids in zip(idx, out, strict=True):
                     hyp_ids[i] = list(ids)
                 bar.update(task, advance=len(idx))
-        return self._score(prepared, data, hyp_ids, primary, wall_s, beam, max_len)
+        return self._score(prepared, data, hyp_ids, primary, watch.seconds, beam, max_len)
 
     def _score(
         self,
@@ -234,11 +223,13 @@ class TranslationFamily(TaskFamily):
         bleu, bleu_sig = corpus_bleu(hyps, refs)
         chrf, chrf_sig = corpus_chrf(hyps, refs)
         settings = prepared.manifest["tokenizer"]
-        spm = f"spm:{settings['model_type']}-{settings['src']['vocab_size']}/{tok.vocab_size}"
+        spm = f"{settings['model_type']}-{settings['src']['vocab_size']}/{tok.vocab_size}"
         return EvalOutcome(
             metrics={"bleu": bleu, "chrf": chrf, "exact_match": exact_match(hyps, refs)},
             primary=primary,
-            signature=f"bleu:{bleu_sig} chrf:{chrf_sig} data:{prepared.fingerprint}|{spm}",
+            signature=Signature.of(
+                {"bleu": bleu_sig}, {"chrf": chrf_sig}, {"data": prepared.fingerprint, "spm": spm}
+            ),
             samples=len(hyps),
             units=sum(len(ids) for ids in hyp_ids),
             unit="token",

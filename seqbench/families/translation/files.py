@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from seqbench.data.generators.scan import parse_line as parse_scan_line
-from seqbench.data.jsonl import json_lines
+from seqbench.data.jsonl import json_lines, text_lines
 from seqbench.data.splits import split_of
 from seqbench.errors import SeqbenchError
 from seqbench.registry import Registry
@@ -95,19 +96,24 @@ class Located:
 
 
 def _lines(path: Path) -> list[str]:
+    """The file's lines; a NUL byte (binary data, not text) is refused with the line."""
     try:
         if path.suffix.lower() == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                text = handle.read()
+            with gzip.open(path, "rb") as handle:
+                data = handle.read()
         else:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
     except FileNotFoundError as err:
         raise SeqbenchError(f"no such file: {path}", "check the --source path") from err
-    except UnicodeDecodeError as err:
-        raise SeqbenchError(f"{path} is not UTF-8 text ({err.reason})", FORMAT_HINT) from err
-    except (gzip.BadGzipFile, EOFError) as err:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise SeqbenchError(f"{path} is not a readable gzip file ({err})", FORMAT_HINT) from err
-    return text.splitlines()
+    if b"\x00" in data:
+        number = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise SeqbenchError(
+            f"{path} line {number}: a NUL byte (binary data, not text)",
+            "fix or remove that line, or point --source at the text file",
+        )
+    return text_lines(data, path, FORMAT_HINT)
 
 
 def _nonempty(pairs: list[Pair], path: Path) -> list[Pair]:
@@ -125,14 +131,17 @@ def read_tsv(shard: Shard, fields: Fields) -> list[Pair]:
     (path,) = shard
     src_col, tgt_col = _column(fields.src, 0), _column(fields.tgt, 1)
     pairs = []
+    width = 0  # columns of the first line: a line with more or fewer is a broken row
     for number, line in enumerate(_lines(path), start=1):
         if not line.strip():
             continue
         cells = line.split("\t")
-        if len(cells) <= max(src_col, tgt_col):
+        width = width or len(cells)
+        if len(cells) <= max(src_col, tgt_col) or len(cells) != width:
             raise SeqbenchError(
-                f"{path} line {number}: expected src<TAB>tgt, found {len(cells)} column(s)",
-                "fix or remove that line (columns are tab-separated)",
+                f"{path} line {number}: found {len(cells)} tab-separated column(s), expected "
+                f"{max(width, max(src_col, tgt_col) + 1)} (src<TAB>tgt)",
+                "fix or remove that line (a tab inside a sentence splits it)",
             )
         pairs.append((cells[src_col].strip(), cells[tgt_col].strip()))
     return _nonempty(pairs, path)
@@ -150,6 +159,19 @@ def read_moses(shard: Shard, fields: Fields) -> list[Pair]:
     return _nonempty([(s.strip(), t.strip()) for s, t in zip(src, tgt, strict=True)], src_path)
 
 
+def _text_pair(src: Any, tgt: Any, fields: Fields, where: str) -> Pair:
+    """``(src, tgt)`` when both are text; a number, list, null or NUL byte is refused."""
+    for name, value in ((fields.src, src), (fields.tgt, tgt)):
+        if not isinstance(value, str):
+            raise SeqbenchError(
+                f"{where}: {name} is {type(value).__name__} {value!r:.40}, not a string",
+                "fix or remove that row",
+            )
+        if "\x00" in value:
+            raise SeqbenchError(f"{where}: {name} holds a NUL byte", "fix or remove that row")
+    return src, tgt
+
+
 def _lookup(record: Any, dotted: str) -> Any:
     for key in dotted.split("."):
         if not isinstance(record, dict) or key not in record:
@@ -164,7 +186,8 @@ def read_jsonl(shard: Shard, fields: Fields) -> list[Pair]:
     pairs = []
     for number, record in json_lines(_lines(path), path, FORMAT_HINT):
         try:
-            pairs.append((str(_lookup(record, fields.src)), str(_lookup(record, fields.tgt))))
+            src, tgt = _lookup(record, fields.src), _lookup(record, fields.tgt)
+            pairs.append(_text_pair(src, tgt, fields, f"{path} line {number}"))
         except KeyError as err:
             keys = sorted(record) if isinstance(record, dict) else type(record).__name__
             raise SeqbenchError(
@@ -185,7 +208,10 @@ def table_pairs(table: pa.Table, fields: Fields, where: str) -> list[Pair]:
             )
     src = flat.column(fields.src).to_pylist()
     tgt = flat.column(fields.tgt).to_pylist()
-    return [(str(s), str(t)) for s, t in zip(src, tgt, strict=True)]
+    return [
+        _text_pair(s, t, fields, f"{where} row {row}")
+        for row, (s, t) in enumerate(zip(src, tgt, strict=True))
+    ]
 
 
 def read_parquet(shard: Shard, fields: Fields) -> list[Pair]:

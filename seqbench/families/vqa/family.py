@@ -20,9 +20,8 @@ so the CNN runs once for them.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,10 +44,12 @@ from seqbench.families.base import (
     mark_whole_test,
     pad_ids,
 )
+from seqbench.families.runspec import RunSpec, TrainOptions
+from seqbench.families.scoring import Stopwatch, eval_bar, scored_count
 from seqbench.families.vqa import prepare, store, test_set
 from seqbench.families.vqa.store import OUT_OF_VOCABULARY, VQASplit
+from seqbench.metrics.signature import Signature
 from seqbench.metrics.vqa import mean_accuracy, vqa_accuracy
-from seqbench.progress import make_progress
 
 MAX_SUBTYPE_METRICS = 12  # more sub-types than this (VQAv2's 65) go to the breakdown only
 QUESTIONS_PER_IMAGE = 4  # default training-batch grouping
@@ -139,7 +140,7 @@ def training_order(
     return [flat[i : i + batch_size] for i in range(0, len(flat), batch_size)]
 
 
-def curriculum_types(options: dict[str, Any], epoch: int) -> list[str] | None:
+def curriculum_types(options: TrainOptions, epoch: int) -> list[str] | None:
     """Question types allowed in ``epoch`` by the ``curriculum`` train option, or None (all).
 
     ``curriculum: {types: [non_relational], epochs: 1}`` trains the first epoch on the
@@ -183,8 +184,14 @@ class VQAFamily(TaskFamily):
     """Visual question answering as classification over an answer vocabulary."""
 
     name = "vqa"
+    evaluates_on_device = True
 
     data_option_keys = prepare.DATA_OPTIONS
+    steps, store, test_sets = prepare, store, test_set
+    train_option_rules = {
+        "questions_per_image": (int, 1, None),  # questions of one image grouped in a batch
+        "curriculum": None,  # {types, epochs}: see curriculum_types
+    }
 
     def test_set_identity(
         self, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
@@ -192,13 +199,8 @@ class VQAFamily(TaskFamily):
         tokenizer = file_sha256(model_data / str(model_manifest["tokenizer"]["file"]))
         return test_set.identity(source, model_manifest, tokenizer)
 
-    def build_test_set(
-        self, tmp: Path, source: SourceSpec, model_data: Path, model_manifest: dict[str, Any]
-    ) -> dict[str, Any]:
-        return test_set.build(tmp, source, model_data, model_manifest)
-
-    def data_options(self, spec: TaskSpec, preset: str) -> dict[str, Any]:
-        out = super().data_options(spec, preset)
+    def data_options(self, spec: TaskSpec, preset: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().data_options(spec, preset, raw)
         out["dev_fraction"] = float(out["dev_fraction"] or prepare.DEFAULT_DEV_FRACTION)
         return mark_whole_test(out)
 
@@ -210,19 +212,6 @@ class VQAFamily(TaskFamily):
         self, source: SourceSpec, subset: str | None, data: dict[str, Any]
     ) -> dict[str, Any]:
         return prepare.source_identity(source)
-
-    def build_cache(
-        self,
-        tmp: Path,
-        source: SourceSpec,
-        subset: str | None,
-        data: dict[str, Any],
-        tokenizer: dict[str, Any],
-    ) -> dict[str, Any]:
-        return prepare.build_cache(tmp, source, data, tokenizer)
-
-    def read_split(self, directory: Path, split: str) -> VQASplit:
-        return store.read_split(directory, split)
 
     def model_inputs(self, prepared: Prepared) -> dict[str, Any]:
         manifest = prepared.manifest
@@ -244,15 +233,11 @@ class VQAFamily(TaskFamily):
         shuffle: bool,
         seed: int,
         epoch: int = 0,
-        options: dict[str, Any] | None = None,
+        run: RunSpec | None = None,
     ) -> Iterator[VQABatch]:
         data = self.split_data(prepared, split)
         if shuffle:
-            train = (
-                options
-                if options is not None
-                else prepared.spec.preset(prepared.preset).get("train", {})
-            )
+            train = (run or prepared.run).train
             per_image = int(train.get("questions_per_image", QUESTIONS_PER_IMAGE))
             types = curriculum_types(train, epoch)
             order = training_order(data, batch_size, per_image, seed, types)
@@ -284,26 +269,21 @@ class VQAFamily(TaskFamily):
         progress: bool = True,
     ) -> EvalOutcome:
         data = self.split_data(prepared, split)
-        n = len(data) if limit is None else min(int(limit), len(data))
-        if n == 0:
-            raise SeqbenchError(f"nothing to evaluate in {prepared.key} {split}", "raise --limit")
+        n = scored_count(prepared.key, split, len(data), limit)
         vocabulary = prepared.manifest["answers"]
         norm = prepared.manifest.get("image_norm", "signed")
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
         predictions: list[str] = []
-        wall_s = 0.0
-        bar = make_progress()
-        bar.disable = bar.disable or not progress
-        with bar, torch.no_grad():
+        watch = Stopwatch()
+        with eval_bar(progress) as bar, torch.no_grad():
             task = bar.add_task(f"answer {prepared.key} {split}", total=n, info="")
             for start in range(0, n, batch_size):
                 rows = list(range(start, min(start + batch_size, n)))
                 batch = make_batch(data, rows, norm).to(device)
-                began = time.perf_counter()
-                logits = forward(model, batch)
-                wall_s += time.perf_counter() - began
+                with watch:
+                    logits = forward(model, batch)
                 predictions += [vocabulary[i] for i in logits.argmax(-1).tolist()]
                 bar.update(task, advance=len(batch.rows))
         model.train(was_training)
@@ -312,11 +292,13 @@ class VQAFamily(TaskFamily):
         return EvalOutcome(
             metrics=metrics,
             primary="vqa_accuracy",
-            signature=f"vqa-acc:official|answers:{len(vocabulary)}|data:{prepared.fingerprint}",
+            signature=Signature.of(
+                {"vqa-acc": "official", "answers": len(vocabulary), "data": prepared.fingerprint}
+            ),
             samples=n,
             units=n,
             unit="sample",
-            wall_s=wall_s,
+            wall_s=watch.seconds,
             breakdown=breakdown,
             examples=[
                 {

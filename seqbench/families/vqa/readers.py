@@ -21,7 +21,8 @@ from typing import Any
 
 from seqbench.config import SourceSpec
 from seqbench.data import hub
-from seqbench.data.jsonl import json_lines
+from seqbench.data.inside import inside
+from seqbench.data.jsonl import json_lines, read_lines
 from seqbench.errors import SeqbenchError
 from seqbench.families.vqa.sources import (
     LOCAL_FIX,
@@ -186,7 +187,7 @@ class ClevrReader(Reader):
             qtype, subtype = self.question_type(q.get("program"))
             filename = q.get("image_filename") or f"CLEVR_{split}_{q['image_index']:06d}.png"
             yield RawExample(
-                image=self.root / "images" / split / filename,
+                image=inside(self.root / "images" / split, filename, f"{path} question {i}"),
                 image_id=f"{split}/{filename}",
                 question=str(q.get("question", "")),
                 answers=answers_of(q.get("answer")),
@@ -215,10 +216,7 @@ class JsonlReader(Reader):
 
     def _read(self) -> list[dict[str, Any]]:
         rows = []
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except OSError as err:
-            raise SeqbenchError(f"cannot read {self.path}: {err}", LOCAL_FIX) from err
+        lines = read_lines(self.path, LOCAL_FIX)
         for number, row in json_lines(lines, self.path, "fix or remove that line"):
             if not isinstance(row, dict) or "image" not in row or "question" not in row:
                 raise SeqbenchError(
@@ -238,7 +236,7 @@ class JsonlReader(Reader):
         for number, row in enumerate(self.rows, 1):
             if str(row.get("split", "train")) != split:
                 continue
-            image = self.path.parent / str(row["image"])
+            image = inside(self.path.parent, row["image"], f"{self.path} line {number}")
             yield RawExample(
                 image=image,
                 image_id=str(row["image"]),
