@@ -15,13 +15,10 @@ from seqbench.trace import Tracer
 
 
 @pytest.fixture(autouse=True)
-def setup(tmp_path, monkeypatch):
+def home(tmp_path, monkeypatch):
+    """A private home; profiles are read fresh."""
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
-    profile_mod._CACHE.clear()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    monkeypatch.setattr(profile_mod, "_CACHE", {})
 
 
 def _mass_lost(probs: torch.Tensor, effects: set[str]) -> float:
@@ -73,16 +70,8 @@ def _encoder_model():
     from seqbench.models import build_model
 
     torch.manual_seed(0)
-    config = dict(
-        src_vocab_size=30,
-        tgt_vocab_size=11,
-        d_model=32,
-        num_heads=2,
-        num_encoder_layers=3,
-        num_decoder_layers=1,
-        d_ff=32,
-        dropout=0.0,
-    )
+    config = dict(src_vocab_size=30, tgt_vocab_size=11, d_model=32, num_heads=2, d_ff=32)
+    config.update(num_encoder_layers=3, num_decoder_layers=1, dropout=0.0)
     model = build_model("transformer", config).eval()
     with torch.no_grad():  # sharpen attention so the pruner has something to prune
         for layer in model.encoder.layers:
