@@ -332,7 +332,8 @@ class Tracer(ops.OpHook):
         if samples <= 0 or units <= 0:
             raise SeqbenchError("a trace needs at least one sample and one unit", "")
         stats = {
-            "attention_sparsity_relative": _values({str(k): v for k, v in self._attention.items()}),
+            "attention_sparsity": _values({str(k): v for k, v in self._attention.items()}),
+            "attention_rule": "relative",  # levels are multiples of the row's 1/n
             "token_sparsity": _values({str(k): v for k, v in self._tokens.items()}),
             "bit_sparsity": {k: _values(v) for k, v in self._bits.items()},
             "bit_width": BIT_WIDTH,

@@ -95,7 +95,7 @@ def test_attention_and_token_sparsity_measured():
     # one query over four keys with probabilities 0.6, 0.25, 0.13, 0.02 (softmax of the logs)
     scores = torch.log(torch.tensor([[[0.6, 0.25, 0.13, 0.02]]]))
     trace = trace_of(lambda: ops.softmax(scores, dim=-1, name="a.softmax"))
-    attention = trace.stats["attention_sparsity_relative"]
+    attention = trace.stats["attention_sparsity"]
     # thresholds are multiples of the row's uniform share 1/4: 0.02 is under 0.1 x 0.25
     assert attention["0.1"] == pytest.approx(0.25)
     assert attention["0.5"] == pytest.approx(0.25)  # 0.13 is not under 0.125
@@ -108,7 +108,7 @@ def test_attention_and_token_sparsity_measured():
 def test_masked_probabilities_are_not_counted_as_sparse():
     scores = torch.tensor([[[0.0, 0.0, float("-inf"), float("-inf")]]])
     trace = trace_of(lambda: ops.softmax(scores, dim=-1, name="a.softmax"))
-    assert trace.stats["attention_sparsity_relative"]["0.5"] == 0.0
+    assert trace.stats["attention_sparsity"]["0.5"] == 0.0
 
 
 def test_bit_sparsity_of_quantized_inputs():

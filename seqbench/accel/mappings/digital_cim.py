@@ -59,10 +59,9 @@ def sparsity_factors(
     bits = (stats.get("bit_sparsity") or {}).get(kind) or {}
     mean_eff = float(bits.get("mean_eff_bits", width))
     group_max = float(bits.get("mean_group_max_bits", mean_eff))
-    if "attention_sparsity_relative" in stats:
-        attention = _stat(
-            stats, "attention_sparsity_relative", float(settings.get("attention_threshold", 0.25))
-        )
+    if stats.get("attention_rule") == "relative":
+        level = float(settings.get("attention_threshold", 0.25))
+        attention = _stat(stats, "attention_sparsity", level)
     else:  # measured before the relative rule: the old absolute 0.01 until remeasured
         attention = _stat(stats, "attention_sparsity", LEGACY_ATTENTION_THRESHOLD)
     return {
