@@ -18,13 +18,18 @@ from seqbench.report.tables import BOARDS, HOST_SAME_N, Table, best_marks
 def header_lines(stamp: str, sha: str, table: Table | None = None) -> list[str]:
     lines = [f"seqbench {__version__} · git {sha} · generated {stamp}"]
     if table is not None and table.source:
-        lines.append(
+        text = (
             f"Rendered again from the rows of this board's JSON, as published on "
             f"{table.source['generated']} (git {table.source['git_sha']}): no number was "
-            "re-measured or changed. Those rows predate the record of the host machine and of "
-            'each row\'s primary metric, so the machine reads "not recorded" and the summary '
-            "shows the first metric its task spec lists."
+            "re-measured or changed."
         )
+        if any("primary" not in row or "host machine" not in row for row in table.rows):
+            text += (
+                " Those rows predate the record of the host machine and of each row's primary "
+                'metric, so the machine reads "not recorded" and the summary shows the first '
+                "metric its task spec lists."
+            )
+        lines.append(text)
         if table.source.get("note"):
             lines.append(table.source["note"])
     return lines
