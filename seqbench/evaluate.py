@@ -339,20 +339,17 @@ def run(
                     return {**quality, "pruning_shares": shares} if shares else quality
 
                 quality, reused = memo.effects(checkpoint, profile, under_effects)
-                subset = quality["samples"] < host["quality"]["samples"]
-                if subset and host_same_n is None and sweep is None:
-                    seed_everything(request.run.seed)
-                    host_same_n = _quality(
-                        family.evaluate(
-                            model,
-                            prepared,
-                            request.split,
-                            limit=quality["samples"],
-                            beam=request.beam,
-                        )
-                    )
             else:
                 quality = host["quality"]
+            # effects re-scored fewer examples than the host: compare on the same ones
+            subset = quality["samples"] < host["quality"]["samples"]
+            if subset and host_same_n is None and sweep is None:
+                seed_everything(request.run.seed)
+                host_same_n = _quality(
+                    family.evaluate(
+                        model, prepared, request.split, limit=quality["samples"], beam=request.beam
+                    )
+                )
             record = results.new_record(
                 task=prepared.key,
                 family=request.run.spec.family,
@@ -384,9 +381,7 @@ def run(
                 profile_citation=profile.citation,
                 quality=quality,
                 quality_host=host["quality"],
-                quality_host_same_n=(
-                    host_same_n if quality["samples"] < host["quality"]["samples"] else None
-                ),
+                quality_host_same_n=host_same_n if subset else None,
                 test_set=prepared.manifest.get("external"),
                 effects=[type(h).__name__ for h in hooks],
                 host=host["host"],
