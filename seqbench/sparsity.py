@@ -29,6 +29,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+# The rules' defaults when a profile names neither (effects and the cost model read these).
+DEFAULT_ATTENTION_THRESHOLD = 0.25  # alpha: about the old absolute 0.01 at 26 keys
+DEFAULT_TOKEN_THETA = 0.95  # the share of attention the kept tokens hold
+
 
 def rule(theta: float, alpha: float) -> str:
     """The key of a (token theta, attention threshold) pair; theta 1 / alpha 0 mean off."""

@@ -443,8 +443,10 @@ class SoftmaxEffect(ProfileEffect):
             self.entries = int(profile.get("softmax.lut_entries", "count"))
             self.range = profile.get("softmax.lut_range", "fraction")
         # a multiple of the row's uniform share 1/n (sparsity.above_threshold)
-        self.threshold = float(profile.setting("attention_threshold", 0.25))
-        self.theta = float(profile.setting("token_theta", 0.95))
+        self.threshold = float(
+            profile.setting("attention_threshold", sparsity.DEFAULT_ATTENTION_THRESHOLD)
+        )
+        self.theta = float(profile.setting("token_theta", sparsity.DEFAULT_TOKEN_THETA))
         self.pruner = sparsity.TokenPruner(self.theta)
         # what the function used, per op name: [products left, products] (priced_trace)
         self.used: dict[str, list[float]] = {}

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from seqbench.accel.mappings import Context, Mapping, OpCost, register
 from seqbench.ops import OpClass
+from seqbench.sparsity import DEFAULT_ATTENTION_THRESHOLD, DEFAULT_TOKEN_THETA
 
 if TYPE_CHECKING:
     from seqbench.accel.view import ProfileView
@@ -60,14 +61,14 @@ def sparsity_factors(
     mean_eff = float(bits.get("mean_eff_bits", width))
     group_max = float(bits.get("mean_group_max_bits", mean_eff))
     if stats.get("attention_rule") == "relative":
-        level = float(settings.get("attention_threshold", 0.25))
+        level = float(settings.get("attention_threshold", DEFAULT_ATTENTION_THRESHOLD))
         attention = _stat(stats, "attention_sparsity", level)
     else:  # measured before the relative rule: the old absolute 0.01 until remeasured
         attention = _stat(stats, "attention_sparsity", LEGACY_ATTENTION_THRESHOLD)
     return {
         "attention_keep": 1.0 - attention,
         "token_keep": 1.0
-        - _stat(stats, "token_sparsity", float(settings.get("token_theta", 0.95))),
+        - _stat(stats, "token_sparsity", float(settings.get("token_theta", DEFAULT_TOKEN_THETA))),
         "bit_energy": mean_eff / width if width else 1.0,
         "bit_time": (mean_eff if settings.get("ebb", True) else group_max) / width
         if width
@@ -80,8 +81,12 @@ def op_keep(op: OpRecord, settings: dict[str, Any], on: set[str]) -> float | Non
     at the nearest measured rule), or None when the trace has no per-op record for it."""
     if not op.keep:
         return None
-    theta = float(settings.get("token_theta", 0.95)) if "token" in on else 1.0
-    alpha = float(settings.get("attention_threshold", 0.25)) if "attention" in on else 0.0
+    theta = float(settings.get("token_theta", DEFAULT_TOKEN_THETA)) if "token" in on else 1.0
+    alpha = (
+        float(settings.get("attention_threshold", DEFAULT_ATTENTION_THRESHOLD))
+        if "attention" in on
+        else 0.0
+    )
     rules = [tuple(float(v) for v in rule.split("|")) for rule in op.keep]
     nearest = min(rules, key=lambda r: (abs(r[0] - theta), abs(r[1] - alpha)))
     return float(op.keep[f"{nearest[0]:g}|{nearest[1]:g}"])
