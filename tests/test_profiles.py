@@ -128,7 +128,7 @@ def test_wrong_dimension_for_mapping_rejected(tmp_path):
     _fails(
         tmp_path,
         lambda t: t.replace(
-            "read_latency: {value: 100, unit: ns", "read_latency: {value: 100, unit: pJ"
+            "read_latency: {value: 29.31, unit: ns", "read_latency: {value: 29.31, unit: pJ"
         ),
         r"crossbar.read_latency is in pJ \(energy\); 'crossbar' needs a time",
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqbench.accel import chip_power
-from seqbench.accel.chip import Chip, Placement, Plan, cap_period, plan
+from seqbench.accel.chip import Chip, Placement, Plan, cap_period, plan, round_schedule
 from seqbench.accel.mappings import CATEGORIES, MAPPINGS, Context, OpCost
 from seqbench.accel.profile import Profile, load_named
 from seqbench.errors import SeqbenchError
@@ -198,10 +198,13 @@ def simulate(
             entry["calls"] += op.count / trace.samples
             entry["time_s"] += t / trace.samples
             entry["energy_J"] += cost.energy_J * op.count / trace.samples
-    latency, period = _compose(stages.values(), profile)
+    latency, period, stage_times = _compose(stages, profile)
     if layout and not layout.fits:
-        # time-multiplexed weights: every batch reloads the chip, and no pipeline spans rounds
+        # time-multiplexed weights: every batch reloads the chip; the layer pipeline runs
+        # within each round, never across rounds
         total.add("writes", layout.reload_time_s, layout.reload_energy_J)
+        if profile.pipeline != "none":
+            latency = round_schedule(layout.round_stages, stage_times, trace.samples)
         latency += layout.reload_time_s
         period = latency
     reload_bits = layout.reload_bits if layout and not layout.fits else 0.0
@@ -246,9 +249,11 @@ def simulate(
             f"ran on the host ({host.name if host else '?'}): {', '.join(sorted(fallback))}"
         )
     if layout and not layout.fits:
+        chosen = layout.arrays_needed <= (layout.arrays_total or 0)
         notes.append(
             f"weights need {layout.arrays_needed:.0f} arrays, the chip has "
             f"{layout.arrays_total}: reloaded in {layout.rounds} rounds per batch"
+            + (" (faster than holding them all)" if chosen else "")
         )
     return Simulation(
         profile=profile.name,
@@ -285,9 +290,15 @@ def _place(
 ) -> Plan:
     """The trace's weight-stationary ops as placements, planned onto ``chip``."""
     weights = arrays["arrays"]
+    stage_of = {op.name: op.stage for op, _, _ in priced}
     placements: dict[str, Placement] = {
-        name: Placement(name, held, 0.0, 1.0) for name, held in weights.items()
+        name: Placement(name, held, 0.0, 1.0, stage_of.get(name, name))
+        for name, held in weights.items()
     }
+    pinned_by_stage: dict[str, float] = {}
+    for name, held in arrays["pinned_arrays"].items():
+        stage = stage_of.get(name, name)
+        pinned_by_stage[stage] = pinned_by_stage.get(stage, 0.0) + held
     for op, cost, _ in priced:
         if op.name in placements:
             p = placements[op.name]
@@ -298,6 +309,7 @@ def _place(
         list(placements.values()),
         sum(arrays["pinned_arrays"].values()),
         sum(arrays["operand_arrays"].values()),
+        pinned_by_stage,
     )
 
 
@@ -350,12 +362,16 @@ def _segment(segments: list[_Stage], cost: OpCost, profile: Profile) -> _Stage:
     return current
 
 
-def _compose(stages: Any, profile: Profile) -> tuple[float, float]:
-    """(latency, period) of all samples from per-stage segments, by pipeline granularity:
-    within a sub-matrix stage each segment overlaps block by block; segments run in turn."""
+def _compose(
+    stages: dict[str, list[_Stage]], profile: Profile
+) -> tuple[float, float, dict[str, float]]:
+    """(latency, period, time of each stage) of all samples from per-stage segments, by
+    pipeline granularity: within a sub-matrix stage each segment overlaps block by block;
+    segments run in turn."""
     latency, slowest = 0.0, 0.0
+    times: dict[str, float] = {}
     block_rows = profile.opt("pipeline.block_rows", "count", 0.0)
-    for segments in stages:
+    for name, segments in stages.items():
         rows = max(s.rows for s in segments)
         t = 0.0
         for s in segments:
@@ -366,5 +382,6 @@ def _compose(stages: Any, profile: Profile) -> tuple[float, float]:
             t += part + max(0.0, s.hideable - s.static_time)
         latency += t
         slowest = max(slowest, t)
+        times[name] = t
     period = latency if profile.pipeline == "none" else slowest
-    return latency, period
+    return latency, period, times
