@@ -231,3 +231,17 @@ def test_pipelayer_headlines_are_priced_on_the_chip_its_own_peak_implies(checks)
     if not row.counts:
         assert row.sensitivity is not None
         assert row.sensitivity.path == "processor.compute_efficiency"
+
+
+def test_pipelayer_ratios_follow_every_parameter_change():
+    """Simulations are remembered per parameter values: ``with_value`` keeps the hash, and a
+    cache on the hash alone priced ISAAC's 168 tiles as the 73-tile chip."""
+    from seqbench.accel import validate_pipelayer
+
+    pl, cpu, gpu = (profile_mod.load_named(n) for n in ("pipelayer", "cpu", "gtx-1080"))
+    ratios = validate_pipelayer._pipelayer_ratios
+    big = ratios(pl, gpu, cpu)["VGG-D"]
+    small = ratios(pl.with_value("chip.tiles", 73.2), gpu, cpu)["VGG-D"]
+    assert big[0] > 1.5 * small[0]
+    slower_gpu = ratios(pl, gpu.with_value("processor.compute_efficiency", 0.25), cpu)["VGG-D"]
+    assert slower_gpu[0] > 1.5 * big[0]
