@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from seqbench import checkpoints, ops, results
+from seqbench.accel import gallery
 from seqbench.accel.cost import simulate
 from seqbench.accel.effects import calibrate, effect_hooks, priced_trace, pruning_shares
 from seqbench.accel.profile import resolve_profiles
@@ -393,8 +394,17 @@ def run(
                 sweep=sweep(profile, reused) if sweep else None,
             )
             if extra:
+                # where the profile's search finds the gallery: DRAM, or NAND read or in place
+                where = gallery.label(profile)
                 record["workloads"] = [
-                    {**facts, **({"simulated": simulate_phases(t, profile)} if t else {})}
+                    {
+                        **facts,
+                        **(
+                            {"simulated": simulate_phases(t, profile), "gallery_in": where}
+                            if t
+                            else {}
+                        ),
+                    }
                     for facts, t in extra
                 ]
             if write:
