@@ -14,10 +14,9 @@ from typing import Any
 import torch
 
 from seqbench import checkpoints, ops, results
-from seqbench.accel import gallery
 from seqbench.accel.cost import simulate
 from seqbench.accel.effects import calibrate, effect_hooks, priced_trace, pruning_shares
-from seqbench.accel.profile import resolve_profiles
+from seqbench.accel.profile import gallery_label, resolve_profiles
 from seqbench.data import cache as data_cache
 from seqbench.device import device_name, resolve_device
 from seqbench.errors import SeqbenchError
@@ -395,7 +394,7 @@ def run(
             )
             if extra:
                 # where the profile's search finds the gallery: DRAM, or NAND read or in place
-                where = gallery.label(profile)
+                where = gallery_label(profile)
                 record["workloads"] = [
                     {
                         **facts,

@@ -17,7 +17,7 @@ from seqbench import paths
 from seqbench.accel import gallery, workloads
 from seqbench.accel import profile as profile_mod
 from seqbench.accel.cost import simulate
-from seqbench.accel.profile import load_named, load_profile
+from seqbench.accel.profile import gallery_label, load_named, load_profile
 from seqbench.accel.validate_ice import BASELINE, BOARD_SETTING, RESIDENT, search_ratios
 from seqbench.errors import SeqbenchError
 from seqbench.evaluate import simulate_phases
@@ -62,13 +62,13 @@ def test_a_search_names_where_its_gallery_lives(tmp_path, new, pattern):
 
 
 def test_every_search_profile_says_where_its_gallery_is():
-    labels = {name: gallery.label(load_named(name)) for name in ("ice", BASELINE, RESIDENT)}
+    labels = {name: gallery_label(load_named(name)) for name in ("ice", BASELINE, RESIDENT)}
     assert labels == {
         "ice": "NAND, searched in place",
         BASELINE: "NAND, read into DRAM per search",
         RESIDENT: "DRAM, resident (assumed)",
     }
-    assert gallery.label(load_named("multcim")) == "DRAM, resident (assumed), on cpu"
+    assert gallery_label(load_named("multcim")) == "DRAM, resident (assumed), on cpu"
 
 
 def test_the_two_edge_profiles_are_one_board():

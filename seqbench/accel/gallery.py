@@ -15,12 +15,9 @@ fallback's gallery. The faces board's gallery table and ``accels validate`` prin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from seqbench.errors import SeqbenchError
-
-if TYPE_CHECKING:
-    from seqbench.accel.profile import Profile
 
 STORAGES = ("dram", "nand")
 SEARCH = "similarity_search"
@@ -109,21 +106,14 @@ def check(mapping: dict[str, str], gallery: GalleryPlacement | None, where: str)
         )
 
 
-def searched_by(profile: Profile) -> Profile:
-    """The profile whose mapping prices the search: ``profile`` or its fallback."""
-    if profile.mapping.get(SEARCH, "host") != "host" or not profile.fallback:
-        return profile
-    from seqbench.accel.profile import load_named
-
-    return load_named(profile.fallback)
-
-
-def label(profile: Profile) -> str | None:
+def label(profile: Any, fallback: Any = None) -> str | None:
     """Where ``profile``'s search finds its gallery, as the board prints it (None: it cannot
-    search); ``(assumed)`` when no source says so, ``on cpu`` when its fallback searches."""
-    runs = searched_by(profile)
+    search); ``(assumed)`` when no source says so, ``on NAME`` when its ``fallback`` profile
+    (given by the caller: :func:`seqbench.accel.profile.gallery_label`) searches."""
+    hands_off = profile.mapping.get(SEARCH, "host") == "host" and fallback is not None
+    runs = fallback if hands_off else profile
     kind = runs.mapping.get(SEARCH)
     if kind not in SEARCHES or runs.gallery is None:
         return None
     text = SEARCHES[kind].label + (" (assumed)" if runs.gallery.assumed else "")
-    return text if runs is profile else f"{text}, on {runs.name}"
+    return f"{text}, on {runs.name}" if hands_off else text

@@ -487,3 +487,11 @@ def load_named(name: str, folder: Path | None = None) -> Profile:
         raise BROKEN[name]
     _warn_broken([name])
     return registry.get(name)
+
+
+def gallery_label(profile: Profile) -> str | None:
+    """Where ``profile``'s search finds its gallery (its own, or its fallback's when it hands
+    the search to it), as the faces board prints it."""
+    hands_off = profile.mapping.get(gallery_storage.SEARCH, "host") == "host"
+    fallback = load_named(profile.fallback) if hands_off and profile.fallback else None
+    return gallery_storage.label(profile, fallback)

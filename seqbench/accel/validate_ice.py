@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from seqbench.accel import gallery, workloads
+from seqbench.accel import workloads
 from seqbench.accel.cost import Simulation, simulate
-from seqbench.accel.profile import Profile
+from seqbench.accel.profile import Profile, gallery_label
 from seqbench.accel.protocol import (
     CALIBRATED,
     PREDICTED,
@@ -89,7 +89,7 @@ def _context(ice: Profile, reg: Any) -> str:
                     geo_mean(dict(enumerate(r[1] for r in vs_dram))))  # fmt: skip
     return (
         f"the baseline spends {share} of its time reading storage (FACTS: data movement "
-        f"90-99% of the baseline's time); against {RESIDENT} ({gallery.label(resident)}) ICE "
+        f"90-99% of the baseline's time); against {RESIDENT} ({gallery_label(resident)}) ICE "
         f"is {pair(mean_vs_dram)}. At the faces board's setting ({BOARD_SETTING['dims']}-d, "
         f"{BOARD_SETTING['queries']} probes searched together, {BOARD_SETTING['gallery']:,} "
         f"vectors) the {BASELINE} baseline reads the gallery once per batch "
@@ -133,7 +133,7 @@ def ice_checks(reg: Any) -> list[Check]:
     note = (
         f"one {ICE_DIMS}-d INT8 query (dimension assumed) against CelebA 80 MB / VGGFace2 "
         f"680 MB / CASIA 2 GB, a full scan by both (HTNS not modelled, as on the faces board); "
-        f"baseline {BASELINE} ({gallery.label(base)}): a Raspberry Pi 4 class board reading "
+        f"baseline {BASELINE} ({gallery_label(base)}): a Raspberry Pi 4 class board reading "
         f"every page over an assumed {_raw(base, 'nand.interface_bandwidth')} NAND channel into "
         f"DRAM, drawing its {_raw(base, 'processor.static_power')} while it waits; ICE runs "
         f"{concurrent.get('nand_concurrent_vvms', 0):.0f} VVMs at once (the "
