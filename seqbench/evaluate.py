@@ -16,7 +16,7 @@ import torch
 from seqbench import checkpoints, ops, results
 from seqbench.accel.cost import simulate
 from seqbench.accel.effects import calibrate, effect_hooks, priced_trace, pruning_shares
-from seqbench.accel.profile import resolve_profiles
+from seqbench.accel.profile import gallery_label, resolve_profiles
 from seqbench.data import cache as data_cache
 from seqbench.device import device_name, resolve_device
 from seqbench.errors import SeqbenchError
@@ -393,8 +393,17 @@ def run(
                 sweep=sweep(profile, reused) if sweep else None,
             )
             if extra:
+                # where the profile's search finds the gallery: DRAM, or NAND read or in place
+                where = gallery_label(profile)
                 record["workloads"] = [
-                    {**facts, **({"simulated": simulate_phases(t, profile)} if t else {})}
+                    {
+                        **facts,
+                        **(
+                            {"simulated": simulate_phases(t, profile), "gallery_in": where}
+                            if t
+                            else {}
+                        ),
+                    }
                     for facts, t in extra
                 ]
             if write:

@@ -86,7 +86,7 @@ def test_tiny_end_to_end(home: Path) -> None:
     for profile in ("cpu", "pipelayer", "retransformer", "multcim", "ice", "gtx-1080"):
         assert profile in result.output
     records = list((home / "home" / "results").rglob("*.json"))
-    assert len(records) == 9
+    assert len(records) == 10
     by_profile = {r["profile"]: r for r in map(json.loads, (p.read_text() for p in records))}
     # Profiles with effects re-score the first 3 examples; the host scores the whole split.
     assert by_profile["pipelayer"]["quality"]["samples"] == 3
@@ -103,7 +103,7 @@ def test_tiny_end_to_end(home: Path) -> None:
     result = invoke("report", "--out", str(out))
     assert result.exit_code == 0, result.output
     table = (out / "translation.md").read_text()
-    assert len(re.findall(r"\| scan:simple \| test \| [0-9,]+ \| transformer \|", table)) == 9
+    assert len(re.findall(r"\| scan:simple \| test \| [0-9,]+ \| transformer \|", table)) == 10
     assert "host, same n" in table and "## Summary" in table
 
 

@@ -37,6 +37,7 @@ def test_profiles_with_citations_and_assumed_counts():
         "gtx-1080",
         "titan-rtx",
         "edge-cpu",
+        "edge-cpu-nand",
         "isaac",
     }
     for p in profiles.values():
@@ -52,7 +53,7 @@ def test_profiles_with_citations_and_assumed_counts():
 def test_resolve_names_aliases_lists_and_all():
     assert [p.name for p in resolve_profiles("reretransformer")] == ["retransformer"]
     assert [p.name for p in resolve_profiles("cpu, ice,cpu")] == ["cpu", "ice"]
-    assert len(resolve_profiles("all")) == 9
+    assert len(resolve_profiles("all")) == 10
     with pytest.raises(SeqbenchError, match="did you mean 'multcim'"):
         resolve_profiles("multcin")
 
@@ -193,7 +194,7 @@ def test_cli_show_lists_sources_and_assumed_parameters():
 
 def test_cli_list_and_help():
     result = CliRunner().invoke(accels, ["list"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0 and "multcim" in result.output and "6 / 16" in result.output
+    assert result.exit_code == 0 and "multcim" in result.output and "4 / 13" in result.output
     assert "seqbench accels validate" in CliRunner().invoke(accels, ["--help"]).output
 
 

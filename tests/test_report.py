@@ -212,8 +212,11 @@ def test_write_reports_all_formats(tmp_path: Path) -> None:
         report.write_reports([], ["md"], tmp_path)
 
 
-def gallery_workload(vectors: int, name: str, simulated: dict) -> dict:
-    """One gallery size of a faces record's ``workloads`` (16 probes, all found)."""
+def gallery_workload(
+    vectors: int, name: str, simulated: dict, gallery_in: str | None = None
+) -> dict:
+    """One gallery size of a faces record's ``workloads`` (16 probes, all found); without
+    ``gallery_in`` as published before where the gallery lives was recorded."""
     return {
         "name": name,
         "vectors": vectors,
@@ -223,6 +226,7 @@ def gallery_workload(vectors: int, name: str, simulated: dict) -> dict:
         "host_searches_per_s": 66.9,
         "rank1": 1.0,
         "simulated": simulated,
+        **({"gallery_in": gallery_in} if gallery_in else {}),
     }
 
 
@@ -231,11 +235,14 @@ def test_the_gallery_scaling_rows_are_a_table_on_the_board() -> None:
 
     stamp = "2026-01-01T00:00:00.000+00:00"
     rows = []
-    for profile, rate in (("cpu", 400.0), ("ice", 2.5)):
+    for profile, rate, where in (("cpu", 400.0, "DRAM"), ("ice", 2.5, "NAND, in place")):
         record = _record("face-embed", profile, 90.0, stamp)
         record["workloads"] = [
             gallery_workload(
-                1_000_000, "1M", {"throughput_units_per_s": rate, "energy_J_per_unit": 5e-4}
+                1_000_000,
+                "1M",
+                {"throughput_units_per_s": rate, "energy_J_per_unit": 5e-4},
+                gallery_in=where,
             ),
             {"name": "CASIA", "vectors": 15_625_000, "skipped": True, "why": "over max_vectors"},
         ]
@@ -243,8 +250,8 @@ def test_the_gallery_scaling_rows_are_a_table_on_the_board() -> None:
     (table,) = report.build_tables(rows)
     text = render_markdown(table, stamp, "abc")
     assert "## Gallery search by size" in text
-    assert "| 1M | 1,000,000 | 128 | 16 | 66.9 | 100.0 | cpu | 400 | 500 |" in text
-    assert "| 1M | 1,000,000 | 128 | 16 | 66.9 | 100.0 | ice | 2.5 | 500 |" in text
+    assert "| 1M | 1,000,000 | 128 | 16 | 66.9 | 100.0 | cpu | DRAM | 400 | 500 |" in text
+    assert "| 1M | 1,000,000 | 128 | 16 | 66.9 | 100.0 | ice | NAND, in place | 2.5 | 500 |" in text
     assert "| CASIA | 15,625,000 | skipped (over max_vectors) |" in text
     # a board without workloads gets no such section
     (plain,) = report.build_tables([_record("gru", "cpu", 50.0, stamp)])

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from seqbench import paths
+from seqbench.accel import gallery as gallery_storage
 from seqbench.accel import units
 from seqbench.accel.effects import EFFECTS
 from seqbench.accel.mappings import MAPPINGS
@@ -50,6 +51,7 @@ TOP_LEVEL = {
     "parameters",
     "notes",
     "effects",
+    "gallery",
 }
 REQUIRED = (
     "name",
@@ -107,6 +109,7 @@ class Profile:
     path: Path | None = None
     hash: str = ""
     declared_assumed: int = 0
+    gallery: gallery_storage.GalleryPlacement | None = None  # where its search finds it
 
     def has(self, path: str) -> bool:
         return path in self.params
@@ -221,6 +224,7 @@ def load_profile(path: Path) -> Profile:
         path=path,
         hash=hashlib.sha256(data).hexdigest()[:16],
         declared_assumed=int(raw["assumed_count"]),
+        gallery=gallery_storage.parse(raw.get("gallery"), where),
     )
     if profile.pipeline not in PIPELINES:
         raise SeqbenchError(
@@ -357,6 +361,7 @@ def _parse_mapping(raw: Any, where: str) -> dict[str, str]:
 
 
 def _check_requirements(profile: Profile, where: str) -> None:
+    gallery_storage.check(profile.mapping, profile.gallery, where)
     for kind in sorted(set(profile.mapping.values())):
         for path, dim in MAPPINGS.get(kind).requires(profile).items():
             if path not in profile.params:
@@ -482,3 +487,11 @@ def load_named(name: str, folder: Path | None = None) -> Profile:
         raise BROKEN[name]
     _warn_broken([name])
     return registry.get(name)
+
+
+def gallery_label(profile: Profile) -> str | None:
+    """Where ``profile``'s search finds its gallery (its own, or its fallback's when it hands
+    the search to it), as the faces board prints it."""
+    hands_off = profile.mapping.get(gallery_storage.SEARCH, "host") == "host"
+    fallback = load_named(profile.fallback) if hands_off and profile.fallback else None
+    return gallery_storage.label(profile, fallback)

@@ -51,6 +51,8 @@ def render_profile(out: Console, name: str) -> None:
     if p.settings:
         out.print(f"  settings: {p.settings}")
     out.print(f"  effects: {', '.join(p.effects) or 'none'}")
+    if p.gallery:
+        out.print(f"  gallery: in {p.gallery.storage} ({p.gallery.provenance()})")
     assumed = p.assumed_parameters()
     table = Table(
         "parameter",

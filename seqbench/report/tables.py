@@ -352,6 +352,7 @@ def workload_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
             "host searches/s": work["host_searches_per_s"],
             "rank-1": 100 * work["rank1"],
             "on chip": f"none: all on {_fallback_host(sim, record)}" if none else share,
+            "gallery in": work.get("gallery_in"),
             "sim searches/s": None if none else sim.get("throughput_units_per_s"),
             "µJ/search": None
             if none or sim.get("energy_J_per_unit") is None

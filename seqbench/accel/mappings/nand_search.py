@@ -11,46 +11,28 @@ interface: ``system.search_power`` minus the NAND chips' budget) for the search'
 The arithmetic is exact INT8, so only the top k (index and score) leave the chip: no
 candidates for the host to re-rank.
 
-``nand_host_scan`` (the baseline of the ICE paper): every page of the gallery is read,
-moved over the NAND interface into DRAM (written, then read by the CPU) and scored on the
-host, priced by the fallback profile's roofline.
+``nand_host_scan`` (the flow ICE replaces, priced on the edge board that runs it): every page
+of the gallery is read out of NAND (``nand.planes`` pages per ``nand.read_latency``), moved
+over the NAND channel and written to DRAM, then scanned by the board's processor (its
+``roofline``, which reads the DRAM copy); the board draws its ``processor.static_power``
+while it waits on the storage. One read serves every query of the record (a batch of probes
+shares it), while ICE runs one VVM per query and page. Where each profile's gallery lives is
+its ``gallery`` field (:mod:`seqbench.accel.gallery`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from seqbench.accel.mappings import Context, Mapping, OpCost, register
 from seqbench.accel.mappings.host import Roofline
-from seqbench.errors import SeqbenchError
 
 if TYPE_CHECKING:
     from seqbench.accel.view import ProfileView
     from seqbench.trace import OpRecord
 
-COMMON = {
-    "nand.interface_bandwidth": "bandwidth",
-    "nand.interface_energy": "energy_per_bit",
-    "precision.vector_bits": "bits",
-}
-
-
-def _host_part(op: OpRecord, ctx: Context, queries: int, vectors: int) -> OpCost:
-    """The host's exact scoring of ``vectors`` per query (a similarity_search on the host)."""
-    if ctx.host is None:
-        raise SeqbenchError(
-            "nand search needs a host profile for re-ranking", "set `fallback: cpu`"
-        )
-    sub = replace(
-        op,
-        dims={**op.dims, "m": queries, "n": vectors},
-        macs=queries * vectors * op.dims["k"],
-        elems_weight=vectors * op.dims["k"],
-        elems_out=queries * int(op.meta.get("k", 1)),
-    )
-    return Roofline().cost(sub, ctx.host, ctx)
+CHANNEL = {"nand.interface_bandwidth": "bandwidth", "nand.interface_energy": "energy_per_bit"}
 
 
 def parallel_vvms(profile: ProfileView) -> int:
@@ -64,7 +46,8 @@ class NandSearch(Mapping):
 
     def requires(self, profile: ProfileView) -> dict[str, str]:
         return {
-            **COMMON,
+            **CHANNEL,
+            "precision.vector_bits": "bits",
             "nand.bytes_per_vvm": "bytes",
             "nand.vvm_latency": "time",
             "nand.vvm_energy": "energy",
@@ -105,34 +88,38 @@ class NandHostScan(Mapping):
 
     def requires(self, profile: ProfileView) -> dict[str, str]:
         return {
-            **COMMON,
+            **Roofline().requires(profile),
+            **CHANNEL,
             "nand.page_bytes": "bytes",
             "nand.read_latency": "time",
             "nand.read_energy": "energy",
             "nand.planes": "count",
-            "dram.energy": "energy_per_bit",
         }
 
     def cost(self, op: OpRecord, profile: ProfileView, ctx: Context) -> OpCost:
-        queries, dims, vectors = op.dims["m"], op.dims["k"], op.dims["n"]
-        gallery_bytes = vectors * dims * profile.get("precision.vector_bits", "bits") / 8
+        vectors, dims = op.dims["n"], op.dims["k"]
+        gallery_bytes = vectors * dims * profile.get("processor.bytes_per_element", "bytes")
         pages = math.ceil(gallery_bytes / profile.get("nand.page_bytes", "bytes"))
         planes = profile.get("nand.planes", "count")
+        t_read = math.ceil(pages / planes) * profile.get(
+            "nand.read_latency", "time"
+        ) + gallery_bytes / profile.get("nand.interface_bandwidth", "bandwidth")
         cost = OpCost()
-        # the whole gallery leaves the NAND once per batch of queries (one pass, all queries)
+        # one read per record, whatever its queries; the DRAM write here, the scan's DRAM
+        # read in the roofline below
         cost.add(
             "data_movement",
-            math.ceil(pages / planes) * profile.get("nand.read_latency", "time")
-            + gallery_bytes / profile.get("nand.interface_bandwidth", "bandwidth"),
+            t_read,
             pages * profile.get("nand.read_energy", "energy")
             + gallery_bytes
             * 8
             * (
                 profile.get("nand.interface_energy", "energy_per_bit")
-                + 2 * profile.get("dram.energy", "energy_per_bit")
-            ),
+                + profile.get("processor.energy_per_bit", "energy_per_bit")
+            )
+            + t_read * profile.get("processor.static_power", "power"),
         )
-        cost.merge(_host_part(op, ctx, queries, vectors))
+        cost.merge(Roofline().cost(op, profile, ctx))  # the board scores what it read
         cost.count("nand_page_reads", pages)
         return cost
 
