@@ -97,6 +97,7 @@ def test_the_papers_a_beats_b_hold(checks):
         "computing efficiency vs GPU",
         "MatMul latency reduction by the decomposition (Model A)",
         "speedup vs GPU (testing)",
+        "energy saving vs GPU (testing)",
     ):
         assert by_claim[claim].ours > 1, claim
 
@@ -205,10 +206,42 @@ def test_measured_gpu_efficiency_is_flops_over_time_over_peak():
 
 
 def test_pipelayer_reference_row_is_the_modelled_peak_over_its_area(checks):
-    """61.9 TOPS: 16,128 arrays x 128 rows x 32 weights (4 4-bit cells per 16-bit weight) x
-    2 ops per 16 input slices of 128 columns / (1.2 GS/s / 1.25 for 10 bits), over 82.63 mm2;
-    not counted among the headlines."""
+    """281.7 TOPS: 16,128 arrays x 128 rows x 32 weights (4 4-bit cells per 16-bit weight) x
+    2 ops per 16 spikes of 29.31 ns (every bitline its own integrate-and-fire counter), over
+    82.63 mm2; not counted among the headlines. Its own 122.7 TOPS needs 73.2 tiles."""
     row = next(c for c in checks if c.paper_name == "PipeLayer (reference)")
-    ops = 16128 * 128 * 32 * 2 / (16 * 128 / (1.2e9 / 1.25))
+    ops = 16128 * 128 * 32 * 2 / (16 * 29.31e-9)
     assert row.ours == pytest.approx(ops / 1e9 / 82.63)
     assert row.reference and row.sensitivity is not None
+    assert row.sensitivity.value == pytest.approx(168 * 1485 / (ops / 1e9 / 82.63), rel=2e-3)
+
+
+def test_pipelayer_headlines_are_priced_on_the_chip_its_own_peak_implies(checks):
+    """1485 GOPS/s/mm2 x 82.63 mm2 = 122.7 TOPS at 16 spikes of 29.31 ns per vector: 73.2 of
+    ISAAC's 96-array tiles; the speedup row names that chip and its GPU sensitivity run."""
+    from seqbench.accel import chip_power, validate_pipelayer
+
+    pl = profile_mod.load_named("pipelayer")
+    tiles = validate_pipelayer.own_peak_tiles(pl)
+    assert tiles == pytest.approx(1485e9 * 82.63 / (96 * 128 * 32 * 2 / (16 * 29.31e-9)))
+    at = chip_power.peak_ops_per_s(pl.with_value("chip.tiles", tiles))
+    assert at == pytest.approx(1485e9 * 82.63, rel=1e-3)
+    row = next(c for c in checks if c.claim == "speedup vs GPU (testing)")
+    assert f"{tiles:.1f} tiles" in row.note and "146.58x" in row.note
+    if not row.counts:
+        assert row.sensitivity is not None
+        assert row.sensitivity.path == "processor.compute_efficiency"
+
+
+def test_pipelayer_ratios_follow_every_parameter_change():
+    """Simulations are remembered per parameter values: ``with_value`` keeps the hash, and a
+    cache on the hash alone priced ISAAC's 168 tiles as the 73-tile chip."""
+    from seqbench.accel import validate_pipelayer
+
+    pl, cpu, gpu = (profile_mod.load_named(n) for n in ("pipelayer", "cpu", "gtx-1080"))
+    ratios = validate_pipelayer._pipelayer_ratios
+    big = ratios(pl, gpu, cpu)["VGG-D"]
+    small = ratios(pl.with_value("chip.tiles", 73.2), gpu, cpu)["VGG-D"]
+    assert big[0] > 1.5 * small[0]
+    slower_gpu = ratios(pl, gpu.with_value("processor.compute_efficiency", 0.25), cpu)["VGG-D"]
+    assert slower_gpu[0] > 1.5 * big[0]

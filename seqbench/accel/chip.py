@@ -8,11 +8,15 @@ price every op as if its arrays existed; :func:`plan` then places the trace on t
 * weights that fit stay resident; the arrays left over hold extra copies of the slowest
   weight-stationary products (replication splits their input vectors between copies, never
   more copies than vectors), bottleneck first, only as far as free arrays allow;
-* weights that do not fit are time-multiplexed: the chip is loaded ``rounds`` times per
-  batch, every weight array is rewritten each batch (``crossbar.write_latency`` and
-  ``crossbar.row_write_energy`` per array line, arrays written in parallel), and no layer
-  pipeline spans the rounds; the arrays each round leaves over hold copies of its ops
-  (pooled over the rounds, to first order) and are written with them;
+* weights that do not fit are time-multiplexed: the layers are packed, in order, into
+  ``rounds`` that each fit the chip; every weight array is rewritten each batch
+  (``crossbar.write_latency`` and ``crossbar.row_write_energy`` per array line, arrays
+  written in parallel); the arrays a round leaves over hold copies of that round's ops and
+  are written with them. Within a round the layer pipeline streams the batch's samples
+  through the round's layers (PipeLayer's pipeline runs over the images of a batch); no
+  pipeline spans the rounds (:func:`round_schedule`). Weights that fit are time-multiplexed
+  too when that schedule is faster (a chip whose arrays are mostly held by rarely used
+  weights, e.g. AlexNet's FC layers, replicates its convolutions better in rounds);
 * the chip cannot draw more than ``peak_power``: a period that would need more is stretched
   (and a reload that would is slowed) until it does not. A crossbar chip without a
   ``chip.peak_power`` is bounded by the sum of its components at their rated rates
@@ -74,6 +78,7 @@ class Placement:
     arrays: float  # arrays one copy of its weight occupies
     time: float  # s of crossbar time for all its calls in the trace (one copy)
     vectors: float  # input vectors per call: the most copies that can share the work
+    stage: str = ""  # the pipeline stage (layer) it belongs to
 
 
 @dataclass
@@ -91,6 +96,8 @@ class Plan:
     reload_bits: float = 0.0  # weight bits loaded onto the chip per batch
     peak_power_W: float | None = None
     power_capped: bool = False
+    # time-multiplexed schedule: (stages of a round, rounds it takes), in order
+    round_stages: list[tuple[list[str], int]] = field(default_factory=list)
 
     @property
     def utilisation(self) -> float | None:
@@ -118,9 +125,14 @@ class Plan:
 
 
 def plan(
-    chip: Chip, placements: list[Placement], pinned_arrays: float, operand_arrays: float
+    chip: Chip,
+    placements: list[Placement],
+    pinned_arrays: float,
+    operand_arrays: float,
+    pinned_by_stage: dict[str, float] | None = None,
 ) -> Plan:
-    """Place ``placements`` (replicable weights) plus fixed arrays on ``chip``."""
+    """Place ``placements`` (replicable weights) plus fixed arrays on ``chip``: resident with
+    copies in the free arrays when the weights fit, else (or when faster) in rounds."""
     weights = sum(p.arrays for p in placements) + pinned_arrays
     needed = weights + operand_arrays
     result = Plan(arrays_total=chip.arrays, arrays_needed=needed, peak_power_W=chip.peak_power)
@@ -129,26 +141,113 @@ def plan(
         return result
     if needed <= chip.arrays:
         result.arrays_used = needed + _replicate(placements, chip.arrays - needed, result)
+        resident = _resident_estimate(result, placements)
+        # no schedule in rounds beats the array-seconds of all the work spread over every
+        # array plus one reload: skip the search when the resident plan is already that fast
+        room = max(1.0, chip.arrays - operand_arrays)
+        work = sum(p.time * p.arrays for p in placements) / room
+        if work + chip.array_rows * chip.write_latency >= resident:
+            return result
+    multiplexed = _plan_rounds(chip, placements, weights, operand_arrays, pinned_by_stage or {})
+    multiplexed.arrays_needed = needed
+    if needed <= chip.arrays and _round_estimate(multiplexed, placements) >= resident:
         return result
-    # time-multiplexed: the operand arrays stay, the rest of the chip is reloaded per round
-    room = max(1.0, chip.arrays - operand_arrays)
-    result.fits = False
-    result.rounds = math.ceil(weights / room)
-    result.arrays_used = float(chip.arrays)
-    # each round's leftover arrays hold copies of that round's ops (pooled over the rounds:
-    # first order), written with the round
-    copies = _replicate(placements, result.rounds * room - weights, result)
+    return multiplexed
+
+
+def _plan_rounds(
+    chip: Chip,
+    placements: list[Placement],
+    weights: float,
+    operand_arrays: float,
+    pinned_by_stage: dict[str, float],
+) -> Plan:
+    """The time-multiplexed plan: consecutive stages grouped into rounds that fit the arrays
+    the written operands leave, each round's spare arrays holding copies of its own ops; of
+    the ways to cut the layers into rounds, the one with the least crossbar time per batch
+    (each round's slowest op after replication, plus its reload). A stage larger than the
+    arrays takes ceil(arrays / room) rounds alone."""
+    room = max(1.0, (chip.arrays or 0) - operand_arrays)
+    held: dict[str, float] = dict.fromkeys([p.stage for p in placements], 0.0)
+    for p in placements:
+        held[p.stage] += p.arrays
+    for stage, arrays in pinned_by_stage.items():
+        held[stage] = held.get(stage, 0.0) + arrays
+    order = list(held)
+    reload_round = chip.array_rows * chip.write_latency
+
+    def round_of(i: int, j: int) -> tuple[float, int]:
+        """Stages order[i:j] as one round: (its time with copies, rounds it takes)."""
+        stages = set(order[i:j])
+        arrays = sum(held[s] for s in stages)
+        ops = [p for p in placements if p.stage in stages]
+        trial = Plan(arrays_total=chip.arrays)
+        trial.replication = {p.name: 1 for p in ops}
+        parts = max(1, math.ceil(arrays / room))
+        # a trial: the level to 0.1% (the chosen rounds are replicated exactly below)
+        if parts == 1:
+            _replicate(ops, room - arrays, trial, 1e-3)
+        slowest = max((p.time / trial.replication[p.name] for p in ops), default=0.0)
+        return (slowest + reload_round) * parts, parts
+
+    # best[j]: the least time for order[:j] and the last round's first stage (rounds hold
+    # consecutive stages: a round's layers feed each other through the pipeline)
+    best: list[tuple[float, int, tuple[float, int] | None]]
+    best = [(0.0, 0, None)]
+    for j in range(1, len(order) + 1):
+        options = []
+        for i in range(j - 1, -1, -1):
+            if i < j - 1 and sum(held[s] for s in order[i:j]) > room:
+                break  # several stages share a round only when together they fit
+            option = round_of(i, j)
+            options.append((best[i][0] + option[0], i, option))
+        best.append(min(options, key=lambda o: o[0]))
+    result = Plan(arrays_total=chip.arrays, fits=False, peak_power_W=chip.peak_power)
+    result.replication = {p.name: 1 for p in placements}
+    copies, j, cuts = 0.0, len(order), []
+    while j > 0:
+        _, i, option = best[j]
+        assert option is not None
+        parts = option[1]
+        if parts == 1:
+            stages = set(order[i:j])
+            ops = [p for p in placements if p.stage in stages]
+            copies += _replicate(ops, room - sum(held[s] for s in stages), result)
+        cuts.append((order[i:j], parts))
+        j = i
+    result.round_stages = cuts[::-1]
+    result.rounds = max(1, sum(parts for _, parts in result.round_stages))
+    result.arrays_used = float(chip.arrays or 0)
     lines = (weights + copies) * chip.array_rows
     result.reload_energy_J = lines * chip.line_write_energy
     result.reload_bits = lines * chip.line_bits
     # arrays of one round are written in parallel, one line after another
-    result.reload_time_s = result.rounds * chip.array_rows * chip.write_latency
+    result.reload_time_s = result.rounds * reload_round
     if chip.peak_power:
         result.reload_time_s = max(result.reload_time_s, result.reload_energy_J / chip.peak_power)
     return result
 
 
-def _replicate(placements: list[Placement], free: float, result: Plan) -> float:
+def _resident_estimate(result: Plan, placements: list[Placement]) -> float:
+    """Crossbar time per batch of the resident plan: its slowest op (the pipeline's period)."""
+    return max((p.time / result.replication[p.name] for p in placements), default=0.0)
+
+
+def _round_estimate(result: Plan, placements: list[Placement]) -> float:
+    """Crossbar time per batch of a plan in rounds: each round's slowest op, the rounds in
+    turn, plus the reload."""
+    slowest: dict[str, float] = {}
+    for p in placements:
+        slowest[p.stage] = max(slowest.get(p.stage, 0.0), p.time / result.replication[p.name])
+    total = sum(
+        max(slowest.get(s, 0.0) for s in stages) * parts for stages, parts in result.round_stages
+    )
+    return total + result.reload_time_s
+
+
+def _replicate(
+    placements: list[Placement], free: float, result: Plan, tolerance: float = 1e-9
+) -> float:
     """Copy the slowest ops into ``free`` arrays so that the slowest time is as low as the
     arrays allow (copies split an op's input vectors, never more copies than vectors); arrays
     spent. The level is found by bisection on the target time, then the arrays left over go,
@@ -157,18 +256,21 @@ def _replicate(placements: list[Placement], free: float, result: Plan) -> float:
     if not ops:
         return 0.0
 
+    shape = [(p.time, max(1, math.floor(p.vectors)), p.arrays) for p in ops]
+    ceil = math.ceil
+
     def copies_at(level: float) -> list[int]:
-        return [max(1, min(math.floor(p.vectors), math.ceil(p.time / level))) for p in ops]
+        return [min(cap, max(1, ceil(t / level))) for t, cap, _ in shape]
 
     def spent_at(copies: list[int]) -> float:
-        return sum((c - 1) * p.arrays for c, p in zip(copies, ops, strict=True))
+        return sum((c - 1) * a for c, (_, _, a) in zip(copies, shape, strict=True))
 
     high = max(p.time for p in ops)  # one copy each: nothing spent
     low = min(p.time / max(1.0, math.floor(p.vectors)) for p in ops)
     if spent_at(copies_at(low)) <= free:
         high = low
     for _ in range(100):
-        if high / low < 1 + 1e-9:
+        if high / low < 1 + tolerance:
             break
         mid = math.sqrt(low * high)
         if spent_at(copies_at(mid)) <= free:
@@ -200,3 +302,22 @@ def cap_period(period: float, chip_energy: float, peak_power: float | None) -> t
     if floor > period * (1 + 1e-12):
         return floor, True
     return period, False
+
+
+def round_schedule(
+    round_stages: list[tuple[list[str], int]], stage_times: dict[str, float], samples: int
+) -> float:
+    """Seconds for a batch of ``samples`` whose layers run in the rounds of a time-multiplexed
+    plan (``stage_times``: s of each stage for the whole batch). Within a round the batch
+    streams through the round's layers pipelined: the slowest layer's time plus, as the
+    pipeline fills, one sample's time through each other layer; the rounds run in turn. A
+    stage too large for one round runs its parts one after another. Stages no round holds
+    (no weights: vector ops of their own) run on their own, in turn."""
+    total = 0.0
+    placed: set[str] = set()
+    for stages, parts in round_stages:
+        times = [stage_times.get(s, 0.0) for s in stages]
+        slowest = max(times, default=0.0)
+        total += (slowest + (sum(times) - slowest) / max(1, samples)) * parts
+        placed.update(stages)
+    return total + sum(t for s, t in stage_times.items() if s not in placed)

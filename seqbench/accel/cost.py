@@ -10,8 +10,12 @@ index):
 * ``none``: ops run one after another; the period between samples equals the latency;
 * ``layer`` (PipeLayer): within a sample ops are sequential, but consecutive samples overlap
   layer by layer, so the period is the slowest stage;
-* ``submatrix`` (ReTransformer): a stage's dependent products also overlap block by block
-  (``pipeline.block_rows`` query rows per block): stage time = longest op + (rest) / blocks.
+* ``submatrix`` (ReTransformer): within a multi-head attention (its projections, Q.K^T,
+  softmax, S.V and output projection) the dependent products also overlap block by block
+  (``pipeline.block_rows`` query rows per block): segment time = longest op + (rest) /
+  blocks. The rest of the layer (add & norm, FFN) runs op after op, as in ``layer``: the
+  paper's sub-matrix pipeline is "for multi-head self-attention" (ICCAD'20 abstract, Sec.
+  4.4), replacing the layer-granularity pipeline there only.
 
 Hideable time (ReTransformer's X writes) overlaps the stage's static products; only the
 excess adds to the stage. Times are per sample; energy is per unit (token/sample/query).
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqbench.accel import chip_power
-from seqbench.accel.chip import Chip, Placement, Plan, cap_period, plan
+from seqbench.accel.chip import Chip, Placement, Plan, cap_period, plan, round_schedule
 from seqbench.accel.mappings import CATEGORIES, MAPPINGS, Context, OpCost
 from seqbench.accel.profile import Profile, load_named
 from seqbench.errors import SeqbenchError
@@ -134,6 +138,7 @@ class _Stage:
     static_time: float = 0.0
     longest: float = 0.0
     rows: int = 0
+    attention: str | None = None  # the multi-head attention whose ops overlap block by block
 
 
 ARRAY_COUNTERS = ("arrays", "pinned_arrays", "operand_arrays")
@@ -180,7 +185,9 @@ def simulate(
         if copies > 1:  # the copies split the op's input vectors
             cost.time["matmul_static"] = cost.time.get("matmul_static", 0.0) / copies
         total.merge(cost, op.count)
-        stage = _segment(stages.setdefault(op.stage, [_Stage()]), cost, profile)
+        prefix = op.name.rsplit(".", 1)[0]
+        attention = prefix if prefix in ctx.decomposable else None
+        stage = _segment(stages.setdefault(op.stage, [_Stage()]), cost, profile, attention)
         t = cost.time_s * op.count
         stage.time += t
         stage.energy += cost.energy_J * op.count
@@ -198,10 +205,13 @@ def simulate(
             entry["calls"] += op.count / trace.samples
             entry["time_s"] += t / trace.samples
             entry["energy_J"] += cost.energy_J * op.count / trace.samples
-    latency, period = _compose(stages.values(), profile)
+    latency, period, stage_times = _compose(stages, profile)
     if layout and not layout.fits:
-        # time-multiplexed weights: every batch reloads the chip, and no pipeline spans rounds
+        # time-multiplexed weights: every batch reloads the chip; the layer pipeline runs
+        # within each round, never across rounds
         total.add("writes", layout.reload_time_s, layout.reload_energy_J)
+        if profile.pipeline != "none":
+            latency = round_schedule(layout.round_stages, stage_times, trace.samples)
         latency += layout.reload_time_s
         period = latency
     reload_bits = layout.reload_bits if layout and not layout.fits else 0.0
@@ -246,9 +256,11 @@ def simulate(
             f"ran on the host ({host.name if host else '?'}): {', '.join(sorted(fallback))}"
         )
     if layout and not layout.fits:
+        chosen = layout.arrays_needed <= (layout.arrays_total or 0)
         notes.append(
             f"weights need {layout.arrays_needed:.0f} arrays, the chip has "
             f"{layout.arrays_total}: reloaded in {layout.rounds} rounds per batch"
+            + (" (faster than holding them all)" if chosen else "")
         )
     return Simulation(
         profile=profile.name,
@@ -285,9 +297,15 @@ def _place(
 ) -> Plan:
     """The trace's weight-stationary ops as placements, planned onto ``chip``."""
     weights = arrays["arrays"]
+    stage_of = {op.name: op.stage for op, _, _ in priced}
     placements: dict[str, Placement] = {
-        name: Placement(name, held, 0.0, 1.0) for name, held in weights.items()
+        name: Placement(name, held, 0.0, 1.0, stage_of.get(name, name))
+        for name, held in weights.items()
     }
+    pinned_by_stage: dict[str, float] = {}
+    for name, held in arrays["pinned_arrays"].items():
+        stage = stage_of.get(name, name)
+        pinned_by_stage[stage] = pinned_by_stage.get(stage, 0.0) + held
     for op, cost, _ in priced:
         if op.name in placements:
             p = placements[op.name]
@@ -298,6 +316,7 @@ def _place(
         list(placements.values()),
         sum(arrays["pinned_arrays"].values()),
         sum(arrays["operand_arrays"].values()),
+        pinned_by_stage,
     )
 
 
@@ -337,34 +356,48 @@ def _skipped_projections(attentions: set[str], profile: Profile) -> set[str]:
     return {f"{a}.{p}" for a in attentions for p in names}
 
 
-def _segment(segments: list[_Stage], cost: OpCost, profile: Profile) -> _Stage:
-    """The stage segment an op joins. In a sub-matrix pipeline an operand written into arrays
+def _segment(
+    segments: list[_Stage], cost: OpCost, profile: Profile, attention: str | None
+) -> _Stage:
+    """The stage segment an op joins. In a sub-matrix pipeline only the ops of one multi-head
+    attention (``attention``: its name prefix) overlap: an op outside one (add & norm, FFN)
+    runs on its own, and each attention opens its own segment. An operand written into arrays
     on the critical path (PipeLayer's K^T, V) needs the products before it to have finished:
     such an op opens a new segment unless no product ran since the last one (V's write then
     overlaps K^T's)."""
     current = segments[-1]
-    barrier = profile.pipeline == "submatrix" and cost.time.get("writes", 0.0) > 0
-    if barrier and current.static_time > 0:
-        current = _Stage()
+    if profile.pipeline != "submatrix":
+        return current
+    if current.time == 0 and current.hideable == 0:  # a fresh segment takes the op's kind
+        current.attention = attention
+        return current
+    barrier = cost.time.get("writes", 0.0) > 0 and current.static_time > 0
+    if barrier or attention is None or attention != current.attention:
+        current = _Stage(attention=attention)
         segments.append(current)
     return current
 
 
-def _compose(stages: Any, profile: Profile) -> tuple[float, float]:
-    """(latency, period) of all samples from per-stage segments, by pipeline granularity:
-    within a sub-matrix stage each segment overlaps block by block; segments run in turn."""
+def _compose(
+    stages: dict[str, list[_Stage]], profile: Profile
+) -> tuple[float, float, dict[str, float]]:
+    """(latency, period, time of each stage) of all samples from per-stage segments, by
+    pipeline granularity: within a sub-matrix stage each segment overlaps block by block;
+    segments run in turn."""
     latency, slowest = 0.0, 0.0
+    times: dict[str, float] = {}
     block_rows = profile.opt("pipeline.block_rows", "count", 0.0)
-    for segments in stages:
+    for name, segments in stages.items():
         rows = max(s.rows for s in segments)
         t = 0.0
         for s in segments:
             part = s.time
-            if profile.pipeline == "submatrix" and block_rows and rows:
+            if profile.pipeline == "submatrix" and s.attention and block_rows and rows:
                 blocks = max(1, math.ceil(rows / block_rows))
                 part = s.longest + (s.time - s.longest) / blocks
             t += part + max(0.0, s.hideable - s.static_time)
         latency += t
         slowest = max(slowest, t)
+        times[name] = t
     period = latency if profile.pipeline == "none" else slowest
-    return latency, period
+    return latency, period, times

@@ -1,0 +1,74 @@
+"""PipeLayer's timing and the planner's rounds: hand counts of the cycle rule, the pipeline
+within a round, and the choice between holding every weight and loading them in rounds."""
+
+from __future__ import annotations
+
+import pytest
+
+from seqbench.accel import chip_power, workloads
+from seqbench.accel.chip import Chip, Placement, plan, round_schedule
+from seqbench.accel.cost import simulate
+from seqbench.accel.mappings.reram import Crossbar, crossbar_mvm
+from seqbench.accel.profile import load_named
+
+
+def test_a_pipelayer_conv_layer_takes_16_spikes_per_input_vector():
+    """HPCA'17's example layer: a 1152 x 256 kernel matrix (3x3x128 -> 256) over 112 x 112 =
+    12,544 input vectors without replication. 9 row tiles x 256 weights x 4 cells / 128
+    columns = 72 arrays, all read at once; each vector is 16 one-bit spikes of 29.31 ns
+    (NVSim), every bitline counted by its own integrate-and-fire unit."""
+    xb = Crossbar.from_profile(load_named("pipelayer"))
+    work = crossbar_mvm(xb, 12_544, 1152, 256)
+    assert work.arrays == 9 * 8
+    assert work.time == pytest.approx(12_544 * 16 * 29.31e-9)
+    # one conversion per column per spike: 256 weights x 4 cells x 9 row tiles x 16 spikes
+    assert work.adc_conversions == 12_544 * 16 * 9 * 256 * 4
+
+
+def test_pipelayer_peak_is_its_arrays_at_one_vector_per_16_spikes():
+    pl = load_named("pipelayer")
+    per_array = 128 * 32 * 2 / (16 * 29.31e-9)  # 32 16-bit weights of 4 4-bit cells per row
+    assert chip_power.peak_ops_per_s(pl) == pytest.approx(168 * 96 * per_array)
+
+
+def test_within_a_round_the_batch_streams_through_its_layers():
+    """Two rounds: layers a (3 s) and b (1 s) together, then c (2 s), batch of 4. Round one
+    takes the slowest layer plus one sample's time through the other as the pipeline fills:
+    3 + 1 / 4; round two 2; the rounds run in turn. A stage no round holds runs alone."""
+    times = {"a": 3.0, "b": 1.0, "c": 2.0, "relu": 0.5}
+    assert round_schedule([(["a", "b"], 1), (["c"], 1)], times, 4) == pytest.approx(
+        3 + 1 / 4 + 2 + 0.5
+    )
+    # a layer too large for one round runs its two parts one after another
+    assert round_schedule([(["a"], 2)], {"a": 3.0}, 4) == pytest.approx(6.0)
+
+
+def test_the_planner_loads_weights_in_rounds_when_that_is_faster():
+    """A chip of 10 arrays: a slow layer on 1 array and a fast one on 8. Held together, the
+    slow one gets the one spare array (8 s / 2 copies = 4 s a batch); in rounds it gets the
+    other nine spare arrays (8 s / 10 copies) and the fast one runs after it: 0.8 + 1 s."""
+    chip = Chip(arrays=10, peak_power=None, array_rows=128)
+    slow = Placement("slow", 1, 8.0, 100.0, "layer.0")
+    fast = Placement("fast", 8, 1.0, 100.0, "layer.1")
+    result = plan(chip, [slow, fast], 0.0, 0.0)
+    assert not result.fits and result.rounds == 2
+    assert result.round_stages == [(["layer.0"], 1), (["layer.1"], 1)]
+    assert result.replication == {"slow": 10, "fast": 1}
+    # with a reload slower than what rounds save, every weight stays
+    costly = Chip(arrays=10, peak_power=None, array_rows=128, write_latency=1e-2)
+    held = plan(costly, [slow, fast], 0.0, 0.0)
+    assert held.fits and held.replication == {"slow": 2, "fast": 1}
+
+
+def test_alexnet_runs_faster_in_rounds_than_with_its_fc_weights_held():
+    """On ISAAC's 16,128 arrays AlexNet's FC weights fill most of the chip for 8% of the
+    MACs; loading them in rounds frees the arrays for copies of the convolutions."""
+    pl, cpu = load_named("pipelayer"), load_named("cpu")
+    trace = workloads.alexnet()
+    sim = simulate(trace, pl, host=cpu)
+    assert sim.chip is not None and not sim.chip["weights_fit"] and sim.chip["reload_rounds"] >= 2
+    assert sim.chip["arrays_needed"] <= sim.chip["arrays_total"]
+    assert any("faster than holding them all" in n for n in sim.notes)
+    # MNIST's MLP, on 1% of the arrays with copies in the rest, stays resident
+    mlp = simulate(workloads.mnist_mlp(), pl, host=cpu)
+    assert mlp.chip is not None and mlp.chip["weights_fit"]
