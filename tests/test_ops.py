@@ -54,6 +54,42 @@ def test_masked_attention_ignores_masked_keys() -> None:
     torch.testing.assert_close(out, out2)
 
 
+def _graph_nodes(tensor: torch.Tensor) -> set[str]:
+    """Names of every autograd node ``tensor`` was computed through."""
+    seen, stack = set(), [tensor.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node.name() in seen:
+            continue
+        seen.add(node.name())
+        stack.extend(next_fn for next_fn, _ in node.next_functions)
+    return seen
+
+
+def test_unmasked_attention_is_plain_softmax_attention_with_no_nan_pass() -> None:
+    """No mask, no fully masked row: the NaN clean-up (a pass and a backward over every
+    attention weight, a third of a bind-audio step) is skipped; values and gradients are
+    exactly softmax(QK^T/sqrt(d))V's."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 4, requires_grad=True) for _ in range(3))
+    out, weights = ops.scaled_dot_product_attention(q, k, v, name="a")
+    assert not any("NanToNum" in n for n in _graph_nodes(out))
+    expected = torch.softmax(q @ k.transpose(-2, -1) / 2.0, dim=-1) @ v
+    assert torch.equal(out, expected)
+    grads = torch.autograd.grad(out.sum(), (q, k, v))
+    reference = torch.autograd.grad(expected.sum(), (q, k, v))
+    assert all(torch.equal(a, b) for a, b in zip(grads, reference, strict=True))
+
+
+def test_fully_masked_query_row_attends_to_nothing() -> None:
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 2, 4), torch.randn(1, 3, 4), torch.randn(1, 3, 4)
+    mask = torch.tensor([[[True, True, False], [False, False, False]]])
+    out, weights = ops.scaled_dot_product_attention(q, k, v, mask, name="a")
+    assert torch.all(weights[0, 1] == 0) and torch.all(out[0, 1] == 0)
+    assert not torch.isnan(out).any()
+
+
 def test_hooks_transform_weights_and_are_scoped() -> None:
     layer = ops.name_modules(ops.Linear(3, 2, bias=False))
     x = torch.ones(1, 3)
