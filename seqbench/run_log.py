@@ -26,7 +26,6 @@ from seqbench.atomic import write_json
 
 
 class CellLike(Protocol):
-    task: str
     model: str
     split: str
     beam: int
@@ -61,11 +60,12 @@ class RunLog:
         log.write()
         return log
 
-    def ran(self, cell: CellLike, board: str, started: float, ended: float) -> None:
-        """A cell finished: when it started and ended (Unix seconds)."""
+    def ran(self, cell: CellLike, task: str, board: str, started: float, ended: float) -> None:
+        """A cell of ``task`` (its key: ``scan:simple``) finished: when it started and ended
+        (Unix seconds)."""
         self.content["cells"].append(
             {
-                **_names(cell, board),
+                **_names(cell, task, board),
                 "beam": cell.beam,
                 "started": round(started, 3),
                 "ended": round(ended, 3),
@@ -74,9 +74,9 @@ class RunLog:
         )
         self.write()
 
-    def skipped(self, cell: CellLike, board: str) -> None:
+    def skipped(self, cell: CellLike, task: str, board: str) -> None:
         """A cell finished before this run (its records exist): not run again."""
-        self.content["skipped"].append(_names(cell, board))
+        self.content["skipped"].append(_names(cell, task, board))
 
     def finish(self) -> None:
         self.content["ended"] = round(time.time(), 3)
@@ -86,5 +86,5 @@ class RunLog:
         write_json(self.path, self.content)
 
 
-def _names(cell: CellLike, board: str) -> dict[str, Any]:
-    return {"task": cell.task, "board": board, "model": cell.model, "split": cell.split}
+def _names(cell: CellLike, task: str, board: str) -> dict[str, Any]:
+    return {"task": task, "board": board, "model": cell.model, "split": cell.split}

@@ -304,7 +304,7 @@ def run_suite(
 
     def skip(cell: Cell) -> None:
         console.print(f"[dim]already finished: {cell.label()}[/]")
-        log.skipped(cell, boards[cell.task])
+        log.skipped(cell, keys[cell], boards[cell.task])
 
     log = RunLog.start(preset, executor, jobs, [c.task for c in cells])
     try:
@@ -318,7 +318,9 @@ def run_suite(
             on_done=done,
             on_skip=skip,
             after=run_order(cells, keys, teachers),
-            on_timed=lambda cell, started, ended: log.ran(cell, boards[cell.task], started, ended),
+            on_timed=lambda cell, started, ended: log.ran(
+                cell, keys[cell], boards[cell.task], started, ended
+            ),
         )
     finally:
         log.finish()

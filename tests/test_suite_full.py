@@ -106,7 +106,12 @@ def _parallel_corpus(folder: Path) -> Path:
         for c in range(3)
     ]
     folder.mkdir()
-    for stem, count in {"train": 60, "val": 10, "test_2016_flickr": 8, "test_2017_flickr": 6}.items():
+    for stem, count in {
+        "train": 60,
+        "val": 10,
+        "test_2016_flickr": 8,
+        "test_2017_flickr": 6,
+    }.items():
         chosen = [pairs[(i * 7 + len(stem)) % len(pairs)] for i in range(count)]
         _write_gz(folder / f"{stem}.de.gz", [d for d, _ in chosen])
         _write_gz(folder / f"{stem}.en.gz", [e for _, e in chosen])
@@ -176,7 +181,7 @@ def test_a_teacher_finishes_before_its_students_start_under_two_processes(
     (log_path,) = (home / "logs").glob("run-*.json")
     log = json.loads(log_path.read_text())
     assert log["ended"] >= log["started"] and len(log["cells"]) == len(ran) == 8
-    times = {c["model"]: c for c in log["cells"] if c["task"] != "scan"}
+    times = {c["model"]: c for c in log["cells"] if c["task"] != "scan:simple"}
     assert {c["board"] for c in log["cells"]} == {"binding", "retrieval", "translation"}
     for student in ("bind-audio", "bind-audio-text"):
         assert times[student]["started"] >= times["clip"]["ended"]
@@ -195,3 +200,33 @@ def test_ready_hands_out_cells_in_order_once_their_prerequisites_finished() -> N
     assert ready.take() is None and not ready.waiting
     with pytest.raises(SeqbenchError, match="circle: a -> b -> a|circle: b -> a -> b"):
         Ready([a, b], {a: {b}, b: {a}})
+
+
+def test_suite_time_reports_wall_time_per_board() -> None:
+    from bench.suite_time import board_table, board_times
+
+    def cell(task: str, board: str, started: float, ended: float) -> dict[str, Any]:
+        return {"task": task, "board": board, "model": "m", "split": "test", "beam": 1,
+                "started": started, "ended": ended, "seconds": ended - started}  # fmt: skip
+
+    log = {
+        "started": 1000.0,
+        "ended": 1400.0,
+        "cells": [
+            cell("shapes-captions", "retrieval", 1000.0, 1100.0),
+            cell("scan:simple", "translation", 1000.0, 1050.0),
+            cell("scan:length", "translation", 1050.0, 1120.0),
+            cell("shapes-sounds", "binding", 1100.0, 1400.0),
+        ],
+        "skipped": [
+            {"task": "scan:simple", "board": "translation", "model": "m2", "split": "test"}
+        ],
+    }
+    rows = {b["board"]: b for b in board_times(log)}
+    assert [b["board"] for b in board_times(log)] == ["retrieval", "translation", "binding"]
+    assert rows["translation"]["wall_s"] == 120.0 and rows["translation"]["cell_s"] == 120.0
+    assert rows["translation"]["ran"] == 2 and rows["translation"]["skipped"] == 1
+    assert rows["binding"]["wall_s"] == 300.0 and rows["binding"]["done_after_s"] == 400.0
+    assert "| translation | scan:length, scan:simple | 2 | 1 | 120 | 120 | 120 |" in board_table(
+        log
+    )
