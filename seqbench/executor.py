@@ -15,8 +15,10 @@ import socket
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, NoReturn
 
 import torch
 
@@ -172,6 +174,10 @@ def _settle(
         on_done(cell, value)
 
 
+def _raise(error: BaseException) -> NoReturn:
+    raise error
+
+
 @dataclass(frozen=True)
 class Ran:
     """A cell's result and the wall-clock seconds (Unix time) it started and ended, measured
@@ -266,7 +272,10 @@ class LocalProcesses(Executor):
             running: dict[Any, Any] = {}
             while True:
                 while len(running) < self.jobs and (cell := ready.take()) is not None:
-                    running[pool.submit(_run_cell_quietly, run, cell, threads)] = cell
+                    try:
+                        running[pool.submit(_run_cell_quietly, run, cell, threads)] = cell
+                    except BrokenProcessPool as error:  # a worker died: the rest fail as lost
+                        _settle(ready, cell, partial(_raise, error), on_done, on_failed)
                 if not running:
                     return
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -230,3 +230,24 @@ def test_suite_time_reports_wall_time_per_board() -> None:
     assert "| translation | scan:length, scan:simple | 2 | 1 | 120 | 120 | 120 |" in board_table(
         log
     )
+
+
+def _dies_on_a(cell: Any) -> str:
+    if cell == "a":
+        os._exit(1)  # the worker process dies, as under the OOM killer
+    return str(cell)
+
+
+def test_a_lost_worker_fails_every_cell_left_and_returns() -> None:
+    from seqbench.executor import LocalProcesses
+
+    a, b, c = (_Cell(n) for n in "abc")
+    failed: list[tuple[str, str]] = []
+    LocalProcesses(jobs=1).map(
+        [a, b, c],
+        _dies_on_a,
+        lambda cell, value: failed.append((cell, "done")),
+        lambda cell, error: failed.append((cell, type(error).__name__)),
+        {c: {b}},
+    )
+    assert dict(failed)["a"] == "BrokenProcessPool" and len(failed) == 3
