@@ -263,9 +263,9 @@ def run_suite(
     """
     cells: list[Cell] = []
     fingerprints: dict[str, str] = {}
-    boards: dict[str, str] = {}  # task reference -> its board (the family's leaderboard)
+    keys: dict[Cell, str] = {}  # cell -> its task key (``scan:simple``)
+    boards: dict[Cell, str] = {}  # cell -> its board (the family's leaderboard)
     teachers: dict[Cell, tuple[str, str]] = {}  # cell -> (task key, model) of its teacher
-    keys: dict[Cell, str] = {}
     for entry in map(SuiteTask.of, tasks):
         spec, _ = load_task(entry.task)
         if entry.needs_source and bound_spec(spec.name) is None:
@@ -278,7 +278,6 @@ def run_suite(
             continue
         prepared, cached = prepare_task(entry.task, preset)
         fingerprints[prepared.key] = prepared.fingerprint
-        boards[entry.task] = spec.family
         console.print(f"[bold]{prepared.key}[/]: data {'cached' if cached else 'prepared'}")
         limit = effects_limit.get(spec.family) if isinstance(effects_limit, dict) else effects_limit
         extra = tuple(_present((test_sets or {}).get(entry.task, [])))
@@ -294,7 +293,7 @@ def run_suite(
                     extra if split == "test" else (), identity, device, entry.beam,
                 )  # fmt: skip
                 cells.append(cell)
-                keys[cell] = prepared.key
+                keys[cell], boards[cell] = prepared.key, spec.family
                 if teacher:
                     teachers[cell] = (task_key(*load_task(teacher["task"])), teacher["model"])
 
@@ -304,7 +303,7 @@ def run_suite(
 
     def skip(cell: Cell) -> None:
         console.print(f"[dim]already finished: {cell.label()}[/]")
-        log.skipped(cell, keys[cell], boards[cell.task])
+        log.skipped(cell, keys[cell], boards[cell])
 
     log = RunLog.start(preset, executor, jobs, [c.task for c in cells])
     try:
@@ -318,9 +317,7 @@ def run_suite(
             on_done=done,
             on_skip=skip,
             after=run_order(cells, keys, teachers),
-            on_timed=lambda cell, started, ended: log.ran(
-                cell, keys[cell], boards[cell.task], started, ended
-            ),
+            on_timed=lambda cell, start, end: log.ran(cell, keys[cell], boards[cell], start, end),
         )
     finally:
         log.finish()
