@@ -414,8 +414,9 @@ def test_retransformer_heads_run_in_parallel_when_copies_of_x_exist():
     x_head_copies copies of X, so one copy queues the heads and four copies run all four at
     once. The sub-matrix pipeline (one query row per block) overlaps the two chained
     products: time = max(t_w, t_x) + min(t_w, t_x) / 16 for 16 queries. Q.K^T of 4 heads,
-    16 queries, d_head 16 (d_model 64), 16 keys."""
-    rt = load_named("retransformer")
+    16 queries, d_head 16 (d_model 64), 16 keys; a pipeline fed all 4 heads per step (the
+    profile's own feeds one: test_a_pipeline_fed_one_head_per_step_runs_heads_in_turn)."""
+    rt = load_named("retransformer").with_value("pipeline.heads_per_step", 4)
     g, heads, m, d_head, keys = 4, 4, 16, 16, 16
     trace = one_op("matmul_dynamic", g, m, d_head, keys, name="layers.0.attn.qk", heads=heads)
     sv = one_op("matmul_dynamic", g, m, keys, d_head, name="layers.0.attn.sv", heads=heads)
@@ -437,6 +438,55 @@ def test_retransformer_heads_run_in_parallel_when_copies_of_x_exist():
         times[copies] = result.breakdown["matmul_dynamic"]["time_s"]
         assert times[copies] == pytest.approx(expected)
     assert times[1] > 3 * times[4] and times[4] == times[8]  # no more heads than 4 to share
+
+
+def test_submatrix_pipeline_overlaps_the_attention_only():
+    """ReTransformer's sub-matrix pipeline is "for multi-head self-attention" (ICCAD'20
+    abstract, Sec. 4.4): the attention's products (Q projection, the decomposed Q.K^T and
+    S.V, softmax, output projection) overlap row by row, while add & norm and the FFN run op
+    after op. One encoder layer: latency = the attention alone + each other op alone."""
+    trace = _one_layer_encoder()
+    rt = load_named("retransformer")
+
+    def alone(keep) -> float:  # noqa: ANN001
+        return simulate(trace, rt, only=keep).latency_s_per_sample
+
+    attention = alone(lambda op: ".self_attention." in op.name)
+    others = [op.name for op in trace.records if ".self_attention." not in op.name]
+    assert {"encoder.layers.0.ffn.W_1", "encoder.layers.0.ffn.W_2"} <= set(others)
+    serial = sum(alone(lambda op, name=name: op.name == name) for name in others)
+    assert simulate(trace, rt).latency_s_per_sample == pytest.approx(attention + serial)
+    # within the attention the products overlap query row by query row (16 blocks): the
+    # longest op + the rest / 16 (to the X write's 0.1 us, hidden there, not alone)
+    names = [op.name for op in trace.records if ".self_attention." in op.name]
+    times = [alone(lambda op, name=name: op.name == name) for name in names]
+    longest = max(times)
+    assert attention == pytest.approx(longest + (sum(times) - longest) / 16, rel=0.01)
+    assert attention < 0.6 * sum(times)
+
+
+def test_a_pipeline_fed_one_head_per_step_runs_heads_in_turn_on_both_paths():
+    """ReTransformer's sub-matrix pipeline feeds d_k-length segments one per step (Sec. 4.4):
+    the heads follow one another whatever arrays they have, on the decomposed path (one
+    dual-access copy of X, Sec. 4.2) and on the naive path alike; PipeLayer (no such feed)
+    runs its heads side by side. Q.K^T of 4 heads, 16 queries, d_head 16, 16 keys."""
+    g, heads, m, d_head, keys = 4, 4, 16, 16, 16
+    trace = one_op("matmul_dynamic", g, m, d_head, keys, name="layers.0.attn.qk", heads=heads)
+    rt = load_named("retransformer")
+    assert rt.get("pipeline.heads_per_step", "count") == 1
+    assert rt.get("decomposition.x_head_copies", "count") == 1
+    xb = Crossbar.from_profile(rt)
+    per_head = crossbar_mvm(xb, m, d_head, keys).time  # the naive product on one head's K^T
+    naive = simulate(trace, validate.naive_path(rt)).breakdown["matmul_dynamic"]["time_s"]
+    assert naive == pytest.approx(g * per_head)  # in turn: 4 heads one after another
+    side = rt.with_value("pipeline.heads_per_step", heads)
+    wide = simulate(trace, validate.naive_path(side)).breakdown["matmul_dynamic"]["time_s"]
+    assert wide == pytest.approx(g * per_head / heads)
+    pl = load_named("pipelayer")
+    assert not pl.has("pipeline.heads_per_step")
+    pl_xb = Crossbar.from_profile(pl)
+    pl_time = simulate(trace, pl).breakdown["matmul_dynamic"]["time_s"]
+    assert pl_time == pytest.approx(g * crossbar_mvm(pl_xb, m, d_head, keys).time / heads)
 
 
 def test_decomposition_metric_counts_both_paths_products():

@@ -10,8 +10,12 @@ index):
 * ``none``: ops run one after another; the period between samples equals the latency;
 * ``layer`` (PipeLayer): within a sample ops are sequential, but consecutive samples overlap
   layer by layer, so the period is the slowest stage;
-* ``submatrix`` (ReTransformer): a stage's dependent products also overlap block by block
-  (``pipeline.block_rows`` query rows per block): stage time = longest op + (rest) / blocks.
+* ``submatrix`` (ReTransformer): within a multi-head attention (its projections, Q.K^T,
+  softmax, S.V and output projection) the dependent products also overlap block by block
+  (``pipeline.block_rows`` query rows per block): segment time = longest op + (rest) /
+  blocks. The rest of the layer (add & norm, FFN) runs op after op, as in ``layer``: the
+  paper's sub-matrix pipeline is "for multi-head self-attention" (ICCAD'20 abstract, Sec.
+  4.4), replacing the layer-granularity pipeline there only.
 
 Hideable time (ReTransformer's X writes) overlaps the stage's static products; only the
 excess adds to the stage. Times are per sample; energy is per unit (token/sample/query).
@@ -134,6 +138,7 @@ class _Stage:
     static_time: float = 0.0
     longest: float = 0.0
     rows: int = 0
+    attention: str | None = None  # the multi-head attention whose ops overlap block by block
 
 
 ARRAY_COUNTERS = ("arrays", "pinned_arrays", "operand_arrays")
@@ -180,7 +185,9 @@ def simulate(
         if copies > 1:  # the copies split the op's input vectors
             cost.time["matmul_static"] = cost.time.get("matmul_static", 0.0) / copies
         total.merge(cost, op.count)
-        stage = _segment(stages.setdefault(op.stage, [_Stage()]), cost, profile)
+        prefix = op.name.rsplit(".", 1)[0]
+        attention = prefix if prefix in ctx.decomposable else None
+        stage = _segment(stages.setdefault(op.stage, [_Stage()]), cost, profile, attention)
         t = cost.time_s * op.count
         stage.time += t
         stage.energy += cost.energy_J * op.count
@@ -337,15 +344,24 @@ def _skipped_projections(attentions: set[str], profile: Profile) -> set[str]:
     return {f"{a}.{p}" for a in attentions for p in names}
 
 
-def _segment(segments: list[_Stage], cost: OpCost, profile: Profile) -> _Stage:
-    """The stage segment an op joins. In a sub-matrix pipeline an operand written into arrays
+def _segment(
+    segments: list[_Stage], cost: OpCost, profile: Profile, attention: str | None
+) -> _Stage:
+    """The stage segment an op joins. In a sub-matrix pipeline only the ops of one multi-head
+    attention (``attention``: its name prefix) overlap: an op outside one (add & norm, FFN)
+    runs on its own, and each attention opens its own segment. An operand written into arrays
     on the critical path (PipeLayer's K^T, V) needs the products before it to have finished:
     such an op opens a new segment unless no product ran since the last one (V's write then
     overlaps K^T's)."""
     current = segments[-1]
-    barrier = profile.pipeline == "submatrix" and cost.time.get("writes", 0.0) > 0
-    if barrier and current.static_time > 0:
-        current = _Stage()
+    if profile.pipeline != "submatrix":
+        return current
+    if current.time == 0 and current.hideable == 0:  # a fresh segment takes the op's kind
+        current.attention = attention
+        return current
+    barrier = cost.time.get("writes", 0.0) > 0 and current.static_time > 0
+    if barrier or attention is None or attention != current.attention:
+        current = _Stage(attention=attention)
         segments.append(current)
     return current
 
@@ -360,7 +376,7 @@ def _compose(stages: Any, profile: Profile) -> tuple[float, float]:
         t = 0.0
         for s in segments:
             part = s.time
-            if profile.pipeline == "submatrix" and block_rows and rows:
+            if profile.pipeline == "submatrix" and s.attention and block_rows and rows:
                 blocks = max(1, math.ceil(rows / block_rows))
                 part = s.longest + (s.time - s.longest) / blocks
             t += part + max(0.0, s.hideable - s.static_time)

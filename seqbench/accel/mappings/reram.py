@@ -19,12 +19,15 @@ Kinds:
 * ``crossbar_decomposed``: ReTransformer's decomposition: Q.K^T = (Q.W_K^T).X^T and
   S.V = (S.X).W_V, so arrays hold the static W_K^T, W_V and the layer input X, written once
   per attention (one copy serves both products with ``decomposition.x_copies: 1``) while
-  Q = X.W_Q is computed (hideable). Each head's weight product runs on its own arrays, in
-  parallel; the product on X shares ``decomposition.x_head_copies`` copies of X between the
-  heads (one copy: they queue). With ``pipeline.block_rows`` the two chained products of a
-  head overlap block by block (the sub-matrix pipeline). The per-head products
-  now reduce over d_model instead of
-  d_head: h times the MACs of the plain products; the K/V projections disappear.
+  Q = X.W_Q is computed (hideable). Each head's weight product runs on its own arrays; the
+  product on X shares ``decomposition.x_head_copies`` copies of X between the heads (one
+  copy: they queue). With ``pipeline.block_rows`` the two chained products of a head overlap
+  block by block (the sub-matrix pipeline). The per-head products now reduce over d_model
+  instead of d_head: h times the MACs of the plain products; the K/V projections disappear.
+
+A pipeline that is fed ``pipeline.heads_per_step`` heads' d_k-length segments per step
+(ReTransformer's sub-matrix pipeline: one, Sec. 4.4) runs at most that many heads at once on
+either path, whatever arrays they have; without it the heads run side by side (PipeLayer).
 * ``reram_softmax``: ReTransformer's hybrid softmax: in-array max search (bit-serial,
   ``softmax.search_*`` per bit) plus a lookup table for the exponentials.
 """
@@ -308,6 +311,12 @@ def _heads(op: OpRecord) -> int:
     return max(1, int(op.meta.get("heads", 1)))
 
 
+def heads_at_once(profile: ProfileView, heads: int) -> float:
+    """Heads whose products run at the same time: all of them side by side on their own
+    arrays, unless the pipeline feeds fewer heads' segments per step."""
+    return min(heads, max(1.0, profile.opt("pipeline.heads_per_step", "count", heads)))
+
+
 class CrossbarWriteCompute(Mapping):
     """PipeLayer: write the second operand into arrays, then multiply (writes are critical)."""
 
@@ -332,7 +341,7 @@ class CrossbarWriteCompute(Mapping):
         cost.add("writes", w_time * g / heads, w_energy * g)
         cost.count("cell_writes", cells * g)
         work = crossbar_mvm(xb, m, k, n)
-        _charge(cost, work, "matmul_dynamic", parallel=heads, scale=g)
+        _charge(cost, work, "matmul_dynamic", parallel=heads_at_once(profile, heads), scale=g)
         cost.count("operand_arrays", work.arrays * heads)  # each head's operand, side by side
         return cost
 
@@ -363,15 +372,17 @@ class CrossbarDecomposed(Mapping):
             d_model = heads * d_head
             first = crossbar_mvm(xb, m, keys, d_model)
             second = crossbar_mvm(xb, m, d_model, d_head)
-        # The per-head weight product (W_K,h^T or W_V,h) has its own arrays, so the heads run
-        # it side by side; the product on X uses the attention's copies of X, so its heads
-        # share them: x_head_copies copies serve min(heads, copies) heads at once (one copy:
-        # the heads queue). x_copies counts copies per product (one dual-access copy serves
-        # both products).
+        # The per-head weight product (W_K,h^T or W_V,h) has its own arrays, so the heads the
+        # pipeline feeds at once run it side by side; the product on X uses the attention's
+        # copies of X, so its heads share them: x_head_copies copies serve min(heads, copies)
+        # heads at once (one copy: the heads queue). x_copies counts copies per product (one
+        # dual-access copy serves both products).
         weight_work, x_work = (first, second) if op.role == "qk" else (second, first)
-        head_copies = min(heads, max(1.0, profile.opt("decomposition.x_head_copies", "count", 1)))
-        t_weight = weight_work.time * g / heads
-        t_x = x_work.time * g / head_copies
+        at_once = heads_at_once(profile, heads)
+        copies = max(1.0, profile.opt("decomposition.x_head_copies", "count", 1))
+        head_copies = min(heads, copies)
+        t_weight = weight_work.time * g / at_once
+        t_x = x_work.time * g / min(at_once, head_copies)
         # the sub-matrix pipeline streams one block of query rows from the first product into
         # the second, so the two chained products overlap block by block
         block_rows = profile.opt("pipeline.block_rows", "count", 0.0)
