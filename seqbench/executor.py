@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, NoReturn
 
 import torch
 
@@ -44,9 +47,12 @@ class Cell:
     # of that checkpoint identity finish the cell. Empty: any record of the cell does.
     identity: str = ""
     device: str = "auto"  # where it trains and scores: not part of the identity
+    beam: int = 1
 
     def label(self) -> str:
-        return f"{self.task} / {self.model} ({self.preset}, seed {self.seed})"
+        split = "" if self.split == "test" else f", {self.split}"
+        beam = "" if self.beam == 1 else f", beam {self.beam}"
+        return f"{self.task} / {self.model} ({self.preset}, seed {self.seed}{split}{beam})"
 
 
 def profile_names(accels: str) -> list[str]:
@@ -80,6 +86,7 @@ def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
             if r["task"] == key
             and r["model"] == cell.model
             and r["split"] == cell.split
+            and r.get("beam", 1) == cell.beam
             and r.get("preset") == cell.preset
             and r.get("seed") == cell.seed
             and (not cell.identity or of_identity(r, cell.identity))
@@ -94,6 +101,103 @@ def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
 Run = Callable[[Cell], list[dict[str, Any]]]
 Done = Callable[[Cell, list[dict[str, Any]]], None]
 Failed = Callable[[Cell, BaseException], None]
+# Cell -> the cells it runs after (a teacher before its student, the cell that trains a
+# checkpoint before the cells that only score it): they must have finished, not just started.
+After = Mapping[Any, Collection[Any]]
+
+
+class Ready:
+    """The cells in their given order (the caller's priority: longest first), each handed out
+    once every cell it runs after has finished; a cell whose prerequisite failed never starts.
+    Prerequisites that are not among ``cells`` (finished before this run) count as finished."""
+
+    def __init__(self, cells: list[Any], after: After | None = None) -> None:
+        among = set(cells)
+        self.waiting = list(cells)
+        self.after = {c: set((after or {}).get(c, ())) & among for c in cells}
+        self.finished: set[Any] = set()
+        _refuse_cycles(self.after)
+
+    def take(self) -> Any | None:
+        """The first waiting cell whose prerequisites all finished (None: none is ready)."""
+        for i, cell in enumerate(self.waiting):
+            if self.after[cell] <= self.finished:
+                return self.waiting.pop(i)
+        return None
+
+    def finish(self, cell: Any, ok: bool) -> list[Any]:
+        """Mark ``cell`` finished; when it failed, returns the waiting cells that ran after it
+        (directly or through another), which are dropped."""
+        if ok:
+            self.finished.add(cell)
+            return []
+        failed, dropped = {cell}, []
+        for waiting in list(self.waiting):  # prerequisites come first in a valid order
+            if self.after[waiting] & failed:
+                self.waiting.remove(waiting)
+                failed.add(waiting)
+                dropped.append(waiting)
+        return dropped
+
+
+def _refuse_cycles(after: dict[Any, set[Any]]) -> None:
+    """A cell that (through others) runs after itself would never start: refuse the order."""
+    state: dict[Any, int] = {}  # 1: on the current path, 2: checked
+
+    def visit(cell: Any, path: list[Any]) -> None:
+        if state.get(cell) == 2:
+            return
+        if state.get(cell) == 1:
+            names = " -> ".join(c.label() for c in [*path[path.index(cell) :], cell])
+            raise SeqbenchError(f"cells run after each other in a circle: {names}", "fix the suite")
+        state[cell] = 1
+        for before in after[cell]:
+            visit(before, [*path, cell])
+        state[cell] = 2
+
+    for cell in after:
+        visit(cell, [])
+
+
+def _settle(
+    ready: Ready, cell: Any, result: Callable[[], Any], on_done: Done, on_failed: Failed
+) -> None:
+    """Hand ``cell``'s outcome (``result()`` returns it or raises) to the callbacks."""
+    try:
+        value = result()
+    except Exception as error:  # noqa: BLE001  (reported, then the suite goes on)
+        on_failed(cell, error)
+        for dropped in ready.finish(cell, False):
+            on_failed(dropped, SeqbenchError(f"not started: {cell.label()}, run before it, failed"))
+    else:
+        ready.finish(cell, True)
+        on_done(cell, value)
+
+
+def _raise(error: BaseException) -> NoReturn:
+    raise error
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A cell's result and the wall-clock seconds (Unix time) it started and ended, measured
+    where it ran."""
+
+    value: Any
+    started: float
+    ended: float
+
+
+@dataclass(frozen=True)
+class Timed:
+    """``run`` that also measures when it ran (picklable when ``run`` is module-level)."""
+
+    run: Callable[[Any], Any]
+
+    def __call__(self, cell: Any) -> Ran:
+        started = time.time()
+        value = self.run(cell)
+        return Ran(value, started, time.time())
 
 
 def _run_cell_quietly(run: Run, cell: Any, threads: int) -> Any:
@@ -108,7 +212,16 @@ class Executor:
     """Where cells run. A failing cell is reported through ``on_failed`` and the others go on:
     one bad cell must not throw away hours of finished work."""
 
-    def map(self, cells: list[Cell], run: Run, on_done: Done, on_failed: Failed) -> None:
+    def map(
+        self,
+        cells: list[Cell],
+        run: Run,
+        on_done: Done,
+        on_failed: Failed,
+        after: After | None = None,
+    ) -> None:
+        """Run ``cells``, starting each in list order once the cells it runs ``after`` have
+        finished, and report each through ``on_done`` or ``on_failed``."""
         raise NotImplementedError
 
 
@@ -118,14 +231,17 @@ class InProcess(Executor):
     def __init__(self, jobs: int = 1, address: str | None = None) -> None:
         pass
 
-    def map(self, cells: list[Cell], run: Run, on_done: Done, on_failed: Failed) -> None:
-        for cell in cells:
-            try:
-                records = run(cell)
-            except Exception as error:  # noqa: BLE001  (reported, then the suite goes on)
-                on_failed(cell, error)
-            else:
-                on_done(cell, records)
+    def map(
+        self,
+        cells: list[Cell],
+        run: Run,
+        on_done: Done,
+        on_failed: Failed,
+        after: After | None = None,
+    ) -> None:
+        ready = Ready(cells, after)
+        while (cell := ready.take()) is not None:
+            _settle(ready, cell, lambda: run(cell), on_done, on_failed)  # noqa: B023
 
 
 def _threads() -> int:
@@ -140,17 +256,31 @@ class LocalProcesses(Executor):
     def __init__(self, jobs: int = 2, address: str | None = None) -> None:
         self.jobs = max(1, jobs)
 
-    def map(self, cells: list[Cell], run: Run, on_done: Done, on_failed: Failed) -> None:
+    def map(
+        self,
+        cells: list[Cell],
+        run: Run,
+        on_done: Done,
+        on_failed: Failed,
+        after: After | None = None,
+    ) -> None:
         threads = _threads()
+        ready = Ready(cells, after)
+        # No more cells handed to the pool than it has workers: a queued cell would start in
+        # the order it was queued, not in the order of the cells ready when a worker frees.
         with ProcessPoolExecutor(max_workers=self.jobs) as pool:
-            futures = {pool.submit(_run_cell_quietly, run, c, threads): c for c in cells}
-            for future in as_completed(futures):
-                try:
-                    records = future.result()
-                except Exception as error:  # noqa: BLE001
-                    on_failed(futures[future], error)
-                else:
-                    on_done(futures[future], records)
+            running: dict[Any, Any] = {}
+            while True:
+                while len(running) < self.jobs and (cell := ready.take()) is not None:
+                    try:
+                        running[pool.submit(_run_cell_quietly, run, cell, threads)] = cell
+                    except BrokenProcessPool as error:  # a worker died: the rest fail as lost
+                        _settle(ready, cell, partial(_raise, error), on_done, on_failed)
+                if not running:
+                    return
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    _settle(ready, running.pop(future), future.result, on_done, on_failed)
 
 
 def check_ray_address(address: str, timeout_s: float = 3.0) -> None:
@@ -219,7 +349,14 @@ class RayExecutor(Executor):
         if address is not None:
             check_ray_address(address)
 
-    def map(self, cells: list[Cell], run: Run, on_done: Done, on_failed: Failed) -> None:
+    def map(
+        self,
+        cells: list[Cell],
+        run: Run,
+        on_done: Done,
+        on_failed: Failed,
+        after: After | None = None,
+    ) -> None:
         ray = self.ray
         if not ray.is_initialized():
             ray.init(
@@ -239,17 +376,18 @@ class RayExecutor(Executor):
         if self.max_retries is not None:
             options["max_retries"] = self.max_retries
         remote = ray.remote(**options)(_run_cell_quietly)
-        pending = {remote.remote(run, c, threads): c for c in cells}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                cell = pending.pop(ref)
-                try:
-                    records = ray.get(ref)
-                except Exception as error:  # noqa: BLE001
-                    on_failed(cell, error)
-                else:
-                    on_done(cell, records)
+        # As many cells in flight as the cluster runs at once, so cells start in list order.
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, threads))
+        ready = Ready(cells, after)
+        pending: dict[Any, Any] = {}
+        while True:
+            while len(pending) < slots and (cell := ready.take()) is not None:
+                pending[remote.remote(run, cell, threads)] = cell
+            if not pending:
+                return
+            finished, _ = ray.wait(list(pending), num_returns=1)
+            for ref in finished:
+                _settle(ready, pending.pop(ref), lambda: ray.get(ref), on_done, on_failed)  # noqa: B023
 
 
 EXECUTORS: Registry[type[Executor]] = Registry("executor")
@@ -268,9 +406,13 @@ def run_cells(
     address: str | None = None,
     on_done: Done,
     on_skip: Callable[[Cell], None] | None = None,
+    after: After | None = None,
+    on_timed: Callable[[Cell, float, float], None] | None = None,
 ) -> int:
     """Run the cells not finished yet with ``run``; returns how many ran.
 
+    A cell starts only after the cells it runs ``after`` (those not finished before) finished;
+    ``on_timed`` gets each finished cell's start and end (Unix seconds, where it ran).
     Raises one error naming every failed cell after all the others finished.
     """
     todo = []
@@ -281,9 +423,17 @@ def run_cells(
         else:
             todo.append(cell)
     failures: list[tuple[Cell, BaseException]] = []
+
+    def done(cell: Cell, ran: Ran) -> None:
+        if on_timed:
+            on_timed(cell, ran.started, ran.ended)
+        on_done(cell, ran.value)
+
     if todo:
         runner = EXECUTORS.get(executor)(jobs=jobs, address=address)
-        runner.map(todo, run, on_done, lambda cell, error: failures.append((cell, error)))
+        runner.map(
+            todo, Timed(run), done, lambda cell, error: failures.append((cell, error)), after
+        )
     if failures:
         detail = "; ".join(f"{cell.label()}: {error}" for cell, error in failures)
         raise SeqbenchError(

@@ -7,13 +7,13 @@ modules below (families, train, evaluate, executor, report) never call back up h
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from seqbench import checkpoints, evaluate, results
 from seqbench.accel.profile import resolve_profiles
-from seqbench.config import SourceSpec, load_task
+from seqbench.config import SourceSpec, load_task, task_key
 from seqbench.errors import SeqbenchError
 from seqbench.executor import Cell, run_cells
 from seqbench.families.base import Prepared, family_for, run_spec
@@ -22,8 +22,10 @@ from seqbench.models import MODEL_REGISTRY
 from seqbench.portable import eval_checkpoint
 from seqbench.progress import console
 from seqbench.report import write_reports
+from seqbench.run_log import RunLog
+from seqbench.suites import SuiteTask
 from seqbench.train import TrainResult, plan_run, train
-from seqbench.user_tasks import bind_source
+from seqbench.user_tasks import bind_source, bound_spec
 
 
 def prepare_task(
@@ -175,6 +177,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         cell.model,
         cell.preset,
         split=cell.split,
+        beam=cell.beam,
         accels=cell.accels,
         seed=cell.seed,
         effects_limit=cell.effects_limit,
@@ -188,6 +191,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
             preset=cell.preset,
             seed=cell.seed,
             test_set=test_set,
+            beam=cell.beam,
             accels=cell.accels,
             effects_limit=cell.effects_limit,
             device=cell.device,
@@ -232,7 +236,7 @@ def of_current_data(
 
 
 def run_suite(
-    tasks: list[str],
+    tasks: Sequence[str | SuiteTask],
     preset: str,
     *,
     seed: int = 0,
@@ -246,30 +250,52 @@ def run_suite(
     test_sets: dict[str, list[str]] | None = None,
     device: str = "auto",
 ) -> list[Path]:
-    """Prepare every task, run each (task, model) cell not finished yet, then report.
+    """Prepare every task, run each (task, model, split) cell not finished yet, then report.
 
-    ``effects_limit``: examples that profiles with effects re-score, for every task (an int)
-    or per family (a dict). ``on_records`` gets each finished cell's records (the CLI prints).
-    ``test_sets``: per task, external test sets each model is also scored on (a local one
-    that is absent is skipped with a warning). ``device``: where cells train and score.
+    ``tasks``: task references or suite entries (models, splits, beam; an entry that needs a
+    bound source is skipped with one line when none is bound). ``effects_limit``: examples
+    that profiles with effects re-score, for every task (an int) or per family (a dict).
+    ``on_records`` gets each finished cell's records (the CLI prints). ``test_sets``: per
+    task, external test sets each model is also scored on (a local one that is absent is
+    skipped with a warning). ``device``: where cells train and score. A teacher's cell runs
+    before its students', the cell that trains a checkpoint before those that only score it;
+    ``$SEQBENCH_HOME/logs/`` keeps when each cell ran (:mod:`seqbench.run_log`).
     """
-    cells = []
+    cells: list[Cell] = []
     fingerprints: dict[str, str] = {}
-    for ref in tasks:
-        spec, _ = load_task(ref)
-        prepared, cached = prepare_task(ref, preset)
+    keys: dict[Cell, str] = {}  # cell -> its task key (``scan:simple``)
+    boards: dict[Cell, str] = {}  # cell -> its board (the family's leaderboard)
+    teachers: dict[Cell, tuple[str, str]] = {}  # cell -> (task key, model) of its teacher
+    for entry in map(SuiteTask.of, tasks):
+        spec, _ = load_task(entry.task)
+        if entry.needs_source and bound_spec(spec.name) is None:
+            console.print(
+                f"[yellow]{entry.task}: skipped[/], no source bound here "
+                f"(bind one: {entry.needs_source})",
+                highlight=False,
+                soft_wrap=True,  # one line, however narrow the terminal
+            )
+            continue
+        prepared, cached = prepare_task(entry.task, preset)
         fingerprints[prepared.key] = prepared.fingerprint
         console.print(f"[bold]{prepared.key}[/]: data {'cached' if cached else 'prepared'}")
         limit = effects_limit.get(spec.family) if isinstance(effects_limit, dict) else effects_limit
-        extra = tuple(_present((test_sets or {}).get(ref, [])))
-        for model in prepared.run.models:
+        extra = tuple(_present((test_sets or {}).get(entry.task, [])))
+        for model in _models(entry, prepared.run.models):
             # What the cell would train now: a record of another identity (the preset's
             # epochs or model options changed since) does not finish it.
             plan = plan_run(prepared.run.with_model(model, seed), prepared)
             identity = checkpoints.identity_hash(plan.identity)
-            cells.append(
-                Cell(ref, model, preset, seed, "test", accels, limit, extra, identity, device)
-            )
+            teacher = plan.model_config.get("teacher") or {}
+            for split in entry.splits:
+                cell = Cell(
+                    entry.task, model, preset, seed, split, accels, limit,
+                    extra if split == "test" else (), identity, device, entry.beam,
+                )  # fmt: skip
+                cells.append(cell)
+                keys[cell], boards[cell] = prepared.key, spec.family
+                if teacher:
+                    teachers[cell] = (task_key(*load_task(teacher["task"])), teacher["model"])
 
     def done(cell: Cell, records: list[dict[str, Any]]) -> None:
         if on_records:
@@ -277,15 +303,51 @@ def run_suite(
 
     def skip(cell: Cell) -> None:
         console.print(f"[dim]already finished: {cell.label()}[/]")
+        log.skipped(cell, keys[cell], boards[cell])
 
-    run_cells(
-        cells,
-        of_current_data(results.load_all(), fingerprints),
-        run=run_cell,
-        executor=executor,
-        jobs=jobs,
-        address=address,
-        on_done=done,
-        on_skip=skip,
-    )
+    log = RunLog.start(preset, executor, jobs, [c.task for c in cells])
+    try:
+        run_cells(
+            cells,
+            of_current_data(results.load_all(), fingerprints),
+            run=run_cell,
+            executor=executor,
+            jobs=jobs,
+            address=address,
+            on_done=done,
+            on_skip=skip,
+            after=run_order(cells, keys, teachers),
+            on_timed=lambda cell, start, end: log.ran(cell, keys[cell], boards[cell], start, end),
+        )
+    finally:
+        log.finish()
     return write_report(["md", "csv", "json", "html"], out_dir, preset=preset)
+
+
+def _models(entry: SuiteTask, preset_models: tuple[str, ...]) -> tuple[str, ...]:
+    """The entry's models (in its order), each one the task's preset runs; else all of those."""
+    unknown = [m for m in entry.models if m not in preset_models]
+    if unknown:
+        raise SeqbenchError(
+            f"suite task {entry.task}: model(s) {unknown} are not among its models "
+            f"({', '.join(preset_models)})",
+            "fix the suite's models: list",
+        )
+    return entry.models or preset_models
+
+
+def run_order(
+    cells: list[Cell], keys: dict[Cell, str], teachers: dict[Cell, tuple[str, str]]
+) -> dict[Cell, set[Cell]]:
+    """Cell -> the cells it runs after: the first cell of its teacher's (task key, model) (which
+    trains the teacher), and the first cell of its own (task key, model) when that is another
+    (it trains the checkpoint this one only scores on another split)."""
+    trains: dict[tuple[str, str], Cell] = {}
+    for cell in cells:
+        trains.setdefault((keys[cell], cell.model), cell)
+    after: dict[Cell, set[Cell]] = {}
+    for cell in cells:
+        before = {trains.get(teachers[cell])} if cell in teachers else set()
+        before.add(trains[(keys[cell], cell.model)])
+        after[cell] = {c for c in before if c is not None and c != cell}
+    return after

@@ -12,6 +12,28 @@ from seqbench.errors import SeqbenchError
 from seqbench.registry import did_you_mean
 from seqbench.yamlfile import load_yaml
 
+ENTRY_KEYS = ("task", "models", "splits", "beam", "needs_source")
+
+
+@dataclass(frozen=True)
+class SuiteTask:
+    """One task of a suite: which of its models run, on which splits, with which beam.
+
+    ``needs_source``: the task reads real data that is not embedded, so it runs only where a
+    source is bound (``seqbench prepare NAME --source ...``, see :mod:`seqbench.user_tasks`);
+    the value is the command that binds it, printed when the task is skipped.
+    """
+
+    task: str
+    models: tuple[str, ...] = ()  # empty: every model the task spec names
+    splits: tuple[str, ...] = ("test",)
+    beam: int = 1
+    needs_source: str = ""
+
+    @classmethod
+    def of(cls, entry: str | SuiteTask) -> SuiteTask:
+        return entry if isinstance(entry, SuiteTask) else cls(entry)
+
 
 @dataclass(frozen=True)
 class Suite:
@@ -19,10 +41,15 @@ class Suite:
 
     name: str
     description: str
-    tasks: tuple[str, ...]
+    entries: tuple[SuiteTask, ...]
     effects_limit: dict[str, int] = field(default_factory=dict)
     # Per task, external test sets its models are also scored on (``local:PATH``).
     test_sets: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The task references, in the suite's order."""
+        return tuple(entry.task for entry in self.entries)
 
 
 def suites_dir() -> Path:
@@ -63,11 +90,12 @@ def load_suite(name: str) -> Suite:
             "write e.g. `test_sets: {sort-of-clevr: [local:../shared/data/sort-of-clevr-ref]}`",
         )
     tasks = raw["tasks"]
-    if not isinstance(tasks, list) or not all(isinstance(t, str) and t for t in tasks):
+    if not isinstance(tasks, list):
         raise SeqbenchError(
             f"suite {path}: tasks must be a list of task names, got {tasks!r}",
             "write e.g. `tasks: [scan, scan:length]`",
         )
+    entries = tuple(_entry(item, path) for item in tasks)
     limits = raw.get("effects_limit") or {}
     if not isinstance(limits, dict) or not all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in limits.values()
@@ -79,7 +107,49 @@ def load_suite(name: str) -> Suite:
     return Suite(
         name=name,
         description=str(raw.get("description", "")),
-        tasks=tuple(tasks),
+        entries=entries,
         effects_limit={str(k): v for k, v in limits.items()},
         test_sets={str(k): list(v) for k, v in test_sets.items()},
+    )
+
+
+def _names(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
+
+
+def _entry(item: object, path: Path) -> SuiteTask:
+    """A ``tasks:`` item: a task name, or a mapping with ``task`` and the keys of
+    :class:`SuiteTask`; one-line errors naming the file and the key."""
+    if isinstance(item, str) and item:
+        return SuiteTask(item)
+    example = "e.g. `- {task: multi30k, models: [transformer], splits: [test], beam: 4}`"
+    if not isinstance(item, dict) or not isinstance(item.get("task"), str) or not item["task"]:
+        raise SeqbenchError(
+            f"suite {path}: tasks must be a list of task names, got {item!r}",
+            f"write a name or a mapping with a task, {example}",
+        )
+    where = f"suite {path}: task {item['task']}"
+    unknown = sorted(set(item) - set(ENTRY_KEYS))
+    if unknown:
+        raise SeqbenchError(
+            f"{where} has unknown key(s) {unknown}", f"known: {', '.join(ENTRY_KEYS)}"
+        )
+    for key in ("models", "splits"):
+        if key in item and not _names(item[key]):
+            raise SeqbenchError(f"{where}: {key} must be a list of names", example)
+    beam = item.get("beam", 1)
+    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
+        raise SeqbenchError(f"{where}: beam must be a whole number >= 1, got {beam!r}", example)
+    needs = item.get("needs_source", "")
+    if not isinstance(needs, str):
+        raise SeqbenchError(
+            f"{where}: needs_source must be the command that binds its source",
+            f"e.g. needs_source: seqbench prepare {item['task']} --source local:FOLDER",
+        )
+    return SuiteTask(
+        task=item["task"],
+        models=tuple(item.get("models") or ()),
+        splits=tuple(item.get("splits") or ("test",)),
+        beam=beam,
+        needs_source=needs,
     )

@@ -65,3 +65,10 @@ def bind_source(spec: TaskSpec, source: SourceSpec, typed: str) -> Path:
     )
     write_text(target, text)
     return target
+
+
+def bound_spec(name: str) -> Path | None:
+    """The user's copy of task ``name`` when one takes the bundled spec's place (a source bound
+    with ``prepare --source``, or a spec placed there by hand), else None."""
+    path = user_tasks_dir() / f"{name}.yaml"
+    return path if path.is_file() else None

@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
         "seqbench.results",
         "seqbench.suites",
         "seqbench.user_tasks",
+        "seqbench.run_log",
     ),
     # 2: models and accelerators, each over ops/trace only
     ("seqbench.models", "seqbench.accel", "seqbench.decode", "seqbench.external"),

@@ -593,20 +593,22 @@ def run_cmd(
     """Prepare, train, evaluate and report in one go (the main job); resumable.
 
     Without --task it runs the preset's suite (tasks/suites/PRESET.yaml): quick is SCAN,
-    full is every embedded task. A (task, model) cell is finished when records exist for every
-    profile of the run the preset describes now: unchanged cells are never repeated, a cell
-    whose preset changed (epochs, model options, data) runs again.
+    full is every committed leaderboard (Multi30k's rows once its source is bound with
+    `seqbench prepare multi30k --source local:FOLDER`). A (task, model) cell is finished when
+    records exist for every profile of the run the preset describes now: unchanged cells are
+    never repeated, a cell whose preset changed (epochs, model options, data) runs again. A
+    teacher's cell finishes before its students' start, whatever the executor.
 
     \b
     Examples:
       seqbench run --preset quick      # ~5 minutes on 2 cores; $SEQBENCH_HOME/leaderboards
-      seqbench run --preset full       # the whole embedded suite: hours
+      seqbench run --preset full --executor processes --jobs 2   # every board: hours
       seqbench run --preset full --task scan:length --executor ray
     """
     from seqbench import paths as sb_paths
     from seqbench.cli.tables import eval_table
     from seqbench.stages import run_suite
-    from seqbench.suites import load_suite
+    from seqbench.suites import SuiteTask, load_suite
 
     out_dir = out_dir or sb_paths.leaderboards_dir()
     if effects_limit is not None and effects_limit < 1:
@@ -616,15 +618,16 @@ def run_cmd(
 
     limits: int | dict[str, int] | None = effects_limit
     test_sets: dict[str, list[str]] = {}
+    entries: list[str | SuiteTask] = list(tasks)
     if not tasks:
         suite = load_suite(preset)
-        tasks = suite.tasks
+        entries = list(suite.entries)
         test_sets = suite.test_sets
         if limits is None:
             limits = suite.effects_limit
         out.print(f"suite [bold]{suite.name}[/]: {suite.description}")
     paths = run_suite(
-        list(tasks),
+        entries,
         preset,
         seed=seed,
         effects_limit=limits,
