@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
+from graphlib import CycleError, TopologicalSorter
 from typing import Any, NoReturn
 
 import torch
@@ -142,21 +143,14 @@ class Ready:
 
 def _refuse_cycles(after: dict[Any, set[Any]]) -> None:
     """A cell that (through others) runs after itself would never start: refuse the order."""
-    state: dict[Any, int] = {}  # 1: on the current path, 2: checked
-
-    def visit(cell: Any, path: list[Any]) -> None:
-        if state.get(cell) == 2:
-            return
-        if state.get(cell) == 1:
-            names = " -> ".join(c.label() for c in [*path[path.index(cell) :], cell])
-            raise SeqbenchError(f"cells run after each other in a circle: {names}", "fix the suite")
-        state[cell] = 1
-        for before in after[cell]:
-            visit(before, [*path, cell])
-        state[cell] = 2
-
-    for cell in after:
-        visit(cell, [])
+    try:
+        TopologicalSorter(after).prepare()
+    except CycleError as error:
+        # graphlib lists each cell before the one that runs after it; say it the other way
+        names = " -> ".join(c.label() for c in reversed(error.args[1]))
+        raise SeqbenchError(
+            f"cells run after each other in a circle: {names}", "fix the suite"
+        ) from None
 
 
 def _settle(
@@ -265,22 +259,42 @@ class LocalProcesses(Executor):
         after: After | None = None,
     ) -> None:
         threads = _threads()
-        ready = Ready(cells, after)
-        # No more cells handed to the pool than it has workers: a queued cell would start in
-        # the order it was queued, not in the order of the cells ready when a worker frees.
         with ProcessPoolExecutor(max_workers=self.jobs) as pool:
-            running: dict[Any, Any] = {}
-            while True:
-                while len(running) < self.jobs and (cell := ready.take()) is not None:
-                    try:
-                        running[pool.submit(_run_cell_quietly, run, cell, threads)] = cell
-                    except BrokenProcessPool as error:  # a worker died: the rest fail as lost
-                        _settle(ready, cell, partial(_raise, error), on_done, on_failed)
-                if not running:
-                    return
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    _settle(ready, running.pop(future), future.result, on_done, on_failed)
+            _drive(
+                Ready(cells, after),
+                self.jobs,
+                lambda cell: pool.submit(_run_cell_quietly, run, cell, threads),
+                lambda futures: wait(futures, return_when=FIRST_COMPLETED)[0],
+                lambda future: future.result(),
+                on_done,
+                on_failed,
+            )
+
+
+def _drive(
+    ready: Ready,
+    slots: int,
+    submit: Callable[[Any], Any],
+    wait_any: Callable[[list[Any]], Iterable[Any]],
+    outcome: Callable[[Any], Any],
+    on_done: Done,
+    on_failed: Failed,
+) -> None:
+    """Keep at most ``slots`` cells in flight (``submit`` returns a handle, ``wait_any`` the
+    handles finished, ``outcome`` a handle's value or its error) and settle each as it ends.
+    No more in flight than run at once: a queued cell would start in the order it was
+    queued, not in the order of the cells ready when a worker frees."""
+    running: dict[Any, Any] = {}
+    while True:
+        while len(running) < slots and (cell := ready.take()) is not None:
+            try:
+                running[submit(cell)] = cell
+            except BrokenProcessPool as error:  # a worker died: the rest fail as lost
+                _settle(ready, cell, partial(_raise, error), on_done, on_failed)
+        if not running:
+            return
+        for handle in wait_any(list(running)):
+            _settle(ready, running.pop(handle), partial(outcome, handle), on_done, on_failed)
 
 
 def check_ray_address(address: str, timeout_s: float = 3.0) -> None:
@@ -378,16 +392,15 @@ class RayExecutor(Executor):
         remote = ray.remote(**options)(_run_cell_quietly)
         # As many cells in flight as the cluster runs at once, so cells start in list order.
         slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, threads))
-        ready = Ready(cells, after)
-        pending: dict[Any, Any] = {}
-        while True:
-            while len(pending) < slots and (cell := ready.take()) is not None:
-                pending[remote.remote(run, cell, threads)] = cell
-            if not pending:
-                return
-            finished, _ = ray.wait(list(pending), num_returns=1)
-            for ref in finished:
-                _settle(ready, pending.pop(ref), lambda: ray.get(ref), on_done, on_failed)  # noqa: B023
+        _drive(
+            Ready(cells, after),
+            slots,
+            lambda cell: remote.remote(run, cell, threads),
+            lambda refs: ray.wait(refs, num_returns=1)[0],
+            ray.get,
+            on_done,
+            on_failed,
+        )
 
 
 EXECUTORS: Registry[type[Executor]] = Registry("executor")
