@@ -89,6 +89,12 @@ class Param:
         return str(self.source)
 
 
+def _changed_hash(base: str, overrides: dict[str, float]) -> str:
+    """The hash of a profile ``base`` with parameters set to ``overrides``."""
+    change = json.dumps(sorted(overrides.items()))
+    return hashlib.sha256(f"{base}{change}".encode()).hexdigest()[:16]
+
+
 @dataclass
 class Profile:
     """A loaded profile; numbers are read with :meth:`get` in SI units."""
@@ -150,9 +156,11 @@ class Profile:
         return clone
 
     def with_value(self, path: str, raw: float) -> Profile:
-        """A copy with parameter ``path`` set to ``raw`` (in its own unit): for sensitivity."""
+        """A copy with parameter ``path`` set to ``raw`` (in its own unit): for sensitivity;
+        its hash covers the change, as :meth:`derive`'s does."""
         clone = copy.copy(self)
         clone.params = {**self.params, path: replace(self.params[path], raw=raw)}
+        clone.hash = _changed_hash(self.hash, {path: raw})
         return clone
 
     def derive(self, overrides: dict[str, float]) -> Profile:
@@ -172,8 +180,7 @@ class Profile:
         clone = copy.copy(self)
         clone.params = params
         _check_requirements(clone, where)
-        change = json.dumps(sorted(overrides.items()))
-        clone.hash = hashlib.sha256(f"{self.hash}{change}".encode()).hexdigest()[:16]
+        clone.hash = _changed_hash(self.hash, overrides)
         return clone
 
     def summary(self) -> dict[str, Any]:

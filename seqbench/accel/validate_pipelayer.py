@@ -64,17 +64,10 @@ _NETWORK_TRACES: dict[str, Trace] = {}
 _SIMULATIONS: dict[tuple[str, str, str], Simulation] = {}
 
 
-def _values(profile: Profile | None) -> str:
-    """The profile's name, hash and every parameter's value (``with_value`` keeps the hash)."""
-    if profile is None:
-        return ""
-    return repr((profile.name, profile.hash, sorted((k, v.raw) for k, v in profile.params.items())))
-
-
 def _simulated(trace: Trace, name: str, profile: Profile, host: Profile | None) -> Simulation:
-    """``simulate`` of one of the set's networks, remembered per profile values: a
-    sensitivity run that moves the GPU reprices the GPU only."""
-    key = (name, _values(profile), _values(host))
+    """``simulate`` of one of the set's networks, remembered per profile (a hash covers every
+    value ``with_value`` set): a sensitivity run that moves the GPU reprices the GPU only."""
+    key = (name, profile.hash, host.hash if host else "")
     if key not in _SIMULATIONS:
         _SIMULATIONS[key] = simulate(trace, profile, host=host)
     return _SIMULATIONS[key]
