@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from seqbench.accel import provenance
 from seqbench.errors import SeqbenchError
 
 STORAGES = ("dram", "nand")
@@ -47,7 +48,7 @@ class GalleryPlacement:
     why: str | None = None
 
     def provenance(self) -> str:
-        return f"ASSUMED: {self.why}" if self.assumed else str(self.source)
+        return provenance.describe(self.source, self.assumed, self.why)
 
 
 def parse(raw: Any, where: str) -> GalleryPlacement | None:
@@ -66,17 +67,14 @@ def parse(raw: Any, where: str) -> GalleryPlacement | None:
             f"{where}: gallery storage {storage!r} is not one of {', '.join(STORAGES)}",
             f"write gallery: {example}",
         )
-    assumed = bool(raw.get("assumed", False))
-    if assumed and not raw.get("why"):
-        raise SeqbenchError(
-            f"{where}: assumed gallery storage lacks `why`", "say why it lives there"
-        )
-    if not assumed and not raw.get("source"):
-        raise SeqbenchError(
-            f"{where}: gallery storage has neither a source nor `assumed: true`",
-            "cite where the paper keeps the gallery, or mark it assumed with a reason",
-        )
-    return GalleryPlacement(str(storage), raw.get("source"), assumed, raw.get("why"))
+    source, assumed, why = provenance.checked(
+        raw,
+        where,
+        "gallery storage",
+        "cite where the paper keeps the gallery, or mark it assumed with a reason",
+        "say why it lives there",
+    )
+    return GalleryPlacement(str(storage), source, assumed, why)
 
 
 def check(mapping: dict[str, str], gallery: GalleryPlacement | None, where: str) -> None:

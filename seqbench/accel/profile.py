@@ -26,7 +26,7 @@ import yaml
 
 from seqbench import paths
 from seqbench.accel import gallery as gallery_storage
-from seqbench.accel import units
+from seqbench.accel import provenance, units
 from seqbench.accel.effects import EFFECTS
 from seqbench.accel.mappings import MAPPINGS
 from seqbench.errors import SeqbenchError
@@ -84,9 +84,7 @@ class Param:
         return units.to_si(self.raw, self.unit)
 
     def provenance(self) -> str:
-        if self.assumed:
-            return f"ASSUMED: {self.why}"
-        return str(self.source)
+        return provenance.describe(self.source, self.assumed, self.why)
 
 
 def _changed_hash(base: str, overrides: dict[str, float]) -> str:
@@ -335,22 +333,14 @@ def _parse_param(path: str, spec: Any, where: str) -> Param:
             f"a {units.dimension(unit)} value is whole: e.g. {math.floor(value)} or "
             f"{math.ceil(value)}",
         )
-    assumed = bool(spec.get("assumed", False))
-    if assumed and not spec.get("why"):
-        raise SeqbenchError(f"{where}: assumed parameter {path} lacks `why`", "say why this value")
-    if not assumed and not spec.get("source"):
-        raise SeqbenchError(
-            f"{where}: parameter {path} has neither a source nor `assumed: true`",
-            "cite the table/section it comes from, or mark it assumed with a reason",
-        )
-    return Param(
-        path=path,
-        raw=value,
-        unit=unit,
-        source=spec.get("source"),
-        assumed=assumed,
-        why=spec.get("why"),
+    source, assumed, why = provenance.checked(
+        spec,
+        where,
+        f"parameter {path}",
+        "cite the table/section it comes from, or mark it assumed with a reason",
+        "say why this value",
     )
+    return Param(path=path, raw=value, unit=unit, source=source, assumed=assumed, why=why)
 
 
 def _parse_mapping(raw: Any, where: str) -> dict[str, str]:
