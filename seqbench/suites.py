@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -11,8 +11,6 @@ from seqbench import paths
 from seqbench.errors import SeqbenchError
 from seqbench.registry import did_you_mean
 from seqbench.yamlfile import load_yaml
-
-ENTRY_KEYS = ("task", "models", "splits", "beam", "needs_source")
 
 
 @dataclass(frozen=True)
@@ -33,6 +31,10 @@ class SuiteTask:
     @classmethod
     def of(cls, entry: str | SuiteTask) -> SuiteTask:
         return entry if isinstance(entry, SuiteTask) else cls(entry)
+
+
+# the keys a suite's task mapping may set: SuiteTask's fields
+ENTRY_KEYS = tuple(f.name for f in fields(SuiteTask))
 
 
 @dataclass(frozen=True)
