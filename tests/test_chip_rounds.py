@@ -6,10 +6,18 @@ from __future__ import annotations
 import pytest
 
 from seqbench.accel import chip_power, workloads
-from seqbench.accel.chip import Chip, Placement, plan, round_schedule
+from seqbench.accel.chip import (
+    Chip,
+    Placement,
+    resident_plan,
+    round_schedule,
+    rounds_lower_bound,
+    rounds_plan,
+)
 from seqbench.accel.cost import simulate
 from seqbench.accel.mappings.reram import Crossbar, crossbar_mvm
 from seqbench.accel.profile import load_named
+from seqbench.accel.validate_retransformer import TRANSFORMER_BASE
 
 
 def test_a_pipelayer_conv_layer_takes_16_spikes_per_input_vector():
@@ -43,21 +51,39 @@ def test_within_a_round_the_batch_streams_through_its_layers():
     assert round_schedule([(["a"], 2)], {"a": 3.0}, 4) == pytest.approx(6.0)
 
 
-def test_the_planner_loads_weights_in_rounds_when_that_is_faster():
+def test_the_planner_offers_rounds_that_copy_the_slow_layer_more():
     """A chip of 10 arrays: a slow layer on 1 array and a fast one on 8. Held together, the
     slow one gets the one spare array (8 s / 2 copies = 4 s a batch); in rounds it gets the
     other nine spare arrays (8 s / 10 copies) and the fast one runs after it: 0.8 + 1 s."""
     chip = Chip(arrays=10, peak_power=None, array_rows=128)
     slow = Placement("slow", 1, 8.0, 100.0, "layer.0")
     fast = Placement("fast", 8, 1.0, 100.0, "layer.1")
-    result = plan(chip, [slow, fast], 0.0, 0.0)
-    assert not result.fits and result.rounds == 2
-    assert result.round_stages == [(["layer.0"], 1), (["layer.1"], 1)]
-    assert result.replication == {"slow": 10, "fast": 1}
-    # with a reload slower than what rounds save, every weight stays
-    costly = Chip(arrays=10, peak_power=None, array_rows=128, write_latency=1e-2)
-    held = plan(costly, [slow, fast], 0.0, 0.0)
-    assert held.fits and held.replication == {"slow": 2, "fast": 1}
+    held = resident_plan(chip, [slow, fast], 0.0, 0.0)
+    assert held is not None and held.fits and held.replication == {"slow": 2, "fast": 1}
+    rounds = rounds_plan(chip, [slow, fast], 0.0, 0.0)
+    assert not rounds.fits and rounds.rounds == 2
+    assert rounds.round_stages == [(["layer.0"], 1), (["layer.1"], 1)]
+    assert rounds.replication == {"slow": 10, "fast": 1}
+    # no schedule in rounds beats all the work spread over the chip plus one reload
+    assert rounds_lower_bound(chip, [slow, fast], 0.0) == pytest.approx((8 + 8) / 10)
+    # weights that do not fit have no resident plan
+    assert resident_plan(Chip(arrays=8, peak_power=None), [slow, fast], 0.0, 0.0) is None
+
+
+def test_the_plan_is_chosen_by_the_whole_period_so_it_never_jumps():
+    """PipeLayer on Transformer-base holds every weight; its period is set by the K^T / V
+    writes, which replication cannot shorten. Choosing the plan by crossbar time alone once
+    flipped it to rounds between a 36.4 and a 38 ns read (0.96 -> 6.8 ms per sample); the
+    whole composed period keeps it resident and the period grows smoothly with the read."""
+    pl, cpu = load_named("pipelayer"), load_named("cpu")
+    trace = workloads.transformer(**TRANSFORMER_BASE)
+    periods = []
+    for ns in (30, 34, 36.4, 38, 40, 45):
+        sim = simulate(trace, pl.with_value("crossbar.read_latency", ns), host=cpu)
+        assert sim.chip is not None and sim.chip["weights_fit"]
+        periods.append(sim.period_s_per_sample)
+    steps = [b / a for a, b in zip(periods, periods[1:], strict=False)]
+    assert all(1.0 <= s < 1.2 for s in steps), steps
 
 
 def test_alexnet_runs_faster_in_rounds_than_with_its_fc_weights_held():

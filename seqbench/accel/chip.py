@@ -3,7 +3,7 @@
 A profile's ``chip`` block says how big the chip is: ``tiles`` x ``arrays_per_tile`` crossbar
 arrays (each ``crossbar.rows`` x ``crossbar.cols`` with ``adc.per_array`` ADCs and
 ``chip.dacs_per_array`` DACs), the tile buffer, the clock and the ``peak_power``. The mappings
-price every op as if its arrays existed; :func:`plan` then places the trace on the chip:
+price every op as if its arrays existed; the planner then places the trace on the chip:
 
 * weights that fit stay resident; the arrays left over hold extra copies of the slowest
   weight-stationary products (replication splits their input vectors between copies, never
@@ -16,7 +16,10 @@ price every op as if its arrays existed; :func:`plan` then places the trace on t
   through the round's layers (PipeLayer's pipeline runs over the images of a batch); no
   pipeline spans the rounds (:func:`round_schedule`). Weights that fit are time-multiplexed
   too when that schedule is faster (a chip whose arrays are mostly held by rarely used
-  weights, e.g. AlexNet's FC layers, replicates its convolutions better in rounds);
+  weights, e.g. AlexNet's FC layers, replicates its convolutions better in rounds). Which
+  plan is faster is the cost model's call (:func:`seqbench.accel.cost.simulate` composes
+  both whole, written operands and host ops included): the crossbar time alone misses
+  the operand writes a plan puts on its critical path;
 * the chip cannot draw more than ``peak_power``: a period that would need more is stretched
   (and a reload that would is slowed) until it does not. A crossbar chip without a
   ``chip.peak_power`` is bounded by the sum of its components at their rated rates
@@ -124,35 +127,44 @@ class Plan:
         }
 
 
-def plan(
-    chip: Chip,
-    placements: list[Placement],
-    pinned_arrays: float,
-    operand_arrays: float,
-    pinned_by_stage: dict[str, float] | None = None,
-) -> Plan:
-    """Place ``placements`` (replicable weights) plus fixed arrays on ``chip``: resident with
-    copies in the free arrays when the weights fit, else (or when faster) in rounds."""
+def resident_plan(
+    chip: Chip, placements: list[Placement], pinned_arrays: float, operand_arrays: float
+) -> Plan | None:
+    """Every weight held on ``chip``, copies of the slowest ops in the arrays left free; None
+    when the weights and written operands do not fit."""
     weights = sum(p.arrays for p in placements) + pinned_arrays
     needed = weights + operand_arrays
     result = Plan(arrays_total=chip.arrays, arrays_needed=needed, peak_power_W=chip.peak_power)
     result.replication = {p.name: 1 for p in placements}
     if chip.arrays is None:
         return result
-    if needed <= chip.arrays:
-        result.arrays_used = needed + _replicate(placements, chip.arrays - needed, result)
-        resident = _resident_estimate(result, placements)
-        # no schedule in rounds beats the array-seconds of all the work spread over every
-        # array plus one reload: skip the search when the resident plan is already that fast
-        room = max(1.0, chip.arrays - operand_arrays)
-        work = sum(p.time * p.arrays for p in placements) / room
-        if work + chip.array_rows * chip.write_latency >= resident:
-            return result
-    multiplexed = _plan_rounds(chip, placements, weights, operand_arrays, pinned_by_stage or {})
-    multiplexed.arrays_needed = needed
-    if needed <= chip.arrays and _round_estimate(multiplexed, placements) >= resident:
-        return result
-    return multiplexed
+    if needed > chip.arrays:
+        return None
+    result.arrays_used = needed + _replicate(placements, chip.arrays - needed, result)
+    return result
+
+
+def rounds_lower_bound(chip: Chip, placements: list[Placement], operand_arrays: float) -> float:
+    """Seconds per batch no schedule in rounds beats: all the crossbar work spread over every
+    array the written operands leave, plus one reload (a round's time is at least its
+    array-seconds over the arrays it may use, copies or not)."""
+    room = max(1.0, (chip.arrays or 0) - operand_arrays)
+    work = sum(p.time * p.arrays for p in placements) / room
+    return work + chip.array_rows * chip.write_latency
+
+
+def rounds_plan(
+    chip: Chip,
+    placements: list[Placement],
+    pinned_arrays: float,
+    operand_arrays: float,
+    pinned_by_stage: dict[str, float] | None = None,
+) -> Plan:
+    """The weights time-multiplexed in rounds (:func:`_plan_rounds`)."""
+    weights = sum(p.arrays for p in placements) + pinned_arrays
+    result = _plan_rounds(chip, placements, weights, operand_arrays, pinned_by_stage or {})
+    result.arrays_needed = weights + operand_arrays
+    return result
 
 
 def _plan_rounds(
@@ -226,23 +238,6 @@ def _plan_rounds(
     if chip.peak_power:
         result.reload_time_s = max(result.reload_time_s, result.reload_energy_J / chip.peak_power)
     return result
-
-
-def _resident_estimate(result: Plan, placements: list[Placement]) -> float:
-    """Crossbar time per batch of the resident plan: its slowest op (the pipeline's period)."""
-    return max((p.time / result.replication[p.name] for p in placements), default=0.0)
-
-
-def _round_estimate(result: Plan, placements: list[Placement]) -> float:
-    """Crossbar time per batch of a plan in rounds: each round's slowest op, the rounds in
-    turn, plus the reload."""
-    slowest: dict[str, float] = {}
-    for p in placements:
-        slowest[p.stage] = max(slowest.get(p.stage, 0.0), p.time / result.replication[p.name])
-    total = sum(
-        max(slowest.get(s, 0.0) for s in stages) * parts for stages, parts in result.round_stages
-    )
-    return total + result.reload_time_s
 
 
 def _replicate(

@@ -25,13 +25,23 @@ work raises it (an *effective* efficiency).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from seqbench.accel import chip_power
-from seqbench.accel.chip import Chip, Placement, Plan, cap_period, plan, round_schedule
+from seqbench.accel.chip import (
+    Chip,
+    Placement,
+    Plan,
+    cap_period,
+    resident_plan,
+    round_schedule,
+    rounds_lower_bound,
+    rounds_plan,
+)
 from seqbench.accel.mappings import CATEGORIES, MAPPINGS, Context, OpCost
 from seqbench.accel.profile import Profile, load_named
 from seqbench.errors import SeqbenchError
@@ -144,6 +154,19 @@ class _Stage:
 ARRAY_COUNTERS = ("arrays", "pinned_arrays", "operand_arrays")
 
 
+@dataclass
+class _Priced:
+    """A trace priced op by op on one profile, before it is placed on the chip."""
+
+    trace: Trace
+    profile: Profile
+    host: Profile | None
+    ctx: Context
+    ops: list[tuple[OpRecord, OpCost, bool]]  # (op, cost of one call, ran on the host)
+    arrays: dict[str, dict[str, float]]  # per ARRAY_COUNTERS: arrays each op's weight holds
+    skipped_calls: float  # K/V projection calls a decomposing profile never computes
+
+
 def simulate(
     trace: Trace,
     profile: Profile,
@@ -153,18 +176,43 @@ def simulate(
 ) -> Simulation:
     """Price ``trace`` on ``profile``; ``host`` overrides the profile's ``fallback`` profile.
     ``only`` keeps the ops it accepts in the time and energy (e.g. one part's latency), after
-    the whole trace has been placed on the chip."""
+    the whole trace has been placed on the chip.
+
+    A chip that can hold every weight may still run faster loading them in rounds (more
+    copies of the busy layers); both plans are composed whole and the shorter period wins,
+    so a small change of a parameter never flips the plan on a partial estimate."""
     if host is None and profile.fallback and profile.fallback != profile.name:
         host = load_named(profile.fallback)
+    priced = _price_trace(trace, profile, host)
+    chip = Chip.from_profile(profile)
+    if chip is None:
+        return _compose_simulation(priced, None, only)
+    placements, pinned, operands, pinned_by_stage = _placements(priced)
+    resident = resident_plan(chip, placements, pinned, operands)
+    best: tuple[Simulation, Plan] | None = None
+    if resident is not None:
+        best = (_compose_simulation(priced, resident, None), resident)
+    batch_period = best[0].period_s_per_sample * trace.samples if best else math.inf
+    if chip.arrays is not None and rounds_lower_bound(chip, placements, operands) < batch_period:
+        rounds = rounds_plan(chip, placements, pinned, operands, pinned_by_stage)
+        candidate = _compose_simulation(priced, rounds, None)
+        if best is None or candidate.period_s_per_sample < best[0].period_s_per_sample:
+            best = (candidate, rounds)
+    assert best is not None
+    return best[0] if only is None else _compose_simulation(priced, best[1], only)
+
+
+def _price_trace(trace: Trace, profile: Profile, host: Profile | None) -> _Priced:
+    """Every op of ``trace`` priced by its mapping kind (or on the host)."""
     ctx = Context(stats=trace.stats, host=host if host is not None else profile)
     ctx.decomposable = attention_prefixes(trace)
     skipped = _skipped_projections(ctx.decomposable, profile)
-    total = OpCost()
+    skipped_calls = 0.0
     priced: list[tuple[OpRecord, OpCost, bool]] = []
     arrays: dict[str, dict[str, float]] = {c: {} for c in ARRAY_COUNTERS}
     for op in trace.records:
         if op.name in skipped:
-            total.count("skipped_projection_calls", op.count)
+            skipped_calls += op.count
             continue
         cost, on_host = _price(op, profile, ctx)
         for counter in ARRAY_COUNTERS:  # arrays hold a weight once, however often it is used
@@ -172,18 +220,30 @@ def simulate(
                 held = arrays[counter]
                 held[op.name] = max(held.get(op.name, 0.0), cost.counters.pop(counter))
         priced.append((op, cost, on_host))
-    chip = Chip.from_profile(profile)
-    layout = _place(chip, priced, arrays) if chip else None
+    return _Priced(trace, profile, host, ctx, priced, arrays, skipped_calls)
+
+
+def _compose_simulation(
+    priced: _Priced, layout: Plan | None, only: Callable[[OpRecord], bool] | None
+) -> Simulation:
+    """The priced trace placed as ``layout`` says, composed into a :class:`Simulation`
+    (``layout`` is copied: its power-cap flag is this simulation's)."""
+    trace, profile, host, ctx = priced.trace, priced.profile, priced.host, priced.ctx
+    layout = copy.copy(layout) if layout is not None else None
+    total = OpCost()
+    if priced.skipped_calls:
+        total.count("skipped_projection_calls", priced.skipped_calls)
     stages: dict[str, list[_Stage]] = {}
     fallback: dict[str, dict[str, float]] = {}
     host_energy = 0.0
     host_bits = 0.0  # operands and results crossing the chip's I/O to the host and back
-    for op, cost, on_host in priced:
+    for op, cost, on_host in priced.ops:
         if only is not None and not only(op):
             continue
         copies = layout.replication.get(op.name, 1) if layout else 1
         if copies > 1:  # the copies split the op's input vectors
-            cost.time["matmul_static"] = cost.time.get("matmul_static", 0.0) / copies
+            static = cost.time.get("matmul_static", 0.0) / copies
+            cost = replace(cost, time={**cost.time, "matmul_static": static})
         total.merge(cost, op.count)
         prefix = op.name.rsplit(".", 1)[0]
         attention = prefix if prefix in ctx.decomposable else None
@@ -244,8 +304,8 @@ def simulate(
         for k, v in total.mechanisms.items()
     }
     counters = {k: v / n for k, v in total.counters.items()}
-    if arrays["arrays"]:
-        counters["arrays_for_static_weights"] = sum(arrays["arrays"].values())
+    if priced.arrays["arrays"]:
+        counters["arrays_for_static_weights"] = sum(priced.arrays["arrays"].values())
     chip_record = None
     if layout:
         chip_record = layout.to_dict()
@@ -292,30 +352,30 @@ def simulate(
     )
 
 
-def _place(
-    chip: Chip, priced: list[tuple[OpRecord, OpCost, bool]], arrays: dict[str, dict[str, float]]
-) -> Plan:
-    """The trace's weight-stationary ops as placements, planned onto ``chip``."""
-    weights = arrays["arrays"]
-    stage_of = {op.name: op.stage for op, _, _ in priced}
+def _placements(
+    priced: _Priced,
+) -> tuple[list[Placement], float, float, dict[str, float]]:
+    """The trace's weight-stationary ops as the planner sees them, with the arrays pinned
+    (in all and per stage) and those the written operands take."""
+    weights = priced.arrays["arrays"]
+    stage_of = {op.name: op.stage for op, _, _ in priced.ops}
     placements: dict[str, Placement] = {
         name: Placement(name, held, 0.0, 1.0, stage_of.get(name, name))
         for name, held in weights.items()
     }
     pinned_by_stage: dict[str, float] = {}
-    for name, held in arrays["pinned_arrays"].items():
+    for name, held in priced.arrays["pinned_arrays"].items():
         stage = stage_of.get(name, name)
         pinned_by_stage[stage] = pinned_by_stage.get(stage, 0.0) + held
-    for op, cost, _ in priced:
+    for op, cost, _ in priced.ops:
         if op.name in placements:
             p = placements[op.name]
             p.time += cost.time.get("matmul_static", 0.0) * op.count
             p.vectors = max(p.vectors, float(op.dims.get("g", 1) * op.dims.get("m", 1)))
-    return plan(
-        chip,
+    return (
         list(placements.values()),
-        sum(arrays["pinned_arrays"].values()),
-        sum(arrays["operand_arrays"].values()),
+        sum(priced.arrays["pinned_arrays"].values()),
+        sum(priced.arrays["operand_arrays"].values()),
         pinned_by_stage,
     )
 

@@ -45,8 +45,11 @@ def _spec_primary(task: str) -> str | None:
 def row_primary(family: str, row: dict[str, Any]) -> str | None:
     """The row's primary metric; for rows that did not record one, the first metric of its
     task spec, else its family's default."""
-    for name in (row.get("primary"), _spec_primary(str(row.get("task", ""))),
-                 DEFAULT_PRIMARY.get(family)):
+    for name in (
+        row.get("primary"),
+        _spec_primary(str(row.get("task", ""))),
+        DEFAULT_PRIMARY.get(family),
+    ):
         if name and name in row:
             return name
     return None

@@ -169,6 +169,12 @@ class Crossbar:
             output_register_energy=p.opt("registers.output_energy", "energy_per_bit", 0.0),
         )
 
+    def cycle(self, used_cols: int | None = None) -> float:
+        """Seconds per input slice through an array with ``used_cols`` columns in use (all of
+        them by default): its read, or its ADCs' conversions if they take longer."""
+        cols = self.cols if used_cols is None else used_cols
+        return max(self.read_latency, math.ceil(cols / self.adcs_per_array) / self.adc_rate)
+
     @property
     def cols_per_weight(self) -> int:
         if self.encoding == "differential":
@@ -217,7 +223,7 @@ def crossbar_mvm(xb: Crossbar, m: float, k: int, n: int) -> XbarWork:
     reads = m * slices * row_tiles * col_tiles
     shift_adds = conversions + m * n * (row_tiles - 1)
     used_cols = min(xb.cols, n * cpw)
-    cycle = max(xb.read_latency, math.ceil(used_cols / xb.adcs_per_array) / xb.adc_rate)
+    cycle = xb.cycle(used_cols)
     # Inputs arrive in the tile buffer once and are read once per column tile; each row
     # tile's partial sums pass the output registers, the summed outputs go back to the
     # buffer and on: every bit is written, then read (Accelergy's ISAAC eDRAM derivation
