@@ -160,30 +160,17 @@ def rounds_plan(
     operand_arrays: float,
     pinned_by_stage: dict[str, float] | None = None,
 ) -> Plan:
-    """The weights time-multiplexed in rounds (:func:`_plan_rounds`)."""
-    weights = sum(p.arrays for p in placements) + pinned_arrays
-    result = _plan_rounds(chip, placements, weights, operand_arrays, pinned_by_stage or {})
-    result.arrays_needed = weights + operand_arrays
-    return result
-
-
-def _plan_rounds(
-    chip: Chip,
-    placements: list[Placement],
-    weights: float,
-    operand_arrays: float,
-    pinned_by_stage: dict[str, float],
-) -> Plan:
     """The time-multiplexed plan: consecutive stages grouped into rounds that fit the arrays
     the written operands leave, each round's spare arrays holding copies of its own ops; of
     the ways to cut the layers into rounds, the one with the least crossbar time per batch
     (each round's slowest op after replication, plus its reload). A stage larger than the
     arrays takes ceil(arrays / room) rounds alone."""
+    weights = sum(p.arrays for p in placements) + pinned_arrays
     room = max(1.0, (chip.arrays or 0) - operand_arrays)
     held: dict[str, float] = dict.fromkeys([p.stage for p in placements], 0.0)
     for p in placements:
         held[p.stage] += p.arrays
-    for stage, arrays in pinned_by_stage.items():
+    for stage, arrays in (pinned_by_stage or {}).items():
         held[stage] = held.get(stage, 0.0) + arrays
     order = list(held)
     reload_round = chip.array_rows * chip.write_latency
@@ -214,7 +201,12 @@ def _plan_rounds(
             option = round_of(i, j)
             options.append((best[i][0] + option[0], i, option))
         best.append(min(options, key=lambda o: o[0]))
-    result = Plan(arrays_total=chip.arrays, fits=False, peak_power_W=chip.peak_power)
+    result = Plan(
+        arrays_total=chip.arrays,
+        arrays_needed=weights + operand_arrays,
+        fits=False,
+        peak_power_W=chip.peak_power,
+    )
     result.replication = {p.name: 1 for p in placements}
     copies, j, cuts = 0.0, len(order), []
     while j > 0:
