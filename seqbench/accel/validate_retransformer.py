@@ -144,13 +144,14 @@ def retransformer_checks(reg: Any) -> list[Check]:
         "it builds on, draws 65.8 W",
     )
     board = (140, 280, "half to all of the TITAN RTX's 280 W board power under load")
-    rt_cycle = Crossbar.from_profile(rt).cycle()
+    rt_xb = Crossbar.from_profile(rt)
     pl_read = (
         pl.get("crossbar.read_latency", "time") * 1e9,
-        rt_cycle * 1e9,
+        rt_xb.cycle() * 1e9,
         "from PipeLayer's own NVSim spike read to ReTransformer's own read cycle (its "
-        "100 ns array read, 128 columns through one 1.2 GS/s ADC), had the paper priced "
-        "both designs with one circuit table",
+        f"{rt_xb.read_latency * 1e9:g} ns array read, {rt_xb.cols} columns through "
+        f"{rt_xb.adcs_per_array} ADC(s) of {rt_xb.adc_rate / 1e9:g} GS/s), had the paper "
+        "priced both designs with one circuit table",
     )
     checks = [
         Check(
