@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqbench.accel import chip_power, workloads
+from seqbench.accel import chip_power, cost, workloads
 from seqbench.accel.chip import (
     Chip,
     Placement,
@@ -98,3 +98,40 @@ def test_alexnet_runs_faster_in_rounds_than_with_its_fc_weights_held():
     # MNIST's MLP, on 1% of the arrays with copies in the rest, stays resident
     mlp = simulate(workloads.mnist_mlp(), pl, host=cpu)
     assert mlp.chip is not None and mlp.chip["weights_fit"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "trace"),
+    [
+        ("pipelayer", workloads.transformer(**TRANSFORMER_BASE)),
+        ("pipelayer", workloads.alexnet()),
+        ("pipelayer", workloads.mnist_mlp()),
+        ("isaac", workloads.transformer(**TRANSFORMER_BASE)),
+    ],
+)
+def test_the_bound_that_skips_the_round_search_is_below_every_plan_in_rounds(profile, trace):
+    """With every weight product's time gone each stage keeps its written operands and vector
+    ops, and no copies shorten those: the searched plan in rounds, composed whole, never
+    runs a batch faster than the bound that lets ``simulate`` skip the search."""
+    p, cpu = load_named(profile), load_named("cpu")
+    priced = cost._price_trace(trace, p, cpu)
+    chip = Chip.from_profile(p)
+    assert chip is not None
+    placements, pinned, operands, by_stage = cost._placements(priced)
+    rounds = rounds_plan(chip, placements, pinned, operands, by_stage)
+    period = cost._compose_simulation(priced, rounds, None).period_s_per_sample * trace.samples
+    floor = cost._stages_floor(priced)
+    assert floor > 0
+    assert rounds_lower_bound(chip, placements, operands, floor) <= period
+
+
+def test_pipelayer_on_transformer_base_never_searches_rounds(monkeypatch):
+    """Its resident period (the K^T / V writes) is below the least time any plan in rounds
+    could take, so the round search, three quarters of the simulation's time, is skipped."""
+
+    def searched(*args, **kwargs):
+        raise AssertionError("the round search ran")
+
+    monkeypatch.setattr(cost, "rounds_plan", searched)
+    sim = simulate(workloads.transformer(**TRANSFORMER_BASE), load_named("pipelayer"))
+    assert sim.chip is not None and sim.chip["weights_fit"]

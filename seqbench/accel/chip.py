@@ -144,13 +144,16 @@ def resident_plan(
     return result
 
 
-def rounds_lower_bound(chip: Chip, placements: list[Placement], operand_arrays: float) -> float:
+def rounds_lower_bound(
+    chip: Chip, placements: list[Placement], operand_arrays: float, stages_floor: float = 0.0
+) -> float:
     """Seconds per batch no schedule in rounds beats: all the crossbar work spread over every
-    array the written operands leave, plus one reload (a round's time is at least its
-    array-seconds over the arrays it may use, copies or not)."""
+    array the written operands leave (a round's time is at least its array-seconds over the
+    arrays it may use, copies or not), or ``stages_floor``, the least time the stages can
+    take whatever their copies, if longer; plus one reload."""
     room = max(1.0, (chip.arrays or 0) - operand_arrays)
     work = sum(p.time * p.arrays for p in placements) / room
-    return work + chip.array_rows * chip.write_latency
+    return max(work, stages_floor) + chip.array_rows * chip.write_latency
 
 
 def rounds_plan(

@@ -193,7 +193,10 @@ def simulate(
     if resident is not None:
         best = (_compose_simulation(priced, resident, None), resident)
     batch_period = best[0].period_s_per_sample * trace.samples if best else math.inf
-    if chip.arrays is not None and rounds_lower_bound(chip, placements, operands) < batch_period:
+    if (
+        chip.arrays is not None
+        and rounds_lower_bound(chip, placements, operands, _stages_floor(priced)) < batch_period
+    ):
         rounds = rounds_plan(chip, placements, pinned, operands, pinned_by_stage)
         candidate = _compose_simulation(priced, rounds, None)
         if best is None or candidate.period_s_per_sample < best[0].period_s_per_sample:
@@ -240,23 +243,9 @@ def _compose_simulation(
     for op, cost, on_host in priced.ops:
         if only is not None and not only(op):
             continue
-        copies = layout.replication.get(op.name, 1) if layout else 1
-        if copies > 1:  # the copies split the op's input vectors
-            static = cost.time.get("matmul_static", 0.0) / copies
-            cost = replace(cost, time={**cost.time, "matmul_static": static})
+        cost = _split_among_copies(cost, layout.replication.get(op.name, 1) if layout else 1)
         total.merge(cost, op.count)
-        prefix = op.name.rsplit(".", 1)[0]
-        attention = prefix if prefix in ctx.decomposable else None
-        stage = _segment(stages.setdefault(op.stage, [_Stage()]), cost, profile, attention)
-        t = cost.time_s * op.count
-        stage.time += t
-        stage.energy += cost.energy_J * op.count
-        stage.macs += op.macs * op.count
-        stage.hideable += cost.hideable_s * op.count
-        stage.static_time += cost.time.get("matmul_static", 0.0) * op.count
-        stage.longest = max(stage.longest, t)
-        if op.role == "qk":
-            stage.rows = max(stage.rows, op.dims.get("m", 0))
+        t = _add_to_stage(stages, op, cost, profile, ctx)
         if on_host:
             host_energy += cost.energy_J * op.count
             bits = profile.opt("precision.activation_bits", "bits", 8.0 * op.elem_bytes)
@@ -350,6 +339,52 @@ def _compose_simulation(
             for i, (name, segments) in enumerate(stages.items())
         },
     )
+
+
+def _split_among_copies(cost: OpCost, copies: float) -> OpCost:
+    """``cost`` of one call when ``copies`` copies of the weight split its input vectors:
+    only the weight products' time divides."""
+    if copies <= 1:
+        return cost
+    static = cost.time.get("matmul_static", 0.0) / copies
+    return replace(cost, time={**cost.time, "matmul_static": static})
+
+
+def _add_to_stage(
+    stages: dict[str, list[_Stage]], op: OpRecord, cost: OpCost, profile: Profile, ctx: Context
+) -> float:
+    """Add ``op``'s calls at ``cost`` each to the segment of its stage it joins; returns
+    their seconds."""
+    prefix = op.name.rsplit(".", 1)[0]
+    attention = prefix if prefix in ctx.decomposable else None
+    stage = _segment(stages.setdefault(op.stage, [_Stage()]), cost, profile, attention)
+    t = cost.time_s * op.count
+    stage.time += t
+    stage.energy += cost.energy_J * op.count
+    stage.macs += op.macs * op.count
+    stage.hideable += cost.hideable_s * op.count
+    stage.static_time += cost.time.get("matmul_static", 0.0) * op.count
+    stage.longest = max(stage.longest, t)
+    if op.role == "qk":
+        stage.rows = max(stage.rows, op.dims.get("m", 0))
+    return t
+
+
+def _stages_floor(priced: _Priced) -> float:
+    """Seconds per batch below which no plan in rounds runs the trace's stages, however
+    many copies it makes: copies divide only the weight products' time, so each stage
+    keeps at least the rest (written operands, dynamic products, vector ops, the host's
+    ops); a round takes its slowest stage plus one sample's time through each other one
+    (:func:`round_schedule`), so the batch takes at least the slowest stage and at least
+    every stage's time over the samples. 0 for a sub-matrix pipeline, where a faster
+    product can lengthen the part of a write it no longer hides."""
+    if priced.profile.pipeline == "submatrix":
+        return 0.0
+    stages: dict[str, list[_Stage]] = {}
+    for op, cost, _ in priced.ops:
+        _add_to_stage(stages, op, _split_among_copies(cost, math.inf), priced.profile, priced.ctx)
+    _, _, times = _compose(stages, priced.profile)
+    return max(max(times.values(), default=0.0), sum(times.values()) / priced.trace.samples)
 
 
 def _placements(
