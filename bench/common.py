@@ -1,4 +1,4 @@
-"""What every benchmark shares: a result row, a load-fair timer, the SCAN data they run on."""
+"""What every benchmark shares: a result row, a load-fair timer, the data they run on."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from seqbench import paths
-from seqbench.config import load_task_spec
+from seqbench.config import load_task, load_task_spec
 from seqbench.families.base import Prepared
 from seqbench.families.translation.family import TranslationFamily
+from seqbench.user_tasks import bound_spec
+
+
+class Skipped(Exception):
+    """A benchmark that cannot run here; its message says why and what would let it."""
 
 
 @dataclass(frozen=True)
@@ -67,3 +72,24 @@ def scan(preset: str) -> tuple[TranslationFamily, Prepared]:
     family = TranslationFamily()
     prepared, _ = family.prepare(spec, "simple", preset)
     return family, prepared
+
+
+def bound_translation_task(name: str, preset: str) -> tuple[TranslationFamily, Prepared]:
+    """Translation task ``name`` prepared with ``preset``, from the source its user bound in
+    ``$SEQBENCH_HOME`` (``seqbench prepare NAME --source ...``); the bench never downloads."""
+    if bound_spec(name) is None:
+        raise Skipped(
+            f"{name} has no source bound in $SEQBENCH_HOME: run `seqbench prepare {name}"
+            f" --preset {preset} --source local:FOLDER` (or a hub id) first"
+        )
+    spec, subset = load_task(name)
+    family = TranslationFamily()
+    prepared, _ = family.prepare(spec, subset, preset)
+    return family, prepared
+
+
+def translation_data(task: str, preset: str) -> tuple[TranslationFamily, Prepared]:
+    """``scan`` (embedded, its ``simple`` split) or a bound translation task, with ``preset``."""
+    if task == "scan":
+        return scan(preset)
+    return bound_translation_task(task, preset)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch._dynamo
 
-from bench.common import Measurement, best_seconds, scan
+from bench.common import Measurement, best_seconds, translation_data
 from seqbench import train as seqbench_train
 from seqbench.families.runspec import TrainOptions
 from seqbench.families.translation.family import Seq2SeqBatch, TranslationFamily
@@ -30,17 +30,21 @@ from seqbench.models import build_model
 
 @dataclass(frozen=True)
 class CompileSettings:
-    """``preset``: the SCAN preset giving data, model sizes and batch size."""
+    """``preset``: the task's preset giving data, model sizes and batch size; ``task``:
+    ``scan`` (embedded) or a translation task whose source the user bound."""
 
     preset: str = "quick"
     models: tuple[str, ...] = ("transformer", "gru-attn")
     warmup: int = 10
     steps: int = 20
     rounds: int = 3
+    task: str = "scan"
 
 
 FULL = CompileSettings()
 QUICK = CompileSettings(preset="tiny", models=("transformer",), warmup=2, steps=2, rounds=1)
+# the committed Multi30k board's transformer (d_model 256, batch 96)
+MULTI30K = CompileSettings(task="multi30k", preset="full", models=("transformer",), steps=10)
 
 
 def stepper(
@@ -67,7 +71,8 @@ def stepper(
 
 def measure(settings: CompileSettings = FULL) -> list[Measurement]:
     """One row per model: compiled target tokens/s against the same model eager."""
-    family, prepared = scan(settings.preset)
+    family, prepared = translation_data(settings.task, settings.preset)
+    suffix = "" if settings.task == "scan" else f" ({settings.task})"
     rows = []
     for name in settings.models:
         run = prepared.run.with_model(name)
@@ -97,15 +102,15 @@ def measure(settings: CompileSettings = FULL) -> list[Measurement]:
         seconds = best_seconds(candidates, settings.rounds)
         rows.append(
             Measurement(
-                f"train {name} compiled fp32",
+                f"train {name} compiled fp32{suffix}",
                 tokens / seconds["compiled"],
                 tokens / seconds["eager"],
                 "tgt tokens/s",
                 f"reference: the same model eager (torch's default AdamW); compiled:"
-                f" torch.compile (inductor) + fused AdamW, the `compile: true` option; SCAN"
-                f" {settings.preset}, batch {batch_size}, fp32, {len(timed)} steps after"
-                f" {len(warmup)} warm-up, best of {settings.rounds}; warm-up"
-                f" {warm_s['compiled']:.0f} s compiled (compiling {graphs} graph(s))"
+                f" torch.compile (inductor) + fused AdamW, the `compile: true` option;"
+                f" {settings.task} {settings.preset}, batch {batch_size}, fp32,"
+                f" {len(timed)} steps after {len(warmup)} warm-up, best of {settings.rounds};"
+                f" warm-up {warm_s['compiled']:.0f} s compiled (compiling {graphs} graph(s))"
                 f" vs {warm_s['eager']:.1f} s eager",
             )
         )

@@ -32,7 +32,7 @@ from bench import (  # noqa: E402
     train_throughput,
 )
 from bench.bench_simulator import time_simulations, transformer_base_trace  # noqa: E402
-from bench.common import Measurement  # noqa: E402
+from bench.common import Measurement, Skipped  # noqa: E402
 from seqbench.accel.profile import resolve_profiles  # noqa: E402
 
 
@@ -52,13 +52,29 @@ def simulator(quick: bool) -> list[Measurement]:
     return rows
 
 
+def train_multi30k(quick: bool) -> list[Measurement]:
+    """The training rows at the committed Multi30k board's sizes (its source bound first)."""
+    if quick:
+        raise Skipped("not in --quick: Multi30k's full-preset batches take minutes")
+    return train_throughput.measure(train_throughput.MULTI30K)
+
+
+def compile_multi30k(quick: bool) -> list[Measurement]:
+    """Compiled vs eager at the Multi30k board's transformer size (its source bound first)."""
+    if quick:
+        raise Skipped("not in --quick: a cold compilation takes minutes")
+    return compile_speed.measure(compile_speed.MULTI30K)
+
+
 BENCHMARKS: dict[str, Callable[[bool], list[Measurement]]] = {
     "train": lambda quick: train_throughput.measure(
         train_throughput.QUICK if quick else train_throughput.FULL
     ),
+    "train-multi30k": train_multi30k,
     "compile": lambda quick: compile_speed.measure(
         compile_speed.QUICK if quick else compile_speed.FULL
     ),
+    "compile-multi30k": compile_multi30k,
     "decode": lambda quick: decode_speed.measure(
         decode_speed.QUICK if quick else decode_speed.FULL
     ),
@@ -148,13 +164,17 @@ def main(argv: list[str] | None = None) -> list[Measurement]:
         f"with {torch.get_num_threads()} thread(s); {'quick' if args.quick else 'full'} run"
     )
     rows: list[Measurement] = []
+    skipped: list[str] = []
     started = time.perf_counter()
     for name in chosen:
         with console.status(f"benchmark: {name}"):
-            rows += BENCHMARKS[name](args.quick)
+            try:
+                rows += BENCHMARKS[name](args.quick)
+            except Skipped as why:
+                skipped.append(f"skipped {name}: {why}")
     table, notes = render(rows, "seqbench speed (higher is faster; ratio = seqbench / reference)")
     console.print(table)
-    for note in notes:
+    for note in notes + skipped:
         console.print(note, highlight=False)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     console.print(f"took {time.perf_counter() - started:.0f} s; load average at the end {load}")

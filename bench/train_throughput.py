@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import Measurement, best_seconds, scan
+from bench.common import Measurement, best_seconds, translation_data
 from bench.peak_flops import peak_matmul_flops
 from bench.reference_models import ReferenceAttentionGRU, ReferenceTransformer
 from seqbench import train as seqbench_train
@@ -35,21 +35,28 @@ from seqbench.models.transformer import TransformerConfig
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """``preset``: SCAN preset giving the data and model sizes; the rest count batches."""
+    """``preset``: the task's preset giving the data and model sizes; ``task``: ``scan``
+    (embedded) or a translation task whose source the user bound (``multi30k``);
+    ``batch_size``: None for the preset's own; the rest count batches."""
 
     preset: str = "full"
-    batch_size: int = 64
+    batch_size: int | None = 64
     warmup: int = 5
     steps: int = 20
     rounds: int = 3
     peak_size: int = 2048  # the square matmul whose speed is the peak
     precisions: tuple[str, ...] = ("fp32", "bf16")  # bf16 only where the CPU has it natively
+    task: str = "scan"
+    models: tuple[str, ...] = ("transformer", "gru-attn")
 
 
 FULL = TrainSettings()
 QUICK = TrainSettings(
     preset="tiny", batch_size=32, warmup=1, steps=2, rounds=1, peak_size=256, precisions=("fp32",)
 )
+# the sizes the committed translation board trains at (d_model 256, batch 96 for the
+# transformer): MFU where the matmuls are larger than SCAN's
+MULTI30K = TrainSettings(task="multi30k", batch_size=None, warmup=3, steps=10)
 
 
 def reference_transformer(config: dict[str, Any]) -> nn.Module:
@@ -134,18 +141,22 @@ def training_flops(
 def measure(settings: TrainSettings = FULL) -> list[Measurement]:
     """Rows per model in :data:`REFERENCES` and precision: target tokens/s, seqbench vs the
     reference at the same precision, with FLOP/s, MFU and (bf16) the speed-up over fp32."""
-    family, prepared = scan(settings.preset)
-    stream = family.batches(prepared, "train", settings.batch_size, shuffle=True, seed=0)
-    batches = [b for _, b in zip(range(settings.warmup + settings.steps), stream, strict=False)]
-    warmup, timed = batches[: settings.warmup], batches[settings.warmup :]
-    tokens = sum(int((b.tgt_out != 0).sum()) for b in timed)
+    family, prepared = translation_data(settings.task, settings.preset)
     native_bf16 = seqbench_train.cpu_has_native_bf16()
     precisions = [p for p in settings.precisions if p != "bf16" or native_bf16]
     peaks = {p: peak_matmul_flops(p, settings.peak_size, settings.rounds) for p in precisions}
     threads = torch.get_num_threads()
+    suffix = "" if settings.task == "scan" else f" ({settings.task})"
     rows = []
-    for name, (ref_name, build_reference) in REFERENCES.items():
-        config = family.model_config(prepared.run.with_model(name), prepared)
+    for name in settings.models:
+        ref_name, build_reference = REFERENCES[name]
+        run = prepared.run.with_model(name)
+        batch_size = settings.batch_size or int(run.train.batch_size)
+        stream = family.batches(prepared, "train", batch_size, shuffle=True, seed=0, run=run)
+        batches = [b for _, b in zip(range(settings.warmup + settings.steps), stream, strict=False)]
+        warmup, timed = batches[: settings.warmup], batches[settings.warmup :]
+        tokens = sum(int((b.tgt_out != 0).sum()) for b in timed)
+        config = family.model_config(run, prepared)
         torch.manual_seed(0)
         ours = build_model(name, config, family="translation")
         torch.manual_seed(0)
@@ -171,12 +182,12 @@ def measure(settings: TrainSettings = FULL) -> list[Measurement]:
             )
             rows.append(
                 Measurement(
-                    f"train {name} {precision}",
+                    f"train {name} {precision}" + suffix,
                     tokens / ours_s,
                     tokens / ref_s,
                     "tgt tokens/s",
                     f"reference: {ref_name}; {parameters(ours):,} vs {parameters(theirs):,}"
-                    f" parameters; SCAN {settings.preset}, batch {settings.batch_size}, AdamW,"
+                    f" parameters; {settings.task} {settings.preset}, batch {batch_size}, AdamW,"
                     f" {len(timed)} steps after {len(warmup)} warm-up, best of {settings.rounds};"
                     f" {flops[f'seqbench {precision}'] / len(timed) / 1e9:.2f} vs"
                     f" {flops[f'ref {precision}'] / len(timed) / 1e9:.2f} GFLOP per step"
@@ -192,7 +203,7 @@ def measure(settings: TrainSettings = FULL) -> list[Measurement]:
         f" (2n^3 FLOPs) at {threads} thread(s), the same dtype as the row"
     )
     rows += [
-        Measurement(f"peak matmul {p}", peak / 1e9, None, "GFLOP/s", note)
+        Measurement(f"peak matmul {p}{suffix}", peak / 1e9, None, "GFLOP/s", note)
         for p, peak in peaks.items()
     ]
     return rows

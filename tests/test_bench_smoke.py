@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from bench import run
+from bench import run, train_throughput
+from bench.common import Skipped
+from seqbench import stages
+from tests.test_suite_full import _parallel_corpus
 
 
 def test_quick_run_prints_a_positive_table(
@@ -44,4 +48,42 @@ def test_quick_run_prints_a_positive_table(
 def test_unknown_benchmark_names_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         run.main(["--only", "trian"])
-    assert "known: train, compile, decode, effects, prepare, simulator" in capsys.readouterr().err
+    assert (
+        "known: train, train-multi30k, compile, compile-multi30k, decode, effects, prepare,"
+        " simulator" in capsys.readouterr().err
+    )
+
+
+def test_multi30k_rows_say_how_to_bind_its_source_and_never_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
+    with pytest.raises(Skipped, match="seqbench prepare multi30k .*--source local:FOLDER"):
+        train_throughput.measure(train_throughput.MULTI30K)
+    assert run.main(["--quick", "--only", "train-multi30k,compile-multi30k"]) == []
+    out = capsys.readouterr().out
+    assert "skipped train-multi30k: not in --quick" in out
+    assert "skipped compile-multi30k: not in --quick" in out
+
+
+def test_multi30k_rows_train_the_bound_corpus_at_its_presets_sizes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / "home"))
+    corpus = _parallel_corpus(tmp_path / "m30k")
+    stages.prepare_task("multi30k", "tiny", source=f"local:{corpus}")
+    settings = dataclasses.replace(
+        train_throughput.MULTI30K,
+        preset="tiny",
+        warmup=1,
+        steps=1,
+        rounds=1,
+        peak_size=64,
+        precisions=("fp32",),
+        models=("transformer",),
+    )
+    rows = {row.benchmark: row for row in train_throughput.measure(settings)}
+    row = rows["train transformer fp32 (multi30k)"]
+    assert row.seqbench > 0 and row.reference and row.reference > 0 and 0 < (row.mfu or 0)
+    assert "multi30k tiny, batch 32" in row.note  # the preset's own batch size
+    assert "peak matmul fp32 (multi30k)" in rows
