@@ -192,10 +192,11 @@ def simulate(
     best: tuple[Simulation, Plan] | None = None
     if resident is not None:
         best = (_compose_simulation(priced, resident, None), resident)
-    batch_period = best[0].period_s_per_sample * trace.samples if best else math.inf
-    if (
-        chip.arrays is not None
-        and rounds_lower_bound(chip, placements, operands, _stages_floor(priced)) < batch_period
+    # without a resident plan there is nothing to beat: search rounds without bounding them
+    if chip.arrays is not None and (
+        best is None
+        or rounds_lower_bound(chip, placements, operands, _stages_floor(priced))
+        < best[0].period_s_per_sample * trace.samples
     ):
         rounds = rounds_plan(chip, placements, pinned, operands, pinned_by_stage)
         candidate = _compose_simulation(priced, rounds, None)
