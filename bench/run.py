@@ -25,6 +25,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import (  # noqa: E402
+    allocator_speed,
     compile_speed,
     decode_speed,
     effects_rescore,
@@ -80,6 +81,9 @@ BENCHMARKS: dict[str, Callable[[bool], list[Measurement]]] = {
     ),
     "effects": lambda quick: effects_rescore.measure(
         effects_rescore.QUICK if quick else effects_rescore.FULL
+    ),
+    "allocator": lambda quick: allocator_speed.measure(
+        allocator_speed.QUICK if quick else allocator_speed.FULL
     ),
     "prepare": lambda quick: prepare_speed.measure(
         prepare_speed.QUICK if quick else prepare_speed.FULL

@@ -25,6 +25,7 @@ import torch
 
 from seqbench import paths
 from seqbench.accel.profile import resolve_profiles
+from seqbench.allocator import keep_freed_memory
 from seqbench.config import load_task, task_key
 from seqbench.errors import SeqbenchError
 from seqbench.families.base import family_for, test_set_spec
@@ -199,6 +200,7 @@ def _run_cell_quietly(run: Run, cell: Any, threads: int) -> Any:
     picklable frozen dataclass (a suite :class:`Cell`, a sweep cell)."""
     os.environ["SEQBENCH_QUIET"] = "1"
     torch.set_num_threads(threads)
+    keep_freed_memory()  # a Ray worker on another machine has not run the CLI
     return run(cell)
 
 

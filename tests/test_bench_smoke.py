@@ -20,7 +20,7 @@ def test_quick_run_prints_a_positive_table(
     # compile: its cold inductor compilation takes minutes on a loaded 2-core machine;
     # tests/test_compile.py checks compiled training itself
     rows = run.main(
-        ["--quick", "--threads", "1", "--only", "train,decode,effects,prepare,simulator"]
+        ["--quick", "--threads", "1", "--only", "train,decode,effects,allocator,prepare,simulator"]
     )
     out = capsys.readouterr().out
     for column in ("benchmark", "seqbench", "reference", "ratio", "unit"):
@@ -43,14 +43,16 @@ def test_quick_run_prints_a_positive_table(
         assert row.reference is None or row.reference > 0, row
     decode_notes = [row.note for row in rows if row.benchmark.startswith("decode")]
     assert all("outputs identical: yes" in note for note in decode_notes)
+    allocator_notes = [row.note for row in rows if row.benchmark.startswith("allocator: rn")]
+    assert allocator_notes and all("last losses bitwise-equal" in n for n in allocator_notes)
 
 
 def test_unknown_benchmark_names_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         run.main(["--only", "trian"])
     assert (
-        "known: train, train-multi30k, compile, compile-multi30k, decode, effects, prepare,"
-        " simulator" in capsys.readouterr().err
+        "known: train, train-multi30k, compile, compile-multi30k, decode, effects, allocator,"
+        " prepare, simulator" in capsys.readouterr().err
     )
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seqbench import __version__
+from seqbench.allocator import keep_freed_memory
 from seqbench.cli.options import (
     check_device,
     check_executor_options,
@@ -114,6 +115,7 @@ def cli(ctx: click.Context, debug: bool, threads: int, follow_links: bool) -> No
     if threads < 1:
         raise click.BadParameter(f"must be >= 1, got {threads}", param_hint="--threads")
     set_threads(threads)
+    keep_freed_memory()
     if follow_links:  # an environment variable, so worker processes inherit it
         from seqbench.data.inside import FOLLOW_LINKS_ENV
 
