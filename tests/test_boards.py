@@ -213,3 +213,18 @@ def test_summary_tables_fit_a_1400px_window_in_chromium(tmp_path: Path) -> None:
         found = _widths(page)
         assert found["t"], f"{page}: no summary table rendered"
         assert found["w"] <= 1400 and max(found["t"]) <= found["w"], (page, found)
+
+
+def test_the_page_names_each_boards_provenance(tmp_path: Path) -> None:
+    """Boards published at different times: the page says which came from which run."""
+    out = tmp_path / "boards"
+    shutil.copytree(BOARDS, out)
+    vqa = json.loads((out / "vqa.json").read_text())
+    vqa["rendered_from"] = {"generated": "2030-01-01T00:00:00+00:00", "git_sha": "0" * 12}
+    (out / "vqa.json").write_text(json.dumps(vqa))
+    report.rerender_boards(out, ["html"], out)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    lines = re.findall(r"<p>([a-z, ]+): Rendered again[^<]*published on ([0-9T:.+-]+)", page)
+    assert ("vqa", "2030-01-01T00:00:00+00:00") in lines
+    others = [families for families, when in lines if when != "2030-01-01T00:00:00+00:00"]
+    assert len(others) == 1 and "vqa" not in others[0] and "translation" in others[0]

@@ -139,7 +139,17 @@ def _section(table: Table, plots: list[Path]) -> str:
 def render_html(tables: list[Table], plots: dict[str, list[Path]], stamp: str, sha: str) -> str:
     """The whole page as one string; ``plots``: per family, plot files under ``plots/``."""
     sections = "".join(_section(t, plots.get(t.family, [])) for t in tables)
-    sources = [line for t in tables for line in header_lines(stamp, sha, t)[1:]]
+    # Boards re-rendered from JSON published at different times: each provenance once,
+    # with the boards it covers (one board regenerated, the others re-rendered, say so).
+    sources: dict[str, list[str]] = {}
+    for table in tables:
+        for line in header_lines(stamp, sha, table)[1:]:
+            sources.setdefault(line, []).append(table.family)
+    provenance = "".join(
+        f"<p>{html.escape(', '.join(families) + ': ' if len(sources) > 1 else '')}"
+        f"{html.escape(line)}</p>"
+        for line, families in sources.items()
+    )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -147,7 +157,7 @@ def render_html(tables: list[Table], plots: dict[str, list[Path]], stamp: str, s
         "<h1>seqbench leaderboards</h1>"
         f'<p class="meta">seqbench {__version__} · git {html.escape(sha)} · generated '
         f"{html.escape(stamp)}</p>"
-        + (f"<p>{html.escape(sources[0])}</p>" if sources else "")
+        + provenance
         + "<p>Quality is measured; host throughput is wall clock on the machine named; "
         "latency, simulated throughput, energy, power and TOPS/W come from the per-operator "
         "simulator on each accelerator profile.</p>"
