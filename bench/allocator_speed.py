@@ -75,18 +75,15 @@ def child(task: str, model_name: str, precision: str, preset: str, warmup: int, 
     )
     batches = [batch for _, batch in zip(range(warmup + steps), batches, strict=False)]
     seqbench_train.seed_everything(0)
-    model, optimizer = seqbench_train._fresh(plan, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    model, optimizer = seqbench_train._fresh(plan, cpu)
     model.train()
 
     def step(batch: Any) -> float:
-        with seqbench_train.autocast(precision):
-            loss = family.loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if opts.clip_norm:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), float(opts.clip_norm))
-        optimizer.step()
-        return loss.item()
+        models = (model, model)
+        return seqbench_train.train_step(
+            family, models, batch, optimizer, opts, precision, cpu
+        ).item()
 
     for batch in batches[:warmup]:
         step(batch)

@@ -393,6 +393,29 @@ def _resume(
     return model, optimizer, state
 
 
+def train_step(
+    family: TaskFamily,
+    models: tuple[torch.nn.Module, torch.nn.Module],
+    batch: Any,
+    optimizer: torch.optim.Optimizer,
+    opts: TrainOptions,
+    precision: str,
+    device: torch.device,
+) -> torch.Tensor:
+    """One optimisation step: the loss under ``precision``'s autocast, backward, clipping at
+    ``opts.clip_norm``, the optimizer's step; returns the loss. ``models``: the model and what
+    its loss calls (the model itself, or compiled)."""
+    model, step_model = models
+    with autocast(precision, device.type):
+        loss = family.loss(step_model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if opts.clip_norm:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(opts.clip_norm))
+    optimizer.step()
+    return loss
+
+
 def _train_epoch(
     prepared: Prepared,
     family: TaskFamily,
@@ -425,13 +448,7 @@ def _train_epoch(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(state.step, total_steps, opts)
         batch = to_device(batch, device)
-        with autocast(precision, device.type):
-            loss = family.loss(step_model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if opts.clip_norm:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), float(opts.clip_norm))
-        optimizer.step()
+        loss = train_step(family, (model, step_model), batch, optimizer, opts, precision, device)
         epoch_loss += loss.item()
         batches += 1
         state.step += 1
