@@ -35,6 +35,7 @@ from bench import (  # noqa: E402
 from bench.bench_simulator import time_simulations, transformer_base_trace  # noqa: E402
 from bench.common import Measurement, Skipped  # noqa: E402
 from seqbench.accel.profile import resolve_profiles  # noqa: E402
+from seqbench.allocator import keep_freed_memory  # noqa: E402
 
 
 def simulator(quick: bool) -> list[Measurement]:
@@ -161,11 +162,15 @@ def main(argv: list[str] | None = None) -> list[Measurement]:
         parser.error(f"unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHMARKS)}")
 
     torch.set_num_threads(args.threads)
+    # as the seqbench CLI and its workers run (both sides of every row alike); the allocator
+    # rows compare it with glibc's default in fresh processes
+    kept = keep_freed_memory()
     console = Console(width=None if Console().is_terminal else 160)  # like the seqbench CLI
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     console.print(
         f"machine: {os.cpu_count()} cores, load average {load}; torch {torch.__version__} "
-        f"with {torch.get_num_threads()} thread(s); {'quick' if args.quick else 'full'} run"
+        f"with {torch.get_num_threads()} thread(s); {'quick' if args.quick else 'full'} run; "
+        f"freed memory {'kept' if kept else 'handed back'} (seqbench/allocator.py)"
     )
     rows: list[Measurement] = []
     skipped: list[str] = []
