@@ -7,7 +7,7 @@ activations every step, and each block handed back returns as fresh pages that t
 faults in and zeroes on first touch. Measured with bitwise-identical losses either way
 (``bench/README.md``, "The C allocator"): the Sort-of-CLEVR relation network took 11,000
 minor page faults per bf16 step, and its step ran 1.63x faster without them (fp32 1.03-1.16x);
-bind-audio's bf16 step (blocks above 32 MiB) 1.22x.
+bind-audio's bf16 step (blocks above 32 MiB) 1.17x.
 
 :func:`keep_freed_memory` makes every block come from the heap (no block mapped on its own)
 and keeps up to 2 GiB free at the heap's top. The process then holds its peak heap until it
