@@ -74,15 +74,13 @@ def child(task: str, model_name: str, precision: str, preset: str, warmup: int, 
         prepared, "train", int(opts.batch_size), shuffle=True, seed=0, epoch=0, run=run
     )
     batches = [batch for _, batch in zip(range(warmup + steps), batches, strict=False)]
-    seqbench_train.seed_everything(0)
     cpu = torch.device("cpu")
-    model, optimizer = seqbench_train._fresh(plan, cpu)
+    model, optimizer = seqbench_train._fresh(plan, cpu)  # seeded with the run's seed
     model.train()
 
     def step(batch: Any) -> float:
-        models = (model, model)
         return seqbench_train.train_step(
-            family, models, batch, optimizer, opts, precision, cpu
+            family, model, batch, optimizer, opts, precision, cpu
         ).item()
 
     for batch in batches[:warmup]:

@@ -18,7 +18,6 @@ measured 0-16% higher). Elsewhere (macOS, musl, Windows) it does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -56,11 +55,8 @@ def keep_freed_memory() -> bool:
 def _apply() -> bool:
     if os.environ.get(OPT_OUT_ENV) == "system" or not sys.platform.startswith("linux"):
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
+    try:  # the process's own symbols, libc's among them (find_library would run ldconfig)
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int

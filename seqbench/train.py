@@ -395,19 +395,19 @@ def _resume(
 
 def train_step(
     family: TaskFamily,
-    models: tuple[torch.nn.Module, torch.nn.Module],
+    model: torch.nn.Module,
     batch: Any,
     optimizer: torch.optim.Optimizer,
     opts: TrainOptions,
     precision: str,
     device: torch.device,
+    step_model: torch.nn.Module | None = None,
 ) -> torch.Tensor:
     """One optimisation step: the loss under ``precision``'s autocast, backward, clipping at
-    ``opts.clip_norm``, the optimizer's step; returns the loss. ``models``: the model and what
-    its loss calls (the model itself, or compiled)."""
-    model, step_model = models
+    ``opts.clip_norm``, the optimizer's step; returns the loss. ``step_model``: what the loss
+    calls (``model`` compiled), ``model`` when None."""
     with autocast(precision, device.type):
-        loss = family.loss(step_model, batch)
+        loss = family.loss(model if step_model is None else step_model, batch)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if opts.clip_norm:
@@ -448,7 +448,7 @@ def _train_epoch(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(state.step, total_steps, opts)
         batch = to_device(batch, device)
-        loss = train_step(family, (model, step_model), batch, optimizer, opts, precision, device)
+        loss = train_step(family, model, batch, optimizer, opts, precision, device, step_model)
         epoch_loss += loss.item()
         batches += 1
         state.step += 1

@@ -93,7 +93,6 @@ def test_a_c_library_that_refuses_the_settings_is_reported(monkeypatch):
 
     monkeypatch.setattr(allocator, "_applied", None)
     monkeypatch.setattr(allocator.sys, "platform", "linux")
-    monkeypatch.setattr(allocator.ctypes.util, "find_library", lambda name: "libc.so")
     monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: Library())
     assert allocator.keep_freed_memory() is False
 
