@@ -15,11 +15,15 @@ from seqbench.report.summary import summary_markdown, workload_markdown
 from seqbench.report.tables import BOARDS, HOST_SAME_N, Table, best_marks
 
 
-def header_lines(stamp: str, sha: str, table: Table | None = None) -> list[str]:
+def header_lines(
+    stamp: str, sha: str, table: Table | None = None, *, whose: str = "this board's"
+) -> list[str]:
+    """The header: version, commit and time, then where a re-rendered board's rows came from
+    (``whose``: the JSON they were read from, "each board's" where one line covers several)."""
     lines = [f"seqbench {__version__} · git {sha} · generated {stamp}"]
     if table is not None and table.source:
         text = (
-            f"Rendered again from the rows of this board's JSON, as published on "
+            f"Rendered again from the rows of {whose} JSON, as published on "
             f"{table.source['generated']} (git {table.source['git_sha']}): no number was "
             "re-measured or changed."
         )
