@@ -50,9 +50,21 @@ def trained_cells(home: Path) -> list[dict[str, Any]]:
                 "dev": (info.get("best_dev") or {}).get("value"),
                 "dev_metric": (info.get("best_dev") or {}).get("metric"),
                 "threads": info.get("threads"),
+                "sha256": info.get("weights_sha256"),
             }
         )
     return cells
+
+
+def scored_weights(home: Path) -> set[str]:
+    """The weights (sha256) that some record under ``home/results`` scored."""
+    found = set()
+    for path in (home / "results").rglob("*.json"):
+        try:
+            found.add(json.loads(path.read_text())["checkpoint"]["sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
 
 
 def host_scores(home: Path) -> dict[tuple[str, str], str]:
@@ -164,6 +176,11 @@ def table(
 ) -> str:
     """Markdown: one row per board (from the run's log), one per trained cell, the totals."""
     cells = trained_cells(home)
+    # A cell retrained under a new identity leaves its old checkpoint in runs/: a home with
+    # records counts only the checkpoints they scored (the boards' rows), and names the rest.
+    scored = scored_weights(home)
+    unscored = [c for c in cells if scored and c["sha256"] not in scored]
+    cells = [c for c in cells if c not in unscored]
     scores = host_scores(home)
     seconds = cell_seconds(log)
     lines: list[str] = []
@@ -189,6 +206,9 @@ def table(
     total = sum(c["train_s"] for c in cells)
     lines.append("")
     lines.append(f"- cells trained: {len(cells)}; sum of training seconds: {total:.0f}")
+    if unscored:
+        names = ", ".join(f"{c['task']} / {c['model']} ({c['train_s']:.0f} s)" for c in unscored)
+        lines.append(f"- checkpoints no record scores (superseded), not counted: {names}")
     if wall_s is not None:
         lines.append(
             f"- suite wall time: {wall_s:.0f} s ({wall_s / 60:.1f} min) with {jobs} "

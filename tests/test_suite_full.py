@@ -251,3 +251,24 @@ def test_a_lost_worker_fails_every_cell_left_and_returns() -> None:
         {c: {b}},
     )
     assert dict(failed)["a"] == "BrokenProcessPool" and len(failed) == 3
+
+
+def test_suite_time_counts_only_the_checkpoints_records_score(tmp_path: Path) -> None:
+    """A cell retrained under a new identity leaves its old checkpoint behind: the table
+    counts the one the records score and names the other apart."""
+    from bench.suite_time import table
+
+    for name, sha, seconds in (("old", "a" * 64, 822.0), ("new", "b" * 64, 643.0)):
+        run = tmp_path / "runs" / "sort-of-clevr" / "vl-transformer" / name
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(
+            json.dumps({"complete": True, "task": "sort-of-clevr", "model": "vl-transformer",
+                        "preset": "full", "train_seconds": seconds, "weights_sha256": sha})
+        )  # fmt: skip
+    record = tmp_path / "results" / "sort-of-clevr" / "vl-transformer" / "cpu" / "r.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"checkpoint": {"sha256": "b" * 64}, "profile": "cpu"}))
+    text = table(tmp_path, None, 2, ("0.1", "0.2"))
+    assert "| sort-of-clevr | vl-transformer | full | 643 |" in text
+    assert "| 822 |" not in text and "sum of training seconds: 643" in text
+    assert "superseded), not counted: sort-of-clevr / vl-transformer (822 s)" in text
