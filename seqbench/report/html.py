@@ -141,18 +141,15 @@ def render_html(tables: list[Table], plots: dict[str, list[Path]], stamp: str, s
     sections = "".join(_section(t, plots.get(t.family, [])) for t in tables)
     # Boards re-rendered from JSON published at different times: each provenance once,
     # with the boards it covers (one board regenerated, the others re-rendered, say so).
-    sources: dict[str, list[Table]] = {}
+    groups: dict[tuple[str, ...], list[Table]] = {}
     for table in tables:
-        for line in header_lines(stamp, sha, table)[1:]:
-            sources.setdefault(line, []).append(table)
-    lines = []
-    for line, group in sources.items():
-        if len(group) > 1:  # one line for several boards: "each board's JSON"
-            plural = header_lines(stamp, sha, group[0], whose="each board's")[1:]
-            line = plural[[*header_lines(stamp, sha, group[0])[1:]].index(line)]
-        named = ", ".join(t.family for t in group) + ": " if len(sources) > 1 else ""
-        lines.append(f"<p>{html.escape(named + line)}</p>")
-    provenance = "".join(lines)
+        groups.setdefault(tuple(header_lines(stamp, sha, table)[1:]), []).append(table)
+    provenance = ""
+    for group in groups.values():
+        whose = "each board's" if len(group) > 1 else "this board's"
+        named = ", ".join(t.family for t in group) + ": " if len(groups) > 1 else ""
+        for line in header_lines(stamp, sha, group[0], whose=whose)[1:]:
+            provenance += f"<p>{html.escape(named + line)}</p>"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
