@@ -56,25 +56,32 @@ def trained_cells(home: Path) -> list[dict[str, Any]]:
     return cells
 
 
-def scored_weights(home: Path) -> set[str]:
-    """The weights (sha256) that some record under ``home/results`` scored."""
-    found = set()
+def read_records(home: Path) -> list[dict[str, Any]]:
+    """Every readable record under ``home/results`` (read once for the whole table)."""
+    records = []
     for path in (home / "results").rglob("*.json"):
         try:
-            found.add(json.loads(path.read_text())["checkpoint"]["sha256"])
-        except (OSError, ValueError, KeyError, TypeError):
+            records.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return records
+
+
+def scored_weights(records: list[dict[str, Any]]) -> set[str]:
+    """The weights (sha256) that some of ``records`` scored."""
+    found = set()
+    for record in records:
+        try:
+            found.add(record["checkpoint"]["sha256"])
+        except (KeyError, TypeError):
             continue
     return found
 
 
-def host_scores(home: Path) -> dict[tuple[str, str], str]:
+def host_scores(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
     """(task, model) -> the primary host test score of its whole-split `cpu` record."""
     scores: dict[tuple[str, str], str] = {}
-    for path in (home / "results").rglob("*.json"):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
+    for record in records:
         if record.get("profile") != "cpu" or record.get("split") != "test":
             continue
         if record.get("test_set"):
@@ -178,10 +185,11 @@ def table(
     cells = trained_cells(home)
     # A cell retrained under a new identity leaves its old checkpoint in runs/: a home with
     # records counts only the checkpoints they scored (the boards' rows), and names the rest.
-    scored = scored_weights(home)
+    records = read_records(home)
+    scored = scored_weights(records)
     unscored = [c for c in cells if scored and c["sha256"] not in scored]
     cells = [c for c in cells if c not in unscored]
-    scores = host_scores(home)
+    scores = host_scores(records)
     seconds = cell_seconds(log)
     lines: list[str] = []
     if log is not None:
