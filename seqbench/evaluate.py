@@ -15,7 +15,13 @@ import torch
 
 from seqbench import checkpoints, ops, results
 from seqbench.accel.cost import simulate
-from seqbench.accel.effects import calibrate, effect_hooks, priced_trace, pruning_shares
+from seqbench.accel.effects import (
+    acts_on,
+    calibrate,
+    effect_hooks,
+    priced_trace,
+    pruning_shares,
+)
 from seqbench.accel.profile import gallery_label, resolve_profiles
 from seqbench.data import cache as data_cache
 from seqbench.device import device_name, resolve_device
@@ -319,7 +325,10 @@ def run(
         for profile in profiles:
             hooks = effect_hooks(profile, request.noise_seed)
             reused = False
-            if hooks:
+            # A profile whose effects touch none of the model's ops (ICE's search on a
+            # translation model) scores exactly as the host did: no re-score.
+            rescored = bool(hooks) and acts_on(hooks, trace)
+            if rescored:
 
                 def under_effects(hooks: list[Any] = hooks) -> dict[str, Any]:
                     calibrate_effects(hooks, family, model, prepared)
@@ -384,6 +393,8 @@ def run(
                 quality_host_same_n=host_same_n if subset else None,
                 test_set=prepared.manifest.get("external"),
                 effects=[type(h).__name__ for h in hooks],
+                # False: no effect acts on this model's ops, its quality is the host's
+                effects_rescored=rescored,
                 host=host["host"],
                 # priced on the tokens the function kept (MulTCIM's pruner), else as traced
                 simulated=simulate_phases(

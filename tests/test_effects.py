@@ -518,3 +518,21 @@ def test_a_missing_noise_table_is_one_clear_error():
     profile.settings = {**profile.settings, "noise_table": "nope"}
     with pytest.raises(SeqbenchError, match="pcm-nandakumar2019"):
         CrossbarEffect(profile, seed=0)
+
+
+def test_acts_on_reads_the_op_classes_the_trace_records() -> None:
+    """An effect counts as acting on a model only when the model runs an op class it hooks."""
+    from seqbench.accel.effects import acts_on, effect_hooks
+
+    def trace(*classes: str) -> SimpleNamespace:
+        return SimpleNamespace(records=[SimpleNamespace(op_class=c) for c in classes])
+
+    ice, isaac, multcim = (effect_hooks(load_named(n)) for n in ("ice", "isaac", "multcim"))
+    seq2seq = trace("matmul_static", "recurrent_step", "elementwise")
+    assert not acts_on(ice, seq2seq) and acts_on(ice, trace("similarity_search"))
+    assert acts_on(isaac, seq2seq) and acts_on(isaac, trace("conv"))
+    assert not acts_on(isaac, trace("softmax", "layernorm"))
+    assert acts_on(multcim, trace("softmax")) and not acts_on(multcim, trace("embedding"))
+    assert not acts_on([], seq2seq)
+    # a hook of unknown reach is taken to act on everything
+    assert acts_on([ops.OpHook()], trace("embedding"))

@@ -169,3 +169,29 @@ def test_only_the_resolver_reads_a_preset() -> None:
         and node.func.attr == "preset"
     )
     assert readers == ["families/runspec.py"]
+
+
+def test_effects_that_touch_none_of_the_models_ops_reuse_the_host_score(
+    tasks: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ICE's search effect on a translation model: one decode (the host's), and the record
+    says its quality was not re-scored; a crossbar profile still re-scores."""
+    from seqbench.stages import eval_task
+
+    small_scan(tasks)
+    eval_task("scan", "rnn", "tiny", accels="cpu", limit=4)  # trains the checkpoint
+    calls: list[str] = []
+    original = TranslationFamily.evaluate
+
+    def counted(self: TranslationFamily, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args[2] if len(args) > 2 else kwargs.get("split", ""))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TranslationFamily, "evaluate", counted)
+    (ice,) = eval_task("scan", "rnn", "tiny", accels="ice", limit=4)
+    assert len(calls) == 1  # the host score only
+    assert ice["effects"] == ["NandSimilarityEffect"] and ice["effects_rescored"] is False
+    assert ice["quality"] == ice["quality_host"] and ice["quality_host_same_n"] is None
+    (isaac,) = eval_task("scan", "rnn", "tiny", accels="isaac", limit=4)
+    assert len(calls) == 3  # host, then under the crossbar
+    assert isaac["effects_rescored"] is True

@@ -53,7 +53,14 @@ ADC_RANGES = ("full", "calibrated")  # settings.adc_range of a crossbar profile
 
 
 class ProfileEffect(ops.OpHook):
-    """An op hook built from a profile; subclasses register the effect names they serve."""
+    """An op hook built from a profile; subclasses register the effect names they serve.
+
+    ``ACTS_ON``: the op classes whose inputs or outputs the hook may change (every class
+    unless a subclass says fewer). A model that runs none of them scores exactly as on the
+    host under the hook, so :func:`acts_on` lets the evaluator skip that re-score.
+    """
+
+    ACTS_ON: frozenset[ops.OpClass] = frozenset(ops.OpClass)
 
     @classmethod
     def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
@@ -80,6 +87,14 @@ def effect_hooks(profile: ProfileView, seed: int = 0) -> list[ops.OpHook]:
     enabled = set(profile.effects)
     classes = dict.fromkeys(EFFECTS.get(name) for name in profile.effects)
     return [cls.from_profile(profile, seed, enabled) for cls in classes]
+
+
+def acts_on(hooks: list[ops.OpHook], trace: Trace) -> bool:
+    """Whether any of ``hooks`` can change what the traced model computes: some op class the
+    trace records is one a hook acts on (a hook that is not a :class:`ProfileEffect` is
+    assumed to act on everything)."""
+    seen = {ops.OpClass(r.op_class) for r in trace.records}
+    return any(seen & getattr(h, "ACTS_ON", frozenset(ops.OpClass)) for h in hooks)
 
 
 def calibrate(hooks: list[ops.OpHook], run: Callable[[], Any]) -> bool:
@@ -154,6 +169,7 @@ class CrossbarEffect(ProfileEffect):
     """
 
     OPS = (ops.OpClass.MATMUL_STATIC, ops.OpClass.RECURRENT_STEP, ops.OpClass.MATMUL_DYNAMIC)
+    ACTS_ON = frozenset((*OPS, ops.OpClass.CONV))  # convolutions: quantized inputs only
 
     @classmethod
     def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
@@ -404,6 +420,7 @@ class DigitalQuantEffect(ProfileEffect):
         ops.OpClass.MATMUL_DYNAMIC,
         ops.OpClass.CONV,
     )
+    ACTS_ON = frozenset(OPS)
 
     @classmethod
     def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
@@ -430,6 +447,8 @@ class DigitalQuantEffect(ProfileEffect):
 class SoftmaxEffect(ProfileEffect):
     """LUT exponentials, MulTCIM's attention sparsity and its runtime token pruner (the rules
     of :mod:`seqbench.sparsity`, which the trace and the cost model read too)."""
+
+    ACTS_ON = frozenset((ops.OpClass.SOFTMAX,))  # the S.V products it only counts
 
     @classmethod
     def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
@@ -504,6 +523,8 @@ class SoftmaxEffect(ProfileEffect):
 class NandSimilarityEffect(ProfileEffect):
     """ICE's search: exact INT8 dot products on stored vectors whose bits flip at
     ``nand.bit_error_rate`` (seeded, fixed per stored gallery), top k straight from them."""
+
+    ACTS_ON = frozenset((ops.OpClass.SIMILARITY_SEARCH,))
 
     @classmethod
     def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
