@@ -178,10 +178,12 @@ def table(
     home: Path,
     wall_s: float | None,
     jobs: int,
-    loads: tuple[str, str],
+    loads: tuple[str, str] | None,
     log: dict[str, Any] | None = None,
 ) -> str:
-    """Markdown: one row per board (from the run's log), one per trained cell, the totals."""
+    """Markdown: one row per board (from the run's log), one per trained cell, the totals;
+    ``loads`` (before, after) when this process timed the run (None: a finished home, whose
+    load while it ran is not known here)."""
     cells = trained_cells(home)
     # A cell retrained under a new identity leaves its old checkpoint in runs/: a home with
     # records counts only the checkpoints they scored (the boards' rows), and names the rest.
@@ -222,7 +224,8 @@ def table(
             f"- suite wall time: {wall_s:.0f} s ({wall_s / 60:.1f} min) with {jobs} "
             f"worker(s) on {os.cpu_count()} cores, 1 torch thread each"
         )
-    lines.append(f"- load average (1 min) before / after: {loads[0]} / {loads[1]}")
+    if loads is not None:
+        lines.append(f"- load average (1 min) before / after: {loads[0]} / {loads[1]}")
     return "\n".join(lines)
 
 
@@ -250,11 +253,11 @@ def main(argv: list[str] | None = None) -> None:
     for bind in args.bind:
         if "=" not in bind:
             parser.error(f"--bind {bind!r}: write TASK=SOURCE, e.g. multi30k=local:DIR")
-    before = _load()
     if args.home is not None:
         log = run_log(args.home, args.log)
-        print(table(args.home, args.wall_s, args.jobs, (before, _load()), log))
+        print(table(args.home, args.wall_s, args.jobs, None, log))
         return
+    before = _load()
     with tempfile.TemporaryDirectory(prefix="seqbench-suite-") as scratch:
         home = Path(scratch)
         wall = run_suite(args.preset, args.jobs, home, args.bind)

@@ -272,3 +272,6 @@ def test_suite_time_counts_only_the_checkpoints_records_score(tmp_path: Path) ->
     assert "| sort-of-clevr | vl-transformer | full | 643 |" in text
     assert "| 822 |" not in text and "sum of training seconds: 643" in text
     assert "superseded), not counted: sort-of-clevr / vl-transformer (822 s)" in text
+    # a finished home's report measured no load: it prints none (the reporting process's own
+    # load says nothing of the run's)
+    assert "load average" in text and "load average" not in table(tmp_path, None, 2, None)
