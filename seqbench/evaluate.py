@@ -327,7 +327,7 @@ def run(
             reused = False
             # A profile whose effects touch none of the model's ops (ICE's search on a
             # translation model) scores exactly as the host did: no re-score.
-            rescored = bool(hooks) and acts_on(hooks, trace)
+            rescored = acts_on(hooks, trace)
             if rescored:
 
                 def under_effects(hooks: list[Any] = hooks) -> dict[str, Any]:
