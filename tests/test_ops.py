@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 from seqbench import ops
@@ -78,6 +81,39 @@ def test_unmasked_attention_is_plain_softmax_attention_with_no_nan_pass() -> Non
     assert torch.equal(out, expected)
     grads = torch.autograd.grad(out.sum(), (q, k, v))
     reference = torch.autograd.grad(expected.sum(), (q, k, v))
+    assert all(torch.equal(a, b) for a, b in zip(grads, reference, strict=True))
+
+
+def _reference_attention(q, k, v, mask):  # noqa: ANN001, ANN202
+    """The textbook masked attention: fill with -inf, softmax, zero NaN rows."""
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+    return torch.nan_to_num(weights, nan=0.0) @ v
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("case", ["all real", "key padding beside [CLS]", "causal"])
+def test_masked_attention_is_the_masked_fill_attention_bit_for_bit(
+    case: str, dtype: torch.dtype
+) -> None:
+    """The additive mask, and skipping the fill (nothing masked) or the NaN pass (no row fully
+    masked), give exactly the values and gradients of the textbook formulation: trained
+    weights do not move."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 6, 8, dtype=dtype, requires_grad=True) for _ in range(3))
+    if case == "all real":
+        mask = torch.ones(3, 1, 1, 6, dtype=torch.bool)
+    elif case == "causal":
+        mask = torch.ones(6, 6, dtype=torch.bool).tril()
+    else:
+        mask = torch.rand(3, 1, 1, 6) > 0.4
+        mask[..., 0] = True
+    out, _ = ops.scaled_dot_product_attention(q, k, v, mask, name="a")
+    expected = _reference_attention(q, k, v, mask)
+    assert torch.equal(out, expected)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (q, k, v), g)
+    reference = torch.autograd.grad(expected, (q, k, v), g)
     assert all(torch.equal(a, b) for a, b in zip(grads, reference, strict=True))
 
 
