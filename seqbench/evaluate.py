@@ -3,6 +3,7 @@ the traced inference and the quality measured with the profile's functional effe
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import platform
@@ -19,6 +20,7 @@ from seqbench.accel.effects import (
     acts_on,
     calibrate,
     effect_hooks,
+    function_key,
     priced_trace,
     pruning_shares,
 )
@@ -322,13 +324,21 @@ def run(
         extra = family.extra_workloads(model, prepared, request.split)
 
         records = []
+        # quality under effects per function key (effects.function_key), and who scored it
+        scored: dict[tuple, tuple[dict[str, Any], str]] = {}
         for profile in profiles:
             hooks = effect_hooks(profile, request.noise_seed)
             reused = False
+            shared_with = None
             # A profile whose effects touch none of the model's ops (ICE's search on a
             # translation model) scores exactly as the host did: no re-score.
             rescored = acts_on(hooks, trace)
-            if rescored:
+            key = function_key(hooks) if rescored else None
+            if key is not None and key in scored:
+                # the same arithmetic as a profile scored above (ISAAC's and PipeLayer's
+                # exact 16-bit crossbars): the same quality, measured once
+                quality, shared_with = copy.deepcopy(scored[key][0]), scored[key][1]
+            elif rescored:
 
                 def under_effects(hooks: list[Any] = hooks) -> dict[str, Any]:
                     calibrate_effects(hooks, family, model, prepared)
@@ -348,6 +358,8 @@ def run(
                     return {**quality, "pruning_shares": shares} if shares else quality
 
                 quality, reused = memo.effects(checkpoint, profile, under_effects)
+                if key is not None:
+                    scored[key] = (quality, profile.name)
             else:
                 quality = host["quality"]
             # effects re-scored fewer examples than the host: compare on the same ones
@@ -395,6 +407,8 @@ def run(
                 effects=[type(h).__name__ for h in hooks],
                 # False: no effect acts on this model's ops, its quality is the host's
                 effects_rescored=rescored,
+                # the profile whose re-score this one shares (the same effects arithmetic)
+                effects_shared_with=shared_with,
                 host=host["host"],
                 # priced on the tokens the function kept (MulTCIM's pruner), else as traced
                 simulated=simulate_phases(

@@ -195,3 +195,47 @@ def test_effects_that_touch_none_of_the_models_ops_reuse_the_host_score(
     (isaac,) = eval_task("scan", "rnn", "tiny", accels="isaac", limit=4)
     assert len(calls) == 3  # host, then under the crossbar
     assert isaac["effects_rescored"] is True
+
+
+def test_profiles_with_the_same_effects_arithmetic_share_one_re_score(
+    tasks: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ISAAC's and PipeLayer's crossbars resolve every column sum (16-bit inputs and weights
+    both): one eval scores the function once for both, and the shared quality is what
+    PipeLayer scores alone."""
+    from seqbench.stages import eval_task
+
+    small_scan(tasks)
+    (alone,) = eval_task("scan", "rnn", "tiny", accels="pipelayer", limit=4)
+    assert alone["effects_shared_with"] is None
+    calls: list[str] = []
+    original = TranslationFamily.evaluate
+
+    def counted(self: TranslationFamily, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args[2] if len(args) > 2 else kwargs.get("split", ""))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TranslationFamily, "evaluate", counted)
+    isaac, pipelayer = eval_task("scan", "rnn", "tiny", accels="isaac,pipelayer", limit=4)
+    assert len(calls) == 2  # the host, then one re-score under the shared arithmetic
+    assert isaac["effects_shared_with"] is None
+    assert pipelayer["effects_shared_with"] == "isaac" and pipelayer["effects_rescored"]
+    assert pipelayer["quality"] == isaac["quality"] == alone["quality"]
+    assert pipelayer["simulated"] != isaac["simulated"]  # the costs stay each profile's own
+
+
+def test_function_keys_tell_apart_what_changes_the_arithmetic() -> None:
+    """Equal keys only where the arithmetic is the same: a coarser ADC, other bit widths or
+    noise give a different key or none."""
+    from seqbench.accel.effects import effect_hooks, function_key
+    from seqbench.accel.profile import load_named
+    from seqbench.sweep import grid
+
+    isaac = load_named("isaac")
+    key = function_key(effect_hooks(isaac))
+    assert key == function_key(effect_hooks(load_named("pipelayer")))
+    assert function_key(effect_hooks(grid.derive(isaac, {"precision.input_bits": 8}))) != key
+    assert function_key(effect_hooks(grid.derive(isaac, {"adc.bits": 4}))) is None
+    noisy = grid.derive(load_named("pipelayer"), {"nonideal.conductance_sigma": 0.05})
+    assert function_key(effect_hooks(noisy)) is None
+    assert function_key(effect_hooks(load_named("multcim"))) != key

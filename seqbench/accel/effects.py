@@ -66,6 +66,12 @@ class ProfileEffect(ops.OpHook):
     def from_profile(cls, profile: ProfileView, seed: int, enabled: set[str]) -> ops.OpHook:
         raise NotImplementedError
 
+    def function_key(self) -> tuple | None:
+        """Everything the hook's arithmetic depends on: two hooks with equal keys change every
+        op identically, so a model scores the same under either. None: not known (never
+        shared)."""
+        return None
+
 
 EFFECTS: Registry[type[ProfileEffect]] = Registry("effect")
 
@@ -95,6 +101,13 @@ def acts_on(hooks: list[ops.OpHook], trace: Trace) -> bool:
     assumed to act on everything)."""
     seen = {ops.OpClass(r.op_class) for r in trace.records}
     return any(seen & getattr(h, "ACTS_ON", frozenset(ops.OpClass)) for h in hooks)
+
+
+def function_key(hooks: list[ops.OpHook]) -> tuple | None:
+    """The hooks' :meth:`ProfileEffect.function_key` s in order, or None when one of them
+    has none: profiles whose hooks have equal keys score a model identically."""
+    keys = tuple(getattr(h, "function_key", lambda: None)() for h in hooks)
+    return None if any(k is None for k in keys) else keys
 
 
 def calibrate(hooks: list[ops.OpHook], run: Callable[[], Any]) -> bool:
@@ -214,6 +227,14 @@ class CrossbarEffect(ProfileEffect):
     @property
     def noisy(self) -> bool:
         return self.sigma > 0 or (self.noise is not None and self.noise_scale > 0)
+
+    def function_key(self) -> tuple | None:
+        """With every column sum converted exactly and no noise, only the input and weight
+        roundings act (:meth:`matmul`'s integer path, the convolutions' quantization): ISAAC
+        and PipeLayer at 16/16 bits compute the same. Otherwise not shared."""
+        if self.adc_exact and not self.noisy:
+            return ("crossbar_adc", "exact", self.input_bits, self.weight_bits)
+        return None
 
     # --- ADC range calibration (settings.adc_range: calibrated) ----------------------------
 
@@ -430,6 +451,9 @@ class DigitalQuantEffect(ProfileEffect):
         self.input_bits = int(profile.get("precision.input_bits", "bits"))
         self.weight_bits = int(profile.get("precision.weight_bits", "bits"))
 
+    def function_key(self) -> tuple | None:
+        return ("digital_quant", self.input_bits, self.weight_bits)
+
     def transform_inputs(self, op_class, name, inputs, meta):  # noqa: ANN001
         if ops.OpClass(op_class) not in self.OPS:
             return inputs
@@ -470,6 +494,14 @@ class SoftmaxEffect(ProfileEffect):
         # what the function used, per op name: [products left, products] (priced_trace)
         self.used: dict[str, list[float]] = {}
         self._pending: dict[str, float] = {}  # attention -> share of S.V products left
+
+    def function_key(self) -> tuple | None:
+        return (
+            "softmax",
+            (self.entries, self.range) if self.lut else None,
+            self.threshold if self.sparse else None,
+            self.theta if self.prune else None,
+        )
 
     @property
     def rule(self) -> str:
@@ -535,6 +567,15 @@ class NandSimilarityEffect(ProfileEffect):
         self.bit_error_rate = profile.get("nand.bit_error_rate", "fraction")
         self.seed = seed
         self._stored: dict[tuple, tuple[Tensor, float]] = {}
+
+    def function_key(self) -> tuple | None:
+        noisy = self.bit_error_rate > 0
+        return (
+            "nand_similarity",
+            self.vector_bits,
+            self.bit_error_rate,
+            self.seed if noisy else None,
+        )
 
     def stored(self, gallery: Tensor) -> tuple[Tensor, float]:
         """The gallery as the NAND holds it: INT8 codes with bit errors, and their scale."""
