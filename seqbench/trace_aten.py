@@ -23,9 +23,10 @@ Rules that decide what becomes an op (the conventions an accelerator, and ops.py
   a view of one), ``matmul_dynamic`` otherwise; a dynamic product whose output reaches a
   softmax is the attention's ``qk``, one that consumes a softmax's output is its ``sv``;
   fused scaled-dot-product attention kernels are recorded as ``qk``, ``softmax``, ``sv``;
-* multiplying or dividing by a scalar, masking (``masked_fill``) and ``nan_to_num`` are
-  folded into the op they follow or feed (a constant scale lives in the weights or the
-  softmax; the mask in the softmax), as :mod:`seqbench.ops` models do not list them either;
+* multiplying or dividing by a scalar, masking (``masked_fill``, or adding a 0 / -inf mask
+  made in forward by one) and ``nan_to_num`` are folded into the op they follow or feed (a
+  constant scale lives in the weights or the softmax; the mask in the softmax), as
+  :mod:`seqbench.ops` models do not list them either;
 * layout ops (views, transposes, copies, concatenation), ops on integer or boolean tensors
   (ids, masks) and ops whose inputs are all parameters, buffers or constants made in forward
   (weight preparation; a lookup of fixed position ids in a position table) move no priced
@@ -94,6 +95,7 @@ class _Tag:
     from_softmax: bool = False
     origin: str | None = None  # module path of the op that produced it (for naming)
     logical: tuple[int, ...] | None = None  # its shape before a flattening view (for heads)
+    additive_mask: bool = False  # 0 / -inf made in forward (masked_fill): added to logits
 
 
 @dataclass
@@ -229,6 +231,7 @@ class AtenOps(TorchDispatchMode):
             root = self._tag(inputs[0]).static_root
             for t in _tensors(out):
                 self._set(t, static_root=root)
+            self._mark_additive_mask(name, args, out)
             self.report.unpriced["weight_preparation"] += 1
             return out
         handler = self._handler(name, args, kwargs)
@@ -237,11 +240,29 @@ class AtenOps(TorchDispatchMode):
         if self._origin is not None:
             for t in _tensors(out):
                 self._set(t, origin=self._origin)
+        self._mark_additive_mask(name, args, out)
         return out
+
+    def _mark_additive_mask(self, name: str, args: tuple, out: Any) -> None:
+        """A constant made in forward filled with -inf where masked (``ops.py``'s attention
+        mask, added to the logits): the add that applies it is folded like a masked fill."""
+        if name not in ("masked_fill", "masked_fill_") or len(args) < 3:
+            return
+        base, fill = args[0], args[2]
+        value = float(fill) if isinstance(fill, (int, float, Tensor)) else None
+        if (
+            value == float("-inf")
+            and isinstance(base, Tensor)
+            and self._tag(base).static_root == -1
+        ):
+            for t in _tensors(out):
+                self._set(t, additive_mask=True)
 
     def _handler(self, name: str, args: tuple, kwargs: dict) -> Callable[..., Any]:
         if name in SCALAR_FOLDABLE and len(_tensors(args)) == 1 and not _tensors(kwargs):
             return self._folded  # x * 0.125: a constant scale
+        if name in ("add", "add_") and any(self._tag(t).additive_mask for t in _tensors(args)):
+            return self._mask_add  # logits + (0 / -inf): the mask, folded into the softmax
         return self._handlers.get(name, self._unknown)
 
     # --- handlers: each runs the op (through the hooks) and returns its output -------------
@@ -270,6 +291,10 @@ class AtenOps(TorchDispatchMode):
         if not inputs[0].is_floating_point():
             return self._passthrough(func, args, kwargs, inputs, "integer_or_bool")
         return self._passthrough(func, args, kwargs, inputs, "folded_scale_or_mask")
+
+    def _mask_add(self, func, name, args, kwargs, inputs):  # noqa: ANN001
+        logits = [t for t in inputs if not self._tag(t).additive_mask] or inputs
+        return self._passthrough(func, args, kwargs, logits, "folded_scale_or_mask")
 
     def _unknown(self, func, name, args, kwargs, inputs):  # noqa: ANN001
         floats = [t for t in inputs if t.is_floating_point()]
