@@ -171,6 +171,19 @@ def test_only_the_resolver_reads_a_preset() -> None:
     assert readers == ["families/runspec.py"]
 
 
+def count_evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The splits every ``TranslationFamily.evaluate`` call from now on scores, in order."""
+    calls: list[str] = []
+    original = TranslationFamily.evaluate
+
+    def counted(self: TranslationFamily, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args[2] if len(args) > 2 else kwargs.get("split", ""))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TranslationFamily, "evaluate", counted)
+    return calls
+
+
 def test_effects_that_touch_none_of_the_models_ops_reuse_the_host_score(
     tasks: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,14 +193,7 @@ def test_effects_that_touch_none_of_the_models_ops_reuse_the_host_score(
 
     small_scan(tasks)
     eval_task("scan", "rnn", "tiny", accels="cpu", limit=4)  # trains the checkpoint
-    calls: list[str] = []
-    original = TranslationFamily.evaluate
-
-    def counted(self: TranslationFamily, *args: Any, **kwargs: Any) -> Any:
-        calls.append(args[2] if len(args) > 2 else kwargs.get("split", ""))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(TranslationFamily, "evaluate", counted)
+    calls = count_evaluations(monkeypatch)
     (ice,) = eval_task("scan", "rnn", "tiny", accels="ice", limit=4)
     assert len(calls) == 1  # the host score only
     assert ice["effects"] == ["NandSimilarityEffect"] and ice["effects_rescored"] is False
@@ -208,14 +214,7 @@ def test_profiles_with_the_same_effects_arithmetic_share_one_re_score(
     small_scan(tasks)
     (alone,) = eval_task("scan", "rnn", "tiny", accels="pipelayer", limit=4)
     assert alone["effects_shared_with"] is None
-    calls: list[str] = []
-    original = TranslationFamily.evaluate
-
-    def counted(self: TranslationFamily, *args: Any, **kwargs: Any) -> Any:
-        calls.append(args[2] if len(args) > 2 else kwargs.get("split", ""))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(TranslationFamily, "evaluate", counted)
+    calls = count_evaluations(monkeypatch)
     isaac, pipelayer = eval_task("scan", "rnn", "tiny", accels="isaac,pipelayer", limit=4)
     assert len(calls) == 2  # the host, then one re-score under the shared arithmetic
     assert isaac["effects_shared_with"] is None
