@@ -319,7 +319,11 @@ def scaled_dot_product_attention(
     is allowed, broadcastable to (..., Lq, Lk). Returns (output, attention_weights).
     """
     scores = matmul(q, k.transpose(-2, -1), name=f"{name}.qk") / math.sqrt(q.shape[-1])
-    if mask is not None and bool(mask.all()):
+    # Reading the mask's values is free on the CPU. On a GPU it would stall the queue at every
+    # layer, and meta tensors (shapes-only pricing) have none: there the fill and the NaN pass
+    # always run, which gives the same values.
+    inspect = mask is not None and mask.device.type == "cpu"
+    if inspect and bool(mask.all()):
         # Nothing masked (a batch of equal-length questions, vl-dual's image regions): the fill
         # and the NaN pass below, and their backward, would change no value.
         mask = None
@@ -330,7 +334,7 @@ def scaled_dot_product_attention(
             mask.shape, dtype=scores.dtype, device=scores.device
         ).masked_fill_(~mask, float("-inf"))
     attention_weights = softmax(scores, dim=-1, name=f"{name}.softmax")
-    if mask is not None and not bool(mask.any(-1).all()):
+    if mask is not None and not (inspect and bool(mask.any(-1).all())):
         # A fully masked row (padding query) gives NaN after softmax; such rows attend to
         # nothing. Where no row is (no mask; a key-padding mask beside a [CLS] token), the
         # pass and its backward (a third of an unmasked ViT step) would change no value.

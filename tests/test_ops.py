@@ -117,6 +117,15 @@ def test_masked_attention_is_the_masked_fill_attention_bit_for_bit(
     assert all(torch.equal(a, b) for a, b in zip(grads, reference, strict=True))
 
 
+def test_masked_attention_runs_on_meta_tensors() -> None:
+    """Shapes-only pricing runs models on meta tensors, whose mask has no values to read:
+    the mask is applied without looking at it."""
+    q, k, v = (torch.empty(2, 4, 5, 8, device="meta") for _ in range(3))
+    mask = torch.ones(2, 1, 1, 5, dtype=torch.bool, device="meta")
+    out, weights = ops.scaled_dot_product_attention(q, k, v, mask, name="a")
+    assert out.shape == (2, 4, 5, 8) and weights.shape == (2, 4, 5, 5)
+
+
 def test_fully_masked_query_row_attends_to_nothing() -> None:
     torch.manual_seed(0)
     q, k, v = torch.randn(1, 2, 4), torch.randn(1, 3, 4), torch.randn(1, 3, 4)
