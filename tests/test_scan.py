@@ -154,6 +154,10 @@ def test_word_tokenizer_round_trip(scan_pairs: list[tuple[str, str]], tmp_path) 
     assert all(src.decode(src.encode(c)) == c for c, _ in sample)
     assert all(tgt.decode(tgt.encode(a)) == a for _, a in sample)
     assert all(len(tgt.encode(a)) == len(a.split()) for _, a in sample)  # one id per action
+    # a short list encodes text by text, a long one through SentencePiece's threaded call
+    commands = [c for c, _ in scan_pairs[:200]]
+    singly = [src.encode(c) for c in commands]
+    assert src.encode_batch(commands[:5]) == singly[:5] and src.encode_batch(commands) == singly
 
 
 SHARED_SCAN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scan"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -13,8 +14,11 @@ from seqbench.data.generators.shapes_captions import (
     describe,
     generate,
     holds,
+    make_foil,
     parse_caption,
+    random_scene,
     render,
+    true_relations,
 )
 from seqbench.errors import SeqbenchError
 
@@ -41,6 +45,41 @@ def test_every_caption_reparsed_matches_its_scene_and_not_its_foils(splits: dict
                 assert holds(meaning, example.scene), caption
                 assert len(meaning.objects) == len(example.scene.objects), "names every object"
                 assert not any(holds(meaning, foil) for foil in foils), caption
+
+
+def _holds_by_every_order(meaning, scene) -> bool:  # noqa: ANN001
+    """The definition ``holds`` prunes: some order of the scene's objects satisfies it all."""
+    objs = scene.objects
+    if len(meaning.objects) != len(objs):
+        return False
+    for perm in itertools.permutations(range(len(objs))):
+        assigned = [objs[p] for p in perm]
+        if any(o.attributes != m for o, m in zip(assigned, meaning.objects, strict=True)):
+            continue
+        related = all(
+            rel in true_relations(assigned[i], assigned[j]) for i, rel, j in meaning.relations
+        )
+        located = all((assigned[i].row, assigned[i].col) == c for i, c in meaning.locations)
+        if related and located:
+            return True
+    return False
+
+
+def test_holds_agrees_with_trying_every_order_of_the_objects() -> None:
+    # holds enumerates only attribute-matching assignments; foils (swapped colours, shapes,
+    # sizes, cells) are where the two could part.
+    rng = random.Random(7)
+    checked = true_count = 0
+    for _ in range(300):
+        scene = random_scene(rng, [1, 3, 3, 3])
+        others = [make_foil(scene, rng) for _ in range(3)]
+        for _ in range(3):
+            meaning = parse_caption(describe(scene, rng))
+            for candidate in [scene, *others]:
+                expected = _holds_by_every_order(meaning, candidate)
+                assert holds(meaning, candidate) == expected
+                checked, true_count = checked + 1, true_count + expected
+    assert checked == 3600 and 900 <= true_count < checked
 
 
 def test_hand_made_scene_and_its_colour_swapped_foil() -> None:

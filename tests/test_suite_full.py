@@ -275,3 +275,29 @@ def test_suite_time_counts_only_the_checkpoints_records_score(tmp_path: Path) ->
     # a finished home's report measured no load: it prints none (the reporting process's own
     # load says nothing of the run's)
     assert "load average" in text and "load average" not in table(tmp_path, None, 2, None)
+
+
+def _cache_bytes(home: Path) -> dict[str, bytes]:
+    """Every cached file but the manifests (which say when they were made), by path."""
+    root = home / "cache"
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "manifest.json" and not p.name.endswith(".lock")
+    }
+
+
+def test_two_processes_prepare_the_suites_tasks_ahead_into_the_same_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = ["shapes-captions", "scan:simple", "sort-of-clevr"]
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / "ahead"))
+    assert stages.prepare_ahead(tasks, "tiny", "inprocess", 2) == set()  # the serial pass does
+    assert not (tmp_path / "ahead" / "cache").exists()
+    assert stages.prepare_ahead(tasks, "tiny", "processes", 2) == set(tasks)
+    assert stages.prepare_ahead(tasks, "tiny", "processes", 2) == set()  # cached now
+    ahead = _cache_bytes(tmp_path / "ahead")
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / "serial"))
+    for task in tasks:
+        stages.prepare_task(task, "tiny")
+    assert len(ahead) >= 9 and ahead == _cache_bytes(tmp_path / "serial")

@@ -251,10 +251,13 @@ def holds(meaning: Meaning, scene: Scene) -> bool:
     objs = scene.objects
     if len(meaning.objects) != len(objs):
         return False
-    for perm in itertools.permutations(range(len(objs))):
-        assigned = [objs[p] for p in perm]
-        if any(o.attributes != m for o, m in zip(assigned, meaning.objects, strict=True)):
+    # Only assignments that match every named object's attributes can make the caption true:
+    # enumerate those instead of all n! orders (generating the full preset checks ~475k).
+    candidates = [[k for k, o in enumerate(objs) if o.attributes == m] for m in meaning.objects]
+    for perm in itertools.product(*candidates):
+        if len(set(perm)) != len(perm):
             continue
+        assigned = [objs[p] for p in perm]
         related = all(
             rel in true_relations(assigned[i], assigned[j]) for i, rel, j in meaning.relations
         )
@@ -350,7 +353,9 @@ def foil_group(rng: random.Random, seen: set, options: dict[str, Any], group: in
         if len(scenes) > options["foils"]:
             break
         foil = make_foil(base, rng)
-        if foil.signature() not in seen | {s.signature() for s in scenes}:
+        signature = foil.signature()
+        # two membership tests, not `seen | {...}`: that copied the whole of `seen` per foil
+        if signature not in seen and all(signature != s.signature() for s in scenes):
             scenes.append(foil)
     examples = []
     for scene in scenes:
