@@ -15,6 +15,7 @@ from seqbench.data.scene_sounds import (
     PITCH,
     SAMPLE_RATE,
     TIMBRE,
+    note,
     onset_s,
     waveform,
 )
@@ -73,6 +74,24 @@ def test_log_mel_matches_the_deck_recipe() -> None:
     spec = log_mel(clip)
     assert spec.shape == (N_MELS, frames(CLIP_SECONDS)) == (128, 201)
     assert spec.dtype == np.float32 and np.isfinite(spec).all()
+    # log_mel keeps librosa's filterbank between clips: the same values as its melspectrogram
+    import librosa
+
+    for samples in (clip, waveform(_scene(ShapeObject("circle", "red", "small", 0, 0)), 3)):
+        mel = librosa.feature.melspectrogram(
+            y=samples, sr=SAMPLE_RATE, n_fft=512, win_length=400, hop_length=160, n_mels=N_MELS
+        )
+        expected = librosa.power_to_db(mel, ref=1.0, top_db=80.0).astype(np.float32)
+        assert np.array_equal(log_mel(samples), expected)
+
+
+def test_a_note_is_made_once_per_colour_shape_and_size() -> None:
+    a, b = (
+        ShapeObject("square", "cyan", "small", 0, 0),
+        ShapeObject("square", "cyan", "small", 2, 3),
+    )
+    assert note(a) is note(b) and not note(a).flags.writeable
+    assert not np.array_equal(note(a), note(ShapeObject("square", "cyan", "large", 0, 0)))
 
 
 def test_audio_file_that_fails_to_decode_is_named(tmp_path: Path) -> None:
