@@ -11,6 +11,7 @@ import pytest
 from seqbench.data.generators.shapes_captions import (
     Scene,
     ShapeObject,
+    clauses_hold,
     describe,
     generate,
     holds,
@@ -18,7 +19,6 @@ from seqbench.data.generators.shapes_captions import (
     parse_caption,
     random_scene,
     render,
-    true_relations,
 )
 from seqbench.errors import SeqbenchError
 
@@ -56,11 +56,7 @@ def _holds_by_every_order(meaning, scene) -> bool:  # noqa: ANN001
         assigned = [objs[p] for p in perm]
         if any(o.attributes != m for o, m in zip(assigned, meaning.objects, strict=True)):
             continue
-        related = all(
-            rel in true_relations(assigned[i], assigned[j]) for i, rel, j in meaning.relations
-        )
-        located = all((assigned[i].row, assigned[i].col) == c for i, c in meaning.locations)
-        if related and located:
+        if clauses_hold(meaning, assigned):
             return True
     return False
 

@@ -257,14 +257,20 @@ def holds(meaning: Meaning, scene: Scene) -> bool:
     for perm in itertools.product(*candidates):
         if len(set(perm)) != len(perm):
             continue
-        assigned = [objs[p] for p in perm]
-        related = all(
-            rel in true_relations(assigned[i], assigned[j]) for i, rel, j in meaning.relations
-        )
-        located = all((assigned[i].row, assigned[i].col) == cell for i, cell in meaning.locations)
-        if related and located:
+        if clauses_hold(meaning, [objs[p] for p in perm]):
             return True
     return False
+
+
+def clauses_hold(meaning: Meaning, assigned: list[ShapeObject]) -> bool:
+    """Every relation and location clause of ``meaning`` is true with its i-th object being
+    ``assigned[i]``."""
+    related = all(
+        rel in true_relations(assigned[i], assigned[j]) for i, rel, j in meaning.relations
+    )
+    return related and all(
+        (assigned[i].row, assigned[i].col) == cell for i, cell in meaning.locations
+    )
 
 
 # --- scenes and foils ------------------------------------------------------------------------
