@@ -14,7 +14,7 @@ from typing import Any
 
 from seqbench import checkpoints, evaluate, results
 from seqbench.accel.profile import resolve_profiles
-from seqbench.config import SourceSpec, load_task, task_key
+from seqbench.config import SourceSpec, TaskSpec, load_task, task_key
 from seqbench.errors import SeqbenchError
 from seqbench.executor import EXECUTORS, Cell, run_cells
 from seqbench.families.base import Prepared, family_for, run_spec
@@ -267,7 +267,7 @@ def run_suite(
     keys: dict[Cell, str] = {}  # cell -> its task key (``scan:simple``)
     boards: dict[Cell, str] = {}  # cell -> its board (the family's leaderboard)
     teachers: dict[Cell, tuple[str, str]] = {}  # cell -> (task key, model) of its teacher
-    entries: list[SuiteTask] = []
+    entries: list[tuple[SuiteTask, TaskSpec]] = []  # the entries not skipped, with their specs
     for entry in map(SuiteTask.of, tasks):
         spec, _ = load_task(entry.task)
         if entry.needs_source and bound_spec(spec.name) is None:
@@ -278,10 +278,9 @@ def run_suite(
                 soft_wrap=True,  # one line, however narrow the terminal
             )
             continue
-        entries.append(entry)
-    built_ahead = prepare_ahead([e.task for e in entries], preset, executor, jobs)
-    for entry in entries:
-        spec, _ = load_task(entry.task)
+        entries.append((entry, spec))
+    built_ahead = prepare_ahead([e.task for e, _ in entries], preset, executor, jobs)
+    for entry, spec in entries:
         prepared, cached = prepare_task(entry.task, preset)
         fingerprints[prepared.key] = prepared.fingerprint
         fresh = not cached or entry.task in built_ahead
