@@ -28,6 +28,7 @@ from bench import (  # noqa: E402
     allocator_speed,
     compile_speed,
     decode_speed,
+    device_speed,
     effects_rescore,
     prepare_speed,
     train_throughput,
@@ -77,6 +78,9 @@ BENCHMARKS: dict[str, Callable[[bool], list[Measurement]]] = {
         compile_speed.QUICK if quick else compile_speed.FULL
     ),
     "compile-multi30k": compile_multi30k,
+    "device": lambda quick: device_speed.measure(
+        device_speed.QUICK if quick else device_speed.FULL
+    ),
     "decode": lambda quick: decode_speed.measure(
         decode_speed.QUICK if quick else decode_speed.FULL
     ),

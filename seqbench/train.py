@@ -51,10 +51,23 @@ def cpu_has_native_bf16() -> bool:
     return bool(probe()) if probe is not None else False
 
 
-def resolve_precision(requested: str) -> str:
-    """The precision a run actually uses: ``auto`` is bf16 where the CPU has it natively."""
+def device_has_native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively: the CPU with AVX512-BF16 or AMX, a CUDA GPU
+    of compute capability 8.0 or later (older ones only emulate it, slower than fp32). MPS
+    counts as not: ``auto`` keeps fp32 there."""
+    if device.type == "cpu":
+        return cpu_has_native_bf16()
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    return False
+
+
+def resolve_precision(requested: str, device: torch.device | None = None) -> str:
+    """The precision a run actually uses: ``auto`` is bf16 where ``device`` (the CPU when
+    None) computes it natively, else fp32."""
     if requested == "auto":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
+        native = device_has_native_bf16(device or torch.device("cpu"))
+        return "bf16" if native else "fp32"
     if requested not in CHOICE_OPTIONS["precision"]:
         raise SeqbenchError(
             f"unknown precision {requested!r}",
@@ -71,7 +84,7 @@ def autocast(precision: str, device: str = "cpu") -> contextlib.AbstractContextM
     ``nn.GRU``/``nn.LSTM`` stay fp32 (not on CPU autocast's bf16 list). ``device``: the
     device type the products run on (``cpu``, ``cuda``).
     """
-    if resolve_precision(precision) == "bf16":
+    if resolve_precision(precision, torch.device(device)) == "bf16":
         return torch.autocast(device, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -466,7 +479,7 @@ def _train_locked(
     if not force:
         model, optimizer, state = _resume(plan, model, optimizer, device)
     step_model = training_step_model(model, opts)
-    precision = resolve_precision(opts.precision)
+    precision = resolve_precision(opts.precision, device)
     steps_per_epoch = family.steps_per_epoch(run, prepared, int(opts.batch_size))
     total_steps = steps_per_epoch * int(opts.epochs)
     params = sum(p.numel() for p in model.parameters())
@@ -533,7 +546,7 @@ def _train_locked(
         "epochs_run": len(state.log),
         "train_seconds": round(time.perf_counter() - started, 2),
         "threads": torch.get_num_threads(),
-        "precision": precision,  # what ran (``auto`` resolved on this CPU)
+        "precision": precision,  # what ran (``auto`` resolved on this device)
         "device": device_name(device),  # where it ran: not part of the identity
     }
     checkpoint = checkpoints.save(directory, model, info, state.log)

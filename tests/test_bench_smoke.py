@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import run, train_throughput
+from bench import device_quality, device_speed, run, train_throughput
 from bench.common import Skipped
 from seqbench import stages
 from tests.test_suite_full import _parallel_corpus
@@ -51,8 +51,8 @@ def test_unknown_benchmark_names_the_known_ones(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         run.main(["--only", "trian"])
     assert (
-        "known: train, train-multi30k, compile, compile-multi30k, decode, effects, allocator,"
-        " prepare, simulator" in capsys.readouterr().err
+        "known: train, train-multi30k, compile, compile-multi30k, device, decode, effects,"
+        " allocator, prepare, simulator" in capsys.readouterr().err
     )
 
 
@@ -89,3 +89,38 @@ def test_multi30k_rows_train_the_bound_corpus_at_its_presets_sizes(
     assert row.seqbench > 0 and row.reference and row.reference > 0 and 0 < (row.mfu or 0)
     assert "multi30k tiny, batch 32" in row.note  # the preset's own batch size
     assert "peak matmul fp32 (multi30k)" in rows
+
+
+def test_device_rows_skip_without_an_accelerator_and_time_the_same_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path))
+    monkeypatch.setattr(device_speed, "accelerators", lambda: [])
+    assert run.main(["--quick", "--only", "device"]) == []
+    assert "skipped device: no CUDA or MPS device here" in capsys.readouterr().out
+    # the CPU against itself: the rows a GPU machine prints, through the same code
+    settings = dataclasses.replace(device_speed.QUICK, devices=("cpu",), precisions=("fp32",))
+    rows = device_speed.measure(settings)
+    assert [r.benchmark for r in rows] == [
+        "train transformer fp32 on cpu",
+        "train gru-attn fp32 on cpu",
+    ]
+    for row in rows:
+        assert row.seqbench > 0 and row.reference and row.reference > 0
+        assert "same batches and initial weights" in row.note
+
+
+def test_device_quality_compares_with_the_cpus_seed_spread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / "untouched"))
+    scores, spread, verdicts = device_quality.compare(
+        "scan:simple", "gru", "tiny", [0, 1], ["cpu"], tmp_path
+    )
+    assert [(s.device, s.seed) for s in scores] == [("cpu", 0), ("cpu", 1), ("cpu", 0)]
+    assert spread == abs(scores[0].value - scores[1].value)
+    assert scores[2].value == scores[0].value and verdicts == {"cpu": True}
+    assert {p.name for p in tmp_path.iterdir()} == {"cpu-seed0", "cpu-seed1"}  # scratch homes
+    monkeypatch.setattr(device_speed, "accelerators", lambda: [])
+    assert device_quality.main([]) == 0
+    assert "no CUDA or MPS device here" in capsys.readouterr().out

@@ -30,6 +30,27 @@ def test_bf16_detection_reads_the_cpu_flags(
     assert train.resolve_precision("bf16") == "bf16"
 
 
+@pytest.mark.parametrize("capability, native", [(8, True), (9, True), (7, False), (6, False)])
+def test_auto_on_cuda_asks_the_gpu_not_the_cpu(
+    monkeypatch: pytest.MonkeyPatch, capability: int, native: bool
+) -> None:
+    # the CPU's bf16 says nothing about the GPU's: a pre-Ampere GPU only emulates bf16
+    monkeypatch.setattr(train, "cpu_flags", lambda: {"amx_bf16"} if not native else {"avx2"})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_properties", lambda device: type("P", (), {"major": capability})
+    )
+    monkeypatch.setattr(torch.version, "hip", None)
+    cuda = torch.device("cuda")
+    assert train.device_has_native_bf16(cuda) is native
+    assert train.resolve_precision("auto", cuda) == ("bf16" if native else "fp32")
+    assert train.resolve_precision("fp32", cuda) == "fp32"
+    # the CPU still answers for itself (and for no device given)
+    assert train.resolve_precision("auto") == ("fp32" if native else "bf16")
+    assert train.resolve_precision("auto", torch.device("mps")) == "fp32"
+
+
 def test_auto_without_support_runs_plain_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
     x = torch.ones(2, 2)

@@ -9,6 +9,7 @@ import pytest
 
 from seqbench import report, results
 from seqbench.errors import SeqbenchError
+from seqbench.report import tables
 from seqbench.report.tables import best_marks
 
 
@@ -121,6 +122,16 @@ Wall clock of the host's own evaluation, once per checkpoint and split (from the
 Best value per ranked column in **bold**, only among comparable rows (same task, split, data, preset, beam and n). `n`: examples scored. `on chip %`: share of the simulated energy spent on the profile's own hardware; `none` rows run every op on the host and show no cost. Latency, simulated throughput, energy, power and TOPS/W come from the per-operator simulator on the named profile (`seqbench accels show PROFILE`); the measured host throughput is in the host table above.
 
 """
+
+
+def test_host_machine_names_the_accelerator_a_model_ran_on() -> None:
+    host = {"cpu_model": "Xeon", "cpu_count": 16, "threads": 1}
+    assert tables.machine_text(host | {"device": "cpu"}) == "Xeon, 16 cores, 1 torch thread"
+    assert tables.machine_text(host) == "Xeon, 16 cores, 1 torch thread"  # older records
+    assert (
+        tables.machine_text(host | {"device": "cuda (NVIDIA H100 80GB HBM3)"})
+        == "cuda (NVIDIA H100 80GB HBM3) on Xeon, 16 cores, 1 torch thread"
+    )
 
 
 def test_golden_markdown() -> None:

@@ -322,7 +322,8 @@ class Table:
 
 
 def machine_text(host: dict[str, Any]) -> str:
-    """The machine a host figure was measured on: CPU, cores and torch threads."""
+    """The machine a host figure was measured on: CPU, cores and torch threads, led by the
+    accelerator where the model ran on one (a CUDA record: ``cuda (NVIDIA ...) on CPU, ...``)."""
     cpu = host.get("cpu_model") or host.get("processor") or host.get("machine") or "unknown CPU"
     cores = host.get("cpu_count")
     threads = host.get("threads")
@@ -331,7 +332,9 @@ def machine_text(host: dict[str, Any]) -> str:
         parts.append(f"{cores} cores")
     if threads:
         parts.append(f"{threads} torch thread{'s' * (threads != 1)}")
-    return ", ".join(parts)
+    device = host.get("device")
+    on = f"{device} on " if device and device != "cpu" else ""
+    return on + ", ".join(parts)
 
 
 def workload_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
