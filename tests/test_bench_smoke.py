@@ -124,3 +124,10 @@ def test_device_quality_compares_with_the_cpus_seed_spread(
     monkeypatch.setattr(device_speed, "accelerators", lambda: [])
     assert device_quality.main([]) == 0
     assert "no CUDA or MPS device here" in capsys.readouterr().out
+    # the tight check: the first fp32 steps from the same weights on the same batches
+    monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / "cpu-seed0"))
+    losses = device_quality.first_losses("scan:simple", "gru", "tiny", "cpu", 3)
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    assert losses == device_quality.first_losses("scan:simple", "gru", "tiny", "cpu", 3)
+    assert device_quality.step_difference(losses, losses) == 0.0
+    assert device_quality.step_difference([2.0, 1.0], [2.0, 1.001]) == pytest.approx(1e-3)
