@@ -92,9 +92,10 @@ def score(task: str, model: str, preset: str, seed: int, device: str, parent: Pa
 
 def first_losses(task: str, model: str, preset: str, device: str, steps: int) -> list[float]:
     """The losses of the run's first ``steps`` training steps on ``device`` in fp32 (TF32
-    off on CUDA), from the seeded initial weights (drawn on the CPU, so the same on every
-    device) on the same batches, through ``seqbench.train``'s step. Dropout is off (the
-    model in eval mode): each device draws its masks from its own generator."""
+    off on CUDA, for products and convolutions), from the seeded initial weights (drawn on
+    the CPU, so the same on every device) on the same batches, through ``seqbench.train``'s
+    step. Dropout is off (the model in eval mode): each device draws its masks from its own
+    generator."""
     spec, subset = load_task(task)
     family = family_for(spec)
     run = resolve(family, spec, subset, preset).with_model(model)
@@ -106,8 +107,8 @@ def first_losses(task: str, model: str, preset: str, device: str, steps: int) ->
     stream = family.batches(
         prepared, "train", int(run.train.batch_size), shuffle=True, seed=run.seed, epoch=0, run=run
     )
-    tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # convs too
     try:
         return [
             seqbench_train.train_step(
@@ -116,7 +117,7 @@ def first_losses(task: str, model: str, preset: str, device: str, steps: int) ->
             for _, batch in zip(range(steps), stream, strict=False)
         ]
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
 
 
 def step_difference(reference: list[float], other: list[float]) -> float:
