@@ -220,9 +220,13 @@ def table(
         names = ", ".join(f"{c['task']} / {c['model']} ({c['train_s']:.0f} s)" for c in unscored)
         lines.append(f"- checkpoints no record scores (superseded), not counted: {names}")
     if wall_s is not None:
+        # the run's own machine where its log says (a finished home may come from another)
+        host = (log or {}).get("host") or {}
+        cores = host.get("cpu_count") or os.cpu_count()
+        cpu = f" ({host['cpu_model']})" if host.get("cpu_model") else ""
         lines.append(
             f"- suite wall time: {wall_s:.0f} s ({wall_s / 60:.1f} min) with {jobs} "
-            f"worker(s) on {os.cpu_count()} cores, 1 torch thread each"
+            f"worker(s) on {cores} cores{cpu}, 1 torch thread each"
         )
     if loads is not None:
         lines.append(f"- load average (1 min) before / after: {loads[0]} / {loads[1]}")

@@ -4,6 +4,7 @@
 killed run leaves the cells it finished)::
 
     {"preset": "full", "executor": "processes", "jobs": 2, "tasks": [...],
+     "host": {"cpu_model": ..., "cpu_count": 2, ...},     # the machine that started the run
      "started": 1765000000.0, "ended": 1765005400.0,          # Unix seconds; ended null: killed
      "cells": [{"task": "scan:length", "board": "translation", "model": "gru", "split": "test",
                 "beam": 1, "started": ..., "ended": ..., "seconds": 301.2}],
@@ -43,7 +44,16 @@ class RunLog:
     content: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, preset: str, executor: str, jobs: int, tasks: list[str]) -> RunLog:
+    def start(
+        cls,
+        preset: str,
+        executor: str,
+        jobs: int,
+        tasks: list[str],
+        host: dict[str, Any] | None = None,
+    ) -> RunLog:
+        """A new log of a run; ``host``: the machine starting it (``evaluate.host_info``),
+        since a suite's time belongs to its CPU as much as to its code."""
         now = time.time()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
         log = cls(logs_dir() / f"run-{stamp}-{os.getpid()}.json")
@@ -52,6 +62,7 @@ class RunLog:
             "executor": executor,
             "jobs": jobs,
             "tasks": list(dict.fromkeys(tasks)),
+            "host": host or {},
             "started": round(now, 3),
             "ended": None,
             "cells": [],

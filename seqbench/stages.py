@@ -311,7 +311,7 @@ def run_suite(
         console.print(f"[dim]already finished: {cell.label()}[/]")
         log.skipped(cell, keys[cell], boards[cell])
 
-    log = RunLog.start(preset, executor, jobs, [c.task for c in cells])
+    log = RunLog.start(preset, executor, jobs, [c.task for c in cells], evaluate.host_info())
     try:
         run_cells(
             cells,

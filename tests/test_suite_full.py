@@ -181,6 +181,7 @@ def test_a_teacher_finishes_before_its_students_start_under_two_processes(
     (log_path,) = (home / "logs").glob("run-*.json")
     log = json.loads(log_path.read_text())
     assert log["ended"] >= log["started"] and len(log["cells"]) == len(ran) == 8
+    assert log["host"]["cpu_count"] == os.cpu_count() and log["host"]["torch"]
     times = {c["model"]: c for c in log["cells"] if c["task"] != "scan:simple"}
     assert {c["board"] for c in log["cells"]} == {"binding", "retrieval", "translation"}
     for student in ("bind-audio", "bind-audio-text"):
@@ -275,6 +276,10 @@ def test_suite_time_counts_only_the_checkpoints_records_score(tmp_path: Path) ->
     # a finished home's report measured no load: it prints none (the reporting process's own
     # load says nothing of the run's)
     assert "load average" in text and "load average" not in table(tmp_path, None, 2, None)
+    # the wall time names the machine the run's log says ran it, not the reporting one
+    log = {"started": 0.0, "ended": 60.0, "jobs": 2, "cells": [], "skipped": [],
+           "host": {"cpu_model": "AMD EPYC", "cpu_count": 96}}  # fmt: skip
+    assert "on 96 cores (AMD EPYC), 1 torch thread each" in table(tmp_path, None, 2, None, log)
 
 
 def _cache_bytes(home: Path) -> dict[str, bytes]:
