@@ -66,17 +66,17 @@ def synchronize(device: torch.device) -> None:
 def trainer(
     model: torch.nn.Module,
     family: TranslationFamily,
-    batches: list[Seq2SeqBatch],
     opts: TrainOptions,
     precision: str,
     device: torch.device,
-) -> Callable[[], None]:
-    """A closure running ``seqbench.train``'s step on each of ``batches`` on ``device``
-    (``model`` moved there first); it returns once the device has finished."""
+) -> Callable[[list[Seq2SeqBatch]], None]:
+    """A closure running ``seqbench.train``'s step on each batch it is given, on ``device``
+    (``model`` moved there first, one optimizer throughout); it returns once the device has
+    finished."""
     model.to(device).train()
     optimizer = seqbench_train.make_optimizer(model, opts)
 
-    def run() -> None:
+    def run(batches: list[Seq2SeqBatch]) -> None:
         for batch in batches:
             on_device = to_device(batch, device)
             seqbench_train.train_step(family, model, on_device, optimizer, opts, precision, device)
@@ -123,11 +123,9 @@ def measure(settings: DeviceSettings = FULL) -> list[Measurement]:
             candidates: dict[str, Callable[[], None]] = {}
             for precision in precisions:
                 for side, where in (("cpu", cpu), ("device", device)):
-                    model = copy.deepcopy(initial)
-                    trainer(model, family, warmup, run.train, precision, where)()
-                    candidates[f"{side} {precision}"] = trainer(
-                        model, family, timed, run.train, precision, where
-                    )
+                    step = trainer(copy.deepcopy(initial), family, run.train, precision, where)
+                    step(warmup)
+                    candidates[f"{side} {precision}"] = lambda step=step, timed=timed: step(timed)
             seconds = best_seconds(candidates, settings.rounds)
             for precision in precisions:
                 rows.append(
