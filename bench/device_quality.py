@@ -40,7 +40,8 @@ from bench.device_speed import accelerators  # noqa: E402
 from seqbench import stages  # noqa: E402
 from seqbench import train as seqbench_train  # noqa: E402
 from seqbench.config import load_task  # noqa: E402
-from seqbench.device import to_device  # noqa: E402
+from seqbench.device import resolve_device, to_device  # noqa: E402
+from seqbench.errors import SeqbenchError  # noqa: E402
 from seqbench.families.base import family_for  # noqa: E402
 from seqbench.families.runspec import resolve  # noqa: E402
 
@@ -150,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     if not devices:
         console.print("no CUDA or MPS device here: nothing to compare with the CPU")
         return 0
+    try:
+        for device in devices:
+            resolve_device(device)  # an absent or unknown one: one line, before any training
+    except SeqbenchError as error:
+        console.print(f"error: {error}", highlight=False)
+        return 2
     seeds = [int(s) for s in args.seeds.split(",")]
     with tempfile.TemporaryDirectory(prefix="seqbench-device-quality-") as parent:
         scores, spread, verdicts = compare(

@@ -124,6 +124,8 @@ def test_device_quality_compares_with_the_cpus_seed_spread(
     monkeypatch.setattr(device_speed, "accelerators", lambda: [])
     assert device_quality.main([]) == 0
     assert "no CUDA or MPS device here" in capsys.readouterr().out
+    assert device_quality.main(["--device", "tpu"]) == 2  # refused before any training
+    assert "error: unknown device 'tpu'" in capsys.readouterr().out
     # the tight check: the first fp32 steps from the same weights on the same batches
     monkeypatch.setenv("SEQBENCH_HOME", str(tmp_path / "cpu-seed0"))
     losses = device_quality.first_losses("scan:simple", "gru", "tiny", "cpu", 3)
