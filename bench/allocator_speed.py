@@ -58,29 +58,18 @@ def child(task: str, model_name: str, precision: str, preset: str, warmup: int, 
     applied = keep_freed_memory()
     import torch
 
+    from bench.common import fresh_training
     from seqbench import train as seqbench_train
-    from seqbench.config import load_task
-    from seqbench.families.base import family_for
-    from seqbench.families.runspec import resolve
 
     torch.set_num_threads(1)
-    spec, subset = load_task(task)
-    family = family_for(spec)
-    run = resolve(family, spec, subset, preset).with_model(model_name)
-    prepared, _ = family.prepare_run(run)
-    plan = seqbench_train.plan_run(run, prepared)
-    opts = run.train
-    batches = family.batches(
-        prepared, "train", int(opts.batch_size), shuffle=True, seed=0, epoch=0, run=run
-    )
-    batches = [batch for _, batch in zip(range(warmup + steps), batches, strict=False)]
     cpu = torch.device("cpu")
-    model, optimizer = seqbench_train._fresh(plan, cpu)  # seeded with the run's seed
-    model.train()
+    fresh = fresh_training(task, model_name, preset, cpu)
+    batches = [batch for _, batch in zip(range(warmup + steps), fresh.batches, strict=False)]
+    fresh.model.train()
 
     def step(batch: Any) -> float:
         return seqbench_train.train_step(
-            family, model, batch, optimizer, opts, precision, cpu
+            fresh.family, fresh.model, batch, fresh.optimizer, fresh.run.train, precision, cpu
         ).item()
 
     for batch in batches[:warmup]:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+import torch
 
 from seqbench import paths
+from seqbench import train as seqbench_train
 from seqbench.config import load_task, load_task_spec
-from seqbench.families.base import Prepared
+from seqbench.families.base import Prepared, TaskFamily, family_for
+from seqbench.families.runspec import RunSpec, resolve
 from seqbench.families.translation.family import TranslationFamily
 from seqbench.user_tasks import bound_spec
 
@@ -93,3 +100,46 @@ def translation_data(task: str, preset: str) -> tuple[TranslationFamily, Prepare
     if task == "scan":
         return scan(preset)
     return bound_translation_task(task, preset)
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """The environment variables ``values`` set while the block runs, restored after it (an
+    unset one unset again)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class FreshTraining:
+    """A run as ``seqbench train`` starts it: the seeded untrained model and its optimiser on
+    a device, and the first epoch's training batches (lazily, in the training order)."""
+
+    family: TaskFamily
+    run: RunSpec
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    batches: Iterator[Any]
+
+
+def fresh_training(task: str, model: str, preset: str, device: torch.device) -> FreshTraining:
+    """``model`` on ``task`` at ``preset`` (seed 0), its data prepared into ``$SEQBENCH_HOME``
+    when not cached yet; the weights are drawn on the CPU, so every device starts alike."""
+    spec, subset = load_task(task)
+    family = family_for(spec)
+    run = resolve(family, spec, subset, preset).with_model(model)
+    prepared, _ = family.prepare_run(run)
+    plan = seqbench_train.plan_run(run, prepared)
+    network, optimizer = seqbench_train._fresh(plan, device)  # seeded with the run's seed
+    batches = family.batches(
+        prepared, "train", int(run.train.batch_size), shuffle=True, seed=run.seed, epoch=0, run=run
+    )
+    return FreshTraining(family, run, network, optimizer, batches)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import tempfile
 import time
@@ -36,14 +35,12 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.common import environment, fresh_training  # noqa: E402
 from bench.device_speed import accelerators  # noqa: E402
 from seqbench import stages  # noqa: E402
 from seqbench import train as seqbench_train  # noqa: E402
-from seqbench.config import load_task  # noqa: E402
 from seqbench.device import resolve_device, to_device  # noqa: E402
 from seqbench.errors import SeqbenchError  # noqa: E402
-from seqbench.families.base import family_for  # noqa: E402
-from seqbench.families.runspec import resolve  # noqa: E402
 
 # The first steps' losses in fp32 may differ by this much (relative) between devices. Another
 # order of fp32 sums moved them far less: 1 against 2 CPU threads, the SCAN full transformer's
@@ -66,17 +63,10 @@ class Score:
 
 @contextlib.contextmanager
 def scratch_home(parent: Path, name: str) -> Iterator[Path]:
-    """``$SEQBENCH_HOME`` set to a fresh folder under ``parent`` while the block runs."""
+    """``$SEQBENCH_HOME`` set to the folder ``name`` under ``parent`` while the block runs."""
     home = parent / name
-    before = os.environ.get("SEQBENCH_HOME")
-    os.environ["SEQBENCH_HOME"] = str(home)
-    try:
+    with environment(SEQBENCH_HOME=str(home)):
         yield home
-    finally:
-        if before is None:
-            os.environ.pop("SEQBENCH_HOME", None)
-        else:
-            os.environ["SEQBENCH_HOME"] = before
 
 
 def score(task: str, model: str, preset: str, seed: int, device: str, parent: Path) -> Score:
@@ -97,25 +87,23 @@ def first_losses(task: str, model: str, preset: str, device: str, steps: int) ->
     the CPU, so the same on every device) on the same batches, through ``seqbench.train``'s
     step. Dropout is off (the model in eval mode): each device draws its masks from its own
     generator."""
-    spec, subset = load_task(task)
-    family = family_for(spec)
-    run = resolve(family, spec, subset, preset).with_model(model)
-    prepared, _ = family.prepare_run(run)
-    plan = seqbench_train.plan_run(run, prepared)
     where = torch.device(device)
-    network, optimizer = seqbench_train._fresh(plan, where)
-    network.eval()
-    stream = family.batches(
-        prepared, "train", int(run.train.batch_size), shuffle=True, seed=run.seed, epoch=0, run=run
-    )
+    fresh = fresh_training(task, model, preset, where)
+    fresh.model.eval()
     tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # convs too
     try:
         return [
             seqbench_train.train_step(
-                family, network, to_device(batch, where), optimizer, run.train, "fp32", where
+                fresh.family,
+                fresh.model,
+                to_device(batch, where),
+                fresh.optimizer,
+                fresh.run.train,
+                "fp32",
+                where,
             ).item()
-            for _, batch in zip(range(steps), stream, strict=False)
+            for _, batch in zip(range(steps), fresh.batches, strict=False)
         ]
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32

@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sentencepiece as spm
 
-from bench.common import Measurement, best_seconds, scan
+from bench.common import Measurement, best_seconds, environment, scan
 from seqbench import paths
 from seqbench.config import load_task_spec
 from seqbench.data.generators import sort_of_clevr
@@ -42,17 +41,9 @@ QUICK = PrepareSettings(preset="tiny", images=10, rounds=1, tokenize_rounds=1)
 @contextlib.contextmanager
 def scratch_home() -> Iterator[None]:
     """A temporary, quiet ``$SEQBENCH_HOME`` for the block: nothing cached is reused or kept."""
-    saved = {k: os.environ.get(k) for k in ("SEQBENCH_HOME", "SEQBENCH_QUIET")}
     with tempfile.TemporaryDirectory(prefix="seqbench-bench-") as home:
-        os.environ.update(SEQBENCH_HOME=home, SEQBENCH_QUIET="1")
-        try:
+        with environment(SEQBENCH_HOME=home, SEQBENCH_QUIET="1"):
             yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def tokenize(settings: PrepareSettings) -> Measurement:
