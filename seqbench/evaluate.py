@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
 import os
 import platform
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from typing import Any
 import torch
 
 from seqbench import checkpoints, ops, results
+from seqbench.accel import functional
 from seqbench.accel.cost import simulate
 from seqbench.accel.effects import (
     acts_on,
@@ -24,7 +27,7 @@ from seqbench.accel.effects import (
     priced_trace,
     pruning_shares,
 )
-from seqbench.accel.profile import gallery_label, resolve_profiles
+from seqbench.accel.profile import chain_hash, gallery_label, resolve_profiles
 from seqbench.data import cache as data_cache
 from seqbench.device import device_name, resolve_device
 from seqbench.errors import SeqbenchError
@@ -36,6 +39,9 @@ from seqbench.train import evaluate_on, plan_run, seed_everything
 
 # Noise seeds of repeat r: seed + NOISE_STRIDE * r (repeat 0 is what `seqbench eval` uses).
 NOISE_STRIDE = 1000
+# Bump when what the effects compute for the same profile changes (effects.py, the decoders):
+# records of another version never lend their quality under effects to a new record.
+EFFECTS_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -242,6 +248,10 @@ class Memo:
     effects in its state folder (cells that differ only in cost-only parameters share one
     evaluation)."""
 
+    def begin(self, request: EvalRequest, prepared: Prepared) -> None:
+        """Told what :func:`run` scores before it asks for anything (``request`` with its
+        preset's limit applied)."""
+
     def host(self, checkpoint: checkpoints.Checkpoint, score: Callable[[], Any]) -> Any:
         """The host score of ``checkpoint`` (``score()`` measures it)."""
         return score()
@@ -252,6 +262,29 @@ class Memo:
         """The quality of ``checkpoint`` under ``profile``'s effects, and whether it was
         reused rather than measured."""
         return score(), False
+
+    def reused_from(self, profile: Any) -> dict[str, str] | None:
+        """The earlier records whose measurements ``profile``'s new record took over (under
+        ``host``, ``effects``), or None when everything was measured here."""
+        return None
+
+
+def effects_signature(profile: Any, request: EvalRequest) -> str:
+    """What a record's quality under ``profile``'s effects depends on besides the checkpoint
+    and the data: the parameters and settings the effects compute with
+    (:func:`seqbench.accel.functional.signature`), the examples scored, the beam, the noise
+    seed where an effect draws noise, and :data:`EFFECTS_VERSION`. A profile edit that leaves
+    it unchanged (an energy, a latency) changes the price and not the quality."""
+    key = {
+        **functional.signature(profile),
+        "split": request.split,
+        "beam": request.beam,
+        "limit": request.limit,
+        "examples": request.effects_examples(),
+        "noise_seed": request.noise_seed if functional.is_noisy(profile) else None,
+        "version": EFFECTS_VERSION,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _host_score(
@@ -312,6 +345,7 @@ def run(
     request = with_preset_limit(request)
     if prepared is None:
         prepared, _ = family.prepare_run(request.run)
+    memo.begin(request, prepared)
     # Held to the end: `cache clean` leaves data a live eval reads.
     with data_cache.reading(prepared.directory):
         prepared.require_split(request.split)
@@ -399,6 +433,8 @@ def run(
                     "identity": checkpoints.identity_hash(checkpoint.info.get("identity", {})),
                 },
                 profile_hash=profile.hash,
+                # the profile's and its fallback's hash: `run` redoes a record priced on another
+                profile_chain_hash=chain_hash(profile),
                 profile_citation=profile.citation,
                 quality=quality,
                 quality_host=host["quality"],
@@ -409,6 +445,10 @@ def run(
                 effects_rescored=rescored,
                 # the profile whose re-score this one shares (the same effects arithmetic)
                 effects_shared_with=shared_with,
+                # what the quality under effects depends on: an equal one may lend it
+                effects_signature=effects_signature(profile, request),
+                # earlier records whose host score or quality under effects this one took over
+                reused_from=memo.reused_from(profile),
                 host=host["host"],
                 # priced on the tokens the function kept (MulTCIM's pruner), else as traced
                 simulated=simulate_phases(

@@ -10,6 +10,7 @@ whose records already exist.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
@@ -24,7 +25,7 @@ from typing import Any, NoReturn
 import torch
 
 from seqbench import paths
-from seqbench.accel.profile import resolve_profiles
+from seqbench.accel.profile import chain_hash, resolve_profiles
 from seqbench.allocator import keep_freed_memory
 from seqbench.config import load_task, task_key
 from seqbench.errors import SeqbenchError
@@ -71,8 +72,22 @@ def of_identity(record: dict[str, Any], identity: str) -> bool:
     return str(checkpoint.get("path", "")).endswith(f"-{identity[:8]}")
 
 
-def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
-    """True when a record of the cell's run identity exists for every profile of the cell."""
+def priced_as_now(record: dict[str, Any], current: Mapping[str, tuple[str, str]]) -> bool:
+    """Whether ``record`` was priced on its profile as it is now (``current``: profile name ->
+    (its hash, its :func:`~seqbench.accel.profile.chain_hash`), which covers the fallback
+    profile it hands host ops to). Records written before they carried the chain hash are
+    judged on their own profile's hash."""
+    if record["profile"] not in current:
+        return False
+    own, chain = current[record["profile"]]
+    if "profile_chain_hash" in record:
+        return bool(record["profile_chain_hash"] == chain)
+    return bool(record.get("profile_hash") == own)
+
+
+def stale_profiles(cell: Cell, records: list[dict[str, Any]]) -> list[str]:
+    """The cell's profiles, in order, that lack a record of the cell's run identity priced on
+    the profile as it is now, on the task's test data or on any of the cell's test sets."""
     spec, subset = load_task(cell.task)
     keys = [task_key(spec, subset)]
     family = family_for(spec)
@@ -80,7 +95,8 @@ def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
         keys.append(
             task_key(test_set_spec(spec, family.effective_source(spec.source, test_set)), None)
         )
-    wanted = set(profile_names(cell.accels))
+    current = {p.name: (p.hash, chain_hash(p)) for p in resolve_profiles(cell.accels)}
+    stale: set[str] = set()
     for key in keys:
         have = {
             r["profile"]
@@ -92,10 +108,25 @@ def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
             and r.get("preset") == cell.preset
             and r.get("seed") == cell.seed
             and (not cell.identity or of_identity(r, cell.identity))
+            and priced_as_now(r, current)
         }
-        if not wanted <= have:
-            return False
-    return True
+        stale |= set(current) - have
+    return [name for name in current if name in stale]
+
+
+def is_done(cell: Cell, records: list[dict[str, Any]]) -> bool:
+    """True when a record of the cell's run identity, priced on the profile as it is now,
+    exists for every profile of the cell."""
+    return not stale_profiles(cell, records)
+
+
+def narrowed(cell: Cell, records: list[dict[str, Any]]) -> Cell:
+    """``cell`` reduced to its stale profiles when only some are (an edited profile: the
+    others' records stand), else ``cell`` itself."""
+    stale = stale_profiles(cell, records)
+    if not stale or len(stale) == len(profile_names(cell.accels)):
+        return cell
+    return dataclasses.replace(cell, accels=",".join(stale))
 
 
 # Runs one cell and returns its records. Worker processes get it pickled by name, so it must

@@ -22,7 +22,7 @@ from seqbench.atomic import atomic_dir
 from seqbench.bundle_verify import EXPORT_FIX
 from seqbench.config import DEFAULT_PRESET, TaskSpec, load_task
 from seqbench.errors import SeqbenchError
-from seqbench.evaluate import EvalRequest, _quality, run
+from seqbench.evaluate import EvalRequest, Memo, _quality, run
 from seqbench.families.base import Prepared, TaskFamily, family_for, run_spec
 from seqbench.progress import console
 from seqbench.train import plan_run
@@ -268,9 +268,11 @@ def eval_checkpoint(
     limit: int | None = None,
     effects_limit: int | None = None,
     device: str = "auto",
+    memo: Memo | None = None,
 ) -> list[dict[str, Any]]:
     """Score the bundle at ``path`` (or this home's checkpoint of ``task``/``model``) on its
-    task's data or on ``test_set``, under each profile, on ``device``; returns the records."""
+    task's data or on ``test_set``, under each profile, on ``device``; returns the records.
+    ``memo``: earlier measurements to reuse (none: all measured afresh)."""
 
     resolve_profiles(accels)
     if path is not None:
@@ -300,4 +302,4 @@ def eval_checkpoint(
         limit=limit,
         effects_limit=effects_limit,
     )
-    return run(request, prepared=found.prepared, checkpoint=found.checkpoint)
+    return run(request, prepared=found.prepared, checkpoint=found.checkpoint, memo=memo)

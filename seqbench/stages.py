@@ -15,8 +15,9 @@ from typing import Any
 from seqbench import checkpoints, evaluate, results
 from seqbench.accel.profile import resolve_profiles
 from seqbench.config import SourceSpec, TaskSpec, load_task, task_key
+from seqbench.earlier_records import EarlierRecords
 from seqbench.errors import SeqbenchError
-from seqbench.executor import EXECUTORS, Cell, run_cells
+from seqbench.executor import EXECUTORS, Cell, narrowed, run_cells
 from seqbench.families.base import Prepared, family_for, run_spec
 from seqbench.families.runspec import RunSpec
 from seqbench.models import MODEL_REGISTRY
@@ -86,9 +87,11 @@ def eval_task(
     effects_limit: int | None = None,
     train_if_missing: bool = True,
     device: str = "auto",
+    memo: evaluate.Memo | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate ``model`` on ``ref`` under each profile in ``accels`` (trained and scored on
-    ``device``); returns the records.
+    ``device``); returns the records. ``memo``: earlier measurements to reuse (none: all
+    measured afresh, as `seqbench eval` does).
 
     Without a finished checkpoint of (model, task, preset, seed) this trains one first, or
     fails when ``train_if_missing`` is off: the stage decides, the evaluator only scores.
@@ -105,7 +108,7 @@ def eval_task(
         effects_limit=effects_limit,
     )
     prepared, checkpoint = trained(request.run, train_if_missing=train_if_missing)
-    return evaluate.run(request, prepared=prepared, checkpoint=checkpoint)
+    return evaluate.run(request, prepared=prepared, checkpoint=checkpoint, memo=memo)
 
 
 def trained(
@@ -172,7 +175,10 @@ def generate_text(
 
 def run_cell(cell: Cell) -> list[dict[str, Any]]:
     """One suite cell: train when no checkpoint exists, then evaluate (on the task's test set,
-    then on each of the cell's external test sets); returns its records."""
+    then on each of the cell's external test sets); returns its records. What this home's
+    earlier records measured and a profile edit cannot change is taken over from them
+    (:mod:`seqbench.earlier_records`)."""
+    earlier = results.load_all()
     records = eval_task(
         cell.task,
         cell.model,
@@ -183,6 +189,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         seed=cell.seed,
         effects_limit=cell.effects_limit,
         device=cell.device,
+        memo=EarlierRecords(earlier),
     )
     for test_set in cell.test_sets:
         records += eval_checkpoint(
@@ -196,6 +203,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
             accels=cell.accels,
             effects_limit=cell.effects_limit,
             device=cell.device,
+            memo=EarlierRecords(earlier),
         )
     return records
 
@@ -268,6 +276,7 @@ def run_suite(
     boards: dict[Cell, str] = {}  # cell -> its board (the family's leaderboard)
     teachers: dict[Cell, tuple[str, str]] = {}  # cell -> (task key, model) of its teacher
     entries: list[tuple[SuiteTask, TaskSpec]] = []  # the entries not skipped, with their specs
+    earlier = results.load_all()
     for entry in map(SuiteTask.of, tasks):
         spec, _ = load_task(entry.task)
         if entry.needs_source and bound_spec(spec.name) is None:
@@ -283,6 +292,7 @@ def run_suite(
     for entry, spec in entries:
         prepared, cached = prepare_task(entry.task, preset)
         fingerprints[prepared.key] = prepared.fingerprint
+        current = of_current_data(earlier, {prepared.key: prepared.fingerprint})
         fresh = not cached or entry.task in built_ahead
         console.print(f"[bold]{prepared.key}[/]: data {'prepared' if fresh else 'cached'}")
         limit = effects_limit.get(spec.family) if isinstance(effects_limit, dict) else effects_limit
@@ -298,6 +308,8 @@ def run_suite(
                     entry.task, model, preset, seed, split, accels, limit,
                     extra if split == "test" else (), identity, device, entry.beam,
                 )  # fmt: skip
+                # an edited profile: only its records are redone, the others' stand
+                cell = narrowed(cell, current)
                 cells.append(cell)
                 keys[cell], boards[cell] = prepared.key, spec.family
                 if teacher:
@@ -315,7 +327,7 @@ def run_suite(
     try:
         run_cells(
             cells,
-            of_current_data(results.load_all(), fingerprints),
+            of_current_data(earlier, fingerprints),
             run=run_cell,
             executor=executor,
             jobs=jobs,

@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "seqbench.train",
         "seqbench.evaluate",
+        "seqbench.earlier_records",
         "seqbench.executor",
         "seqbench.report",
         "seqbench.price",

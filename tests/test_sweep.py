@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from seqbench.accel import functional
 from seqbench.accel.profile import load_named
 from seqbench.errors import SeqbenchError
 from seqbench.sweep import driver, grid, summary
@@ -69,11 +70,11 @@ def test_derived_profiles_change_the_hash_and_keep_the_chip_area(base) -> None:
 
 
 def test_functional_and_noise_parameters_are_found_from_the_effects(base) -> None:
-    functional = grid.functional_paths(base)
-    assert {"adc.bits", "crossbar.rows", "nonideal.conductance_sigma"} <= functional
-    assert "adc.energy" not in functional and "chip.peak_power" not in functional
-    assert not grid.is_noisy(base)
-    assert grid.is_noisy(grid.derive(base, {"nonideal.conductance_sigma": 0.05}))
+    read = functional.functional_paths(base)
+    assert {"adc.bits", "crossbar.rows", "nonideal.conductance_sigma"} <= read
+    assert "adc.energy" not in read and "chip.peak_power" not in read
+    assert not functional.is_noisy(base)
+    assert functional.is_noisy(grid.derive(base, {"nonideal.conductance_sigma": 0.05}))
 
 
 def test_noisy_points_get_repeats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

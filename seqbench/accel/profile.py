@@ -486,6 +486,16 @@ def load_named(name: str, folder: Path | None = None) -> Profile:
     return registry.get(name)
 
 
+def chain_hash(profile: Profile) -> str:
+    """What prices a record on ``profile``: its own hash, combined with its ``fallback``
+    profile's chain hash when it hands host ops to one (the plain hash when it does not), so
+    an edit of ``cpu.yaml`` also re-prices the profiles that fall back to it."""
+    if not profile.fallback or profile.fallback == profile.name:
+        return profile.hash
+    below = chain_hash(load_named(profile.fallback))
+    return hashlib.sha256(f"{profile.hash}+{below}".encode()).hexdigest()[:16]
+
+
 def gallery_label(profile: Profile) -> str | None:
     """Where ``profile``'s search finds its gallery (its own, or its fallback's when it hands
     the search to it), as the faces board prints it."""

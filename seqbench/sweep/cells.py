@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from seqbench import checkpoints, evaluate
+from seqbench.accel import functional
 from seqbench.accel.profile import load_named
 from seqbench.atomic import write_json
 from seqbench.config import load_task
@@ -81,14 +82,11 @@ def functional_signature(cell: SweepCell) -> str:
     """What the quality under effects depends on besides the checkpoint: the values of the
     parameters the effects read, the examples scored and the noise seed (when noisy)."""
     profile = grid.derive(load_named(cell.accel), dict(cell.overrides))
-    functional = {p: profile.params[p].raw for p in sorted(grid.functional_paths(profile))}
     key = {
         "split": cell.split,
         "limit": cell.effects_limit,
-        "effects": profile.effects,
-        "settings": profile.settings,
-        "functional": functional,
-        "noise_seed": cell.noise_seed if grid.is_noisy(profile) else None,
+        **functional.signature(profile),
+        "noise_seed": cell.noise_seed if functional.is_noisy(profile) else None,
         "version": QUALITY_CACHE_VERSION,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -143,7 +141,7 @@ def run_cell(cell: SweepCell) -> dict[str, Any]:
             "derived": {k: derived.params[k].raw for k in derived.params if k.startswith("chip.")},
             "repeat": cell.repeat,
             "noise_seed": cell.noise_seed,
-            "noisy": grid.is_noisy(derived),
+            "noisy": functional.is_noisy(derived),
             "base_profile_hash": base.hash,
             "quality_reused": reused,
         }

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from seqbench import evaluate, paths
+from seqbench.accel import functional
 from seqbench.accel.profile import Profile, load_named
 from seqbench.atomic import write_json
 from seqbench.config import load_task
@@ -85,7 +86,7 @@ def plan(
     sweep.base = base
     state = str(sweep.state)
     for point in grid.points(axes):
-        noisy = grid.is_noisy(grid.derive(base, point))
+        noisy = functional.is_noisy(grid.derive(base, point))
         for repeat in range(repeats if noisy else 1):
             sweep.cells.append(
                 SweepCell(

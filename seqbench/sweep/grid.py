@@ -10,14 +10,10 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from seqbench.accel.profile import Profile
 from seqbench.errors import SeqbenchError
 
-# Parameters whose value > 0 makes an effect draw seeded random numbers (effects.py): points
-# with them are repeated with different noise seeds and their spread reported.
-NOISE_PARAMETERS = ("nonideal.conductance_sigma", "nonideal.noise_scale", "nand.bit_error_rate")
 # The chip's array budget; while none of these is swept, a swept crossbar size keeps the chip's
 # cell count (tiles x arrays_per_tile x rows x cols) of the base profile: bigger arrays, fewer.
 CHIP_PATHS = ("chip.tiles", "chip.arrays_per_tile")
@@ -137,42 +133,3 @@ def base_values(profile: Profile, axes: list[Axis]) -> dict[str, float]:
         base = _param(profile, axis.path)
         out[axis.path] = min(axis.values, key=lambda v: (abs(v - base), v))
     return out
-
-
-def is_noisy(profile: Profile) -> bool:
-    """Whether an effect of ``profile`` draws seeded noise (repeats make sense)."""
-    return any(
-        profile.has(p)
-        and _param(profile, p) > 0
-        and (p != "nonideal.noise_scale" or profile.setting("noise_table"))
-        for p in NOISE_PARAMETERS
-    )
-
-
-class _Recording(dict):
-    """A params dict that notes which paths are looked up."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        super().__init__(data)
-        self.read: set[str] = set()
-
-    def __contains__(self, key: object) -> bool:
-        self.read.add(str(key))
-        return super().__contains__(key)
-
-    def __getitem__(self, key: str) -> Any:
-        self.read.add(key)
-        return super().__getitem__(key)
-
-
-def functional_paths(profile: Profile) -> set[str]:
-    """The parameters the profile's functional effects read (changing them changes quality);
-    every other parameter is cost-only and reuses the cached quality and trace."""
-    import copy
-
-    from seqbench.accel.effects import effect_hooks
-
-    probe = copy.copy(profile)
-    probe.params = _Recording(profile.params)
-    effect_hooks(probe, 0)
-    return probe.params.read & set(profile.params)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seqbench.accel import functional
 from seqbench.atomic import atomic_path, write_text
 from seqbench.errors import SeqbenchError
 from seqbench.sweep import grid
@@ -186,7 +187,7 @@ def write_outputs(
     write_text(written[0], "\n".join(lines) + "\n")
     plots = _plots(sweep, points, front, host_q, metric, unit, folder)
     written += plots
-    functional = grid.functional_paths(sweep.base) if sweep.base else set()
+    read = functional.functional_paths(sweep.base) if sweep.base else set()
     examples = "" if sweep.effects_limit is None else f", first {sweep.effects_limit} examples"
     md = [
         f"# Sweep {sweep.name}",
@@ -203,10 +204,8 @@ def write_outputs(
     ]
     bases = grid.base_values(sweep.base, sweep.axes) if sweep.base else {}
     for axis in sweep.axes:
-        kind = (
-            "functional (re-evaluated)" if axis.path in functional else "cost-only (cached quality)"
-        )
-        if axis.path in grid.NOISE_PARAMETERS:
+        kind = "functional (re-evaluated)" if axis.path in read else "cost-only (cached quality)"
+        if axis.path in functional.NOISE_PARAMETERS:
             kind += f", noise: {sweep.repeats} seeded repeats when > 0"
         md.append(
             f"| `{axis.path}` | {', '.join(f'{v:g}' for v in axis.values)} | "
