@@ -119,3 +119,23 @@ def test_records_from_before_chain_hashes_count_on_their_own_profile_hash() -> N
     assert not priced_as_now({**old, "profile_chain_hash": retransformer.hash}, current)
     assert priced_as_now({**old, "profile_chain_hash": chain_hash(retransformer)}, current)
     assert not priced_as_now({**old, "profile": "gone"}, current)
+
+
+def test_a_host_score_from_another_machine_is_measured_again(
+    folders: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wall-clock throughput belongs to the machine that measured it: a record of another CPU
+    lends its quality under effects, never its host score."""
+    import json
+
+    run(folders)
+    for file in (folders / "home" / "results").rglob("*.json"):
+        record = json.loads(file.read_text())
+        record["host"]["cpu_model"] = "another CPU"
+        file.write_text(json.dumps(record))
+    calls = decodes(monkeypatch)
+    set_value(folders, "retransformer", "adc.energy", 2.0)
+    (priced,) = run(folders)
+    assert calls == ["test"]  # the host's decode, not the effects'
+    assert set(priced["reused_from"]) == {"effects"}
+    assert priced["host"]["cpu_model"] != "another CPU"

@@ -597,9 +597,11 @@ def run_cmd(
     Without --task it runs the preset's suite (tasks/suites/PRESET.yaml): quick is SCAN,
     full is every committed leaderboard (Multi30k's rows once its source is bound with
     `seqbench prepare multi30k --source local:FOLDER`). A (task, model) cell is finished when
-    records exist for every profile of the run the preset describes now: unchanged cells are
-    never repeated, a cell whose preset changed (epochs, model options, data) runs again. A
-    teacher's cell finishes before its students' start, whatever the executor.
+    records exist for every profile of the run the preset describes now, priced on the profile
+    as it is now: unchanged cells are never repeated, a cell whose preset changed (epochs, model
+    options, data) runs again, and an edited profile redoes only its own records (the host score
+    and unchanged effects' quality are taken over from the earlier ones). A teacher's cell
+    finishes before its students' start, whatever the executor.
 
     \b
     Examples:
