@@ -12,8 +12,7 @@ import pytest
 import yaml
 
 from seqbench import paths, results
-from seqbench.families.translation.family import TranslationFamily
-from tests.test_runspec import small_scan
+from tests.test_runspec import count_evaluations, small_scan
 
 
 @pytest.fixture()
@@ -38,19 +37,6 @@ def set_value(folder: Path, profile: str, path: str, value: float) -> None:
     file.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
-def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The splits every translation decode from now on scores."""
-    calls: list[str] = []
-    original = TranslationFamily.evaluate
-
-    def counted(self: TranslationFamily, *args: Any, **kwargs: Any) -> Any:
-        calls.append(args[2] if len(args) > 2 else kwargs.get("split", ""))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(TranslationFamily, "evaluate", counted)
-    return calls
-
-
 def run(folder: Path) -> list[dict[str, Any]]:
     """`run --preset tiny --task scan --accel cpu,retransformer`; the records it wrote."""
     from seqbench.stages import run_suite
@@ -72,7 +58,7 @@ def test_a_profile_edit_redoes_only_what_it_changes(
     assert run(folders) == []  # nothing edited: finished
 
     # A cost-only parameter (the ADC's energy): re-priced, nothing decoded again.
-    calls = decodes(monkeypatch)
+    calls = count_evaluations(monkeypatch)
     set_value(folders, "retransformer", "adc.energy", 2.0)
     (priced,) = run(folders)
     assert priced["profile"] == "retransformer" and calls == []
@@ -133,7 +119,7 @@ def test_a_host_score_from_another_machine_is_measured_again(
         record = json.loads(file.read_text())
         record["host"]["cpu_model"] = "another CPU"
         file.write_text(json.dumps(record))
-    calls = decodes(monkeypatch)
+    calls = count_evaluations(monkeypatch)
     set_value(folders, "retransformer", "adc.energy", 2.0)
     (priced,) = run(folders)
     assert calls == ["test"]  # the host's decode, not the effects'
