@@ -125,3 +125,27 @@ def test_a_host_score_from_another_machine_is_measured_again(
     assert calls == ["test"]  # the host's decode, not the effects'
     assert set(priced["reused_from"]) == {"effects"}
     assert priced["host"]["cpu_model"] != "another CPU"
+
+
+def test_an_edited_noise_table_counts_as_an_edit_only_where_noise_is_drawn_from_it(
+    folders: Path,
+) -> None:
+    """The table is a file beside the profile, outside its hash: while `noise_scale` > 0 it is
+    part of what scores (chain hash, effects signature); at 0 editing it changes nothing."""
+    from seqbench.accel import functional
+    from seqbench.accel.profile import chain_hash, load_named
+
+    def state() -> tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]:
+        quiet = load_named("retransformer")
+        noisy = quiet.derive({"nonideal.noise_scale": 1.0})
+        return (
+            (chain_hash(quiet), functional.signature(quiet)),
+            (chain_hash(noisy), functional.signature(noisy)),
+        )
+
+    quiet, noisy = state()
+    name = load_named("retransformer").setting("noise_table")
+    table = folders / "accelerators" / "noise" / f"{name}.yaml"
+    table.write_text(table.read_text() + "\n# edited\n")
+    assert state()[0] == quiet
+    assert state()[1][0] != noisy[0] and state()[1][1] != noisy[1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from seqbench.accel.profile import Profile
+from seqbench.accel.profile import Profile, noise_table_digest
 
 # Parameters whose value > 0 makes an effect draw seeded random numbers (effects.py): points
 # with them are repeated with different noise seeds and their spread reported.
@@ -55,11 +55,15 @@ def functional_paths(profile: Profile) -> set[str]:
 
 
 def signature(profile: Profile) -> dict[str, Any]:
-    """The parts of ``profile`` its effects compute with: the effects named, the settings
-    and the raw values of :func:`functional_paths`. Two profiles with equal signatures score
-    a model alike (given the same examples and noise seed)."""
-    return {
+    """The parts of ``profile`` its effects compute with: the effects named, the settings,
+    the raw values of :func:`functional_paths` and the noise table's content where noise is
+    drawn from one. Two profiles with equal signatures score a model alike (given the same
+    examples and noise seed)."""
+    key = {
         "effects": profile.effects,
         "settings": profile.settings,
         "functional": {p: profile.params[p].raw for p in sorted(functional_paths(profile))},
     }
+    table = noise_table_digest(profile)
+    # only where noise is drawn from a table: other keys stay as they were
+    return {**key, "noise_table": table} if table else key

@@ -486,14 +486,34 @@ def load_named(name: str, folder: Path | None = None) -> Profile:
     return registry.get(name)
 
 
+def noise_table_digest(profile: Profile) -> str | None:
+    """The sha256 of the measured noise table ``profile``'s effects draw from
+    (``settings.noise_table``, used while ``nonideal.noise_scale`` > 0), else None. The table
+    is a file of its own: the profile's hash does not cover it."""
+    from seqbench.accel.noise import noise_dir
+
+    name = profile.setting("noise_table")
+    scale = profile.params.get("nonideal.noise_scale")
+    if not name or scale is None or float(scale.raw) <= 0:
+        return None
+    table = noise_dir(profile.path) / f"{name}.yaml"
+    return hashlib.sha256(table.read_bytes()).hexdigest()[:16] if table.is_file() else None
+
+
 def chain_hash(profile: Profile) -> str:
-    """What prices a record on ``profile``: its own hash, combined with its ``fallback``
-    profile's chain hash when it hands host ops to one (the plain hash when it does not), so
-    an edit of ``cpu.yaml`` also re-prices the profiles that fall back to it."""
-    if not profile.fallback or profile.fallback == profile.name:
+    """What prices and scores a record on ``profile``: its own hash, combined with the noise
+    table its effects draw from (when they do) and its ``fallback`` profile's chain hash (when
+    it hands host ops to one); the plain hash when neither. So an edit of ``cpu.yaml`` also
+    re-prices the profiles that fall back to it, and an edited noise table re-scores."""
+    parts = [profile.hash]
+    table = noise_table_digest(profile)
+    if table:
+        parts.append(f"noise:{table}")
+    if profile.fallback and profile.fallback != profile.name:
+        parts.append(chain_hash(load_named(profile.fallback)))
+    if len(parts) == 1:
         return profile.hash
-    below = chain_hash(load_named(profile.fallback))
-    return hashlib.sha256(f"{profile.hash}+{below}".encode()).hexdigest()[:16]
+    return hashlib.sha256("+".join(parts).encode()).hexdigest()[:16]
 
 
 def gallery_label(profile: Profile) -> str | None:
