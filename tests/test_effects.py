@@ -102,6 +102,32 @@ def test_crossbar_adc_exact_path_equals_bit_serial_emulation():
     assert torch.allclose(fast, slow, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"adc.bits": 6},
+        {"adc.bits": 4, "dac.bits": 2},
+        {"adc.bits": 6, "nonideal.conductance_sigma": 0.1},
+    ],
+)
+def test_batched_inputs_emulate_bit_for_bit_as_matmuls_broadcast(changes, monkeypatch):
+    """A decoder step's [B, 1, d] input on a weight matrix takes one GEMM per row tile: the
+    same numbers as matmul's broadcast over S*T*B products (noisy cells keep the broadcast)."""
+    import seqbench.accel.effects as effects_mod
+
+    profile = load_named("retransformer")
+    for path, value in changes.items():
+        profile = profile.with_value(path, value)
+    torch.manual_seed(0)
+    x, w = torch.randn(6, 3, 200), torch.randn(200, 40) * 0.1
+    effect = CrossbarEffect(profile, seed=0)
+    assert not effect.adc_exact
+    fast = effect.matmul(x, w, "fc")
+    monkeypatch.setattr(effects_mod, "_one_gemm", lambda Xt, Ct: torch.matmul(Xt, Ct))
+    effect._weights = {}
+    assert torch.equal(fast, effect.matmul(x, w, "fc"))
+
+
 def test_fewer_adc_bits_lose_accuracy():
     x, w = torch.randn(8, 256), torch.randn(256, 32)
     errors = []

@@ -165,6 +165,19 @@ def _digits(values: Tensor, width: int, total_bits: int) -> Tensor:
     )
 
 
+def _one_gemm(Xt: Tensor, Ct: Tensor) -> Tensor:
+    """``torch.matmul(Xt, Ct)`` for input digits Xt [S, 1, *b, m, k] and weight cells
+    Ct [1, T, 1, ..., k, N] (weights without batch dims) as one [S*b*m, k] x [k, T*N] GEMM,
+    where matmul's broadcast runs S*T*b small ones; laid out as matmul's result. The same
+    numbers only where every sum is exact (integer operands, small sums): see the caller."""
+    S, T = Xt.shape[0], Ct.shape[1]
+    k, N = Ct.shape[-2:]
+    lead = Xt.shape[2:-1]  # *b, m
+    cells = Ct.reshape(T, k, N).permute(1, 0, 2).reshape(k, T * N)
+    flat = Xt.reshape(-1, k) @ cells
+    return flat.view(S, *lead, T, N).movedim(-2, 1).contiguous()
+
+
 @register_effect("crossbar_adc")
 class CrossbarEffect(ProfileEffect):
     """Bit-sliced, ADC-quantized crossbar arithmetic, sliced exactly as the cost mapping is.
@@ -383,6 +396,11 @@ class CrossbarEffect(ProfileEffect):
             return torch.matmul(qx, qw).mul_(sx * sw)
         return self._emulate(qx, qw, encoded, name) * (sx * sw)
 
+    def _sums_exact(self) -> bool:
+        """Whether every column sum of digit products is an integer float32 holds exactly."""
+        largest = self.rows * (2**self.dac_bits - 1) * (2**self.cell_bits - 1)
+        return largest < 2**24
+
     def _emulate(
         self, qx: Tensor, qw: Tensor, encoded: tuple[Tensor, Tensor, Tensor], name: str = ""
     ) -> Tensor:
@@ -405,12 +423,17 @@ class CrossbarEffect(ProfileEffect):
         out_shape = torch.broadcast_shapes(qx.shape[:-2], qw.shape[:-2])
         out_shape = out_shape + (qx.shape[-2], qw.shape[-1])
         y = torch.zeros(out_shape)
+        # Noiseless digits and cells are small integers: their column sums are exact in any
+        # order, so batched inputs on unbatched weights (a decoder step's [B, 1, d]) take one
+        # GEMM per row tile instead of S*T*B small ones (2-D inputs gain nothing from it).
+        one_gemm = qx.dim() > 2 and qw.dim() == 2 and not self.noisy and self._sums_exact()
         for r0 in range(0, qx.shape[-2], ROW_CHUNK):
             Xr = X[..., r0 : r0 + ROW_CHUNK, :]
             acc = torch.zeros(())
             for k0 in range(0, K, self.rows):
                 Xt, Ct = Xr[..., k0 : k0 + self.rows], C[..., k0 : k0 + self.rows, :]
-                P = torch.matmul(Xt, Ct)  # [S, T, ..., m, N]: what each ADC conversion sees
+                # [S, T, ..., m, N]: what each ADC conversion sees
+                P = _one_gemm(Xt, Ct) if one_gemm else torch.matmul(Xt, Ct)
                 if self._collecting:  # calibration: exact conversions, sums recorded
                     self._observe(name, P)
                 else:  # the ADC: codes 0..levels from `low` in `step`s, clipped outside
