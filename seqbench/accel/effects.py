@@ -223,6 +223,8 @@ class CrossbarEffect(ProfileEffect):
             )
         self.seed = seed
         full_scale = self.rows * (2**self.dac_bits - 1) * (2**self.cell_bits - 1)
+        # every column sum of digit products is an integer float32 holds exactly
+        self.sums_exact = full_scale < 2**24
         if self.offset:
             # flipped columns keep every sum within half the range (Shafiee et al. ISCA'16)
             full_scale = math.ceil(full_scale / 2)
@@ -396,11 +398,6 @@ class CrossbarEffect(ProfileEffect):
             return torch.matmul(qx, qw).mul_(sx * sw)
         return self._emulate(qx, qw, encoded, name) * (sx * sw)
 
-    def _sums_exact(self) -> bool:
-        """Whether every column sum of digit products is an integer float32 holds exactly."""
-        largest = self.rows * (2**self.dac_bits - 1) * (2**self.cell_bits - 1)
-        return largest < 2**24
-
     def _emulate(
         self, qx: Tensor, qw: Tensor, encoded: tuple[Tensor, Tensor, Tensor], name: str = ""
     ) -> Tensor:
@@ -426,7 +423,7 @@ class CrossbarEffect(ProfileEffect):
         # Noiseless digits and cells are small integers: their column sums are exact in any
         # order, so batched inputs on unbatched weights (a decoder step's [B, 1, d]) take one
         # GEMM per row tile instead of S*T*B small ones (2-D inputs gain nothing from it).
-        one_gemm = qx.dim() > 2 and qw.dim() == 2 and not self.noisy and self._sums_exact()
+        one_gemm = qx.dim() > 2 and qw.dim() == 2 and not self.noisy and self.sums_exact
         for r0 in range(0, qx.shape[-2], ROW_CHUNK):
             Xr = X[..., r0 : r0 + ROW_CHUNK, :]
             acc = torch.zeros(())

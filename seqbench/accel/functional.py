@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from seqbench.accel.profile import Profile, noise_table_digest
+from seqbench.accel.profile import Profile, draws_table_noise, noise_table_digest
 
 # Parameters whose value > 0 makes an effect draw seeded random numbers (effects.py): points
 # with them are repeated with different noise seeds and their spread reported.
@@ -18,12 +18,12 @@ NOISE_PARAMETERS = ("nonideal.conductance_sigma", "nonideal.noise_scale", "nand.
 
 
 def is_noisy(profile: Profile) -> bool:
-    """Whether an effect of ``profile`` draws seeded noise (repeats make sense)."""
-    return any(
-        profile.has(p)
-        and float(profile.params[p].raw) > 0
-        and (p != "nonideal.noise_scale" or profile.setting("noise_table"))
+    """Whether an effect of ``profile`` draws seeded noise (repeats make sense): a noise
+    parameter > 0, ``noise_scale`` only with a table to scale."""
+    return draws_table_noise(profile) or any(
+        profile.has(p) and float(profile.params[p].raw) > 0
         for p in NOISE_PARAMETERS
+        if p != "nonideal.noise_scale"
     )
 
 

@@ -486,17 +486,22 @@ def load_named(name: str, folder: Path | None = None) -> Profile:
     return registry.get(name)
 
 
+def draws_table_noise(profile: Profile) -> bool:
+    """Whether ``profile``'s effects draw noise from a measured table: it names one
+    (``settings.noise_table``) and ``nonideal.noise_scale`` > 0."""
+    scale = profile.params.get("nonideal.noise_scale")
+    return bool(profile.setting("noise_table")) and scale is not None and float(scale.raw) > 0
+
+
 def noise_table_digest(profile: Profile) -> str | None:
     """The sha256 of the measured noise table ``profile``'s effects draw from
-    (``settings.noise_table``, used while ``nonideal.noise_scale`` > 0), else None. The table
-    is a file of its own: the profile's hash does not cover it."""
+    (:func:`draws_table_noise`), else None. The table is a file of its own: the profile's hash
+    does not cover it."""
     from seqbench.accel.noise import noise_dir
 
-    name = profile.setting("noise_table")
-    scale = profile.params.get("nonideal.noise_scale")
-    if not name or scale is None or float(scale.raw) <= 0:
+    if not draws_table_noise(profile):
         return None
-    table = noise_dir(profile.path) / f"{name}.yaml"
+    table = noise_dir(profile.path) / f"{profile.setting('noise_table')}.yaml"
     return hashlib.sha256(table.read_bytes()).hexdigest()[:16] if table.is_file() else None
 
 
