@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 from types import SimpleNamespace
@@ -18,8 +19,10 @@ from seqbench.accel.effects import (
     SoftmaxEffect,
     calibrate,
     effect_hooks,
+    int8_gemm_available,
     quantize,
 )
+from seqbench.accel.effects import _digits as effects_digits
 from seqbench.accel.profile import load_named
 from seqbench.sparsity import pruned_keys
 
@@ -102,6 +105,19 @@ def test_crossbar_adc_exact_path_equals_bit_serial_emulation():
     assert torch.allclose(fast, slow, atol=1e-5)
 
 
+def count_int8_gemms(monkeypatch) -> list:
+    """Record every ``torch._int_mm`` call from here on (the int8 GEMM path taken)."""
+    int8_gemm_available()  # its one probing call (cached) before counting starts
+    calls, real = [], torch._int_mm
+
+    def counted(a, b):
+        calls.append(a.shape)
+        return real(a, b)
+
+    monkeypatch.setattr(torch, "_int_mm", counted)
+    return calls
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -110,20 +126,98 @@ def test_crossbar_adc_exact_path_equals_bit_serial_emulation():
         {"adc.bits": 6, "nonideal.conductance_sigma": 0.1},
     ],
 )
-def test_batched_inputs_emulate_bit_for_bit_as_matmuls_broadcast(changes, monkeypatch):
-    """A decoder step's [B, 1, d] input on a weight matrix takes one GEMM per row tile: the
-    same numbers as matmul's broadcast over S*T*B products (noisy cells keep the broadcast)."""
+@pytest.mark.parametrize(
+    "x_shape, w_shape",
+    [((12, 3, 200), (200, 80)), ((36, 200), (200, 80)), ((6, 4, 1, 32), (6, 4, 32, 11))],
+)
+def test_one_gemm_per_row_tile_emulates_bit_for_bit_as_matmuls_broadcast(
+    changes, x_shape, w_shape, monkeypatch
+):
+    """Inputs on a weight matrix (a decoder step's [B, 1, d], a recurrent step's [B, d]) take
+    one GEMM per row tile, in int8 where the CPU has it; an attention step's batched keys one
+    per batch entry: the same numbers as matmul's broadcast over S*T*B float32 products
+    (noisy cells keep the broadcast)."""
     import seqbench.accel.effects as effects_mod
 
     profile = load_named("retransformer")
     for path, value in changes.items():
         profile = profile.with_value(path, value)
     torch.manual_seed(0)
-    x, w = torch.randn(6, 3, 200), torch.randn(200, 40) * 0.1
+    x, w = torch.randn(*x_shape), torch.randn(*w_shape) * 0.1
     effect = CrossbarEffect(profile, seed=0)
     assert not effect.adc_exact
+    int8_calls = count_int8_gemms(monkeypatch)
     fast = effect.matmul(x, w, "fc")
-    monkeypatch.setattr(effects_mod, "_one_gemm", lambda Xt, Ct: torch.matmul(Xt, Ct))
+    int8_expected = len(w_shape) == 2 and not effect.noisy and int8_gemm_available()
+    assert (len(int8_calls) > 0) == int8_expected
+    monkeypatch.setattr(effects_mod, "int8_gemm_available", lambda: False)
+    effect._weights = {}
+    assert torch.equal(fast, effect.matmul(x, w, "fc"))  # one float32 GEMM
+    monkeypatch.setattr(
+        effects_mod, "_one_gemm", lambda Xt, Ct, small_ints=False: torch.matmul(Xt, Ct)
+    )
+    effect._weights = {}
+    assert torch.equal(fast, effect.matmul(x, w, "fc"))  # the broadcast
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"adc.bits": 6}, {}, {"adc.bits": 6, "weight_encoding": "differential"}],
+)
+def test_a_nan_input_emulates_as_the_float_path(changes, monkeypatch):
+    """A NaN never reaches an int8 GEMM (where it would turn into a number): the emulated
+    and the integer paths give the float32 path's values and NaNs."""
+    import seqbench.accel.effects as effects_mod
+
+    profile = load_named("retransformer")
+    for path, value in changes.items():
+        if "." in path:
+            profile = profile.with_value(path, value)
+        else:  # a setting: positive and negative cells, no offsets to carry a NaN along
+            profile = dataclasses.replace(profile, settings={**profile.settings, path: value})
+    torch.manual_seed(0)
+    x, w = torch.randn(64, 200), torch.randn(200, 400) * 0.1
+    x[3, 5] = float("nan")
+    effect = CrossbarEffect(profile, seed=0)
+    got = effect.matmul(x, w, "fc")
+    monkeypatch.setattr(effects_mod, "int8_gemm_available", lambda: False)
+    effect._weights = {}
+    want = effect.matmul(x, w, "fc")
+    assert got.isnan().any()
+    assert torch.equal(got.isnan(), want.isnan())
+    assert torch.equal(got.nan_to_num(7.5), want.nan_to_num(7.5))
+
+
+def test_digits_shift_and_mask_as_floor_and_mod():
+    """Digits of non-negative integers by shifts equal the floor/mod formula; a NaN keeps it."""
+    values = torch.tensor([[0.0, 1.0, 37.0, 255.0], [128.0, 65535.0, 2.0, 3.0]])
+    for width, total in ((1, 8), (2, 8), (3, 16)):
+        formula = torch.stack(
+            [torch.floor(values / 2**s) % 2**width for s in range(0, total, width)]
+        )
+        assert torch.equal(effects_digits(values, width, total), formula)
+    with_nan = values.clone()
+    with_nan[0, 1] = float("nan")
+    assert effects_digits(with_nan, 2, 8)[:, 0, 1].isnan().all()
+
+
+@pytest.mark.parametrize("width", [200, 1100])  # 1,100 x 127 x 127 > 2^24: float32's own
+def test_exact_adc_integer_product_is_bit_for_bit_matmul(width, monkeypatch):
+    """With every column sum converted exactly, the quantized integers' product on a weight
+    matrix is an int8 GEMM where float32 holds every partial sum: the same numbers."""
+    import seqbench.accel.effects as effects_mod
+
+    torch.manual_seed(0)
+    x, w = torch.randn(64, 8, width) * 3, torch.randn(width, 400) * 0.05
+    effect = CrossbarEffect(load_named("retransformer"), seed=0)
+    assert effect.adc_exact
+    int8_calls = count_int8_gemms(monkeypatch)
+    fast = effect.matmul(x, w, "fc")
+    assert (len(int8_calls) > 0) == (width == 200 and int8_gemm_available())
+    qx, sx = quantize(x, 8)
+    qw, sw = quantize(w, 8)
+    assert torch.equal(fast, torch.matmul(qx, qw).mul_(sx * sw))
+    monkeypatch.setattr(effects_mod, "int8_gemm_available", lambda: False)
     effect._weights = {}
     assert torch.equal(fast, effect.matmul(x, w, "fc"))
 

@@ -32,6 +32,7 @@ effects the profile lists (``effects:`` in its YAML; none for ``cpu``), looked u
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import zlib
 from collections.abc import Callable
@@ -50,6 +51,10 @@ from seqbench.trace import Trace
 
 ROW_CHUNK = 128  # query rows emulated at once (bounds memory of the bit-plane products)
 ADC_RANGES = ("full", "calibrated")  # settings.adc_range of a crossbar profile
+# int8 GEMMs pay from about this size: each costs some 30 us more to start than float32's
+# (Zen 4, one thread: 64x128x128 takes 86 us against 53; 64x128x512, 122 against 135; the
+# emulation's 512x128x3072, 1.4 ms against 6.0)
+INT8_GEMM_MIN_MACS = 2**22
 
 
 class ProfileEffect(ops.OpHook):
@@ -160,22 +165,61 @@ def quantize(x: Tensor, bits: int) -> tuple[Tensor, float]:
 def _digits(values: Tensor, width: int, total_bits: int) -> Tensor:
     """Non-negative integers split into ``width``-bit digits, least significant first:
     [ceil(total_bits / width), *values.shape]."""
-    return torch.stack(
-        [torch.floor(values / 2**shift) % 2**width for shift in range(0, total_bits, width)]
-    )
+    shifts = range(0, total_bits, width)
+    if total_bits < 63 and bool(torch.isfinite(values).all()):
+        # shift and mask the integers: the same digits as floor and mod, in a third the time
+        whole = values.to(torch.int64)
+        return torch.stack([(whole >> shift) & (2**width - 1) for shift in shifts]).to(values.dtype)
+    return torch.stack([torch.floor(values / 2**shift) % 2**width for shift in shifts])
 
 
-def _one_gemm(Xt: Tensor, Ct: Tensor) -> Tensor:
+@functools.cache
+def int8_gemm_available() -> bool:
+    """Whether this torch multiplies int8 matrices on the CPU into exact int32 sums
+    (``torch._int_mm``: oneDNN's integer GEMM, several times float32's rate)."""
+    a = torch.tensor([[1, -2], [3, 4]], dtype=torch.int8)
+    try:
+        return bool(torch.equal(torch._int_mm(a, a), a.int() @ a.int()))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def exact_product(a: Tensor, b: Tensor, small_ints: bool) -> Tensor:
+    """``a @ b`` (2-D, float32) for integer-valued operands whose every partial sum float32
+    holds exactly, so any summation order gives the same numbers. With ``small_ints`` (every
+    value within int8) a large one is an int8 GEMM on the CPU."""
+    large = a.shape[0] * a.shape[1] * b.shape[1] >= INT8_GEMM_MIN_MACS
+    if (
+        small_ints
+        and large
+        and a.device.type == "cpu"
+        and int8_gemm_available()
+        and bool(torch.isfinite(a).all() & torch.isfinite(b).all())  # NaN stays NaN
+    ):
+        return torch._int_mm(a.to(torch.int8), b.to(torch.int8)).float()
+    return a @ b
+
+
+def _one_gemm(Xt: Tensor, Ct: Tensor, small_ints: bool = False) -> Tensor:
     """``torch.matmul(Xt, Ct)`` for input digits Xt [S, 1, *b, m, k] and weight cells
-    Ct [1, T, 1, ..., k, N] (weights without batch dims) as one [S*b*m, k] x [k, T*N] GEMM,
-    where matmul's broadcast runs S*T*b small ones; laid out as matmul's result. The same
-    numbers only where every sum is exact (integer operands, small sums): see the caller."""
+    Ct [1, T, *b, k, N], laid out as matmul's result, where matmul's broadcast runs S*T*b small
+    products on copies of its operands: weights without batch dims take one
+    [S*b*m, k] x [k, T*N] GEMM, batched ones (an attention step's keys) one per batch entry.
+    The same numbers only where every sum is exact (integer operands, small sums): see the
+    caller."""
     S, T = Xt.shape[0], Ct.shape[1]
     k, N = Ct.shape[-2:]
-    lead = Xt.shape[2:-1]  # *b, m
-    cells = Ct.reshape(T, k, N).permute(1, 0, 2).reshape(k, T * N)
-    flat = Xt.reshape(-1, k) @ cells
-    return flat.view(S, *lead, T, N).movedim(-2, 1).contiguous()
+    if all(d == 1 for d in Ct.shape[2:-2]):
+        lead = Xt.shape[2:-1]  # *b, m
+        cells = Ct.reshape(T, k, N).permute(1, 0, 2).reshape(k, T * N)
+        flat = exact_product(Xt.reshape(-1, k), cells, small_ints)
+        return flat.view(S, *lead, T, N).movedim(-2, 1).contiguous()
+    batch = torch.broadcast_shapes(Xt.shape[2:-2], Ct.shape[2:-2])
+    m, B = Xt.shape[-2], math.prod(batch)
+    rows = Xt.expand(S, 1, *batch, m, k).reshape(S, B, m, k).transpose(0, 1).reshape(B, S * m, k)
+    cells = Ct.expand(1, T, *batch, k, N).reshape(T, B, k, N).permute(1, 2, 0, 3)
+    out = torch.bmm(rows, cells.reshape(B, k, T * N)).view(B, S, m, T, N)
+    return out.permute(1, 3, 0, 2, 4).reshape(S, T, *batch, m, N).contiguous()
 
 
 @register_effect("crossbar_adc")
@@ -395,8 +439,19 @@ class CrossbarEffect(ProfileEffect):
                 self._weights[key] = cached
         qw, sw, encoded = cached
         if encoded is None:  # every column sum is converted exactly: integer arithmetic
-            return torch.matmul(qx, qw).mul_(sx * sw)
+            return self._integer_product(qx, qw).mul_(sx * sw)
         return self._emulate(qx, qw, encoded, name) * (sx * sw)
+
+    def _integer_product(self, qx: Tensor, qw: Tensor) -> Tensor:
+        """``qx @ qw`` of the quantized integers; on a weight matrix, where every partial sum
+        is one float32 holds exactly, as an int8 GEMM (the same numbers)."""
+        K = qx.shape[-1]
+        top_x, top_w = 2 ** (self.input_bits - 1) - 1, 2 ** (self.weight_bits - 1) - 1
+        if qw.dim() != 2 or qx.dim() < 2 or K * top_x * top_w >= 2**24:
+            return torch.matmul(qx, qw)
+        small_ints = max(top_x, top_w) <= 127
+        flat = exact_product(qx.reshape(-1, K), qw, small_ints)
+        return flat.view(*qx.shape[:-1], qw.shape[-1])
 
     def _emulate(
         self, qx: Tensor, qw: Tensor, encoded: tuple[Tensor, Tensor, Tensor], name: str = ""
@@ -412,7 +467,8 @@ class CrossbarEffect(ProfileEffect):
         nb = max(qx.dim(), qw.dim()) - 2
         X = X.reshape(S, 1, *([1] * (nb - (qx.dim() - 2))), *X.shape[1:])
         C = cells.reshape(1, T, *([1] * (nb - (qw.dim() - 2))), *cells.shape[1:])
-        Fl = flip.reshape(C.shape).float() if self.offset else None
+        # flip is constant down a row tile: each tile reads its first row, converted there
+        flips = flip.reshape(C.shape) if self.offset else None
         low, step = self.window(name, (S, T))
         view = (S, T) + (1,) * (nb + 2)
         low, step = low.reshape(view), step.reshape(view)
@@ -421,22 +477,23 @@ class CrossbarEffect(ProfileEffect):
         out_shape = out_shape + (qx.shape[-2], qw.shape[-1])
         y = torch.zeros(out_shape)
         # Noiseless digits and cells are small integers: their column sums are exact in any
-        # order, so batched inputs on unbatched weights (a decoder step's [B, 1, d]) take one
-        # GEMM per row tile instead of S*T*B small ones (2-D inputs gain nothing from it).
-        one_gemm = qx.dim() > 2 and qw.dim() == 2 and not self.noisy and self.sums_exact
+        # order, so each row tile takes one GEMM (one per batch entry of batched weights)
+        # instead of S*T*B small ones on operands matmul's broadcast copies S and T times.
+        one_gemm = not self.noisy and self.sums_exact
+        small_ints = max(2**self.dac_bits, 2**self.cell_bits) <= 128  # digits and cells
         for r0 in range(0, qx.shape[-2], ROW_CHUNK):
             Xr = X[..., r0 : r0 + ROW_CHUNK, :]
             acc = torch.zeros(())
             for k0 in range(0, K, self.rows):
                 Xt, Ct = Xr[..., k0 : k0 + self.rows], C[..., k0 : k0 + self.rows, :]
                 # [S, T, ..., m, N]: what each ADC conversion sees
-                P = _one_gemm(Xt, Ct) if one_gemm else torch.matmul(Xt, Ct)
+                P = _one_gemm(Xt, Ct, small_ints) if one_gemm else torch.matmul(Xt, Ct)
                 if self._collecting:  # calibration: exact conversions, sums recorded
                     self._observe(name, P)
                 else:  # the ADC: codes 0..levels from `low` in `step`s, clipped outside
                     P.sub_(low).div_(step).round_().clamp_(0, self.levels).mul_(step).add_(low)
-                if Fl is not None:  # un-flip digitally: S = top . sum(x digits) - S'
-                    flipped = Fl[..., k0 : k0 + 1, :]
+                if flips is not None:  # un-flip digitally: S = top . sum(x digits) - S'
+                    flipped = flips[..., k0 : k0 + 1, :].float()
                     # in place, as where(flipped, c - P, P): P . (1 - 2 flipped) + flipped . c
                     P.mul_(1 - 2 * flipped).addcmul_(flipped, top * Xt.sum(-1, keepdim=True))
                 acc = acc + torch.einsum("st...,st->...", P, coef)
