@@ -128,7 +128,12 @@ def count_int8_gemms(monkeypatch) -> list:
 )
 @pytest.mark.parametrize(
     "x_shape, w_shape",
-    [((12, 3, 200), (200, 80)), ((36, 200), (200, 80)), ((6, 4, 1, 32), (6, 4, 32, 11))],
+    [
+        ((12, 3, 200), (200, 80)),
+        ((36, 200), (200, 80)),
+        ((5, 3, 40), (40, 9)),  # small: float32, in matmul's layout too
+        ((6, 4, 1, 32), (6, 4, 32, 11)),
+    ],
 )
 def test_one_gemm_per_row_tile_emulates_bit_for_bit_as_matmuls_broadcast(
     changes, x_shape, w_shape, monkeypatch
@@ -148,7 +153,8 @@ def test_one_gemm_per_row_tile_emulates_bit_for_bit_as_matmuls_broadcast(
     assert not effect.adc_exact
     int8_calls = count_int8_gemms(monkeypatch)
     fast = effect.matmul(x, w, "fc")
-    int8_expected = len(w_shape) == 2 and not effect.noisy and int8_gemm_available()
+    large = math.prod(x_shape) * w_shape[-1] * 32 >= 2**22  # rows x k x T*N, S = 8 or 4
+    int8_expected = large and len(w_shape) == 2 and not effect.noisy and int8_gemm_available()
     assert (len(int8_calls) > 0) == int8_expected
     monkeypatch.setattr(effects_mod, "int8_gemm_available", lambda: False)
     effect._weights = {}

@@ -188,15 +188,21 @@ def exact_product(a: Tensor, b: Tensor, small_ints: bool) -> Tensor:
     """``a @ b`` (2-D, float32) for integer-valued operands whose every partial sum float32
     holds exactly, so any summation order gives the same numbers. With ``small_ints`` (every
     value within int8) a large one is an int8 GEMM on the CPU."""
+    return _exact_sums(a, b, small_ints).float()
+
+
+def _exact_sums(a: Tensor, b: Tensor, small_ints: bool) -> Tensor:
+    """:func:`exact_product`'s sums, int32 where an int8 GEMM computed them."""
     large = a.shape[0] * a.shape[1] * b.shape[1] >= INT8_GEMM_MIN_MACS
     if (
         small_ints
         and large
         and a.device.type == "cpu"
         and int8_gemm_available()
-        and bool(torch.isfinite(a).all() & torch.isfinite(b).all())  # NaN stays NaN
+        # int8 would turn a NaN into a number; one sum pass per operand finds any
+        and math.isfinite(float(a.sum()) + float(b.sum()))
     ):
-        return torch._int_mm(a.to(torch.int8), b.to(torch.int8)).float()
+        return torch._int_mm(a.to(torch.int8), b.to(torch.int8))
     return a @ b
 
 
@@ -212,8 +218,10 @@ def _one_gemm(Xt: Tensor, Ct: Tensor, small_ints: bool = False) -> Tensor:
     if all(d == 1 for d in Ct.shape[2:-2]):
         lead = Xt.shape[2:-1]  # *b, m
         cells = Ct.reshape(T, k, N).permute(1, 0, 2).reshape(k, T * N)
-        flat = exact_product(Xt.reshape(-1, k), cells, small_ints)
-        return flat.view(S, *lead, T, N).movedim(-2, 1).contiguous()
+        sums = _exact_sums(Xt.reshape(-1, k), cells, small_ints)
+        laid = sums.view(S, *lead, T, N).movedim(-2, 1)
+        # float32 in matmul's layout, in one pass (`.to` would keep a float32 view's strides)
+        return torch.empty(laid.shape, dtype=torch.float32, device=laid.device).copy_(laid)
     batch = torch.broadcast_shapes(Xt.shape[2:-2], Ct.shape[2:-2])
     m, B = Xt.shape[-2], math.prod(batch)
     rows = Xt.expand(S, 1, *batch, m, k).reshape(S, B, m, k).transpose(0, 1).reshape(B, S * m, k)
