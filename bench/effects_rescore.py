@@ -83,7 +83,7 @@ def measure(settings: EffectsSettings = FULL) -> list[Measurement]:
         if name in settings.profiles:
             verdict = f"budget <= {BUDGET:.0f}x: {'met' if cost <= BUDGET else 'NOT met'}"
         else:  # issue 18's budget is for the bundled profiles, not a sweep's derivations
-            verdict = "no budget: 32 ADC-converted slice products per row tile"
+            verdict = "no budget: one ADC-converted product per input and weight slice pair"
         rows.append(
             Measurement(
                 f"effects re-score: {name}",
