@@ -34,14 +34,12 @@ class EarlierRecords(evaluate.Memo):
 
     def __init__(self, records: list[dict[str, Any]]) -> None:
         self.records = records
-        self.request: evaluate.EvalRequest | None = None
         self.here: dict[str, Any] = {}
         self.candidates: list[dict[str, Any]] = []
         self.host_from: str | None = None
         self.effects_from: dict[str, str] = {}
 
     def begin(self, request: evaluate.EvalRequest, prepared: Prepared) -> None:
-        self.request = request
         device = resolve_device(request.run.device)
         if not family_for(request.run.spec).evaluates_on_device:
             device = resolve_device("cpu")
@@ -76,12 +74,14 @@ class EarlierRecords(evaluate.Memo):
         return score()
 
     def effects(
-        self, checkpoint: checkpoints.Checkpoint, profile: Any, score: Callable[[], Any]
+        self,
+        checkpoint: checkpoints.Checkpoint,
+        profile: Any,
+        signature: str,
+        score: Callable[[], Any],
     ) -> tuple[Any, bool]:
-        assert self.request is not None, "begin() first"
-        wanted = evaluate.effects_signature(profile, self.request)
         for record in self._of(checkpoint):
-            if record.get("effects_rescored") and record.get("effects_signature") == wanted:
+            if record.get("effects_rescored") and record.get("effects_signature") == signature:
                 self.effects_from[profile.name] = provenance(record)
                 return copy.deepcopy(record["quality"]), True
         return score(), False

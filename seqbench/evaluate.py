@@ -257,10 +257,14 @@ class Memo:
         return score()
 
     def effects(
-        self, checkpoint: checkpoints.Checkpoint, profile: Any, score: Callable[[], Any]
+        self,
+        checkpoint: checkpoints.Checkpoint,
+        profile: Any,
+        signature: str,
+        score: Callable[[], Any],
     ) -> tuple[Any, bool]:
-        """The quality of ``checkpoint`` under ``profile``'s effects, and whether it was
-        reused rather than measured."""
+        """The quality of ``checkpoint`` under ``profile``'s effects (``signature``: its
+        :func:`effects_signature`), and whether it was reused rather than measured."""
         return score(), False
 
     def reused_from(self, profile: Any) -> dict[str, str] | None:
@@ -362,6 +366,7 @@ def run(
         scored: dict[tuple, tuple[dict[str, Any], str]] = {}
         for profile in profiles:
             hooks = effect_hooks(profile, request.noise_seed)
+            signature = effects_signature(profile, request)
             reused = False
             shared_with = None
             # A profile whose effects touch none of the model's ops (ICE's search on a
@@ -391,7 +396,7 @@ def run(
                     shares = pruning_shares(hooks)
                     return {**quality, "pruning_shares": shares} if shares else quality
 
-                quality, reused = memo.effects(checkpoint, profile, under_effects)
+                quality, reused = memo.effects(checkpoint, profile, signature, under_effects)
                 if key is not None:
                     scored[key] = (quality, profile.name)
             else:
@@ -446,7 +451,7 @@ def run(
                 # the profile whose re-score this one shares (the same effects arithmetic)
                 effects_shared_with=shared_with,
                 # what the quality under effects depends on: an equal one may lend it
-                effects_signature=effects_signature(profile, request),
+                effects_signature=signature,
                 # earlier records whose host score or quality under effects this one took over
                 reused_from=memo.reused_from(profile),
                 host=host["host"],

@@ -162,11 +162,17 @@ def quantize(x: Tensor, bits: int) -> tuple[Tensor, float]:
     return q, scale
 
 
+def _all_finite(*tensors: Tensor) -> bool:
+    """Whether no element of ``tensors`` is NaN or infinite, by one sum pass each: a finite
+    sum has finite terms (one that overflows says no, which only costs the fast path)."""
+    return math.isfinite(sum(float(t.sum()) for t in tensors))
+
+
 def _digits(values: Tensor, width: int, total_bits: int) -> Tensor:
     """Non-negative integers split into ``width``-bit digits, least significant first:
     [ceil(total_bits / width), *values.shape]."""
     shifts = range(0, total_bits, width)
-    if total_bits < 63 and bool(torch.isfinite(values).all()):
+    if total_bits < 63 and _all_finite(values):
         # shift and mask the integers: the same digits as floor and mod, in a third the time
         whole = values.to(torch.int64)
         return torch.stack([(whole >> shift) & (2**width - 1) for shift in shifts]).to(values.dtype)
@@ -184,23 +190,17 @@ def int8_gemm_available() -> bool:
         return False
 
 
-def exact_product(a: Tensor, b: Tensor, small_ints: bool) -> Tensor:
-    """``a @ b`` (2-D, float32) for integer-valued operands whose every partial sum float32
-    holds exactly, so any summation order gives the same numbers. With ``small_ints`` (every
-    value within int8) a large one is an int8 GEMM on the CPU."""
-    return _exact_sums(a, b, small_ints).float()
-
-
-def _exact_sums(a: Tensor, b: Tensor, small_ints: bool) -> Tensor:
-    """:func:`exact_product`'s sums, int32 where an int8 GEMM computed them."""
+def exact_sums(a: Tensor, b: Tensor, small_ints: bool) -> Tensor:
+    """``a @ b`` (2-D) for integer-valued float32 operands whose every partial sum float32
+    holds exactly, so any summation order gives the same numbers: float32, or int32 where
+    ``small_ints`` (every value within int8) let a large one run as an int8 GEMM on the CPU."""
     large = a.shape[0] * a.shape[1] * b.shape[1] >= INT8_GEMM_MIN_MACS
     if (
         small_ints
         and large
         and a.device.type == "cpu"
         and int8_gemm_available()
-        # int8 would turn a NaN into a number; one sum pass per operand finds any
-        and math.isfinite(float(a.sum()) + float(b.sum()))
+        and _all_finite(a, b)  # int8 would turn a NaN into a number
     ):
         return torch._int_mm(a.to(torch.int8), b.to(torch.int8))
     return a @ b
@@ -218,7 +218,7 @@ def _one_gemm(Xt: Tensor, Ct: Tensor, small_ints: bool = False) -> Tensor:
     if all(d == 1 for d in Ct.shape[2:-2]):
         lead = Xt.shape[2:-1]  # *b, m
         cells = Ct.reshape(T, k, N).permute(1, 0, 2).reshape(k, T * N)
-        sums = _exact_sums(Xt.reshape(-1, k), cells, small_ints)
+        sums = exact_sums(Xt.reshape(-1, k), cells, small_ints)
         laid = sums.view(S, *lead, T, N).movedim(-2, 1)
         # float32 in matmul's layout, in one pass (`.to` would keep a float32 view's strides)
         return torch.empty(laid.shape, dtype=torch.float32, device=laid.device).copy_(laid)
@@ -458,7 +458,7 @@ class CrossbarEffect(ProfileEffect):
         if qw.dim() != 2 or qx.dim() < 2 or K * top_x * top_w >= 2**24:
             return torch.matmul(qx, qw)
         small_ints = max(top_x, top_w) <= 127
-        flat = exact_product(qx.reshape(-1, K), qw, small_ints)
+        flat = exact_sums(qx.reshape(-1, K), qw, small_ints).float()
         return flat.view(*qx.shape[:-1], qw.shape[-1])
 
     def _emulate(

@@ -111,8 +111,13 @@ class SweepMemo(evaluate.Memo):
         return _cached(self.state / "host" / f"{name}-v{QUALITY_CACHE_VERSION}.json", score)[0]
 
     def effects(
-        self, checkpoint: checkpoints.Checkpoint, profile: Any, score: Callable[[], Any]
+        self,
+        checkpoint: checkpoints.Checkpoint,
+        profile: Any,
+        signature: str,
+        score: Callable[[], Any],
     ) -> tuple[Any, bool]:
+        # keyed as sweep caches always were (quality_key), which existing caches hold
         key = quality_key(self.cell, checkpoint.sha256)
         return _cached(self.state / "quality" / f"{key}.json", score)
 
