@@ -1,10 +1,12 @@
 """Training throughput (target tokens/s) of seqbench's translation models against plain PyTorch.
 
 Both sides train on the same real SCAN batches (the translation family's own batching and
-loss), with the same optimizer and step as ``seqbench.train``: AdamW, gradient clipping at
-1.0, the forward and loss inside ``seqbench.train.autocast(precision)``. Each side gets
-``warmup`` untimed steps, then ``rounds`` interleaved timed passes over ``steps`` batches;
-the fastest pass counts. Rows run at fp32 and, where the CPU has native bf16, at bf16
+loss), with the same step as ``seqbench.train``: AdamW, gradient clipping at 1.0, the forward
+and loss inside ``seqbench.train.autocast(precision)``. seqbench's side trains with its run's
+options (a fused AdamW and packed dropout masks where the preset sets them: Multi30k), the
+reference as plain PyTorch does (torch's default AdamW and dropout). Each side gets ``warmup``
+untimed steps, then ``rounds`` interleaved timed passes over ``steps`` batches; the fastest
+pass counts. Rows run at fp32 and, where the CPU has native bf16, at bf16
 autocast; every precision of a model is timed in the same interleaved rounds.
 
 FLOPs are counted, not estimated: ``torch.utils.flop_counter.FlopCounterMode`` over one
@@ -15,6 +17,7 @@ work MFU conventionally counts; the optimizer's elementwise update is not).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +29,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.common import Measurement, best_seconds, translation_data
 from bench.peak_flops import peak_matmul_flops
 from bench.reference_models import ReferenceAttentionGRU, ReferenceTransformer
+from seqbench import dropout
 from seqbench import train as seqbench_train
+from seqbench.families.runspec import TrainOptions
 from seqbench.families.translation.family import Seq2SeqBatch, TranslationFamily
 from seqbench.models import build_model
 from seqbench.models.rnn import AttentionGRUConfig
@@ -102,14 +107,22 @@ def trainer(
     family: TranslationFamily,
     batches: list[Seq2SeqBatch],
     precision: str = "fp32",
+    opts: TrainOptions | None = None,
 ) -> Callable[[], None]:
-    """A closure running one training step per batch, exactly like ``seqbench.train``."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    """A closure running one training step per batch, exactly like ``seqbench.train``: with
+    ``opts``, the run's optimizer and dropout masks (``fused_optimizer``, ``dropout_masks``);
+    without, plain PyTorch's (torch's default AdamW and masks), as the reference trains."""
+    if opts is None:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        masks = "bernoulli"
+    else:
+        optimizer = seqbench_train.make_optimizer(model, dataclasses.replace(opts, lr=1e-3))
+        masks = opts.dropout_masks
     model.train()
 
     def run() -> None:
         for batch in batches:
-            with seqbench_train.autocast(precision):
+            with seqbench_train.autocast(precision), dropout.masks(masks):
                 loss = family.loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -168,8 +181,9 @@ def measure(settings: TrainSettings = FULL) -> list[Measurement]:
             pair = {"seqbench": copy.deepcopy(ours), "ref": copy.deepcopy(theirs)}
             for side, model in pair.items():
                 flops[f"{side} {precision}"] = training_flops(model, family, timed, precision)
-                trainer(model, family, warmup, precision)()
-                candidates[f"{side} {precision}"] = trainer(model, family, timed, precision)
+                opts = run.train if side == "seqbench" else None
+                trainer(model, family, warmup, precision, opts)()
+                candidates[f"{side} {precision}"] = trainer(model, family, timed, precision, opts)
         seconds = best_seconds(candidates, settings.rounds)
         for precision in precisions:
             ours_s, ref_s = seconds[f"seqbench {precision}"], seconds[f"ref {precision}"]
@@ -187,7 +201,9 @@ def measure(settings: TrainSettings = FULL) -> list[Measurement]:
                     tokens / ref_s,
                     "tgt tokens/s",
                     f"reference: {ref_name}; {parameters(ours):,} vs {parameters(theirs):,}"
-                    f" parameters; {settings.task} {settings.preset}, batch {batch_size}, AdamW,"
+                    f" parameters; {settings.task} {settings.preset}, batch {batch_size}, AdamW"
+                    f"{' (fused)' if run.train.fused_optimizer else ''} vs torch's default,"
+                    f" dropout masks {run.train.dropout_masks} vs torch's,"
                     f" {len(timed)} steps after {len(warmup)} warm-up, best of {settings.rounds};"
                     f" {flops[f'seqbench {precision}'] / len(timed) / 1e9:.2f} vs"
                     f" {flops[f'ref {precision}'] / len(timed) / 1e9:.2f} GFLOP per step"

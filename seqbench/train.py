@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqbench import checkpoints, locks
+from seqbench import checkpoints, dropout, locks
 from seqbench.config import TaskSpec, check_teacher, load_task
 from seqbench.data import cache as data_cache
 from seqbench.device import device_name, resolve_device, to_device
@@ -349,9 +349,10 @@ class TrainState:
 
 
 def make_optimizer(model: torch.nn.Module, opts: TrainOptions) -> torch.optim.Optimizer:
-    """AdamW over ``model``'s parameters; one fused kernel per step when ``opts.compile``
-    (the eager default keeps torch's own choice, so existing runs train as before)."""
-    fused = {"fused": True} if opts.compile else {}
+    """AdamW over ``model``'s parameters; one fused kernel per step when ``opts.compile`` or
+    ``opts.fused_optimizer`` (the default keeps torch's own choice, so existing runs train as
+    before)."""
+    fused = {"fused": True} if opts.fused_optimizer else {}
     return torch.optim.AdamW(
         model.parameters(), lr=float(opts.lr), weight_decay=float(opts.weight_decay), **fused
     )
@@ -416,10 +417,11 @@ def train_step(
     device: torch.device,
     step_model: torch.nn.Module | None = None,
 ) -> torch.Tensor:
-    """One optimisation step: the loss under ``precision``'s autocast, backward, clipping at
+    """One optimisation step: the loss under ``precision``'s autocast (dropout masks drawn
+    as ``opts.dropout_masks`` says), backward, clipping at
     ``opts.clip_norm``, the optimizer's step; returns the loss. ``step_model``: what the loss
     calls (``model`` compiled), ``model`` when None."""
-    with autocast(precision, device.type):
+    with autocast(precision, device.type), dropout.masks(opts.dropout_masks):
         loss = family.loss(model if step_model is None else step_model, batch)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

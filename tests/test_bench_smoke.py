@@ -88,6 +88,8 @@ def test_multi30k_rows_train_the_bound_corpus_at_its_presets_sizes(
     row = rows["train transformer fp32 (multi30k)"]
     assert row.seqbench > 0 and row.reference and row.reference > 0 and 0 < (row.mfu or 0)
     assert "multi30k tiny, batch 32" in row.note  # the preset's own batch size
+    # seqbench's side trains with the run's own options (tiny sets neither)
+    assert "AdamW vs torch's default, dropout masks bernoulli vs torch's" in row.note
     assert "peak matmul fp32 (multi30k)" in rows
 
 
@@ -133,3 +135,28 @@ def test_device_quality_compares_with_the_cpus_seed_spread(
     assert losses == device_quality.first_losses("scan:simple", "gru", "tiny", "cpu", 3)
     assert device_quality.step_difference(losses, losses) == 0.0
     assert device_quality.step_difference([2.0, 1.0], [2.0, 1.001]) == pytest.approx(1e-3)
+
+
+def test_seqbench_side_trains_with_the_runs_masks_and_optimizer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from seqbench import dropout
+    from seqbench.families.runspec import DEFAULTS, TrainOptions
+    from seqbench.families.translation.family import TranslationFamily, make_batch
+    from seqbench.models import build_model
+
+    calls: list[float] = []
+    real = dropout.packed_dropout
+    monkeypatch.setattr(dropout, "packed_dropout", lambda X, p: calls.append(p) or real(X, p))
+    config = {
+        "src_vocab_size": 16, "tgt_vocab_size": 16, "pad_id": 0, "bos_id": 1, "eos_id": 2,
+        "d_model": 16, "num_heads": 2, "num_encoder_layers": 1, "num_decoder_layers": 1,
+        "d_ff": 32, "dropout": 0.1,
+    }  # fmt: skip
+    batches = [make_batch([[3, 4, 5]], [[5, 6, 7]])]
+    family = TranslationFamily()
+    train_throughput.trainer(build_model("transformer", config), family, batches)()
+    assert calls == []  # the reference's way: torch's masks
+    opts = TrainOptions.from_dict({**DEFAULTS, "dropout_masks": "packed", "fused_optimizer": True})
+    train_throughput.trainer(build_model("transformer", config), family, batches, opts=opts)()
+    assert calls and set(calls) == {0.1}

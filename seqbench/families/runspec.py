@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from seqbench.config import TaskSpec, task_key
+from seqbench.dropout import MASK_KINDS
 from seqbench.errors import SeqbenchError
 
 # The training loop's own options and their defaults (what an unset option means).
@@ -51,11 +52,16 @@ LOOP_RANGES: dict[str, Range] = {
 # Training options that take one of a few words: the words allowed, the first being what an
 # unset option means. Not in DEFAULTS: a run's identity (its checkpoint folder) holds the
 # options it was given, so a spec that sets ``precision`` opts in and older runs keep theirs.
-CHOICE_OPTIONS: dict[str, tuple[str, ...]] = {"precision": ("fp32", "bf16", "auto")}
+# ``dropout_masks``: how dropout draws its masks (seqbench.dropout).
+CHOICE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "precision": ("fp32", "bf16", "auto"),
+    "dropout_masks": MASK_KINDS,
+}
 # Training options that are on or off (false when unset; like CHOICE_OPTIONS, only a spec that
 # sets one has it in its identity). ``compile``: the model's forward and backward compiled by
-# torch.compile (inductor) and a fused AdamW step.
-FLAG_OPTIONS: tuple[str, ...] = ("compile",)
+# torch.compile (inductor) and a fused AdamW step; ``fused_optimizer``: the fused AdamW step
+# alone (the same update, other last-place bits than torch's default).
+FLAG_OPTIONS: tuple[str, ...] = ("compile", "fused_optimizer")
 
 
 class FamilyOptions(Protocol):
@@ -130,8 +136,8 @@ class TrainOptions:
 
     Values keep the type the spec wrote (``lr: 1`` stays an int) because the checkpoint
     identity hashes them as written. ``family`` holds the options the family declared
-    (``label_smoothing``, ``questions_per_image``, ``curriculum``), ``precision`` and
-    ``compile``, only where the spec sets them.
+    (``label_smoothing``, ``questions_per_image``, ``curriculum``), ``precision``,
+    ``dropout_masks``, ``compile`` and ``fused_optimizer``, only where the spec sets them.
     """
 
     epochs: int
@@ -166,6 +172,16 @@ class TrainOptions:
     def compile(self) -> bool:
         """Whether the training step runs compiled (torch.compile) with a fused AdamW."""
         return bool(self.family.get("compile", False))
+
+    @property
+    def fused_optimizer(self) -> bool:
+        """Whether AdamW runs as one fused kernel per step (always so when compiled)."""
+        return self.compile or bool(self.family.get("fused_optimizer", False))
+
+    @property
+    def dropout_masks(self) -> str:
+        """How dropout draws its masks: ``bernoulli`` (torch's) or ``packed``."""
+        return str(self.family.get("dropout_masks", CHOICE_OPTIONS["dropout_masks"][0]))
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from seqbench import ops
+from seqbench.dropout import Dropout
 
 KV = tuple[Tensor, Tensor]  # keys and values with heads split: [B, h, L, d_head] each
 
@@ -33,7 +34,7 @@ class MultiHeadAttention(ops.Traced):
         self.W_k = ops.Linear(d_model, d_model, bias=bias)
         self.W_v = ops.Linear(d_model, d_model, bias=bias)
         self.W_o = ops.Linear(d_model, d_model, bias=bias)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.attention_weights: Tensor | None = None  # [B, h, Lq, Lk] of the last call
 
     def split_heads(self, X: Tensor) -> Tensor:
@@ -152,7 +153,7 @@ class SinusoidalPositionalEncoding(ops.Traced):
         P[:, 1::2] = torch.cos(t * inv_freq[: d_model // 2])
         self.register_buffer("P", P, persistent=False)
         self.max_len = max_len
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, X: Tensor, offset: int = 0) -> Tensor:
         """``X`` [B,L,d] holding positions ``offset .. offset+L-1``."""
@@ -169,7 +170,7 @@ class FeedForward(ops.Traced):
         super().__init__()
         self.W_1 = ops.Linear(d_model, d_ff)
         self.W_2 = ops.Linear(d_ff, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, X: Tensor) -> Tensor:
         hidden = ops.elementwise("relu", self.W_1(X), name=f"{self.trace_name}.relu")
@@ -181,7 +182,7 @@ class AddNorm(ops.Traced):
 
     def __init__(self, d_model: int, dropout: float = 0.0):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm = ops.LayerNorm(d_model)
 
     def forward(self, X: Tensor, Y: Tensor) -> Tensor:

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from seqbench import ops
+from seqbench.dropout import Dropout
 from seqbench.models.attention import (
     KV,
     FeedForward,
@@ -69,7 +70,7 @@ class DecoderBlock(ops.Traced):
         self.self_attention = MultiHeadAttention(d_model, num_heads, dropout)
         self.norm_2 = ops.LayerNorm(d_model)
         self.ffn = FeedForward(d_model, d_ff, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, X: Tensor, past_kv: KV | None) -> tuple[Tensor, KV]:
         """New positions ``X`` [B,t,d] after ``past_kv``'s; returns ([B,t,d], grown K/V)."""
@@ -141,7 +142,7 @@ class RecurrentLM(ops.Traced):
         self.bridge = (
             ops.Linear(cfg.hidden_dim, cfg.emb_dim) if cfg.hidden_dim != cfg.emb_dim else None
         )
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.output_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from seqbench import ops
+from seqbench.dropout import Dropout
 from seqbench.models.attention import AdditiveAttention
 from seqbench.models.registry import register_model
 from seqbench.models.seq2seq import Seq2SeqConfig, State, select_rows
@@ -162,7 +163,7 @@ class RecurrentStack(ops.Traced):
         self.cells = nn.ModuleList(CELLS[cell](d, hidden_dim) for d in dims)
         reverse_dims = dims if bidirectional else []
         self.reverse_cells = nn.ModuleList(CELLS[cell](d, hidden_dim) for d in reverse_dims)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(
         self, X: Tensor, mask: Tensor | None = None, states: list[CellState] | None = None
@@ -232,7 +233,7 @@ class Seq2SeqRNN(ops.Traced):
             cell, emb_dim + hidden_dim, hidden_dim, cfg.num_layers, cfg.dropout
         )
         self.output = ops.Linear(hidden_dim, cfg.tgt_vocab_size)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def start(self, src: Tensor) -> State:
         """Encode ``src`` Long[B,S]: the context is the top layer's last state; the last states
@@ -287,7 +288,7 @@ class Seq2SeqAttentionGRU(ops.Traced):
         self.attention = AdditiveAttention(hidden_dim, key_dim, hidden_dim)
         self.decoder = RecurrentStack("gru", emb_dim + key_dim, hidden_dim, num_layers, cfg.dropout)
         self.output = ops.Linear(hidden_dim + key_dim, cfg.tgt_vocab_size)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def start(self, src: Tensor) -> State:
         """Encode ``src`` Long[B,S]; keeps the encoder states and their key projection."""

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from seqbench import ops
+from seqbench.dropout import Dropout
 from seqbench.errors import SeqbenchError
 from seqbench.models.attention import AddNorm, FeedForward, SinusoidalPositionalEncoding
 from seqbench.models.registry import register_model
@@ -123,7 +124,7 @@ class CoAttention(ops.Traced):
         self.heads = heads
         self.W_q, self.W_o = ops.Linear(d_q, d_co), ops.Linear(d_co, d_q)
         self.W_k, self.W_v = ops.Linear(d_kv, d_co), ops.Linear(d_kv, d_co)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def _split(self, X: Tensor) -> Tensor:
         B, L, d = X.shape

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from seqbench import ops
+from seqbench.dropout import Dropout
 from seqbench.errors import SeqbenchError
 from seqbench.models.config import ModelConfig
 from seqbench.models.registry import build_teacher
@@ -276,7 +277,7 @@ class MLP(ops.Traced):
     def __init__(self, dims: list[int], dropout: float = 0.0, final_relu: bool = False):
         super().__init__()
         self.layers = nn.ModuleList(ops.Linear(a, b) for a, b in pairwise(dims))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.final_relu = final_relu
 
     def forward(self, x: Tensor) -> Tensor:
