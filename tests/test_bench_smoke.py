@@ -9,7 +9,11 @@ import pytest
 
 from bench import device_quality, device_speed, run, train_throughput
 from bench.common import Skipped
-from seqbench import stages
+from seqbench import dropout, stages
+from seqbench.families.runspec import DEFAULTS, TrainOptions
+from seqbench.families.translation.family import TranslationFamily, make_batch
+from seqbench.models import build_model
+from tests.test_dropout import TINY_TRANSFORMER
 from tests.test_suite_full import _parallel_corpus
 
 
@@ -140,23 +144,15 @@ def test_device_quality_compares_with_the_cpus_seed_spread(
 def test_seqbench_side_trains_with_the_runs_masks_and_optimizer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from seqbench import dropout
-    from seqbench.families.runspec import DEFAULTS, TrainOptions
-    from seqbench.families.translation.family import TranslationFamily, make_batch
-    from seqbench.models import build_model
-
     calls: list[float] = []
     real = dropout.packed_dropout
     monkeypatch.setattr(dropout, "packed_dropout", lambda X, p: calls.append(p) or real(X, p))
-    config = {
-        "src_vocab_size": 16, "tgt_vocab_size": 16, "pad_id": 0, "bos_id": 1, "eos_id": 2,
-        "d_model": 16, "num_heads": 2, "num_encoder_layers": 1, "num_decoder_layers": 1,
-        "d_ff": 32, "dropout": 0.1,
-    }  # fmt: skip
     batches = [make_batch([[3, 4, 5]], [[5, 6, 7]])]
     family = TranslationFamily()
-    train_throughput.trainer(build_model("transformer", config), family, batches)()
+    train_throughput.trainer(build_model("transformer", TINY_TRANSFORMER), family, batches)()
     assert calls == []  # the reference's way: torch's masks
     opts = TrainOptions.from_dict({**DEFAULTS, "dropout_masks": "packed", "fused_optimizer": True})
-    train_throughput.trainer(build_model("transformer", config), family, batches, opts=opts)()
+    train_throughput.trainer(
+        build_model("transformer", TINY_TRANSFORMER), family, batches, opts=opts
+    )()
     assert calls and set(calls) == {0.1}

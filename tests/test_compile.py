@@ -14,6 +14,7 @@ from seqbench.errors import SeqbenchError
 from seqbench.families.runspec import DEFAULTS, TrainOptions, check_options
 from seqbench.families.translation.family import TranslationFamily, make_batch
 from seqbench.models import build_model
+from tests.test_dropout import TINY_TRANSFORMER
 
 # Inductor reorders and fuses the float arithmetic, and the fused AdamW step rounds unlike
 # torch's default one: losses agree to this relative tolerance, not bit for bit.
@@ -47,19 +48,8 @@ def _losses(model: torch.nn.Module, opts: TrainOptions, steps: int = 3) -> list[
 
 
 def test_compiled_training_gives_the_eager_losses() -> None:
-    config = {
-        "src_vocab_size": 16,
-        "tgt_vocab_size": 16,
-        "pad_id": 0,
-        "bos_id": 1,
-        "eos_id": 2,
-        "d_model": 16,
-        "num_heads": 2,
-        "num_encoder_layers": 1,
-        "num_decoder_layers": 1,
-        "d_ff": 32,
-        "dropout": 0.0,  # compiled dropout draws other random numbers than eager
-    }
+    # no dropout: compiled dropout draws other random numbers than eager
+    config = {**TINY_TRANSFORMER, "dropout": 0.0}
     torch.manual_seed(0)
     model = build_model("transformer", config, family="translation")
     eager_opts = TrainOptions.from_dict(DEFAULTS)
