@@ -22,6 +22,7 @@ import torch
 import torch._dynamo
 
 from bench.common import Measurement, best_seconds, translation_data
+from seqbench import dropout
 from seqbench import train as seqbench_train
 from seqbench.families.runspec import TrainOptions
 from seqbench.families.translation.family import Seq2SeqBatch, TranslationFamily
@@ -52,15 +53,16 @@ def stepper(
     opts: TrainOptions,
     family: TranslationFamily,
 ) -> Callable[[list[Seq2SeqBatch]], None]:
-    """A closure running ``seqbench.train``'s step (compiled when ``opts.compile``) on each
-    batch it is given."""
+    """A closure running ``seqbench.train``'s step (compiled when ``opts.compile``; dropout
+    masks and optimizer as ``opts`` says) on each batch it is given."""
     optimizer = seqbench_train.make_optimizer(model, opts)
     step_model = seqbench_train.training_step_model(model, opts)
     model.train()
 
     def run(batches: list[Seq2SeqBatch]) -> None:
         for batch in batches:
-            loss = family.loss(step_model, batch)
+            with dropout.masks(opts.dropout_masks):
+                loss = family.loss(step_model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), float(opts.clip_norm))
@@ -88,6 +90,7 @@ def measure(settings: CompileSettings = FULL) -> list[Measurement]:
         compiled_opts = dataclasses.replace(
             eager_opts, family={**eager_opts.family, "compile": True}
         )
+        eager_adamw = "fused" if eager_opts.fused_optimizer else "torch's default"
         torch._dynamo.reset()
         torch._dynamo.utils.counters.clear()
         sides = {"eager": eager_opts, "compiled": compiled_opts}
@@ -106,8 +109,9 @@ def measure(settings: CompileSettings = FULL) -> list[Measurement]:
                 tokens / seconds["compiled"],
                 tokens / seconds["eager"],
                 "tgt tokens/s",
-                f"reference: the same model eager (torch's default AdamW); compiled:"
-                f" torch.compile (inductor) + fused AdamW, the `compile: true` option;"
+                f"reference: the same model eager ({eager_adamw} AdamW, dropout masks"
+                f" {eager_opts.dropout_masks}); compiled: torch.compile (inductor) + fused"
+                f" AdamW, the `compile: true` option;"
                 f" {settings.task} {settings.preset}, batch {batch_size}, fp32,"
                 f" {len(timed)} steps after {len(warmup)} warm-up, best of {settings.rounds};"
                 f" warm-up {warm_s['compiled']:.0f} s compiled (compiling {graphs} graph(s))"
