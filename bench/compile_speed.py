@@ -22,7 +22,6 @@ import torch
 import torch._dynamo
 
 from bench.common import Measurement, best_seconds, translation_data
-from seqbench import dropout
 from seqbench import train as seqbench_train
 from seqbench.families.runspec import TrainOptions
 from seqbench.families.translation.family import Seq2SeqBatch, TranslationFamily
@@ -58,15 +57,13 @@ def stepper(
     optimizer = seqbench_train.make_optimizer(model, opts)
     step_model = seqbench_train.training_step_model(model, opts)
     model.train()
+    cpu = torch.device("cpu")
 
     def run(batches: list[Seq2SeqBatch]) -> None:
         for batch in batches:
-            with dropout.masks(opts.dropout_masks):
-                loss = family.loss(step_model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), float(opts.clip_norm))
-            optimizer.step()
+            seqbench_train.train_step(
+                family, model, batch, optimizer, opts, "fp32", cpu, step_model
+            )
 
     return run
 

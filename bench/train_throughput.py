@@ -1,13 +1,14 @@
 """Training throughput (target tokens/s) of seqbench's translation models against plain PyTorch.
 
 Both sides train on the same real SCAN batches (the translation family's own batching and
-loss), with the same step as ``seqbench.train``: AdamW, gradient clipping at 1.0, the forward
-and loss inside ``seqbench.train.autocast(precision)``. seqbench's side trains with its run's
-options (a fused AdamW and packed dropout masks where the preset sets them: Multi30k), the
-reference as plain PyTorch does (torch's default AdamW and dropout). Each side gets ``warmup``
-untimed steps, then ``rounds`` interleaved timed passes over ``steps`` batches; the fastest
-pass counts. Rows run at fp32 and, where the CPU has native bf16, at bf16
-autocast; every precision of a model is timed in the same interleaved rounds.
+loss), through ``seqbench.train``'s own step: AdamW with the run's learning rate and weight
+decay, its gradient clipping, the forward and loss inside ``seqbench.train.autocast``.
+seqbench's side trains with its run's options (a fused AdamW and packed dropout masks where
+the preset sets them: Multi30k), the reference as plain PyTorch does (torch's default AdamW
+and dropout masks). Each side gets ``warmup`` untimed steps, then ``rounds`` interleaved timed
+passes over ``steps`` batches; the fastest pass counts. Rows run at fp32 and, where the CPU
+has native bf16, at bf16 autocast; every precision of a model is timed in the same
+interleaved rounds.
 
 FLOPs are counted, not estimated: ``torch.utils.flop_counter.FlopCounterMode`` over one
 forward + backward of every timed batch (matmuls, convolutions and attention products: the
@@ -29,7 +30,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.common import Measurement, best_seconds, translation_data
 from bench.peak_flops import peak_matmul_flops
 from bench.reference_models import ReferenceAttentionGRU, ReferenceTransformer
-from seqbench import dropout
 from seqbench import train as seqbench_train
 from seqbench.families.runspec import TrainOptions
 from seqbench.families.translation.family import Seq2SeqBatch, TranslationFamily
@@ -102,32 +102,30 @@ REFERENCES: dict[str, tuple[str, Callable[[dict[str, Any]], nn.Module]]] = {
 }
 
 
+def plain(opts: TrainOptions) -> TrainOptions:
+    """``opts`` as plain PyTorch trains: torch's default AdamW and dropout masks (no fused
+    optimizer, packed masks or compilation); the same learning rate, decay and clipping."""
+    speed = {"fused_optimizer", "dropout_masks", "compile"}
+    family = {k: v for k, v in opts.family.items() if k not in speed}
+    return dataclasses.replace(opts, family=family)
+
+
 def trainer(
     model: nn.Module,
     family: TranslationFamily,
     batches: list[Seq2SeqBatch],
-    precision: str = "fp32",
-    opts: TrainOptions | None = None,
+    precision: str,
+    opts: TrainOptions,
 ) -> Callable[[], None]:
-    """A closure running one training step per batch, exactly like ``seqbench.train``: with
-    ``opts``, the run's optimizer and dropout masks (``fused_optimizer``, ``dropout_masks``);
-    without, plain PyTorch's (torch's default AdamW and masks), as the reference trains."""
-    if opts is None:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        masks = "bernoulli"
-    else:
-        optimizer = seqbench_train.make_optimizer(model, dataclasses.replace(opts, lr=1e-3))
-        masks = opts.dropout_masks
+    """A closure running ``seqbench.train``'s step on each batch, with ``opts``' optimizer,
+    dropout masks and clipping (the reference gets :func:`plain` options)."""
+    optimizer = seqbench_train.make_optimizer(model, opts)
     model.train()
+    cpu = torch.device("cpu")
 
     def run() -> None:
         for batch in batches:
-            with seqbench_train.autocast(precision), dropout.masks(masks):
-                loss = family.loss(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
+            seqbench_train.train_step(family, model, batch, optimizer, opts, precision, cpu)
 
     return run
 
@@ -181,7 +179,7 @@ def measure(settings: TrainSettings = FULL) -> list[Measurement]:
             pair = {"seqbench": copy.deepcopy(ours), "ref": copy.deepcopy(theirs)}
             for side, model in pair.items():
                 flops[f"{side} {precision}"] = training_flops(model, family, timed, precision)
-                opts = run.train if side == "seqbench" else None
+                opts = run.train if side == "seqbench" else plain(run.train)
                 trainer(model, family, warmup, precision, opts)()
                 candidates[f"{side} {precision}"] = trainer(model, family, timed, precision, opts)
         seconds = best_seconds(candidates, settings.rounds)

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 MASK_KINDS: tuple[str, ...] = ("bernoulli", "packed")
 
 _SLICE_VALUES = 1 << 16  # one mask element per 16 bits of a random word
-_kind: contextvars.ContextVar[str] = contextvars.ContextVar("dropout_masks", default="bernoulli")
+_kind: contextvars.ContextVar[str] = contextvars.ContextVar("dropout_masks", default=MASK_KINDS[0])
 
 
 @contextlib.contextmanager

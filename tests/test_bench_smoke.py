@@ -149,10 +149,12 @@ def test_seqbench_side_trains_with_the_runs_masks_and_optimizer(
     monkeypatch.setattr(dropout, "packed_dropout", lambda X, p: calls.append(p) or real(X, p))
     batches = [make_batch([[3, 4, 5]], [[5, 6, 7]])]
     family = TranslationFamily()
-    train_throughput.trainer(build_model("transformer", TINY_TRANSFORMER), family, batches)()
-    assert calls == []  # the reference's way: torch's masks
     opts = TrainOptions.from_dict({**DEFAULTS, "dropout_masks": "packed", "fused_optimizer": True})
-    train_throughput.trainer(
-        build_model("transformer", TINY_TRANSFORMER), family, batches, opts=opts
-    )()
+    reference = train_throughput.plain(opts)
+    assert reference.dropout_masks == "bernoulli" and not reference.fused_optimizer
+    model = build_model("transformer", TINY_TRANSFORMER)
+    train_throughput.trainer(model, family, batches, "fp32", reference)()
+    assert calls == []  # the reference's way: torch's masks
+    model = build_model("transformer", TINY_TRANSFORMER)
+    train_throughput.trainer(model, family, batches, "fp32", opts)()
     assert calls and set(calls) == {0.1}
