@@ -1,13 +1,13 @@
 """Compiled vs eager training of seqbench's own SCAN models, side by side in one run.
 
 Both sides are ``seqbench.train``'s own step on the same real SCAN batches at the preset's
-batch size and fp32: the eager side is the default (the model as built, torch's default
-AdamW), the compiled side what the ``compile: true`` training option runs
-(``seqbench.train.training_step_model``: torch.compile with inductor, and a fused AdamW).
-Both start from the same weights. The compiled side's warm-up (``warmup`` batches, untimed)
-pays the compilation, including the recompile that marks varying sequence lengths dynamic;
-its seconds and the graphs compiled are in the row's note. Then ``rounds`` interleaved timed
-passes over ``steps`` batches; the fastest pass counts.
+batch size and fp32: the eager side is the default (the model as built, seqbench's default
+AdamW: ``seqbench.optim.FlatAdamW``, torch's arithmetic), the compiled side what the ``compile:
+true`` training option runs (``seqbench.train.training_step_model``: torch.compile with
+inductor, and a fused AdamW). Both start from the same weights. The compiled side's warm-up
+(``warmup`` batches, untimed) pays the compilation, including the recompile that marks varying
+sequence lengths dynamic; its seconds and the graphs compiled are in the row's note. Then
+``rounds`` interleaved timed passes over ``steps`` batches; the fastest pass counts.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def measure(settings: CompileSettings = FULL) -> list[Measurement]:
         compiled_opts = dataclasses.replace(
             eager_opts, family={**eager_opts.family, "compile": True}
         )
-        eager_adamw = "fused" if eager_opts.fused_optimizer else "torch's default"
+        eager_adamw = "fused" if eager_opts.fused_optimizer else "seqbench's flat"
         torch._dynamo.reset()
         torch._dynamo.utils.counters.clear()
         sides = {"eager": eager_opts, "compiled": compiled_opts}

@@ -30,6 +30,7 @@ from bench import (  # noqa: E402
     decode_speed,
     device_speed,
     effects_rescore,
+    optimizer_speed,
     prepare_speed,
     train_throughput,
 )
@@ -74,6 +75,9 @@ BENCHMARKS: dict[str, Callable[[bool], list[Measurement]]] = {
         train_throughput.QUICK if quick else train_throughput.FULL
     ),
     "train-multi30k": train_multi30k,
+    "optimizer": lambda quick: optimizer_speed.measure(
+        optimizer_speed.QUICK if quick else optimizer_speed.FULL
+    ),
     "compile": lambda quick: compile_speed.measure(
         compile_speed.QUICK if quick else compile_speed.FULL
     ),

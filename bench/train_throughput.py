@@ -3,11 +3,12 @@
 Both sides train on the same real SCAN batches (the translation family's own batching and
 loss), through ``seqbench.train``'s own step: AdamW with the run's learning rate and weight
 decay, its gradient clipping, the forward and loss inside ``seqbench.train.autocast``.
-seqbench's side trains with its run's options (a fused AdamW and packed dropout masks where
-the preset sets them: Multi30k), the reference as plain PyTorch does (torch's default AdamW
-and dropout masks). Each side gets ``warmup`` untimed steps, then ``rounds`` interleaved timed
-passes over ``steps`` batches; the fastest pass counts. Rows run at fp32 and, where the CPU
-has native bf16, at bf16 autocast; every precision of a model is timed in the same
+seqbench's side trains with its run's options (a fused AdamW and packed dropout masks where the
+preset sets them: Multi30k; elsewhere ``seqbench.optim.FlatAdamW``, torch's AdamW arithmetic in
+fewer kernels), the reference as plain PyTorch does (``torch.optim.AdamW`` as torch builds it,
+torch's dropout masks). Each side gets ``warmup`` untimed steps, then ``rounds`` interleaved
+timed passes over ``steps`` batches; the fastest pass counts. Rows run at fp32 and, where the
+CPU has native bf16, at bf16 autocast; every precision of a model is timed in the same
 interleaved rounds.
 
 FLOPs are counted, not estimated: ``torch.utils.flop_counter.FlopCounterMode`` over one
@@ -116,10 +117,17 @@ def trainer(
     batches: list[Seq2SeqBatch],
     precision: str,
     opts: TrainOptions,
+    reference: bool = False,
 ) -> Callable[[], None]:
-    """A closure running ``seqbench.train``'s step on each batch, with ``opts``' optimizer,
-    dropout masks and clipping (the reference gets :func:`plain` options)."""
-    optimizer = seqbench_train.make_optimizer(model, opts)
+    """A closure running ``seqbench.train``'s step on each batch, with ``opts``' dropout
+    masks and clipping, and seqbench's optimizer for ``opts``; the ``reference`` (given
+    :func:`plain` options) trains with ``torch.optim.AdamW`` as torch builds it."""
+    if reference:
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=float(opts.lr), weight_decay=float(opts.weight_decay)
+        )
+    else:
+        optimizer = seqbench_train.make_optimizer(model, opts)
     model.train()
     cpu = torch.device("cpu")
 
@@ -179,9 +187,12 @@ def measure(settings: TrainSettings = FULL) -> list[Measurement]:
             pair = {"seqbench": copy.deepcopy(ours), "ref": copy.deepcopy(theirs)}
             for side, model in pair.items():
                 flops[f"{side} {precision}"] = training_flops(model, family, timed, precision)
-                opts = run.train if side == "seqbench" else plain(run.train)
-                trainer(model, family, warmup, precision, opts)()
-                candidates[f"{side} {precision}"] = trainer(model, family, timed, precision, opts)
+                ref = side == "ref"
+                opts = plain(run.train) if ref else run.train
+                trainer(model, family, warmup, precision, opts, ref)()
+                candidates[f"{side} {precision}"] = trainer(
+                    model, family, timed, precision, opts, ref
+                )
         seconds = best_seconds(candidates, settings.rounds)
         for precision in precisions:
             ours_s, ref_s = seconds[f"seqbench {precision}"], seconds[f"ref {precision}"]
@@ -199,8 +210,9 @@ def measure(settings: TrainSettings = FULL) -> list[Measurement]:
                     tokens / ref_s,
                     "tgt tokens/s",
                     f"reference: {ref_name}; {parameters(ours):,} vs {parameters(theirs):,}"
-                    f" parameters; {settings.task} {settings.preset}, batch {batch_size}, AdamW"
-                    f"{' (fused)' if run.train.fused_optimizer else ''} vs torch's default,"
+                    f" parameters; {settings.task} {settings.preset}, batch {batch_size},"
+                    f" {'fused AdamW' if run.train.fused_optimizer else 'FlatAdamW'} vs"
+                    f" torch's default AdamW,"
                     f" dropout masks {run.train.dropout_masks} vs torch's,"
                     f" {len(timed)} steps after {len(warmup)} warm-up, best of {settings.rounds};"
                     f" {flops[f'seqbench {precision}'] / len(timed) / 1e9:.2f} vs"

@@ -125,8 +125,15 @@ class Checkpoint:
         return self.directory / "model.safetensors"
 
 
+def own_copy(tensor: torch.Tensor) -> torch.Tensor:
+    """A contiguous CPU copy of ``tensor`` with a buffer of its own: safetensors refuses
+    tensors that share memory, as parameters that are views into one buffer
+    (:class:`seqbench.optim.FlatAdamW`) and their moments do."""
+    return tensor.detach().cpu().clone(memory_format=torch.contiguous_format)
+
+
 def state_tensors(model: nn.Module) -> dict[str, Any]:
-    return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    return {k: own_copy(v) for k, v in model.state_dict().items()}
 
 
 def save(

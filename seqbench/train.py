@@ -22,6 +22,7 @@ from seqbench.errors import SeqbenchError
 from seqbench.families.base import EvalOutcome, Prepared, TaskFamily, family_for, run_spec
 from seqbench.families.runspec import CHOICE_OPTIONS, RunSpec, TrainOptions
 from seqbench.models import build_model
+from seqbench.optim import FlatAdamW
 from seqbench.progress import console, make_progress
 
 # /proc/cpuinfo flags of a CPU with native bf16 arithmetic (AVX512-BF16 dot products, AMX).
@@ -272,7 +273,7 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any]
     for index, slots in sd["state"].items():
         for name, value in slots.items():
             if torch.is_tensor(value):
-                tensors[f"opt.{index}.{name}"] = value.detach().contiguous().cpu()
+                tensors[f"opt.{index}.{name}"] = checkpoints.own_copy(value)
             else:
                 scalars[f"{index}.{name}"] = value
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
@@ -349,13 +350,16 @@ class TrainState:
 
 
 def make_optimizer(model: torch.nn.Module, opts: TrainOptions) -> torch.optim.Optimizer:
-    """AdamW over ``model``'s parameters; one fused kernel per step when ``opts.compile`` or
-    ``opts.fused_optimizer`` (the default keeps torch's own choice, so existing runs train as
-    before)."""
-    fused = {"fused": True} if opts.fused_optimizer else {}
-    return torch.optim.AdamW(
-        model.parameters(), lr=float(opts.lr), weight_decay=float(opts.weight_decay), **fused
-    )
+    """AdamW over ``model``'s parameters: torch's fused kernel when ``opts.compile`` or
+    ``opts.fused_optimizer``; otherwise torch's own arithmetic, on the CPU as
+    :class:`~seqbench.optim.FlatAdamW` (the same bits in fewer kernels), elsewhere as torch
+    chooses."""
+    lr, decay = float(opts.lr), float(opts.weight_decay)
+    if opts.fused_optimizer:
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=decay, fused=True)
+    if all(p.device.type == "cpu" for p in model.parameters()):
+        return FlatAdamW(model.parameters(), lr=lr, weight_decay=decay)
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=decay)
 
 
 def _fresh(plan: RunPlan, device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer]:

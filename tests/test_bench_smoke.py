@@ -24,7 +24,13 @@ def test_quick_run_prints_a_positive_table(
     # compile: its cold inductor compilation takes minutes on a loaded 2-core machine;
     # tests/test_compile.py checks compiled training itself
     rows = run.main(
-        ["--quick", "--threads", "1", "--only", "train,decode,effects,allocator,prepare,simulator"]
+        [
+            "--quick",
+            "--threads",
+            "1",
+            "--only",
+            "train,optimizer,decode,effects,allocator,prepare,simulator",
+        ]  # fmt: skip
     )
     out = capsys.readouterr().out
     for column in ("benchmark", "seqbench", "reference", "ratio", "unit"):
@@ -47,6 +53,10 @@ def test_quick_run_prints_a_positive_table(
         assert row.reference is None or row.reference > 0, row
     decode_notes = [row.note for row in rows if row.benchmark.startswith("decode")]
     assert all("outputs identical: yes" in note for note in decode_notes)
+    optimizer_notes = [row.note for row in rows if row.benchmark.startswith("optimizer")]
+    assert optimizer_notes and all(
+        n.endswith("bit-identical after 3 steps: yes") for n in optimizer_notes
+    )
     allocator_notes = [row.note for row in rows if row.benchmark.startswith("allocator: rn")]
     assert allocator_notes and all("last losses bitwise-equal" in n for n in allocator_notes)
 
@@ -55,8 +65,8 @@ def test_unknown_benchmark_names_the_known_ones(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         run.main(["--only", "trian"])
     assert (
-        "known: train, train-multi30k, compile, compile-multi30k, device, decode, effects,"
-        " allocator, prepare, simulator" in capsys.readouterr().err
+        "known: train, train-multi30k, optimizer, compile, compile-multi30k, device, decode,"
+        " effects, allocator, prepare, simulator" in capsys.readouterr().err
     )
 
 
@@ -93,7 +103,7 @@ def test_multi30k_rows_train_the_bound_corpus_at_its_presets_sizes(
     assert row.seqbench > 0 and row.reference and row.reference > 0 and 0 < (row.mfu or 0)
     assert "multi30k tiny, batch 32" in row.note  # the preset's own batch size
     # seqbench's side trains with the run's own options (tiny sets neither)
-    assert "AdamW vs torch's default, dropout masks bernoulli vs torch's" in row.note
+    assert "FlatAdamW vs torch's default AdamW, dropout masks bernoulli vs torch's" in row.note
     assert "peak matmul fp32 (multi30k)" in rows
 
 

@@ -44,7 +44,7 @@ def _kill_points(kill_at: int | None) -> Callable[[], int]:
 
     import torch
 
-    from seqbench import checkpoints
+    from seqbench import checkpoints, optim
 
     calls = 0
 
@@ -68,7 +68,7 @@ def _kill_points(kill_at: int | None) -> Callable[[], int]:
     for owner, name in [
         (os, "replace"), (os, "rename"), (os, "fsync"), (os, "unlink"), (os, "mkdir"),
         (os, "open"), (builtins, "open"), (shutil, "rmtree"), (shutil, "copytree"),
-        (checkpoints, "save_file"), (torch.optim.AdamW, "step"),
+        (checkpoints, "save_file"), (torch.optim.AdamW, "step"), (optim.FlatAdamW, "step"),
     ]:  # fmt: skip
         wrap(owner, name)
     return lambda: calls
