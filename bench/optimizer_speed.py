@@ -62,10 +62,12 @@ class _Side:
     calls: int = 0
 
 
-def _stepper(fresh: FreshTraining, side: _Side, batches: list[Any]) -> Callable[[], None]:
-    """A closure running ``seqbench.train``'s step on each batch, for one side."""
+def _stepper(
+    fresh: FreshTraining, side: _Side, batches: list[Any], precision: str
+) -> Callable[[], None]:
+    """A closure running ``seqbench.train``'s step on each batch at ``precision``, for one
+    side."""
     opts, cpu = fresh.run.train, torch.device("cpu")
-    precision = seqbench_train.resolve_precision(opts.precision, cpu)
 
     def run() -> None:
         torch.manual_seed(side.calls)  # both sides' k-th call draws the same dropout masks
@@ -84,6 +86,7 @@ def measure(settings: OptimizerSettings = FULL) -> list[Measurement]:
     for task, name in settings.cells:
         fresh = fresh_training(task, name, settings.preset, torch.device("cpu"))
         opts = fresh.run.train
+        precision = seqbench_train.resolve_precision(opts.precision, torch.device("cpu"))
         batches = list(itertools.islice(fresh.batches, settings.warmup + settings.steps))
         warmup, timed = batches[: settings.warmup], batches[settings.warmup :]
         lr, decay = float(opts.lr), float(opts.weight_decay)
@@ -94,8 +97,8 @@ def measure(settings: OptimizerSettings = FULL) -> list[Measurement]:
         }
         for side in sides.values():
             side.model.train()
-            _stepper(fresh, side, warmup)()
-        candidates = {key: _stepper(fresh, side, timed) for key, side in sides.items()}
+            _stepper(fresh, side, warmup, precision)()
+        candidates = {key: _stepper(fresh, side, timed, precision) for key, side in sides.items()}
         seconds = best_seconds(candidates, settings.rounds)
         same = all(
             torch.equal(a, b)
@@ -104,7 +107,6 @@ def measure(settings: OptimizerSettings = FULL) -> list[Measurement]:
             )
         )
         tensors = sum(1 for p in fresh.model.parameters() if p.requires_grad)
-        precision = seqbench_train.resolve_precision(opts.precision, torch.device("cpu"))
         rows.append(
             Measurement(
                 f"optimizer {name} ({task})",

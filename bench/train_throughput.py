@@ -104,8 +104,9 @@ REFERENCES: dict[str, tuple[str, Callable[[dict[str, Any]], nn.Module]]] = {
 
 
 def plain(opts: TrainOptions) -> TrainOptions:
-    """``opts`` as plain PyTorch trains: torch's default AdamW and dropout masks (no fused
-    optimizer, packed masks or compilation); the same learning rate, decay and clipping."""
+    """``opts`` as plain PyTorch trains: torch's dropout masks (no fused optimizer, packed
+    masks or compilation); the same learning rate, decay and clipping. Its optimizer is
+    torch's own AdamW, which :func:`trainer` builds for the reference."""
     speed = {"fused_optimizer", "dropout_masks", "compile"}
     family = {k: v for k, v in opts.family.items() if k not in speed}
     return dataclasses.replace(opts, family=family)
